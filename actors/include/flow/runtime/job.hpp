@@ -1,0 +1,45 @@
+#pragma once
+
+#include "flow/job_options.hpp"
+#include "flow/metrics.hpp"
+#include "flow/topology.hpp"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace flow::runtime {
+
+/// Totals of one logical operator after a run.
+struct operator_summary {
+  std::string name;
+  uint32_t parallelism = 0;
+  uint64_t records_in = 0;
+  uint64_t records_out = 0;
+  double blocked_seconds = 0;
+};
+
+/// Outcome of a job run.
+struct job_result {
+  bool ok = false;
+  /// Why the job failed: operator, subtask and message.
+  std::string error;
+  double seconds = 0;
+  std::vector<operator_summary> operators;
+  /// Per-subtask counters, in plan order.
+  std::vector<std::shared_ptr<subtask_metrics>> subtasks;
+  /// Highest credit window seen in use, to check against the options.
+  uint32_t max_in_flight = 0;
+
+  const operator_summary* find(const std::string& name) const;
+};
+
+/// Runs `t` on this process's actor system until every sink has seen
+/// end-of-stream, a subtask fails, or `*stop` turns true (then sources stop,
+/// the job drains and ends normally). Throws std::invalid_argument if the
+/// topology cannot be planned.
+job_result execute(const topology& t, const job_options& opts,
+                   const std::atomic<bool>* stop = nullptr);
+
+} // namespace flow::runtime

@@ -1,0 +1,60 @@
+#include "flow/run.hpp"
+
+#include "flow/log.hpp"
+#include "flow/runtime/job.hpp"
+#include "flow/runtime/node_config.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+namespace flow {
+
+namespace {
+
+std::atomic<bool> stop_requested{false};
+
+extern "C" void on_stop_signal(int) {
+  stop_requested.store(true);
+}
+
+} // namespace
+
+int run(topology& t, int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  runtime::node_config cfg;
+  switch (cfg.load(args)) {
+    case runtime::node_config::outcome::help:
+      std::cout << "usage: " << argv[0] << " [options]\n" << cfg.message();
+      return exit_ok;
+    case runtime::node_config::outcome::error:
+      std::cerr << argv[0] << ": " << cfg.message() << '\n';
+      return exit_bad_config;
+    case runtime::node_config::outcome::ok:
+      break;
+  }
+  set_log_level(cfg.options().log_level);
+  auto log = logger("flow/runtime");
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  runtime::job_result r;
+  try {
+    r = runtime::execute(t, cfg.options(), &stop_requested);
+  } catch (const std::invalid_argument& e) {
+    log->error("job '{}' cannot run: {}", t.name(), e.what());
+    return exit_job_failed;
+  }
+  for (auto& o : r.operators)
+    log->info("  {:<20} x{}  in {:>12}  out {:>12}  blocked {:.2f}s", o.name,
+              o.parallelism, o.records_in, o.records_out, o.blocked_seconds);
+  if (!r.ok) {
+    log->error("job '{}' FAILED after {:.3f}s: {}", t.name(), r.seconds,
+               r.error);
+    return exit_job_failed;
+  }
+  log->info("job '{}' finished in {:.3f}s", t.name(), r.seconds);
+  return exit_ok;
+}
+
+} // namespace flow

@@ -1,0 +1,167 @@
+#include "flow/runtime/subtask_actor.hpp"
+
+#include "flow/log.hpp"
+#include "flow/runtime/messages.hpp"
+#include "flow/subtask_core.hpp"
+
+namespace flow::runtime {
+
+namespace {
+
+/// Delivers a subtask's messages as CAF messages to its peers.
+class actor_transport final : public transport {
+public:
+  explicit actor_transport(caf::event_based_actor* self) : self_(self) {}
+
+  void send_batch(size_t out_slot, batch_ptr b) override {
+    self_->send(wires_.downstream[out_slot], batch_atom::value,
+                wires_.downstream_slots[out_slot], std::move(b));
+  }
+
+  void send_end_of_stream(size_t out_slot) override {
+    self_->send(wires_.downstream[out_slot], eos_atom::value,
+                wires_.downstream_slots[out_slot]);
+  }
+
+  void send_credit(size_t in_slot, uint32_t n) override {
+    self_->send<caf::message_priority::high>(wires_.upstream[in_slot],
+                                             credit_atom::value,
+                                             wires_.upstream_slots[in_slot], n);
+  }
+
+  wiring wires_;
+
+private:
+  caf::event_based_actor* self_;
+};
+
+struct subtask_state {
+  static inline const char* name = "flow-subtask";
+  std::string label; // "operator[index]"
+  subtask_spec spec;
+  std::unique_ptr<actor_transport> transport;
+  std::unique_ptr<subtask_core> core;
+  bool wired = false;
+  bool poll_scheduled = false;
+  bool flush_armed = false;
+};
+
+using subtask_actor = caf::stateful_actor<subtask_state>;
+
+/// Runs the core as far as it goes and arranges for what comes next
+/// (another poll, a flush timer, or reporting completion). User-function
+/// exceptions end the job here, with the subtask named.
+template <class Event>
+void drive(subtask_actor* self, Event&& event) {
+  auto& st = self->state;
+  if (!st.wired || !st.core)
+    return;
+  try {
+    event(*st.core);
+    if (st.core->is_source()) {
+      if (!st.poll_scheduled) {
+        switch (st.core->poll_source(st.spec.options.source_poll_records)) {
+          case step_result::more:
+            st.poll_scheduled = true;
+            self->send(self, poll_atom::value);
+            break;
+          case step_result::idle:
+            st.poll_scheduled = true;
+            self->delayed_send(self, std::chrono::milliseconds(1),
+                               poll_atom::value);
+            break;
+          default:
+            break;
+        }
+      }
+    } else {
+      st.core->drain();
+    }
+    if (st.core->finished()) {
+      self->send(st.spec.job, done_atom::value, st.spec.plan.id.value());
+      st.core.reset();
+      self->quit();
+      return;
+    }
+    if (!st.flush_armed && st.core->has_buffered()) {
+      st.flush_armed = true;
+      self->delayed_send(
+        self,
+        std::chrono::duration_cast<caf::timespan>(st.spec.options.flush_interval),
+        flush_atom::value);
+    }
+  } catch (const std::exception& e) {
+    auto msg = "operator '" + st.spec.plan.operator_name + "' subtask "
+               + std::to_string(st.spec.plan.index) + "/"
+               + std::to_string(st.spec.plan.parallelism)
+               + " failed: " + e.what();
+    self->send(st.spec.job, failed_atom::value, st.spec.plan.id.value(), msg);
+    st.core.reset();
+    self->quit(caf::make_error(caf::sec::runtime_error, msg));
+  }
+}
+
+caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
+  auto& st = self->state;
+  st.label = spec.plan.operator_name + "[" + std::to_string(spec.plan.index)
+             + "]";
+  st.spec = std::move(spec);
+  st.spec.metrics->operator_name = st.spec.plan.operator_name;
+  st.spec.metrics->subtask_index = st.spec.plan.index;
+  st.transport = std::make_unique<actor_transport>(self);
+  return {
+    [=](wire_atom, wiring& w) {
+      auto& st = self->state;
+      st.transport->wires_ = std::move(w);
+      st.wired = true;
+      try {
+        task_setup setup;
+        setup.operator_name = st.spec.plan.operator_name;
+        setup.subtask_index = st.spec.plan.index;
+        setup.parallelism = st.spec.plan.parallelism;
+        setup.outputs = st.spec.plan.out_edges;
+        st.core = std::make_unique<subtask_core>(
+          st.spec.make_task, std::move(setup), st.spec.plan.input_edges,
+          st.spec.plan.outputs.size(), st.spec.options.channels,
+          *st.transport, *st.spec.metrics);
+      } catch (const std::exception& e) {
+        auto msg = "operator '" + st.spec.plan.operator_name + "' subtask "
+                   + std::to_string(st.spec.plan.index)
+                   + " failed to open: " + e.what();
+        self->send(st.spec.job, failed_atom::value, st.spec.plan.id.value(),
+                   msg);
+        self->quit(caf::make_error(caf::sec::runtime_error, msg));
+        return;
+      }
+      drive(self, [](subtask_core&) {});
+    },
+    [=](batch_atom, uint32_t in_slot, batch_ptr& b) {
+      drive(self, [&](subtask_core& c) { c.on_batch(in_slot, std::move(b)); });
+    },
+    [=](eos_atom, uint32_t in_slot) {
+      drive(self, [&](subtask_core& c) { c.on_end_of_stream(in_slot); });
+    },
+    [=](credit_atom, uint32_t out_slot, uint32_t n) {
+      drive(self, [&](subtask_core& c) { c.on_credit(out_slot, n); });
+    },
+    [=](poll_atom) {
+      self->state.poll_scheduled = false;
+      drive(self, [](subtask_core&) {});
+    },
+    [=](flush_atom) {
+      self->state.flush_armed = false;
+      drive(self, [](subtask_core& c) { c.flush(); });
+    },
+    [=](stop_atom) {
+      drive(self, [](subtask_core& c) { c.request_stop(); });
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_subtask(caf::actor_system& sys, subtask_spec spec) {
+  return sys.spawn(subtask_behavior, std::move(spec));
+}
+
+} // namespace flow::runtime

@@ -1,0 +1,104 @@
+#pragma once
+
+#include "flow/emitting_task.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flow {
+
+/// Where a source or sink instance runs.
+struct connector_context {
+  std::string operator_name;
+  uint32_t subtask_index = 0;
+  uint32_t parallelism = 1;
+};
+
+/// A source of records of type T, one instance per source subtask.
+template <class T>
+class source_function {
+public:
+  virtual ~source_function() = default;
+  virtual void open(const connector_context&) {}
+  /// Emits up to about `max_records` records to `out`.
+  virtual source_state poll(emitter<T>& out, size_t max_records) = 0;
+  /// Graceful stop: the next poll should return done.
+  virtual void request_stop() {}
+};
+
+/// A sink for records of type T, one instance per sink subtask.
+template <class T>
+class sink_function {
+public:
+  virtual ~sink_function() = default;
+  virtual void open(const connector_context&) {}
+  /// Consumes a batch; may move records out of `records`.
+  virtual void write(std::vector<T>& records) = 0;
+  /// End of input: flush everything written so far.
+  virtual void finish() {}
+};
+
+template <class T>
+using source_maker =
+  std::function<std::unique_ptr<source_function<T>>(const connector_context&)>;
+
+template <class T>
+using sink_maker =
+  std::function<std::unique_ptr<sink_function<T>>(const connector_context&)>;
+
+/// A source as the topology builder takes it.
+template <class T>
+struct source_spec {
+  std::string name;
+  source_maker<T> make;
+  std::optional<uint32_t> parallelism;
+};
+
+/// A sink as the topology builder takes it.
+template <class T>
+struct sink_spec {
+  std::string name;
+  sink_maker<T> make;
+  std::optional<uint32_t> parallelism;
+};
+
+/// Task hosting a source_function.
+template <class T>
+class source_task final : public emitting_task<T> {
+public:
+  source_task(const task_setup& s, std::unique_ptr<source_function<T>> f)
+    : emitting_task<T>(s), fn_(std::move(f)), out_(this->router_) {
+    fn_->open({s.operator_name, s.subtask_index, s.parallelism});
+  }
+  source_state poll(size_t max_records) override {
+    return fn_->poll(out_, max_records);
+  }
+  void request_stop() override { fn_->request_stop(); }
+
+private:
+  std::unique_ptr<source_function<T>> fn_;
+  emitter<T> out_;
+};
+
+/// Task hosting a sink_function.
+template <class T>
+class sink_task final : public task {
+public:
+  sink_task(const task_setup& s, std::unique_ptr<sink_function<T>> f)
+    : fn_(std::move(f)) {
+    fn_->open({s.operator_name, s.subtask_index, s.parallelism});
+  }
+  void process(size_t, batch_base& b) override {
+    fn_->write(records_of<T>(b));
+  }
+  void end_of_input() override { fn_->finish(); }
+
+private:
+  std::unique_ptr<sink_function<T>> fn_;
+};
+
+} // namespace flow

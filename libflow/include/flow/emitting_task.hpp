@@ -1,0 +1,22 @@
+#pragma once
+
+#include "flow/router.hpp"
+#include "flow/task.hpp"
+
+namespace flow {
+
+/// A task emitting records of type Out through a router.
+template <class Out>
+class emitting_task : public task {
+public:
+  explicit emitting_task(const task_setup& s)
+    : router_(s.outputs, *s.out, s.batch_size) {}
+  void flush() override { router_.flush(); }
+  void flush_all() override { router_.flush_all(); }
+  bool has_buffered() const override { return router_.has_buffered(); }
+
+protected:
+  router<Out> router_;
+};
+
+} // namespace flow

@@ -1,0 +1,39 @@
+#pragma once
+
+#include "flow/plan.hpp"
+#include "flow/subtask_core.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace flow {
+
+/// Everything a job run can be configured with (see conf/libflow.conf).
+struct job_options {
+  plan_options plan;
+  channel_options channels;
+  /// A partially filled batch waits at most this long before it is sent.
+  std::chrono::nanoseconds flush_interval = std::chrono::milliseconds(5);
+  /// Period of the status line; zero disables it.
+  std::chrono::nanoseconds status_interval = std::chrono::seconds(5);
+  /// Records a source emits per poll before it yields to other messages.
+  size_t source_poll_records = 4096;
+  /// spdlog level: trace, debug, info, warn, error, critical, off.
+  std::string log_level = "info";
+  /// Worker threads of the actor system; 0 = one per core.
+  size_t threads = 0;
+};
+
+/// A configuration value that cannot be used.
+struct config_error {
+  std::string key;
+  std::string value;
+  std::string expected;
+  std::string message() const;
+};
+
+/// Checks the ranges and enumerations that the option types cannot express.
+std::optional<config_error> validate(const job_options& o);
+
+} // namespace flow

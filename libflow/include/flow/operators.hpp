@@ -1,0 +1,117 @@
+#pragma once
+
+#include "flow/emitting_task.hpp"
+
+#include <unordered_map>
+#include <utility>
+
+namespace flow {
+
+/// One output record per input record.
+template <class In, class Out, class F>
+class map_task final : public emitting_task<Out> {
+public:
+  map_task(const task_setup& s, F f) : emitting_task<Out>(s), f_(std::move(f)) {}
+  void process(size_t, batch_base& b) override {
+    for (auto& x : records_of<In>(b))
+      this->router_.emit(f_(std::move(x)));
+  }
+
+private:
+  F f_;
+};
+
+/// Keeps the records for which the predicate holds.
+template <class T, class F>
+class filter_task final : public emitting_task<T> {
+public:
+  filter_task(const task_setup& s, F f) : emitting_task<T>(s), f_(std::move(f)) {}
+  void process(size_t, batch_base& b) override {
+    for (auto& x : records_of<T>(b))
+      if (f_(static_cast<const T&>(x)))
+        this->router_.emit(std::move(x));
+  }
+
+private:
+  F f_;
+};
+
+/// Zero or more output records per input record, through an emitter.
+template <class In, class Out, class F>
+class flat_map_task final : public emitting_task<Out> {
+public:
+  flat_map_task(const task_setup& s, F f)
+    : emitting_task<Out>(s), f_(std::move(f)), out_(this->router_) {}
+  void process(size_t, batch_base& b) override {
+    for (auto& x : records_of<In>(b))
+      f_(std::move(x), out_);
+  }
+
+private:
+  F f_;
+  emitter<Out> out_;
+};
+
+/// Forwards records unchanged (used where only the partitioning changes).
+template <class T>
+class identity_task final : public emitting_task<T> {
+public:
+  using emitting_task<T>::emitting_task;
+  void process(size_t, batch_base& b) override {
+    for (auto& x : records_of<T>(b))
+      this->router_.emit(std::move(x));
+  }
+};
+
+/// Running reduce per key: emits the new reduced value after each input.
+template <class K, class T, class KeyFn, class F>
+class reduce_task final : public emitting_task<T> {
+public:
+  reduce_task(const task_setup& s, KeyFn k, F f)
+    : emitting_task<T>(s), key_(std::move(k)), f_(std::move(f)) {}
+  void process(size_t, batch_base& b) override {
+    for (auto& x : records_of<T>(b)) {
+      auto k = key_(static_cast<const T&>(x));
+      auto i = state_.find(k);
+      if (i == state_.end()) {
+        i = state_.emplace(std::move(k), x).first;
+      } else {
+        i->second = f_(static_cast<const T&>(i->second),
+                       static_cast<const T&>(x));
+      }
+      this->router_.emit(static_cast<const T&>(i->second));
+    }
+  }
+
+private:
+  KeyFn key_;
+  F f_;
+  std::unordered_map<K, T> state_;
+};
+
+/// Running aggregate per key: emits (key, result) after each input.
+template <class K, class T, class KeyFn, class Agg>
+class aggregate_task final
+  : public emitting_task<std::pair<K, typename Agg::result>> {
+public:
+  using out_type = std::pair<K, typename Agg::result>;
+  aggregate_task(const task_setup& s, KeyFn k, Agg a)
+    : emitting_task<out_type>(s), key_(std::move(k)), agg_(std::move(a)) {}
+  void process(size_t, batch_base& b) override {
+    for (auto& x : records_of<T>(b)) {
+      auto k = key_(static_cast<const T&>(x));
+      auto i = state_.find(k);
+      if (i == state_.end())
+        i = state_.emplace(k, agg_.init()).first;
+      agg_.add(i->second, static_cast<const T&>(x));
+      this->router_.emit(out_type{std::move(k), agg_.get(i->second)});
+    }
+  }
+
+private:
+  KeyFn key_;
+  Agg agg_;
+  std::unordered_map<K, typename Agg::accumulator> state_;
+};
+
+} // namespace flow

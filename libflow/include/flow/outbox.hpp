@@ -1,0 +1,68 @@
+#pragma once
+
+#include "flow/batch.hpp"
+#include "flow/credit.hpp"
+#include "flow/metrics.hpp"
+#include "flow/transport.hpp"
+
+#include <chrono>
+#include <deque>
+#include <vector>
+
+namespace flow {
+
+/// The output channels of one subtask. Closed batches are sent while the
+/// channel has credit and queued (pending) otherwise; a subtask with any
+/// pending batch is blocked and must not take more input. End-of-stream
+/// goes out after the pending batches of its channel and needs no credit.
+class outbox {
+public:
+  outbox(size_t channels, uint32_t window, transport& tr,
+         subtask_metrics& metrics);
+
+  size_t size() const noexcept { return channels_.size(); }
+
+  /// Hands a closed batch to output channel `slot`.
+  void push(size_t slot, batch_ptr b);
+
+  /// Requests end-of-stream on every channel, after their pending batches.
+  void close();
+
+  /// Credit returned by the receiver of channel `slot`.
+  void on_credit(size_t slot, uint32_t n);
+
+  /// True while some channel holds a batch that waits for credit.
+  bool blocked() const noexcept { return blocked_channels_ > 0; }
+
+  bool has_pending(size_t slot) const noexcept {
+    return !channels_[slot].pending.empty();
+  }
+
+  /// True once end-of-stream went out on every channel.
+  bool finished() const noexcept { return closed_ && unsent_eos_ == 0; }
+
+  const credit_sender& credit(size_t slot) const {
+    return channels_[slot].credit;
+  }
+
+private:
+  struct channel {
+    explicit channel(uint32_t window) : credit(window) {}
+    credit_sender credit;
+    std::deque<batch_ptr> pending;
+    bool eos_sent = false;
+  };
+
+  void try_send(size_t slot);
+  void update_blocked(size_t slot, bool was_blocked);
+
+  std::vector<channel> channels_;
+  transport& transport_;
+  subtask_metrics& metrics_;
+  size_t blocked_channels_ = 0;
+  size_t unsent_eos_ = 0;
+  bool closed_ = false;
+  std::chrono::steady_clock::time_point blocked_since_;
+};
+
+} // namespace flow

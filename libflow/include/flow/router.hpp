@@ -1,0 +1,143 @@
+#pragma once
+
+#include "flow/batch.hpp"
+#include "flow/outbox.hpp"
+#include "flow/partitioning.hpp"
+
+#include <vector>
+
+namespace flow {
+
+/// Routes the records a subtask emits to its output channels and closes
+/// batches when they reach `batch_size` records (or on flush()).
+template <class T>
+class router {
+public:
+  router(std::vector<out_edge_layout> edges, outbox& out, size_t batch_size)
+    : out_(out), batch_size_(batch_size), buffers_(out.size()) {
+    for (auto& e : edges) {
+      edge x;
+      x.kind = e.kind;
+      x.slots = std::move(e.slots);
+      x.max_parallelism = e.max_parallelism;
+      if (e.kind == partitioning::hash)
+        x.hash = *static_cast<const key_hasher<T>*>(e.hasher.get());
+      edges_.push_back(std::move(x));
+    }
+    single_slot_ = edges_.size() == 1 && edges_[0].slots.size() == 1
+                   && edges_[0].kind != partitioning::broadcast;
+  }
+
+  void emit(T&& x) {
+    if (single_slot_) {
+      append(edges_[0].slots[0], std::move(x));
+      return;
+    }
+    auto n = edges_.size();
+    for (size_t i = 0; i + 1 < n; ++i) {
+      T copy = x;
+      route(edges_[i], std::move(copy));
+    }
+    if (n > 0)
+      route(edges_[n - 1], std::move(x));
+  }
+
+  void emit(const T& x) {
+    T copy = x;
+    emit(std::move(copy));
+  }
+
+  /// Closes every partially filled batch whose channel is not waiting for
+  /// credit (those are closed once the channel drains).
+  void flush() {
+    for (size_t slot = 0; slot < buffers_.size(); ++slot)
+      if (!buffers_[slot].empty() && !out_.has_pending(slot))
+        close(slot);
+  }
+
+  /// Closes every partially filled batch, whatever the channel's credit.
+  void flush_all() {
+    for (size_t slot = 0; slot < buffers_.size(); ++slot)
+      if (!buffers_[slot].empty())
+        close(slot);
+  }
+
+  bool has_buffered() const noexcept {
+    for (auto& b : buffers_)
+      if (!b.empty())
+        return true;
+    return false;
+  }
+
+private:
+  struct edge {
+    partitioning kind;
+    key_hasher<T> hash;
+    std::vector<size_t> slots;
+    uint32_t max_parallelism;
+    size_t next = 0;
+  };
+
+  void route(edge& e, T&& x) {
+    auto n = e.slots.size();
+    switch (e.kind) {
+      case partitioning::forward:
+        append(e.slots[0], std::move(x));
+        break;
+      case partitioning::rebalance:
+        append(e.slots[e.next], std::move(x));
+        if (++e.next == n)
+          e.next = 0;
+        break;
+      case partitioning::hash: {
+        auto kg = key_group_of(e.hash(x), e.max_parallelism);
+        auto target = subtask_of_key_group(kg, e.max_parallelism,
+                                           static_cast<uint32_t>(n));
+        append(e.slots[target], std::move(x));
+        break;
+      }
+      case partitioning::broadcast:
+        for (size_t i = 0; i + 1 < n; ++i)
+          append(e.slots[i], T{x});
+        append(e.slots[n - 1], std::move(x));
+        break;
+    }
+  }
+
+  void append(size_t slot, T&& x) {
+    auto& buf = buffers_[slot];
+    if (buf.capacity() == 0)
+      buf.reserve(batch_size_);
+    buf.push_back(std::move(x));
+    if (buf.size() >= batch_size_)
+      close(slot);
+  }
+
+  void close(size_t slot) {
+    auto b = std::make_shared<typed_batch<T>>();
+    b->records.swap(buffers_[slot]);
+    out_.push(slot, std::move(b));
+  }
+
+  outbox& out_;
+  size_t batch_size_;
+  std::vector<edge> edges_;
+  std::vector<std::vector<T>> buffers_;
+  bool single_slot_ = false;
+};
+
+/// What user functions write their output records to.
+template <class T>
+class emitter {
+public:
+  explicit emitter(router<T>& r) : router_(&r) {}
+  void emit(T&& x) { router_->emit(std::move(x)); }
+  void emit(const T& x) { router_->emit(x); }
+  void operator()(T&& x) { emit(std::move(x)); }
+  void operator()(const T& x) { emit(x); }
+
+private:
+  router<T>* router_;
+};
+
+} // namespace flow

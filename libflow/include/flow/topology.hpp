@@ -1,0 +1,279 @@
+#pragma once
+
+#include "flow/aggregators.hpp"
+#include "flow/callable_traits.hpp"
+#include "flow/connector.hpp"
+#include "flow/ids.hpp"
+#include "flow/operators.hpp"
+#include "flow/partitioning.hpp"
+#include "flow/task.hpp"
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace flow {
+
+/// An edge of the logical graph, stored at its downstream node.
+struct edge_def {
+  node_id from;
+  /// Unset: forward if parallelism matches, else rebalance.
+  std::optional<partitioning> kind;
+  /// A key_hasher<T> for hash edges.
+  std::shared_ptr<const void> hasher;
+};
+
+enum class node_kind { source, operation, sink };
+
+/// A logical operator: expands into `parallelism` subtasks.
+struct node_def {
+  node_id id;
+  std::string name;
+  node_kind kind = node_kind::operation;
+  std::optional<uint32_t> parallelism;
+  std::vector<edge_def> inputs;
+  task_factory make_task;
+};
+
+template <class T>
+class stream;
+
+/// A typed dataflow program: sources, operators and sinks. Build it with
+/// source() and the stream methods; run it with flow::run().
+class topology {
+public:
+  explicit topology(std::string name) : name_(std::move(name)) {}
+
+  template <class T>
+  stream<T> source(source_spec<T> spec);
+
+  const std::string& name() const noexcept { return name_; }
+  const std::vector<node_def>& nodes() const noexcept { return nodes_; }
+  node_def& node(node_id id) { return nodes_.at(id.value()); }
+
+  /// Adds a node and returns its id; names are made unique with a suffix.
+  node_id add_node(node_def n);
+
+  /// A hash of the graph's shape (names, kinds, edges, parallelism hints),
+  /// so that nodes built from different programs can tell.
+  uint64_t fingerprint() const;
+
+private:
+  std::string name_;
+  std::vector<node_def> nodes_;
+};
+
+/// A stream of records of type T: the output of one or more operators
+/// (several after union_with).
+template <class T>
+class stream {
+public:
+  using value_type = T;
+
+  stream(topology& t, std::vector<node_id> producers)
+    : topo_(&t), producers_(std::move(producers)) {}
+
+  /// One output per input: `Out f(T)`.
+  template <class F>
+  auto map(F f, std::string name = "map") const {
+    using out = std::decay_t<std::invoke_result_t<F&, T&&>>;
+    static_assert(!std::is_void_v<out>,
+                  "map expects `Out f(T)` returning a value; use flat_map "
+                  "to emit zero or more records");
+    return add<out>(name, [f](const task_setup& s) mutable {
+      return std::make_unique<map_task<T, out, F>>(s, f);
+    });
+  }
+
+  /// Keeps records where `bool f(const T&)` holds.
+  template <class F>
+  stream<T> filter(F f, std::string name = "filter") const {
+    static_assert(std::is_invocable_r_v<bool, F&, const T&>,
+                  "filter expects `bool f(const T&)`");
+    return add<T>(name, [f](const task_setup& s) mutable {
+      return std::make_unique<filter_task<T, F>>(s, f);
+    });
+  }
+
+  /// Zero or more outputs per input:
+  /// `void f(T, flow::emitter<Out>&)` (the lambda must not be generic).
+  template <class F>
+  auto flat_map(F f, std::string name = "flat_map") const {
+    static_assert(detail::callable_traits<F>::arity == 2,
+                  "flat_map expects `void f(T, flow::emitter<Out>&)`");
+    using out =
+      typename detail::emitter_value<detail::arg_t<F, 1>>::type;
+    return add<out>(name, [f](const task_setup& s) mutable {
+      return std::make_unique<flat_map_task<T, out, F>>(s, f);
+    });
+  }
+
+  /// Partitions by `K key(const T&)`; K needs std::hash and ==.
+  template <class KeyFn>
+  auto key_by(KeyFn key) const;
+
+  /// The next edge spreads records round-robin.
+  stream<T> rebalance() const { return with(partitioning::rebalance); }
+  /// The next edge sends every record to every downstream subtask.
+  stream<T> broadcast() const { return with(partitioning::broadcast); }
+  /// The next edge connects subtask i to subtask i.
+  stream<T> forward() const { return with(partitioning::forward); }
+
+  /// Merges two streams of the same type.
+  stream<T> union_with(const stream<T>& other) const {
+    if (other.topo_ != topo_)
+      throw std::invalid_argument("union_with: streams of different topologies");
+    auto result = *this;
+    result.producers_.insert(result.producers_.end(), other.producers_.begin(),
+                             other.producers_.end());
+    return result;
+  }
+
+  /// Sets the parallelism of the operator that produced this stream.
+  stream<T> parallelism(uint32_t n) const {
+    for (auto id : producers_)
+      topo_->node(id).parallelism = n;
+    return *this;
+  }
+
+  /// Writes the stream to a sink.
+  void sink(sink_spec<T> spec) const {
+    auto make = spec.make;
+    auto name = spec.name;
+    auto id = add_node_of(name, node_kind::sink,
+                          [make](const task_setup& s) -> std::unique_ptr<task> {
+                            auto fn = make({s.operator_name, s.subtask_index,
+                                            s.parallelism});
+                            return std::make_unique<sink_task<T>>(
+                              s, std::move(fn));
+                          });
+    if (spec.parallelism)
+      topo_->node(id).parallelism = spec.parallelism;
+  }
+
+  topology& graph() const noexcept { return *topo_; }
+  const std::vector<node_id>& producers() const noexcept { return producers_; }
+
+  /// Adds an operator consuming this stream (for operator libraries).
+  template <class Out>
+  stream<Out> add(const std::string& name, task_factory make) const {
+    return stream<Out>(*topo_, {add_node_of(name, node_kind::operation,
+                                            std::move(make))});
+  }
+
+  /// As add(), with the given hash partitioning on the input edges.
+  template <class Out>
+  stream<Out> add_keyed(const std::string& name, task_factory make,
+                        std::shared_ptr<const void> hasher) const {
+    auto s = *this;
+    s.next_ = partitioning::hash;
+    s.hasher_ = std::move(hasher);
+    return s.template add<Out>(name, std::move(make));
+  }
+
+private:
+  stream<T> with(partitioning p) const {
+    auto s = *this;
+    s.next_ = p;
+    return s;
+  }
+
+  node_id add_node_of(const std::string& name, node_kind kind,
+                      task_factory make) const {
+    node_def n;
+    n.name = name;
+    n.kind = kind;
+    n.make_task = std::move(make);
+    for (auto p : producers_)
+      n.inputs.push_back(edge_def{p, next_, hasher_});
+    return topo_->add_node(std::move(n));
+  }
+
+  topology* topo_;
+  std::vector<node_id> producers_;
+  std::optional<partitioning> next_;
+  std::shared_ptr<const void> hasher_;
+};
+
+/// A stream partitioned by key: what keyed operators consume.
+template <class K, class T, class KeyFn>
+class keyed_stream {
+public:
+  keyed_stream(stream<T> in, KeyFn key) : in_(std::move(in)), key_(key) {
+    hasher_ = std::make_shared<key_hasher<T>>([key](const T& x) -> uint64_t {
+      return std::hash<K>{}(key(x));
+    });
+  }
+
+  /// Running reduce: `T f(const T& acc, const T& x)`; emits the new
+  /// accumulated value for every input.
+  template <class F>
+  stream<T> reduce(F f, std::string name = "reduce") const {
+    static_assert(std::is_invocable_r_v<T, F&, const T&, const T&>,
+                  "reduce expects `T f(const T& acc, const T& x)`");
+    auto key = key_;
+    return in_.template add_keyed<T>(
+      name,
+      [key, f](const task_setup& s) {
+        return std::make_unique<reduce_task<K, T, KeyFn, F>>(s, key, f);
+      },
+      hasher_);
+  }
+
+  /// Running aggregate (flow::count, flow::sum, ...): emits
+  /// (key, result) for every input.
+  template <class Agg>
+  stream<std::pair<K, typename Agg::result>>
+  aggregate(Agg agg, std::string name = "aggregate") const {
+    auto key = key_;
+    return in_.template add_keyed<std::pair<K, typename Agg::result>>(
+      name,
+      [key, agg](const task_setup& s) {
+        return std::make_unique<aggregate_task<K, T, KeyFn, Agg>>(s, key, agg);
+      },
+      hasher_);
+  }
+
+  /// The keyed stream's records, hash-partitioned, for a custom task.
+  stream<T> partitioned(std::string name = "partition") const {
+    return in_.template add_keyed<T>(
+      name,
+      [](const task_setup& s) { return std::make_unique<identity_task<T>>(s); },
+      hasher_);
+  }
+
+  const KeyFn& key() const noexcept { return key_; }
+
+private:
+  stream<T> in_;
+  KeyFn key_;
+  std::shared_ptr<const void> hasher_;
+};
+
+template <class T>
+template <class KeyFn>
+auto stream<T>::key_by(KeyFn key) const {
+  static_assert(std::is_invocable_v<KeyFn&, const T&>,
+                "key_by expects `K key(const T&)`");
+  using K = std::decay_t<std::invoke_result_t<KeyFn&, const T&>>;
+  return keyed_stream<K, T, KeyFn>(*this, std::move(key));
+}
+
+template <class T>
+stream<T> topology::source(source_spec<T> spec) {
+  node_def n;
+  n.name = spec.name;
+  n.kind = node_kind::source;
+  n.parallelism = spec.parallelism;
+  auto make = spec.make;
+  n.make_task = [make](const task_setup& s) -> std::unique_ptr<task> {
+    auto fn = make({s.operator_name, s.subtask_index, s.parallelism});
+    return std::make_unique<source_task<T>>(s, std::move(fn));
+  };
+  return stream<T>(*this, {add_node(std::move(n))});
+}
+
+} // namespace flow

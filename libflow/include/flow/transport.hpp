@@ -1,0 +1,21 @@
+#pragma once
+
+#include "flow/batch.hpp"
+
+#include <cstdint>
+
+namespace flow {
+
+/// What a subtask needs from its surroundings: delivering its messages.
+/// The actor runtime implements it with CAF messages; protocol tests with
+/// plain queues. Slots are the subtask's own indexes of its output and
+/// input channels.
+class transport {
+public:
+  virtual ~transport();
+  virtual void send_batch(size_t out_slot, batch_ptr b) = 0;
+  virtual void send_end_of_stream(size_t out_slot) = 0;
+  virtual void send_credit(size_t in_slot, uint32_t n) = 0;
+};
+
+} // namespace flow

@@ -1,0 +1,82 @@
+#include "flow/outbox.hpp"
+
+#include <stdexcept>
+
+namespace flow {
+
+batch_base::~batch_base() = default;
+transport::~transport() = default;
+
+outbox::outbox(size_t channels, uint32_t window, transport& tr,
+               subtask_metrics& metrics)
+  : transport_(tr), metrics_(metrics) {
+  channels_.reserve(channels);
+  for (size_t i = 0; i < channels; ++i)
+    channels_.emplace_back(window);
+}
+
+void outbox::push(size_t slot, batch_ptr b) {
+  if (closed_)
+    throw std::logic_error("outbox: push after close");
+  auto& ch = channels_[slot];
+  bool was_blocked = !ch.pending.empty();
+  ch.pending.push_back(std::move(b));
+  subtask_metrics::raise_to(metrics_.max_pending_batches,
+                            static_cast<uint32_t>(ch.pending.size()));
+  try_send(slot);
+  update_blocked(slot, was_blocked);
+}
+
+void outbox::close() {
+  if (closed_)
+    return;
+  closed_ = true;
+  unsent_eos_ = channels_.size();
+  for (size_t slot = 0; slot < channels_.size(); ++slot)
+    try_send(slot);
+}
+
+void outbox::on_credit(size_t slot, uint32_t n) {
+  auto& ch = channels_[slot];
+  bool was_blocked = !ch.pending.empty();
+  ch.credit.on_credit(n);
+  try_send(slot);
+  update_blocked(slot, was_blocked);
+}
+
+void outbox::try_send(size_t slot) {
+  auto& ch = channels_[slot];
+  while (!ch.pending.empty() && ch.credit.can_send()) {
+    auto b = std::move(ch.pending.front());
+    ch.pending.pop_front();
+    ch.credit.on_send();
+    metrics_.add(metrics_.batches_out, 1);
+    metrics_.add(metrics_.records_out, b->size());
+    subtask_metrics::raise_to(metrics_.max_in_flight, ch.credit.in_flight());
+    transport_.send_batch(slot, std::move(b));
+  }
+  if (closed_ && ch.pending.empty() && !ch.eos_sent) {
+    ch.eos_sent = true;
+    --unsent_eos_;
+    transport_.send_end_of_stream(slot);
+  }
+}
+
+void outbox::update_blocked(size_t slot, bool was_blocked) {
+  bool is_blocked = !channels_[slot].pending.empty();
+  if (was_blocked == is_blocked)
+    return;
+  if (is_blocked) {
+    if (blocked_channels_++ == 0) {
+      blocked_since_ = std::chrono::steady_clock::now();
+      metrics_.blocked.store(true, std::memory_order_relaxed);
+    }
+  } else if (--blocked_channels_ == 0) {
+    auto d = std::chrono::steady_clock::now() - blocked_since_;
+    metrics_.add(metrics_.blocked_ns,
+                 std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    metrics_.blocked.store(false, std::memory_order_relaxed);
+  }
+}
+
+} // namespace flow
