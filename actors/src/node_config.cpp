@@ -1,5 +1,7 @@
 #include "flow/runtime/node_config.hpp"
 
+#include "flow/runtime/option_registry.hpp"
+
 #include <caf/config_option.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/settings.hpp>
@@ -39,6 +41,20 @@ std::string argument_of(const caf::error& err) {
   return clean;
 }
 
+/// All configured values as text, strings without quotes.
+void to_settings_map(const caf::settings& xs, const std::string& prefix,
+                     settings_map& out) {
+  for (auto& kv : xs) {
+    auto key = prefix.empty() ? kv.first : prefix + "." + kv.first;
+    if (auto sub = caf::get_if<caf::settings>(&kv.second))
+      to_settings_map(*sub, key, out);
+    else if (auto str = caf::get_if<std::string>(&kv.second))
+      out[key] = *str;
+    else
+      out[key] = caf::to_string(kv.second);
+  }
+}
+
 } // namespace
 
 node_config::node_config() {
@@ -61,6 +77,10 @@ node_config::node_config() {
     .add(log_level_, "log-level",
          "trace, debug, info, warn, error, critical or off")
     .add(threads_, "threads", "scheduler threads; 0 = one per core");
+  for (auto& g : registered_option_groups()) {
+    caf::config_option_adder adder{custom_options_, g.name};
+    g.declare(adder);
+  }
 }
 
 std::string node_config::help() const {
@@ -155,6 +175,13 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
     message_ = bad->message();
     return outcome::error;
   }
+  to_settings_map(content, "", options_.settings);
+  for (auto& g : registered_option_groups())
+    if (g.validate)
+      if (auto bad = g.validate(options_.settings)) {
+        message_ = bad->message();
+        return outcome::error;
+      }
   return outcome::ok;
 }
 

@@ -120,6 +120,7 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
         setup.subtask_index = st.spec.plan.index;
         setup.parallelism = st.spec.plan.parallelism;
         setup.outputs = st.spec.plan.out_edges;
+        setup.settings = &st.spec.options.settings;
         st.core = std::make_unique<subtask_core>(
           st.spec.make_task, std::move(setup), st.spec.plan.input_edges,
           st.spec.plan.outputs.size(), st.spec.options.channels,

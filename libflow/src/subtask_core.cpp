@@ -1,5 +1,6 @@
 #include "flow/subtask_core.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace flow {
@@ -19,6 +20,7 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
     inputs_.emplace_back(opts.credit_window, opts.credit_return);
   setup.out = &outbox_;
   setup.batch_size = opts.batch_size;
+  batch_size_ = opts.batch_size;
   task_ = make(setup);
 }
 
@@ -78,18 +80,23 @@ step_result subtask_core::drain() {
 step_result subtask_core::poll_source(size_t budget) {
   if (done_)
     return finished() ? step_result::finished : step_result::waiting;
-  if (outbox_.blocked())
-    return step_result::waiting;
-  switch (task_->poll(budget)) {
-    case source_state::more:
-      return outbox_.blocked() ? step_result::waiting : step_result::more;
-    case source_state::idle:
-      return step_result::idle;
-    case source_state::done:
-      finish_output();
-      return finished() ? step_result::finished : step_result::waiting;
+  // Poll in steps of about one batch, so that a blocked output stops the
+  // source after at most one more batch.
+  size_t step = std::max<size_t>(1, std::min(budget, batch_size_));
+  for (size_t used = 0; used < budget; used += step) {
+    if (outbox_.blocked())
+      return step_result::waiting;
+    switch (task_->poll(step)) {
+      case source_state::more:
+        break;
+      case source_state::idle:
+        return step_result::idle;
+      case source_state::done:
+        finish_output();
+        return finished() ? step_result::finished : step_result::waiting;
+    }
   }
-  return step_result::waiting;
+  return outbox_.blocked() ? step_result::waiting : step_result::more;
 }
 
 void subtask_core::flush() {

@@ -16,6 +16,8 @@ struct connector_context {
   std::string operator_name;
   uint32_t subtask_index = 0;
   uint32_t parallelism = 1;
+  /// The node's configuration: connectors read their options here.
+  const settings_map* settings = nullptr;
 };
 
 /// A source of records of type T, one instance per source subtask.
@@ -72,7 +74,7 @@ class source_task final : public emitting_task<T> {
 public:
   source_task(const task_setup& s, std::unique_ptr<source_function<T>> f)
     : emitting_task<T>(s), fn_(std::move(f)), out_(this->router_) {
-    fn_->open({s.operator_name, s.subtask_index, s.parallelism});
+    fn_->open({s.operator_name, s.subtask_index, s.parallelism, s.settings});
   }
   source_state poll(size_t max_records) override {
     return fn_->poll(out_, max_records);
@@ -90,7 +92,7 @@ class sink_task final : public task {
 public:
   sink_task(const task_setup& s, std::unique_ptr<sink_function<T>> f)
     : fn_(std::move(f)) {
-    fn_->open({s.operator_name, s.subtask_index, s.parallelism});
+    fn_->open({s.operator_name, s.subtask_index, s.parallelism, s.settings});
   }
   void process(size_t, batch_base& b) override {
     fn_->write(records_of<T>(b));

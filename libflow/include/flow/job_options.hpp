@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/plan.hpp"
+#include "flow/settings.hpp"
 #include "flow/subtask_core.hpp"
 
 #include <chrono>
@@ -23,6 +24,8 @@ struct job_options {
   std::string log_level = "info";
   /// Worker threads of the actor system; 0 = one per core.
   size_t threads = 0;
+  /// All configured values as text, for connectors (kafka.*, ...).
+  settings_map settings;
 };
 
 /// A configuration value that cannot be used.

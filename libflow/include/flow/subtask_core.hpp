@@ -97,6 +97,7 @@ private:
   std::deque<input_event> queue_;
   transport& transport_;
   subtask_metrics& metrics_;
+  size_t batch_size_ = 1;
   bool done_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include "flow/batch.hpp"
 #include "flow/outbox.hpp"
 #include "flow/partitioning.hpp"
+#include "flow/settings.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -20,6 +21,8 @@ struct task_setup {
   size_t batch_size = 1024;
   std::vector<out_edge_layout> outputs;
   outbox* out = nullptr;
+  /// The node's configuration (never null inside a job).
+  const settings_map* settings = nullptr;
 };
 
 /// Result of one poll of a source.

@@ -146,7 +146,7 @@ public:
     auto id = add_node_of(name, node_kind::sink,
                           [make](const task_setup& s) -> std::unique_ptr<task> {
                             auto fn = make({s.operator_name, s.subtask_index,
-                                            s.parallelism});
+                                            s.parallelism, s.settings});
                             return std::make_unique<sink_task<T>>(
                               s, std::move(fn));
                           });
@@ -270,7 +270,8 @@ stream<T> topology::source(source_spec<T> spec) {
   n.parallelism = spec.parallelism;
   auto make = spec.make;
   n.make_task = [make](const task_setup& s) -> std::unique_ptr<task> {
-    auto fn = make({s.operator_name, s.subtask_index, s.parallelism});
+    auto fn = make({s.operator_name, s.subtask_index, s.parallelism,
+                    s.settings});
     return std::make_unique<source_task<T>>(s, std::move(fn));
   };
   return stream<T>(*this, {add_node(std::move(n))});

@@ -1,0 +1,22 @@
+# Runs PROG with --config-file=CONF (if set) and ARGS; checks the exit code
+# is EXPECT_RC and that stderr mentions EXPECT_TEXT.
+set(cmd ${PROG})
+if(CONF)
+  list(APPEND cmd --config-file=${CONF})
+endif()
+if(ARGS)
+  separate_arguments(extra UNIX_COMMAND "${ARGS}")
+  list(APPEND cmd ${extra})
+endif()
+execute_process(COMMAND ${cmd} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 60)
+if(NOT rc EQUAL EXPECT_RC)
+  message(FATAL_ERROR "expected exit ${EXPECT_RC}, got ${rc}\nstderr: ${err}")
+endif()
+if(EXPECT_TEXT)
+  string(FIND "${err}" "${EXPECT_TEXT}" pos)
+  if(pos EQUAL -1)
+    message(FATAL_ERROR "stderr does not mention '${EXPECT_TEXT}':\n${err}")
+  endif()
+endif()
+message(STATUS "exit ${rc} as expected: ${err}")

@@ -1,0 +1,54 @@
+#include "flow/runtime/node_config.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using flow::runtime::node_config;
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(cli_values_reach_the_job_options) {
+  node_config cfg;
+  BOOST_REQUIRE(cfg.load({"--flow.parallelism=3", "--flow.batch-size=64",
+                          "--flow.flush-interval=2ms"})
+                == node_config::outcome::ok);
+  BOOST_CHECK_EQUAL(cfg.options().plan.default_parallelism, 3u);
+  BOOST_CHECK_EQUAL(cfg.options().channels.batch_size, 64u);
+  BOOST_CHECK(cfg.options().flush_interval == std::chrono::milliseconds(2));
+  BOOST_CHECK_EQUAL(cfg.options().settings.at("flow.parallelism"), "3");
+}
+
+BOOST_AUTO_TEST_CASE(bad_values_name_the_key_and_the_expectation) {
+  struct bad_case {
+    std::vector<std::string> args;
+    std::string key;
+  };
+  std::vector<bad_case> cases{
+    {{"--flow.batch-size=0"}, "flow.batch-size"},
+    {{"--flow.credit-window=2000"}, "flow.credit-window"},
+    {{"--flow.credit-window=2", "--flow.credit-return=3"}, "flow.credit-return"},
+    {{"--flow.parallelism=abc"}, "flow.parallelism"},
+    {{"--flow.log-level=loud"}, "flow.log-level"},
+    {{"--flow.no-such-key=1"}, "flow.no-such-key"},
+    {{"stray"}, "stray"},
+  };
+  for (auto& c : cases) {
+    node_config cfg;
+    BOOST_TEST_CONTEXT(c.args.back()) {
+      BOOST_CHECK(cfg.load(c.args) == node_config::outcome::error);
+      BOOST_CHECK_MESSAGE(cfg.message().find(c.key) != std::string::npos,
+                          cfg.message());
+      BOOST_CHECK_MESSAGE(cfg.message().find("expected") != std::string::npos,
+                          cfg.message());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(help_lists_every_flow_option) {
+  node_config cfg;
+  BOOST_REQUIRE(cfg.load({"--help"}) == node_config::outcome::help);
+  for (auto key : {"flow.parallelism", "flow.batch-size", "flow.credit-window",
+                   "flow.flush-interval", "flow.log-level"})
+    BOOST_CHECK_MESSAGE(cfg.message().find(key) != std::string::npos, key);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
