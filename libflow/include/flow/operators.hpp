@@ -2,6 +2,8 @@
 
 #include "flow/emitting_task.hpp"
 
+#include <algorithm>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -13,8 +15,16 @@ class map_task final : public emitting_task<Out> {
 public:
   map_task(const task_setup& s, F f) : emitting_task<Out>(s), f_(std::move(f)) {}
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<In>(b))
-      this->router_.emit(f_(std::move(x)));
+    auto& xs = records_of<In>(b);
+    if constexpr (std::is_same_v<In, Out>) {
+      // Transform in place and pass the batch on.
+      for (auto& x : xs)
+        x = f_(std::move(x));
+      this->router_.emit_batch(std::move(xs));
+    } else {
+      for (auto& x : xs)
+        this->router_.emit(f_(std::move(x)));
+    }
   }
 
 private:
@@ -27,9 +37,12 @@ class filter_task final : public emitting_task<T> {
 public:
   filter_task(const task_setup& s, F f) : emitting_task<T>(s), f_(std::move(f)) {}
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<T>(b))
-      if (f_(static_cast<const T&>(x)))
-        this->router_.emit(std::move(x));
+    // Compact in place and pass the batch on.
+    auto& xs = records_of<T>(b);
+    xs.erase(std::remove_if(xs.begin(), xs.end(),
+                            [this](const T& x) { return !f_(x); }),
+             xs.end());
+    this->router_.emit_batch(std::move(xs));
   }
 
 private:
@@ -58,8 +71,7 @@ class identity_task final : public emitting_task<T> {
 public:
   using emitting_task<T>::emitting_task;
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<T>(b))
-      this->router_.emit(std::move(x));
+    this->router_.emit_batch(std::move(records_of<T>(b)));
   }
 };
 

@@ -47,6 +47,23 @@ public:
     emit(std::move(copy));
   }
 
+  /// Emits a whole batch. On a single channel with nothing buffered the
+  /// vector itself becomes the outgoing batch: no per-record copy.
+  void emit_batch(std::vector<T>&& xs) {
+    if (xs.empty())
+      return;
+    if (single_slot_) {
+      auto slot = edges_[0].slots[0];
+      if (buffers_[slot].empty()) {
+        auto b = std::make_shared<typed_batch<T>>(std::move(xs));
+        out_.push(slot, std::move(b));
+        return;
+      }
+    }
+    for (auto& x : xs)
+      emit(std::move(x));
+  }
+
   /// Closes every partially filled batch whose channel is not waiting for
   /// credit (those are closed once the channel drains).
   void flush() {
