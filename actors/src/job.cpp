@@ -28,9 +28,22 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
+subtask_totals totals_of(const subtask_metrics& m) {
+  subtask_totals t;
+  t.records_in = m.records_in.load();
+  t.records_out = m.records_out.load();
+  t.blocked_ns = m.blocked_ns.load();
+  t.max_in_flight = m.max_in_flight.load();
+  t.max_queued_batches = m.max_queued_batches.load();
+  return t;
+}
+
+/// Per-operator totals; a subtask's figures come from its final report if
+/// it sent one, else from its live counters (if it runs in this process).
 std::vector<operator_summary>
 summarize(const physical_plan& plan,
-          const std::vector<std::shared_ptr<subtask_metrics>>& ms) {
+          const std::vector<std::shared_ptr<subtask_metrics>>& live,
+          const std::vector<std::optional<subtask_totals>>& reported) {
   std::vector<operator_summary> out;
   std::map<uint32_t, size_t> index;
   for (auto& s : plan.subtasks) {
@@ -41,17 +54,24 @@ summarize(const physical_plan& plan,
       o.parallelism = s.parallelism;
       out.push_back(o);
     }
+    auto id = s.id.value();
+    subtask_totals t;
+    if (reported[id])
+      t = *reported[id];
+    else if (live[id])
+      t = totals_of(*live[id]);
     auto& o = out[it->second];
-    auto& m = *ms[s.id.value()];
-    o.records_in += m.records_in.load();
-    o.records_out += m.records_out.load();
-    o.blocked_seconds += m.blocked_ns.load() / 1e9;
+    o.records_in += t.records_in;
+    o.records_out += t.records_out;
+    o.blocked_seconds += t.blocked_ns / 1e9;
+    o.max_in_flight = std::max(o.max_in_flight, t.max_in_flight);
+    o.max_queued_batches = std::max(o.max_queued_batches, t.max_queued_batches);
   }
   return out;
 }
 
 /// One line: records/s per operator since the last line, and who waits for
-/// credit.
+/// credit (among the subtasks of this process).
 std::string status_line(const std::vector<operator_summary>& now,
                         const std::vector<operator_summary>& before,
                         const physical_plan& plan,
@@ -69,13 +89,138 @@ std::string status_line(const std::vector<operator_summary>& now,
   }
   std::string blocked;
   for (auto& s : plan.subtasks)
-    if (ms[s.id.value()]->blocked.load())
+    if (ms[s.id.value()] && ms[s.id.value()]->blocked.load())
       blocked += " " + s.operator_name + "[" + std::to_string(s.index) + "]";
   os << "; blocked on credit:" << (blocked.empty() ? " none" : blocked);
   return os.str();
 }
 
 } // namespace
+
+std::vector<caf::actor>
+spawn_subtasks(caf::actor_system& sys, const topology& t,
+               const physical_plan& plan, const std::vector<uint32_t>& ids,
+               const job_options& opts, const caf::actor& job,
+               std::vector<std::shared_ptr<subtask_metrics>>& metrics) {
+  metrics.resize(plan.subtasks.size());
+  std::vector<caf::actor> result;
+  for (auto id : ids) {
+    auto& s = plan.subtasks.at(id);
+    auto m = std::make_shared<subtask_metrics>();
+    metrics[id] = m;
+    subtask_spec spec;
+    spec.plan = s;
+    spec.make_task = t.nodes()[s.node.value()].make_task;
+    spec.options = opts;
+    spec.metrics = m;
+    spec.job = job;
+    result.push_back(spawn_subtask(sys, std::move(spec)));
+  }
+  return result;
+}
+
+void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
+                   const std::vector<caf::actor>& actors) {
+  for (auto& s : plan.subtasks) {
+    wiring w;
+    for (auto ch : s.outputs) {
+      auto& c = plan.channels[ch.value()];
+      w.downstream.push_back(actors[c.to.value()]);
+      w.downstream_slots.push_back(static_cast<uint32_t>(c.to_slot));
+    }
+    for (auto ch : s.inputs) {
+      auto& c = plan.channels[ch.value()];
+      w.upstream.push_back(actors[c.from.value()]);
+      w.upstream_slots.push_back(static_cast<uint32_t>(c.from_slot));
+    }
+    self->send(actors[s.id.value()], wire_atom::value, std::move(w));
+  }
+}
+
+job_result supervise(caf::scoped_actor& self, const physical_plan& plan,
+                     const std::vector<caf::actor>& actors,
+                     std::vector<std::shared_ptr<subtask_metrics>> metrics,
+                     const job_options& opts, const std::atomic<bool>* stop,
+                     const std::function<std::string(const caf::down_msg&)>&
+                       on_down) {
+  auto log = logger("flow/runtime");
+  metrics.resize(plan.subtasks.size());
+  job_result result;
+  auto t0 = clock_type::now();
+  for (auto& a : actors)
+    self->monitor(a);
+  std::vector<std::optional<subtask_totals>> reported(actors.size());
+  std::vector<bool> done(actors.size(), false);
+  size_t remaining = actors.size();
+  bool failed = false;
+  bool stop_sent = false;
+  auto last_status = clock_type::now();
+  auto status_before = summarize(plan, metrics, reported);
+  auto fail = [&](std::string why) {
+    if (failed)
+      return;
+    failed = true;
+    result.error = std::move(why);
+    log->error("{}", result.error);
+  };
+  while (remaining > 0 && !failed) {
+    self->receive(
+      [&](done_atom, uint32_t id, subtask_totals& t) {
+        if (id < done.size() && !done[id]) {
+          done[id] = true;
+          reported[id] = t;
+          --remaining;
+        }
+      },
+      [&](failed_atom, uint32_t, std::string& msg) { fail(std::move(msg)); },
+      [&](caf::down_msg& dm) {
+        bool ours = false;
+        for (size_t i = 0; i < actors.size(); ++i)
+          if (dm.source == actors[i]) {
+            ours = true;
+            if (!done[i])
+              fail("subtask " + plan.subtasks[i].operator_name + "["
+                   + std::to_string(plan.subtasks[i].index)
+                   + "] terminated: "
+                   + (dm.reason ? self->system().render(dm.reason)
+                                : std::string("before finishing")));
+          }
+        if (!ours && on_down) {
+          auto why = on_down(dm);
+          if (!why.empty())
+            fail(std::move(why));
+        }
+      },
+      caf::after(std::chrono::milliseconds(50)) >> [] {});
+    if (stop && !stop_sent && stop->load()) {
+      stop_sent = true;
+      log->info("stop requested: stopping sources, draining");
+      for (auto& s : plan.subtasks)
+        if (s.kind == node_kind::source)
+          self->send(actors[s.id.value()], stop_atom::value);
+    }
+    if (opts.status_interval.count() > 0
+        && clock_type::now() - last_status >= opts.status_interval) {
+      auto now = summarize(plan, metrics, reported);
+      log->info("{}", status_line(now, status_before, plan, metrics,
+                                  seconds_since(last_status)));
+      status_before = std::move(now);
+      last_status = clock_type::now();
+    }
+  }
+  if (failed)
+    for (auto& a : actors)
+      self->send_exit(a, caf::exit_reason::kill);
+  for (auto& a : actors)
+    self->demonitor(a);
+  result.ok = !failed;
+  result.seconds = seconds_since(t0);
+  result.operators = summarize(plan, metrics, reported);
+  for (auto& o : result.operators)
+    result.max_in_flight = std::max(result.max_in_flight, o.max_in_flight);
+  result.subtasks = std::move(metrics);
+  return result;
+}
 
 job_result execute(const topology& t, const job_options& opts,
                    const std::atomic<bool>* stop) {
@@ -88,99 +233,16 @@ job_result execute(const topology& t, const job_options& opts,
   caf::actor_system_config cfg;
   if (opts.threads > 0)
     cfg.set("scheduler.max-threads", opts.threads);
-  cfg.set("logger.verbosity", caf::atom("quiet"));
   caf::actor_system sys{cfg};
-
-  job_result result;
-  auto t0 = clock_type::now();
-  {
-    caf::scoped_actor self{sys};
-    std::vector<caf::actor> actors;
-    for (auto& s : plan.subtasks) {
-      auto m = std::make_shared<subtask_metrics>();
-      result.subtasks.push_back(m);
-      subtask_spec spec;
-      spec.plan = s;
-      spec.make_task = t.nodes()[s.node.value()].make_task;
-      spec.options = opts;
-      spec.metrics = m;
-      spec.job = caf::actor_cast<caf::actor>(self);
-      actors.push_back(spawn_subtask(sys, std::move(spec)));
-      self->monitor(actors.back());
-    }
-    for (auto& s : plan.subtasks) {
-      wiring w;
-      for (auto ch : s.outputs) {
-        auto& c = plan.channels[ch.value()];
-        w.downstream.push_back(actors[c.to.value()]);
-        w.downstream_slots.push_back(static_cast<uint32_t>(c.to_slot));
-      }
-      for (auto ch : s.inputs) {
-        auto& c = plan.channels[ch.value()];
-        w.upstream.push_back(actors[c.from.value()]);
-        w.upstream_slots.push_back(static_cast<uint32_t>(c.from_slot));
-      }
-      self->send(actors[s.id.value()], wire_atom::value, std::move(w));
-    }
-
-    std::vector<bool> done(actors.size(), false);
-    size_t remaining = actors.size();
-    bool failed = false;
-    bool stop_sent = false;
-    auto last_status = clock_type::now();
-    auto status_before = summarize(plan, result.subtasks);
-    auto tick = std::chrono::milliseconds(50);
-    while (remaining > 0 && !failed) {
-      self->receive(
-        [&](done_atom, uint32_t id) {
-          if (!done[id]) {
-            done[id] = true;
-            --remaining;
-          }
-        },
-        [&](failed_atom, uint32_t id, std::string& msg) {
-          failed = true;
-          result.error = std::move(msg);
-          log->error("{}", result.error);
-        },
-        [&](caf::down_msg& dm) {
-          for (size_t i = 0; i < actors.size(); ++i)
-            if (dm.source == actors[i] && !done[i] && dm.reason) {
-              failed = true;
-              result.error = "subtask " + plan.subtasks[i].operator_name + "["
-                             + std::to_string(plan.subtasks[i].index)
-                             + "] terminated: " + sys.render(dm.reason);
-              log->error("{}", result.error);
-            }
-        },
-        caf::after(tick) >> [] {});
-      if (stop && !stop_sent && stop->load()) {
-        stop_sent = true;
-        log->info("stop requested: stopping sources, draining");
-        for (auto& s : plan.subtasks)
-          if (s.kind == node_kind::source)
-            self->send(actors[s.id.value()], stop_atom::value);
-      }
-      if (opts.status_interval.count() > 0
-          && clock_type::now() - last_status >= opts.status_interval) {
-        auto now = summarize(plan, result.subtasks);
-        log->info("{}", status_line(now, status_before, plan, result.subtasks,
-                                    seconds_since(last_status)));
-        status_before = std::move(now);
-        last_status = clock_type::now();
-      }
-    }
-    if (failed)
-      for (auto& a : actors)
-        self->send_exit(a, caf::exit_reason::kill);
-    result.ok = !failed;
-  }
-  result.seconds = seconds_since(t0);
-  result.operators = summarize(plan, result.subtasks);
-  for (auto& m : result.subtasks)
-    result.max_in_flight = std::max(result.max_in_flight,
-                                    m->max_in_flight.load());
-  return result;
+  caf::scoped_actor self{sys};
+  std::vector<uint32_t> ids;
+  for (auto& s : plan.subtasks)
+    ids.push_back(s.id.value());
+  std::vector<std::shared_ptr<subtask_metrics>> metrics;
+  auto actors = spawn_subtasks(sys, t, plan, ids, opts,
+                               caf::actor_cast<caf::actor>(self), metrics);
+  wire_subtasks(self, plan, actors);
+  return supervise(self, plan, actors, std::move(metrics), opts, stop);
 }
 
 } // namespace flow::runtime

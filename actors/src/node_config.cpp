@@ -20,6 +20,10 @@ void flatten(const caf::settings& xs, const std::string& prefix,
     auto key = prefix.empty() ? kv.first : prefix + "." + kv.first;
     if (auto sub = caf::get_if<caf::settings>(&kv.second))
       flatten(*sub, key, out);
+    else if (auto ts = caf::get_if<caf::timespan>(&kv.second))
+      // caf::to_string renders a zero duration as "0d", which the CLI
+      // parser rejects.
+      out.push_back("--" + key + "=" + std::to_string(ts->count()) + "ns");
     else
       out.push_back("--" + key + "=" + caf::to_string(kv.second));
   }
@@ -76,11 +80,42 @@ node_config::node_config() {
          "records a source emits per turn before yielding")
     .add(log_level_, "log-level",
          "trace, debug, info, warn, error, critical or off")
-    .add(threads_, "threads", "scheduler threads; 0 = one per core");
+    .add(threads_, "threads", "scheduler threads; 0 = one per core")
+    .add(options_.channels.idle_timeout, "idle-timeout",
+         "input channel or source split without data for this long stops "
+         "holding the watermark back, e.g. 10s; 0s: never")
+    .add(options_.channels.watermark_interval, "watermark-interval",
+         "sources emit generated watermarks at most this often, e.g. 200ms");
+  opt_group{custom_options_, "cluster"}
+    .add(cluster_.role, "role", "standalone, coordinator or worker")
+    .add(cluster_.name, "name", "node name (default: role@host:port)")
+    .add(cluster_.host, "host",
+         "listen address; loopback unless the network is trusted or TLS is on")
+    .add(port_, "port", "listen port (coordinator: for workers; 0: any)")
+    .add(cluster_.coordinator_host, "coordinator-host",
+         "where workers reach the coordinator")
+    .add(coordinator_port_, "coordinator-port", "the coordinator's port")
+    .add(slots_, "slots",
+         "pipeline slices this node runs (subtask i of each operator -> slot i)")
+    .add(workers_, "workers",
+         "workers the coordinator waits for before starting the job")
+    .add(connect_timeout_s_, "connect-timeout",
+         "seconds to keep trying to reach the coordinator / to wait for workers")
+    .add(cluster_.tls, "tls",
+         "TLS for remoting; certificate, key and CA from openssl.*");
   for (auto& g : registered_option_groups()) {
     caf::config_option_adder adder{custom_options_, g.name};
     g.declare(adder);
   }
+}
+
+bool node_config::has_tls_files() const {
+  for (auto key : {"certificate", "key", "cafile"}) {
+    auto v = caf::get_if<std::string>(&content, std::string("openssl.") + key);
+    if (!v || v->empty())
+      return false;
+  }
+  return true;
 }
 
 std::string node_config::help() const {
@@ -88,7 +123,8 @@ std::string node_config::help() const {
   os << "options (config file: --config-file=PATH, same keys as below):\n";
   for (auto& opt : custom_options_) {
     auto cat = std::string(opt.category().data(), opt.category().size());
-    if (cat.rfind("flow", 0) != 0 && cat.rfind("kafka", 0) != 0)
+    if (cat.rfind("flow", 0) != 0 && cat.rfind("kafka", 0) != 0
+        && cat.rfind("cluster", 0) != 0 && cat.rfind("openssl", 0) != 0)
       continue;
     auto name = "--" + cat + "." + std::string(opt.long_name().data(),
                                                opt.long_name().size());
@@ -158,6 +194,38 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
   options_.source_poll_records = source_poll_records_;
   options_.log_level = log_level_;
   options_.threads = threads_;
+  cluster_.port = static_cast<uint16_t>(port_);
+  cluster_.coordinator_port = static_cast<uint16_t>(coordinator_port_);
+  cluster_.slots = static_cast<uint32_t>(slots_);
+  cluster_.workers = static_cast<uint32_t>(workers_);
+  cluster_.connect_timeout_s = static_cast<uint32_t>(connect_timeout_s_);
+  auto bad_cluster = [&](std::string key, std::string value,
+                         std::string expected) {
+    message_ = config_error{"cluster." + std::move(key), std::move(value),
+                            std::move(expected)}
+                 .message();
+    return outcome::error;
+  };
+  if (cluster_.role != "standalone" && cluster_.role != "coordinator"
+      && cluster_.role != "worker")
+    return bad_cluster("role", "\"" + cluster_.role + "\"",
+                       "standalone, coordinator or worker");
+  if (port_ > 65535)
+    return bad_cluster("port", std::to_string(port_), "a port in [0, 65535]");
+  if (coordinator_port_ == 0 || coordinator_port_ > 65535)
+    return bad_cluster("coordinator-port", std::to_string(coordinator_port_),
+                       "a port in [1, 65535]");
+  if (slots_ > 4096 || (cluster_.role == "worker" && slots_ == 0))
+    return bad_cluster("slots", std::to_string(slots_),
+                       cluster_.role == "worker" ? "an integer in [1, 4096]"
+                                                 : "an integer in [0, 4096]");
+  if (cluster_.role == "coordinator" && workers_ == 0 && slots_ == 0)
+    return bad_cluster("workers", "0",
+                       "at least 1, or cluster.slots > 0 on the coordinator");
+  if (cluster_.tls && !has_tls_files())
+    return bad_cluster("tls", "true",
+                       "openssl.certificate, openssl.key and openssl.cafile "
+                       "set as well");
   if (parallelism_ > 4096 || max_parallelism_ > 32768 || credit_window_ > 1024
       || credit_return_ > 1024) {
     // Values too large for the narrower fields: let validate() report them

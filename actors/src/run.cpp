@@ -1,6 +1,7 @@
 #include "flow/run.hpp"
 
 #include "flow/log.hpp"
+#include "flow/runtime/cluster.hpp"
 #include "flow/runtime/job.hpp"
 #include "flow/runtime/node_config.hpp"
 
@@ -38,6 +39,14 @@ int run(topology& t, int argc, char** argv) {
   auto log = logger("flow/runtime");
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
+  if (cfg.cluster().role != "standalone") {
+    try {
+      return runtime::run_node(t, cfg, cfg.cluster(), args, &stop_requested);
+    } catch (const std::invalid_argument& e) {
+      log->error("job '{}' cannot run: {}", t.name(), e.what());
+      return exit_job_failed;
+    }
+  }
   runtime::job_result r;
   try {
     r = runtime::execute(t, cfg.options(), &stop_requested);

@@ -4,6 +4,9 @@
 #include "flow/runtime/messages.hpp"
 #include "flow/subtask_core.hpp"
 
+#include <algorithm>
+#include <optional>
+
 namespace flow::runtime {
 
 namespace {
@@ -21,6 +24,11 @@ public:
   void send_end_of_stream(size_t out_slot) override {
     self_->send(wires_.downstream[out_slot], eos_atom::value,
                 wires_.downstream_slots[out_slot]);
+  }
+
+  void send_watermark(size_t out_slot, int64_t wm) override {
+    self_->send(wires_.downstream[out_slot], watermark_atom::value,
+                wires_.downstream_slots[out_slot], wm);
   }
 
   void send_credit(size_t in_slot, uint32_t n) override {
@@ -78,17 +86,39 @@ void drive(subtask_actor* self, Event&& event) {
       st.core->drain();
     }
     if (st.core->finished()) {
-      self->send(st.spec.job, done_atom::value, st.spec.plan.id.value());
+      auto& m = *st.spec.metrics;
+      subtask_totals totals;
+      totals.records_in = m.records_in.load();
+      totals.records_out = m.records_out.load();
+      totals.blocked_ns = m.blocked_ns.load();
+      totals.max_in_flight = m.max_in_flight.load();
+      totals.max_queued_batches = m.max_queued_batches.load();
+      self->send(st.spec.job, done_atom::value, st.spec.plan.id.value(),
+                 totals);
       st.core.reset();
       self->quit();
       return;
     }
-    if (!st.flush_armed && st.core->has_buffered()) {
-      st.flush_armed = true;
-      self->delayed_send(
-        self,
-        std::chrono::duration_cast<caf::timespan>(st.spec.options.flush_interval),
-        flush_atom::value);
+    if (!st.flush_armed) {
+      // One timer serves the flush interval and the core's clock wake-ups
+      // (processing-time timers, idle inputs), the latter to within one
+      // flush interval.
+      auto interval = std::chrono::duration_cast<caf::timespan>(
+        st.spec.options.flush_interval);
+      std::optional<caf::timespan> delay;
+      if (st.core->has_buffered())
+        delay = interval;
+      auto wake = st.core->next_wakeup();
+      if (wake != max_timestamp) {
+        caf::timespan in = std::chrono::milliseconds(
+          std::max<int64_t>(1, wake - clock::system().now()));
+        in = std::min(in, interval);
+        delay = delay ? std::min(*delay, in) : in;
+      }
+      if (delay) {
+        st.flush_armed = true;
+        self->delayed_send(self, *delay, flush_atom::value);
+      }
     }
   } catch (const std::exception& e) {
     auto msg = "operator '" + st.spec.plan.operator_name + "' subtask "
@@ -101,7 +131,42 @@ void drive(subtask_actor* self, Event&& event) {
   }
 }
 
+/// The behavior once wired: channel events and timers.
+caf::behavior running(subtask_actor* self) {
+  return {
+    [=](batch_atom, uint32_t in_slot, batch_ptr& b) {
+      drive(self, [&](subtask_core& c) { c.on_batch(in_slot, std::move(b)); });
+    },
+    [=](eos_atom, uint32_t in_slot) {
+      drive(self, [&](subtask_core& c) { c.on_end_of_stream(in_slot); });
+    },
+    [=](watermark_atom, uint32_t in_slot, int64_t wm) {
+      drive(self, [&](subtask_core& c) { c.on_watermark(in_slot, wm); });
+    },
+    [=](credit_atom, uint32_t out_slot, uint32_t n) {
+      drive(self, [&](subtask_core& c) { c.on_credit(out_slot, n); });
+    },
+    [=](poll_atom) {
+      self->state.poll_scheduled = false;
+      drive(self, [](subtask_core&) {});
+    },
+    [=](flush_atom) {
+      self->state.flush_armed = false;
+      drive(self, [](subtask_core& c) {
+        c.flush();
+        c.advance_time();
+      });
+    },
+    [=](stop_atom) {
+      drive(self, [](subtask_core& c) { c.request_stop(); });
+    },
+  };
+}
+
+/// Until its wiring arrives, a subtask keeps every other message in its
+/// mailbox (peers may be wired, and send, before it is).
 caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
+  self->set_default_handler(caf::skip);
   auto& st = self->state;
   st.label = spec.plan.operator_name + "[" + std::to_string(spec.plan.index)
              + "]";
@@ -121,6 +186,7 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
         setup.parallelism = st.spec.plan.parallelism;
         setup.outputs = st.spec.plan.out_edges;
         setup.settings = &st.spec.options.settings;
+        setup.max_parallelism = st.spec.options.plan.max_parallelism;
         st.core = std::make_unique<subtask_core>(
           st.spec.make_task, std::move(setup), st.spec.plan.input_edges,
           st.spec.plan.outputs.size(), st.spec.options.channels,
@@ -134,27 +200,9 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
         self->quit(caf::make_error(caf::sec::runtime_error, msg));
         return;
       }
+      self->set_default_handler(caf::print_and_drop);
+      self->become(running(self));
       drive(self, [](subtask_core&) {});
-    },
-    [=](batch_atom, uint32_t in_slot, batch_ptr& b) {
-      drive(self, [&](subtask_core& c) { c.on_batch(in_slot, std::move(b)); });
-    },
-    [=](eos_atom, uint32_t in_slot) {
-      drive(self, [&](subtask_core& c) { c.on_end_of_stream(in_slot); });
-    },
-    [=](credit_atom, uint32_t out_slot, uint32_t n) {
-      drive(self, [&](subtask_core& c) { c.on_credit(out_slot, n); });
-    },
-    [=](poll_atom) {
-      self->state.poll_scheduled = false;
-      drive(self, [](subtask_core&) {});
-    },
-    [=](flush_atom) {
-      self->state.flush_armed = false;
-      drive(self, [](subtask_core& c) { c.flush(); });
-    },
-    [=](stop_atom) {
-      drive(self, [](subtask_core& c) { c.request_stop(); });
     },
   };
 }

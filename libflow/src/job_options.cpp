@@ -40,6 +40,14 @@ std::optional<config_error> validate(const job_options& o) {
     return config_error{"flow.status-interval",
                         num(o.status_interval.count()) + "ns",
                         "a duration >= 0 (0 disables it)"};
+  if (o.channels.idle_timeout < std::chrono::nanoseconds::zero())
+    return config_error{"flow.idle-timeout",
+                        num(o.channels.idle_timeout.count()) + "ns",
+                        "a duration >= 0 (0 disables idleness)"};
+  if (o.channels.watermark_interval < std::chrono::nanoseconds::zero())
+    return config_error{"flow.watermark-interval",
+                        num(o.channels.watermark_interval.count()) + "ns",
+                        "a duration >= 0, e.g. 200ms"};
   if (o.source_poll_records < 1)
     return config_error{"flow.source-poll-records", num(o.source_poll_records),
                         "an integer >= 1"};

@@ -1,15 +1,16 @@
 #include "flow/outbox.hpp"
 
+#include "flow/time.hpp"
+
 #include <stdexcept>
 
 namespace flow {
 
-batch_base::~batch_base() = default;
 transport::~transport() = default;
 
 outbox::outbox(size_t channels, uint32_t window, transport& tr,
                subtask_metrics& metrics)
-  : transport_(tr), metrics_(metrics) {
+  : transport_(tr), metrics_(metrics), watermark_(min_timestamp) {
   channels_.reserve(channels);
   for (size_t i = 0; i < channels; ++i)
     channels_.emplace_back(window);
@@ -20,11 +21,29 @@ void outbox::push(size_t slot, batch_ptr b) {
     throw std::logic_error("outbox: push after close");
   auto& ch = channels_[slot];
   bool was_blocked = !ch.pending.empty();
-  ch.pending.push_back(std::move(b));
+  ch.pending.push_back({std::move(b), 0});
   subtask_metrics::raise_to(metrics_.max_pending_batches,
                             static_cast<uint32_t>(ch.pending.size()));
   try_send(slot);
   update_blocked(slot, was_blocked);
+}
+
+void outbox::push_watermark(int64_t wm) {
+  if (closed_)
+    throw std::logic_error("outbox: watermark after close");
+  if (wm <= watermark_)
+    return;
+  watermark_ = wm;
+  for (size_t slot = 0; slot < channels_.size(); ++slot) {
+    auto& ch = channels_[slot];
+    if (ch.pending.empty()) {
+      transport_.send_watermark(slot, wm);
+    } else if (!ch.pending.back().batch) {
+      ch.pending.back().wm = wm; // coalesce with the queued watermark
+    } else {
+      ch.pending.push_back({nullptr, wm});
+    }
+  }
 }
 
 void outbox::close() {
@@ -46,8 +65,16 @@ void outbox::on_credit(size_t slot, uint32_t n) {
 
 void outbox::try_send(size_t slot) {
   auto& ch = channels_[slot];
-  while (!ch.pending.empty() && ch.credit.can_send()) {
-    auto b = std::move(ch.pending.front());
+  while (!ch.pending.empty()) {
+    if (!ch.pending.front().batch) {
+      auto wm = ch.pending.front().wm;
+      ch.pending.pop_front();
+      transport_.send_watermark(slot, wm);
+      continue;
+    }
+    if (!ch.credit.can_send())
+      break;
+    auto b = std::move(ch.pending.front().batch);
     ch.pending.pop_front();
     ch.credit.on_send();
     metrics_.add(metrics_.batches_out, 1);

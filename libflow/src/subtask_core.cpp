@@ -8,34 +8,86 @@ namespace flow {
 subtask_core::subtask_core(const task_factory& make, task_setup setup,
                            std::vector<size_t> input_edges,
                            size_t output_channels, const channel_options& opts,
-                           transport& tr, subtask_metrics& metrics)
+                           transport& tr, subtask_metrics& metrics,
+                           const flow::clock* clk)
   : outbox_(output_channels, opts.credit_window, tr, metrics),
     input_edges_(std::move(input_edges)),
     ended_(input_edges_.size(), false),
     open_inputs_(input_edges_.size()),
     transport_(tr),
-    metrics_(metrics) {
+    metrics_(metrics),
+    clock_(clk ? clk : &flow::clock::system()),
+    times_(input_edges_.size()),
+    idle_timeout_(to_millis(opts.idle_timeout)) {
   inputs_.reserve(input_edges_.size());
   for (size_t i = 0; i < input_edges_.size(); ++i)
     inputs_.emplace_back(opts.credit_window, opts.credit_return);
   setup.out = &outbox_;
   setup.batch_size = opts.batch_size;
+  setup.clock = clock_;
+  setup.idle_timeout = to_millis(opts.idle_timeout);
+  setup.watermark_interval = to_millis(opts.watermark_interval);
   batch_size_ = opts.batch_size;
   task_ = make(setup);
+  if (idle_timeout_ > 0) {
+    auto now = clock_->now();
+    for (auto& t : times_)
+      t.last_active = now;
+  }
+}
+
+void subtask_core::touch(size_t slot) {
+  if (idle_timeout_ <= 0)
+    return;
+  auto& t = times_[slot];
+  t.last_active = clock_->now();
+  t.idle = false;
+}
+
+void subtask_core::push_event(input_event ev) {
+  auto& t = times_[ev.slot];
+  t.last_seq = head_seq_ + queue_.size();
+  t.has_queued = true;
+  queue_.push_back(std::move(ev));
 }
 
 void subtask_core::on_batch(size_t in_slot, batch_ptr b) {
   if (ended_[in_slot])
     throw std::logic_error("channel protocol: batch after end-of-stream");
   inputs_[in_slot].on_receive();
-  queue_.push_back(input_event{in_slot, std::move(b)});
-  auto queued = static_cast<uint32_t>(queue_.size());
+  touch(in_slot);
+  push_event(input_event{in_slot, std::move(b)});
+  // Batches only: end-of-stream and watermarks take no credit.
+  auto queued = static_cast<uint32_t>(++queued_batches_);
   metrics_.queued_batches.store(queued, std::memory_order_relaxed);
   subtask_metrics::raise_to(metrics_.max_queued_batches, queued);
 }
 
 void subtask_core::on_end_of_stream(size_t in_slot) {
-  queue_.push_back(input_event{in_slot, nullptr});
+  push_event(input_event{in_slot, nullptr});
+}
+
+void subtask_core::on_watermark(size_t in_slot, int64_t wm) {
+  if (ended_[in_slot])
+    throw std::logic_error("channel protocol: watermark after end-of-stream");
+  touch(in_slot);
+  auto& t = times_[in_slot];
+  if (!t.has_queued) {
+    // Everything before it on this channel is processed: applies now.
+    if (wm > t.wm) {
+      t.wm = wm;
+      wm_dirty_ = true;
+    }
+    return;
+  }
+  auto& last = queue_[t.last_seq - head_seq_];
+  if (last.is_wm) {
+    // Consecutive watermarks of a channel coalesce: the queue stays
+    // bounded by the credit window.
+    last.wm = std::max(last.wm, wm);
+    return;
+  }
+  push_event(input_event{in_slot, nullptr, wm, true});
 }
 
 void subtask_core::on_credit(size_t out_slot, uint32_t n) {
@@ -43,13 +95,28 @@ void subtask_core::on_credit(size_t out_slot, uint32_t n) {
 }
 
 step_result subtask_core::drain() {
+  if (wm_dirty_ && !outbox_.blocked())
+    update_watermark();
   while (!queue_.empty() && !outbox_.blocked()) {
     auto ev = std::move(queue_.front());
     queue_.pop_front();
+    ++head_seq_;
+    auto& t = times_[ev.slot];
+    if (t.has_queued && t.last_seq < head_seq_)
+      t.has_queued = false;
+    if (ev.is_wm) {
+      if (ev.wm > t.wm) {
+        t.wm = ev.wm;
+        update_watermark();
+      }
+      continue;
+    }
     if (!ev.batch) {
       if (ended_[ev.slot])
         throw std::logic_error("channel protocol: end-of-stream twice");
       ended_[ev.slot] = true;
+      t.wm = max_timestamp;
+      update_watermark();
       if (--open_inputs_ == 0) {
         task_->end_of_input();
         finish_output();
@@ -60,7 +127,7 @@ step_result subtask_core::drain() {
     metrics_.add(metrics_.records_in, ev.batch->size());
     task_->process(input_edges_[ev.slot], *ev.batch);
     ev.batch.reset();
-    metrics_.queued_batches.store(static_cast<uint32_t>(queue_.size()),
+    metrics_.queued_batches.store(static_cast<uint32_t>(--queued_batches_),
                                   std::memory_order_relaxed);
     if (auto n = inputs_[ev.slot].on_processed(queue_.empty()))
       transport_.send_credit(ev.slot, n);
@@ -106,6 +173,56 @@ void subtask_core::flush() {
 
 void subtask_core::request_stop() {
   task_->request_stop();
+}
+
+void subtask_core::update_watermark() {
+  wm_dirty_ = false;
+  int64_t wm = max_timestamp;
+  bool any = false;
+  for (size_t i = 0; i < times_.size(); ++i) {
+    auto& t = times_[i];
+    if (t.idle && !ended_[i])
+      continue;
+    any = true;
+    wm = std::min(wm, t.wm);
+  }
+  if (!any || wm <= watermark_)
+    return;
+  watermark_ = wm;
+  task_->on_watermark(wm);
+}
+
+void subtask_core::advance_time() {
+  if (done_)
+    return;
+  auto now = clock_->now();
+  if (idle_timeout_ > 0) {
+    for (size_t i = 0; i < times_.size(); ++i) {
+      auto& t = times_[i];
+      if (!t.idle && !ended_[i] && !t.has_queued
+          && now - t.last_active >= idle_timeout_) {
+        t.idle = true;
+        wm_dirty_ = true;
+      }
+    }
+  }
+  if (outbox_.blocked())
+    return;
+  if (wm_dirty_)
+    update_watermark();
+  if (task_->next_timer() <= now)
+    task_->on_processing_time(now);
+}
+
+int64_t subtask_core::next_wakeup() const {
+  if (done_)
+    return max_timestamp;
+  auto next = task_->next_timer();
+  if (idle_timeout_ > 0 && times_.size() > 1)
+    for (size_t i = 0; i < times_.size(); ++i)
+      if (!times_[i].idle && !ended_[i])
+        next = std::min(next, times_[i].last_active + idle_timeout_);
+  return next;
 }
 
 void subtask_core::finish_output() {

@@ -33,9 +33,10 @@ public:
       setup.parallelism = s.parallelism;
       setup.outputs = s.out_edges;
       setup.settings = &settings_;
+      setup.max_parallelism = popts.max_parallelism;
       n->core = std::make_unique<subtask_core>(
         t.nodes()[s.node.value()].make_task, setup, s.input_edges,
-        s.outputs.size(), copts, *n, *n->metrics);
+        s.outputs.size(), copts, *n, *n->metrics, &clock_);
       n->runnable = n->core->is_source();
       nodes_.push_back(std::move(n));
     }
@@ -62,21 +63,43 @@ public:
       for (auto& n : nodes_) {
         if (!n->finished)
           all_finished = false;
-        if (!n->finished && (n->runnable || !n->mailbox.empty())) {
+        if (!n->finished
+            && (n->runnable || !n->mailbox.empty()
+                || n->core->next_wakeup() <= clock_.now())) {
           ready.push_back(n->id);
           w.push_back(weights_[n->id]);
         }
       }
       if (all_finished)
         return steps;
-      if (ready.empty())
-        throw std::runtime_error("deadlock: no subtask can make progress");
+      if (ready.empty()) {
+        // Nothing to deliver: let time pass to the earliest wake-up (a
+        // timer, an idle input), if any.
+        int64_t wake = max_timestamp;
+        size_t who = 0;
+        for (auto& n : nodes_)
+          if (!n->finished && n->core->next_wakeup() < wake) {
+            wake = n->core->next_wakeup();
+            who = n->id;
+          }
+        if (wake == max_timestamp)
+          throw std::runtime_error("deadlock: no subtask can make progress");
+        if (wake > clock_.now())
+          clock_.set(wake);
+        step(*nodes_[who]);
+        continue;
+      }
       if (++steps > max_steps)
         throw std::runtime_error("step limit reached");
       std::discrete_distribution<size_t> pick(w.begin(), w.end());
       step(*nodes_[ready[pick(rng_)]]);
     }
   }
+
+  /// Processing time: advances by `ms_per_step` every step (0: stands
+  /// still unless a test moves it).
+  manual_clock& clock() { return clock_; }
+  void set_ms_per_step(int64_t ms) { ms_per_step_ = ms; }
 
   const physical_plan& plan() const { return plan_; }
   subtask_metrics& metrics(size_t id) { return *nodes_[id]->metrics; }
@@ -86,10 +109,11 @@ public:
 
 private:
   struct message {
-    enum kind_t { batch, eos, credit } kind;
+    enum kind_t { batch, eos, credit, watermark } kind;
     size_t slot;
     batch_ptr b;
     uint32_t n = 0;
+    int64_t wm = 0;
   };
 
   struct node : transport {
@@ -108,6 +132,11 @@ private:
     void send_end_of_stream(size_t out_slot) override {
       auto& ch = owner->channel_out(id, out_slot);
       owner->deliver(ch.to.value(), {message::eos, ch.to_slot, nullptr});
+    }
+    void send_watermark(size_t out_slot, int64_t wm) override {
+      auto& ch = owner->channel_out(id, out_slot);
+      owner->deliver(ch.to.value(),
+                     {message::watermark, ch.to_slot, nullptr, 0, wm});
     }
     void send_credit(size_t in_slot, uint32_t n) override {
       auto& ch = owner->channel_in(id, in_slot);
@@ -130,6 +159,9 @@ private:
   }
 
   void step(node& n) {
+    clock_.advance(ms_per_step_);
+    if (n.core->next_wakeup() <= clock_.now())
+      n.core->advance_time();
     if (!n.mailbox.empty()) {
       auto m = std::move(n.mailbox.front());
       n.mailbox.pop_front();
@@ -139,6 +171,9 @@ private:
           break;
         case message::eos:
           n.core->on_end_of_stream(m.slot);
+          break;
+        case message::watermark:
+          n.core->on_watermark(m.slot, m.wm);
           break;
         case message::credit:
           n.core->on_credit(m.slot, m.n);
@@ -162,6 +197,8 @@ private:
   }
 
   settings_map settings_;
+  manual_clock clock_;
+  int64_t ms_per_step_ = 0;
   physical_plan plan_;
   std::mt19937_64 rng_;
   std::vector<std::unique_ptr<node>> nodes_;

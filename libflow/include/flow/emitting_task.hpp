@@ -14,6 +14,8 @@ public:
   void flush() override { router_.flush(); }
   void flush_all() override { router_.flush_all(); }
   bool has_buffered() const override { return router_.has_buffered(); }
+  /// Forwards the watermark after the records emitted so far.
+  void on_watermark(int64_t wm) override { router_.emit_watermark(wm); }
 
 protected:
   router<Out> router_;

@@ -6,6 +6,7 @@
 #include "flow/transport.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <vector>
 
@@ -13,8 +14,10 @@ namespace flow {
 
 /// The output channels of one subtask. Closed batches are sent while the
 /// channel has credit and queued (pending) otherwise; a subtask with any
-/// pending batch is blocked and must not take more input. End-of-stream
-/// goes out after the pending batches of its channel and needs no credit.
+/// pending batch is blocked and must not take more input. Control events
+/// (watermarks, end-of-stream) go out in order with the batches of their
+/// channel and need no credit; consecutive pending watermarks coalesce, so
+/// a blocked channel holds at most one per pending batch.
 class outbox {
 public:
   outbox(size_t channels, uint32_t window, transport& tr,
@@ -24,6 +27,11 @@ public:
 
   /// Hands a closed batch to output channel `slot`.
   void push(size_t slot, batch_ptr b);
+
+  /// Sends watermark `wm` on every channel after its pending batches, where
+  /// it is higher than the last one sent or queued there. Callers close
+  /// partially filled batches first (router::emit_watermark).
+  void push_watermark(int64_t wm);
 
   /// Requests end-of-stream on every channel, after their pending batches.
   void close();
@@ -38,6 +46,10 @@ public:
     return !channels_[slot].pending.empty();
   }
 
+  /// Highest watermark sent or queued on every channel (min_timestamp if
+  /// none).
+  int64_t watermark() const noexcept { return watermark_; }
+
   /// True once end-of-stream went out on every channel.
   bool finished() const noexcept { return closed_ && unsent_eos_ == 0; }
 
@@ -49,7 +61,13 @@ private:
   struct channel {
     explicit channel(uint32_t window) : credit(window) {}
     credit_sender credit;
-    std::deque<batch_ptr> pending;
+    /// Batches waiting for credit, and the watermarks queued behind them
+    /// (a null batch: watermark `wm`).
+    struct entry {
+      batch_ptr batch;
+      int64_t wm;
+    };
+    std::deque<entry> pending;
     bool eos_sent = false;
   };
 
@@ -62,6 +80,7 @@ private:
   size_t blocked_channels_ = 0;
   size_t unsent_eos_ = 0;
   bool closed_ = false;
+  int64_t watermark_;
   std::chrono::steady_clock::time_point blocked_since_;
 };
 

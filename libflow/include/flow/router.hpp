@@ -3,7 +3,9 @@
 #include "flow/batch.hpp"
 #include "flow/outbox.hpp"
 #include "flow/partitioning.hpp"
+#include "flow/time.hpp"
 
+#include <stdexcept>
 #include <vector>
 
 namespace flow {
@@ -71,6 +73,19 @@ public:
       if (!buffers_[slot].empty() && !out_.has_pending(slot))
         close(slot);
   }
+
+  /// Sends watermark `wm` downstream on every channel, after the records
+  /// emitted so far (partially filled batches are closed first, so the
+  /// watermark never overtakes them). Ignored unless it advances.
+  void emit_watermark(int64_t wm) {
+    if (wm <= out_.watermark())
+      return;
+    flush_all();
+    out_.push_watermark(wm);
+  }
+
+  /// The last watermark emitted (min_timestamp before the first).
+  int64_t watermark_sent() const noexcept { return out_.watermark(); }
 
   /// Closes every partially filled batch, whatever the channel's credit.
   void flush_all() {
@@ -143,18 +158,63 @@ private:
   bool single_slot_ = false;
 };
 
+/// Event time as a source subtask sees it (flow/watermark.hpp implements
+/// it). A source that reads several splits (Kafka partitions) tracks a
+/// watermark per split itself (split_watermarks) and emits their minimum
+/// with emitter::emit_watermark; otherwise the source task generates
+/// watermarks from the records it emits.
+template <class T>
+class source_time {
+public:
+  /// The timestamp assigner of the source, or null (no event time).
+  virtual const watermark_strategy<T>* strategy() const = 0;
+  /// Processing time, ms.
+  virtual int64_t now() const = 0;
+  /// flow.idle-timeout in ms; 0: splits never count as idle.
+  virtual int64_t idle_timeout() const = 0;
+  /// Sees every record emitted (before it is routed).
+  virtual void on_record(const T& x) = 0;
+  /// A watermark from the source function itself; from then on the task
+  /// generates none of its own.
+  virtual void on_watermark(int64_t wm) = 0;
+
+protected:
+  ~source_time() = default;
+};
+
 /// What user functions write their output records to.
 template <class T>
 class emitter {
 public:
-  explicit emitter(router<T>& r) : router_(&r) {}
-  void emit(T&& x) { router_->emit(std::move(x)); }
-  void emit(const T& x) { router_->emit(x); }
+  explicit emitter(router<T>& r, source_time<T>* time = nullptr)
+    : router_(&r), time_(time) {}
+  void emit(T&& x) {
+    if (time_)
+      time_->on_record(x);
+    router_->emit(std::move(x));
+  }
+  void emit(const T& x) {
+    if (time_)
+      time_->on_record(x);
+    router_->emit(x);
+  }
   void operator()(T&& x) { emit(std::move(x)); }
   void operator()(const T& x) { emit(x); }
 
+  /// Sources only: no record with a timestamp <= `wm` follows from this
+  /// source subtask. Throws std::logic_error elsewhere.
+  void emit_watermark(int64_t wm) {
+    if (!time_)
+      throw std::logic_error("emit_watermark: only sources emit watermarks");
+    time_->on_watermark(wm);
+  }
+
+  /// Sources only: the source's event-time settings; null elsewhere.
+  source_time<T>* time() const noexcept { return time_; }
+
 private:
   router<T>* router_;
+  source_time<T>* time_;
 };
 
 } // namespace flow

@@ -6,6 +6,7 @@
 #include "flow/task.hpp"
 #include "flow/transport.hpp"
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -21,6 +22,13 @@ struct channel_options {
   /// Credit is returned in groups of this many batches while input is
   /// queued (all at once when the input queue runs empty).
   uint32_t credit_return = 2;
+  /// An input channel with neither data nor watermark for this long stops
+  /// holding the subtask's watermark back until it speaks again (also a
+  /// source split, see split_watermarks). Zero: never.
+  std::chrono::nanoseconds idle_timeout{0};
+  /// Sources emit a generated watermark at most this often (zero: after
+  /// every poll in which it advanced).
+  std::chrono::nanoseconds watermark_interval = std::chrono::milliseconds(200);
 };
 
 /// What the host should do after a call into subtask_core.
@@ -44,16 +52,20 @@ public:
   /// Builds the task with `make` once the outbox exists (its router writes
   /// to it). `input_edges[slot]` is the logical input edge of input channel
   /// `slot`; `setup.out` is set here, and `setup.outputs` gives the number
-  /// of output channels.
+  /// of output channels. `clk` is the processing-time clock (null: the
+  /// system clock); it must outlive the core.
   subtask_core(const task_factory& make, task_setup setup,
                std::vector<size_t> input_edges, size_t output_channels,
                const channel_options& opts, transport& tr,
-               subtask_metrics& metrics);
+               subtask_metrics& metrics, const flow::clock* clk = nullptr);
 
   // -- events from the channels -------------------------------------------
 
   void on_batch(size_t in_slot, batch_ptr b);
   void on_end_of_stream(size_t in_slot);
+  /// In-band watermark of input channel `in_slot`; takes effect after the
+  /// batches received before it on that channel.
+  void on_watermark(size_t in_slot, int64_t wm);
   void on_credit(size_t out_slot, uint32_t n);
 
   // -- driving ------------------------------------------------------------
@@ -71,6 +83,18 @@ public:
   /// Asks a source to stop (graceful shutdown).
   void request_stop();
 
+  /// Processing time moved on: marks idle input channels and fires due
+  /// processing-time timers (unless an output is blocked; drain() and
+  /// poll_source() go on afterwards as usual).
+  void advance_time();
+
+  /// Processing time (ms) at which the host should call advance_time();
+  /// max_timestamp if nothing waits for the clock.
+  int64_t next_wakeup() const;
+
+  /// The subtask's current event time (min over its inputs).
+  int64_t watermark() const noexcept { return watermark_; }
+
   bool is_source() const noexcept { return inputs_.empty(); }
   bool finished() const noexcept { return outbox_.finished() && done_; }
   bool blocked() const noexcept { return outbox_.blocked(); }
@@ -83,10 +107,26 @@ public:
 private:
   struct input_event {
     size_t slot;
-    batch_ptr batch; // null: end-of-stream
+    batch_ptr batch; // null: end-of-stream, or a watermark if is_wm
+    int64_t wm = 0;
+    bool is_wm = false;
+  };
+
+  /// Event time of one input channel.
+  struct input_time {
+    int64_t wm = min_timestamp;
+    int64_t last_active = 0;
+    bool idle = false;
+    /// Sequence number of the last event of this channel still queued.
+    uint64_t last_seq = 0;
+    bool has_queued = false;
   };
 
   void finish_output();
+  void touch(size_t slot);
+  void push_event(input_event ev);
+  /// Recomputes the input watermark and tells the task if it advanced.
+  void update_watermark();
 
   outbox outbox_;
   std::unique_ptr<task> task_;
@@ -98,7 +138,15 @@ private:
   transport& transport_;
   subtask_metrics& metrics_;
   size_t batch_size_ = 1;
+  size_t queued_batches_ = 0;
   bool done_ = false;
+  const flow::clock* clock_;
+  std::vector<input_time> times_;
+  /// Sequence number of queue_.front().
+  uint64_t head_seq_ = 0;
+  int64_t watermark_ = min_timestamp;
+  int64_t idle_timeout_ = 0;
+  bool wm_dirty_ = false;
 };
 
 } // namespace flow

@@ -4,6 +4,7 @@
 #include "flow/outbox.hpp"
 #include "flow/partitioning.hpp"
 #include "flow/settings.hpp"
+#include "flow/time.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -23,6 +24,17 @@ struct task_setup {
   outbox* out = nullptr;
   /// The node's configuration (never null inside a job).
   const settings_map* settings = nullptr;
+  /// Number of key groups (flow.max-parallelism): keyed state is kept per
+  /// key group, key_group_of(hash, max_parallelism).
+  uint32_t max_parallelism = 128;
+  /// Processing time (set by subtask_core; never null inside a job).
+  const flow::clock* clock = nullptr;
+  /// flow.idle-timeout in ms (0: off): a source split without records for
+  /// this long stops holding the source's watermark back.
+  int64_t idle_timeout = 0;
+  /// flow.watermark-interval in ms: a source emits a generated watermark at
+  /// most this often (0: after every poll in which it advanced).
+  int64_t watermark_interval = 200;
 };
 
 /// Result of one poll of a source.
@@ -52,8 +64,22 @@ public:
   /// Asks a source to finish as if its input had ended.
   virtual void request_stop() {}
 
-  /// All inputs ended: emit what remains of the state.
+  /// All inputs ended: emit what remains of the state. on_watermark
+  /// (max_timestamp) came before.
   virtual void end_of_input() {}
+
+  /// The subtask's event time advanced to `wm`: the minimum of its input
+  /// channels' watermarks (ended inputs count as max_timestamp). Called only
+  /// when it advances and never while an output is blocked. Tasks fire
+  /// event-time timers, then forward it (emitting_task does the forwarding).
+  virtual void on_watermark(int64_t wm) {}
+
+  /// Processing time reached `now` (ms), at or after next_timer().
+  virtual void on_processing_time(int64_t now) {}
+
+  /// Earliest processing time at which on_processing_time is wanted;
+  /// max_timestamp for none.
+  virtual int64_t next_timer() const { return max_timestamp; }
 
   /// Closes partially filled output batches of channels that have credit.
   virtual void flush() {}

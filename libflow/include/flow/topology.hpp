@@ -7,6 +7,8 @@
 #include "flow/operators.hpp"
 #include "flow/partitioning.hpp"
 #include "flow/task.hpp"
+#include "flow/time.hpp"
+#include "flow/watermark.hpp"
 
 #include <memory>
 #include <optional>
@@ -36,6 +38,9 @@ struct node_def {
   std::optional<uint32_t> parallelism;
   std::vector<edge_def> inputs;
   task_factory make_task;
+  /// Sources: where assign_timestamps puts the watermark strategy (a
+  /// std::shared_ptr<const watermark_strategy<T>>).
+  std::shared_ptr<void> event_time;
 };
 
 template <class T>
@@ -93,9 +98,62 @@ public:
   stream<T> filter(F f, std::string name = "filter") const {
     static_assert(std::is_invocable_r_v<bool, F&, const T&>,
                   "filter expects `bool f(const T&)`");
-    return add<T>(name, [f](const task_setup& s) mutable {
+    auto s = add<T>(name, [f](const task_setup& s) mutable {
       return std::make_unique<filter_task<T, F>>(s, f);
     });
+    s.ts_ = ts_;
+    return s;
+  }
+
+  /// Event time: `int64_t ts(const T&)` gives a record's timestamp (ms);
+  /// watermarks trail the highest timestamp seen by `max_out_of_orderness`
+  /// ms. On a source's stream the source subtasks generate them (a source
+  /// reading splits may track them per split, see split_watermarks);
+  /// elsewhere an operator is added that generates them per subtask and
+  /// replaces the upstream ones.
+  template <class F>
+  stream<T> assign_timestamps(F ts, int64_t max_out_of_orderness,
+                              std::string name = "timestamps") const {
+    static_assert(std::is_invocable_r_v<int64_t, F&, const T&>,
+                  "assign_timestamps expects `int64_t ts(const T&)`");
+    auto strategy = std::make_shared<watermark_strategy<T>>();
+    strategy->timestamp = ts;
+    strategy->max_out_of_orderness = max_out_of_orderness;
+    bool sources = !producers_.empty() && !next_;
+    for (auto id : producers_)
+      sources = sources && topo_->node(id).kind == node_kind::source
+                && topo_->node(id).event_time;
+    stream<T> result = *this;
+    if (sources) {
+      for (auto id : producers_)
+        *std::static_pointer_cast<
+          std::shared_ptr<const watermark_strategy<T>>>(
+          topo_->node(id).event_time)
+          = strategy;
+    } else {
+      std::shared_ptr<const watermark_strategy<T>> st = strategy;
+      result = add<T>(name, [st](const task_setup& s) {
+        return std::make_unique<timestamp_assigner_task<T>>(s, st);
+      });
+    }
+    result.ts_ = std::make_shared<const timestamp_fn<T>>(strategy->timestamp);
+    return result;
+  }
+
+  /// Declares how to read event time from records whose watermarks come
+  /// from upstream (after a map, for windows and joins further down).
+  template <class F>
+  stream<T> with_timestamps(F ts) const {
+    static_assert(std::is_invocable_r_v<int64_t, F&, const T&>,
+                  "with_timestamps expects `int64_t ts(const T&)`");
+    auto s = *this;
+    s.ts_ = std::make_shared<const timestamp_fn<T>>(ts);
+    return s;
+  }
+
+  /// The event-time extractor of this stream, or null.
+  const std::shared_ptr<const timestamp_fn<T>>& timestamps() const noexcept {
+    return ts_;
   }
 
   /// Zero or more outputs per input:
@@ -196,6 +254,7 @@ private:
   std::vector<node_id> producers_;
   std::optional<partitioning> next_;
   std::shared_ptr<const void> hasher_;
+  std::shared_ptr<const timestamp_fn<T>> ts_;
 };
 
 /// A stream partitioned by key: what keyed operators consume.
@@ -246,6 +305,20 @@ public:
   }
 
   const KeyFn& key() const noexcept { return key_; }
+  const stream<T>& input() const noexcept { return in_; }
+  const std::shared_ptr<const void>& hasher() const noexcept {
+    return hasher_;
+  }
+
+  /// Windows by `assigner` (tumbling, sliding, session, counting); defined
+  /// in flow/windows.hpp.
+  template <class Assigner>
+  auto window(Assigner assigner) const;
+
+  /// A keyed process function with state and timers; defined in
+  /// flow/state.hpp.
+  template <class F>
+  auto process(F f, std::string name = "process") const;
 
 private:
   stream<T> in_;
@@ -269,10 +342,15 @@ stream<T> topology::source(source_spec<T> spec) {
   n.kind = node_kind::source;
   n.parallelism = spec.parallelism;
   auto make = spec.make;
-  n.make_task = [make](const task_setup& s) -> std::unique_ptr<task> {
+  auto strategy
+    = std::make_shared<std::shared_ptr<const watermark_strategy<T>>>();
+  n.event_time = strategy;
+  n.make_task = [make, strategy](const task_setup& s)
+    -> std::unique_ptr<task> {
     auto fn = make({s.operator_name, s.subtask_index, s.parallelism,
                     s.settings});
-    return std::make_unique<source_task<T>>(s, std::move(fn));
+    return std::make_unique<event_time_source_task<T>>(s, std::move(fn),
+                                                       *strategy);
   };
   return stream<T>(*this, {add_node(std::move(n))});
 }

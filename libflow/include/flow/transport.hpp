@@ -15,6 +15,9 @@ public:
   virtual ~transport();
   virtual void send_batch(size_t out_slot, batch_ptr b) = 0;
   virtual void send_end_of_stream(size_t out_slot) = 0;
+  /// In-band watermark (event-time progress, see flow/time.hpp); in order
+  /// with the batches of the channel, needs no credit.
+  virtual void send_watermark(size_t out_slot, int64_t wm) = 0;
   virtual void send_credit(size_t in_slot, uint32_t n) = 0;
 };
 

@@ -2,9 +2,13 @@
 
 #include "flow/job_options.hpp"
 #include "flow/metrics.hpp"
+#include "flow/plan.hpp"
 #include "flow/topology.hpp"
 
+#include <caf/fwd.hpp>
+
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +22,10 @@ struct operator_summary {
   uint64_t records_in = 0;
   uint64_t records_out = 0;
   double blocked_seconds = 0;
+  /// Highest unacknowledged batches on any output channel of the operator.
+  uint32_t max_in_flight = 0;
+  /// Highest queued input batches of any of its subtasks.
+  uint32_t max_queued_batches = 0;
 };
 
 /// Outcome of a job run.
@@ -27,7 +35,8 @@ struct job_result {
   std::string error;
   double seconds = 0;
   std::vector<operator_summary> operators;
-  /// Per-subtask counters, in plan order.
+  /// Per-subtask counters of the subtasks of this process, in plan order
+  /// (null for subtasks on other nodes).
   std::vector<std::shared_ptr<subtask_metrics>> subtasks;
   /// Highest credit window seen in use, to check against the options.
   uint32_t max_in_flight = 0;
@@ -41,5 +50,28 @@ struct job_result {
 /// topology cannot be planned.
 job_result execute(const topology& t, const job_options& opts,
                    const std::atomic<bool>* stop = nullptr);
+
+/// Spawns the subtasks `ids` of `plan` on `sys`, reporting to `job`.
+/// Returns their handles in the order of `ids`; `metrics` receives their
+/// counters (indexed by subtask id).
+std::vector<caf::actor>
+spawn_subtasks(caf::actor_system& sys, const topology& t,
+               const physical_plan& plan, const std::vector<uint32_t>& ids,
+               const job_options& opts, const caf::actor& job,
+               std::vector<std::shared_ptr<subtask_metrics>>& metrics);
+
+/// Sends every subtask its peers; `actors` is indexed by subtask id.
+void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
+                   const std::vector<caf::actor>& actors);
+
+/// Waits for the subtasks in `actors` (indexed by subtask id) to finish.
+/// `on_down` is asked about down messages of other monitored actors (e.g.
+/// remote nodes) and returns an error text to fail the job, or "".
+job_result supervise(caf::scoped_actor& self, const physical_plan& plan,
+                     const std::vector<caf::actor>& actors,
+                     std::vector<std::shared_ptr<subtask_metrics>> metrics,
+                     const job_options& opts, const std::atomic<bool>* stop,
+                     const std::function<std::string(const caf::down_msg&)>&
+                       on_down = nullptr);
 
 } // namespace flow::runtime

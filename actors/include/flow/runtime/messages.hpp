@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace flow::runtime {
@@ -12,10 +13,12 @@ namespace flow::runtime {
 // Data plane (between subtasks), in order per channel:
 //   (batch_atom, uint32 in_slot, batch_ptr)   data, consumes one credit
 //   (eos_atom, uint32 in_slot)                end-of-stream
+//   (watermark_atom, uint32 in_slot, int64)   event-time progress, no credit
 // Against the data direction, sent with high priority:
 //   (credit_atom, uint32 out_slot, uint32 n)  n batches processed
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
 using eos_atom = caf::atom_constant<caf::atom("eos")>;
+using watermark_atom = caf::atom_constant<caf::atom("watermark")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 
 // Control plane (job <-> subtask, and a subtask to itself).
@@ -35,9 +38,54 @@ struct wiring {
   std::vector<uint32_t> upstream_slots;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wiring& x) {
+  return f(caf::meta::type_name("flow::wiring"), x.downstream,
+           x.downstream_slots, x.upstream, x.upstream_slots);
+}
+
+/// Final counters of a subtask, sent with done_atom.
+struct subtask_totals {
+  uint64_t records_in = 0;
+  uint64_t records_out = 0;
+  uint64_t blocked_ns = 0;
+  uint32_t max_in_flight = 0;
+  uint32_t max_queued_batches = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_totals& x) {
+  return f(caf::meta::type_name("flow::subtask_totals"), x.records_in,
+           x.records_out, x.blocked_ns, x.max_in_flight, x.max_queued_batches);
+}
+
+/// Registers the message types that may cross nodes.
+void add_message_types(caf::actor_system_config& cfg);
+
 } // namespace flow::runtime
 
-// Batches and wiring stay inside one process for now: the pointer is moved
-// between actors, never serialized. Remote channels need a serde (issue 5).
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flow::batch_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(flow::runtime::wiring)
+namespace flow {
+
+/// Batches cross nodes as their wire form (serde<T> per record, encoded
+/// once per batch); they arrive as a wire_batch that the receiving task
+/// decodes. Local messages are never serialized by CAF.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_ptr& x) {
+  if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
+    std::vector<char> bytes;
+    x->serialize(bytes);
+    return f(caf::meta::type_name("flow::batch"), bytes);
+  } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
+    std::vector<char> bytes;
+    auto err = f(caf::meta::type_name("flow::batch"), bytes);
+    if (!err)
+      x = std::make_shared<wire_batch>(std::move(bytes));
+    return err;
+  } else {
+    // Rendering for logs and errors: the size only.
+    uint64_t records = x ? x->size() : 0;
+    return f(caf::meta::type_name("flow::batch"), records);
+  }
+}
+
+} // namespace flow

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/job_options.hpp"
+#include "flow/runtime/cluster.hpp"
 
 #include <caf/actor_system_config.hpp>
 
@@ -30,10 +31,14 @@ public:
   outcome load(const std::vector<std::string>& args);
 
   const job_options& options() const noexcept { return options_; }
+  const cluster_options& cluster() const noexcept { return cluster_; }
   const std::string& message() const noexcept { return message_; }
 
   /// Help text of the libflow options (groups `flow` and up).
   std::string help() const;
+
+  /// True if openssl.certificate, openssl.key and openssl.cafile are set.
+  bool has_tls_files() const;
 
 protected:
   /// Options added by connectors (e.g. the `kafka` group) go here too.
@@ -52,6 +57,12 @@ private:
   size_t source_poll_records_ = 4096;
   std::string log_level_ = "info";
   size_t threads_ = 0;
+  cluster_options cluster_;
+  size_t port_ = 0;
+  size_t coordinator_port_ = 4100;
+  size_t slots_ = 1;
+  size_t workers_ = 0;
+  size_t connect_timeout_s_ = 60;
 };
 
 } // namespace flow::runtime

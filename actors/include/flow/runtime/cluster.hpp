@@ -1,0 +1,62 @@
+#pragma once
+
+#include "flow/runtime/job.hpp"
+#include "flow/topology.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flow::runtime {
+
+class node_config;
+
+/// The `cluster` options of a node (see conf/cluster/).
+struct cluster_options {
+  /// standalone (a single-node cluster), coordinator or worker.
+  std::string role = "standalone";
+  /// Name of this node in logs and placement.
+  std::string name;
+  /// Address this node listens on (coordinator: for workers; worker: for
+  /// peers' direct connections). Loopback by default: without TLS the
+  /// cluster must be on a trusted network.
+  std::string host = "127.0.0.1";
+  /// Listen port; 0 picks a free one (workers).
+  uint16_t port = 0;
+  /// Where workers find the coordinator.
+  std::string coordinator_host = "127.0.0.1";
+  uint16_t coordinator_port = 4100;
+  /// Pipeline slices this node runs: subtask i of every operator goes to
+  /// slot i. The coordinator runs subtasks only if it has slots.
+  uint32_t slots = 1;
+  /// Workers the coordinator waits for before it starts the job.
+  uint32_t workers = 0;
+  /// Seconds a worker keeps retrying to reach the coordinator, and the
+  /// coordinator waits for workers to register.
+  uint32_t connect_timeout_s = 60;
+  /// TLS for remoting (libcaf_openssl); certificate, key and CA come from
+  /// the openssl.* options.
+  bool tls = false;
+};
+
+/// One node's share of a placement.
+struct node_slots {
+  std::string name;
+  uint32_t slots = 0;
+};
+
+/// Assigns subtask index i of every operator to global slot i, slots
+/// numbered over `nodes` in order. Returns the node index per subtask (plan
+/// order). Throws std::invalid_argument if an operator's parallelism
+/// exceeds the number of slots.
+std::vector<uint32_t> place(const physical_plan& plan,
+                            const std::vector<node_slots>& nodes);
+
+/// Runs this node's part of the job according to its cluster role and
+/// returns the process exit code (see flow/run.hpp).
+int run_node(const topology& t, node_config& cfg, const cluster_options& co,
+             const std::vector<std::string>& args,
+             const std::atomic<bool>* stop);
+
+} // namespace flow::runtime

@@ -1,0 +1,418 @@
+#include "flow/runtime/cluster.hpp"
+
+#include "flow/log.hpp"
+#include "flow/run.hpp"
+#include "flow/runtime/messages.hpp"
+#include "flow/runtime/node_config.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+#include <thread>
+
+namespace flow::runtime {
+
+namespace {
+
+// Cluster control messages.
+//   worker -> coordinator: (register_atom, name, slots, fingerprint, agent,
+//                           control) => (bool accepted, string reason)
+//   coordinator -> agent:  (deploy_atom, job args, subtask ids, job)
+//                           => vector<actor> (the spawned subtasks)
+//   coordinator -> control: (finish_atom, bool ok)
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using deploy_atom = caf::atom_constant<caf::atom("deploy")>;
+using finish_atom = caf::atom_constant<caf::atom("finish")>;
+
+/// Options that must be equal on every node for the plan and the channels
+/// to match: the coordinator sends them to the workers.
+std::vector<std::string> job_args(const job_options& o) {
+  std::vector<std::string> out;
+  for (auto& [key, value] : o.settings)
+    if (key.rfind("flow.", 0) == 0 && key != "flow.log-level"
+        && key != "flow.threads" && key != "flow.status-interval")
+      out.push_back("--" + key + "=" + value);
+  return out;
+}
+
+std::string describe_subtasks(const physical_plan& plan,
+                              const std::vector<uint32_t>& node_of,
+                              uint32_t node) {
+  std::string out;
+  for (auto& s : plan.subtasks)
+    if (node_of[s.id.value()] == node)
+      out += (out.empty() ? "" : ", ") + s.operator_name + "["
+             + std::to_string(s.index) + "]";
+  return out;
+}
+
+struct worker_info {
+  std::string name;
+  uint32_t slots = 0;
+  caf::actor agent;
+  caf::actor control;
+};
+
+caf::expected<uint16_t> publish(caf::actor_system& sys, const caf::actor& a,
+                                const cluster_options& co, uint16_t port) {
+  if (co.tls)
+    return caf::openssl::publish(a, port, co.host.c_str(), true);
+  return sys.middleman().publish(a, port, co.host.c_str(), true);
+}
+
+caf::expected<caf::actor> connect(caf::actor_system& sys,
+                                  const cluster_options& co) {
+  if (co.tls)
+    return caf::openssl::remote_actor(sys, co.coordinator_host,
+                                      co.coordinator_port);
+  return sys.middleman().remote_actor(co.coordinator_host,
+                                      co.coordinator_port);
+}
+
+void prepare_system_config(node_config& cfg, const cluster_options& co) {
+  // node_config::load(args) hides the module loader of its base.
+  auto& base = static_cast<caf::actor_system_config&>(cfg);
+  base.load<caf::io::middleman>();
+  if (co.tls)
+    base.load<caf::openssl::manager>();
+  add_message_types(cfg);
+  // Direct worker-to-worker connections; with TLS, traffic between workers
+  // is routed through the coordinator's TLS connections instead.
+  cfg.set("middleman.enable-automatic-connections", !co.tls);
+  // A silent peer (hung, or a network partition) is declared dead.
+  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
+  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
+  if (cfg.options().threads > 0)
+    cfg.set("scheduler.max-threads", cfg.options().threads);
+}
+
+/// The worker's agent: spawns the subtasks the coordinator places here.
+caf::behavior agent(caf::event_based_actor* self, const topology* t,
+                    std::vector<std::string> own_args,
+                    std::shared_ptr<std::vector<caf::actor>> spawned) {
+  return {
+    [=](deploy_atom, std::vector<std::string>& args,
+        std::vector<uint32_t>& ids,
+        caf::actor& job) -> caf::result<std::vector<caf::actor>> {
+      auto log = logger("flow/cluster");
+      // The coordinator's job options win over this node's own.
+      auto all = own_args;
+      all.insert(all.end(), args.begin(), args.end());
+      node_config job_cfg;
+      if (job_cfg.load(all) != node_config::outcome::ok)
+        return caf::make_error(caf::sec::invalid_argument, job_cfg.message());
+      try {
+        auto plan = physical_plan::build(*t, job_cfg.options().plan);
+        std::vector<std::shared_ptr<subtask_metrics>> metrics;
+        auto actors = spawn_subtasks(self->system(), *t, plan, ids,
+                                     job_cfg.options(), job, metrics);
+        log->info("spawned {} subtasks: {}", actors.size(), [&] {
+          std::string s;
+          for (auto id : ids)
+            s += (s.empty() ? "" : ", ") + plan.subtasks[id].operator_name
+                 + "[" + std::to_string(plan.subtasks[id].index) + "]";
+          return s;
+        }());
+        spawned->insert(spawned->end(), actors.begin(), actors.end());
+        return actors;
+      } catch (const std::exception& e) {
+        return caf::make_error(caf::sec::invalid_argument, e.what());
+      }
+    },
+  };
+}
+
+int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
+               const std::vector<std::string>& args,
+               const std::atomic<bool>* stop) {
+  auto log = logger("flow/cluster");
+  prepare_system_config(cfg, co);
+  caf::actor_system sys{cfg};
+  auto spawned = std::make_shared<std::vector<caf::actor>>();
+  auto agent_actor = sys.spawn(agent, &t, args, spawned);
+  auto kill_local = [&] {
+    for (auto& a : *spawned)
+      caf::anon_send_exit(a, caf::exit_reason::kill);
+    caf::anon_send_exit(agent_actor, caf::exit_reason::kill);
+  };
+  // Listening lets other workers connect to this one directly.
+  auto port = publish(sys, agent_actor, co, co.port);
+  if (!port) {
+    log->error("cannot listen on {}:{}: {}", co.host, co.port,
+               sys.render(port.error()));
+    kill_local();
+    return exit_job_failed;
+  }
+  auto name = co.name.empty() ? "worker@" + co.host + ":" + std::to_string(*port)
+                              : co.name;
+  // The coordinator may start later than this worker: retry with backoff.
+  auto deadline = std::chrono::steady_clock::now()
+                  + std::chrono::seconds(co.connect_timeout_s);
+  auto backoff = std::chrono::milliseconds(100);
+  caf::actor coordinator;
+  for (;;) {
+    auto c = connect(sys, co);
+    if (c) {
+      coordinator = *c;
+      break;
+    }
+    if (std::chrono::steady_clock::now() + backoff > deadline
+        || (stop && stop->load())) {
+      log->error("{}: cannot reach the coordinator at {}:{} within {}s: {}",
+                 name, co.coordinator_host, co.coordinator_port,
+                 co.connect_timeout_s, sys.render(c.error()));
+      kill_local();
+      return exit_job_failed;
+    }
+    log->info("{}: coordinator at {}:{} not reachable yet ({}), retrying in "
+              "{} ms",
+              name, co.coordinator_host, co.coordinator_port,
+              sys.render(c.error()), backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+  caf::scoped_actor self{sys};
+  self->monitor(coordinator);
+  bool accepted = false;
+  std::string reason;
+  self
+    ->request(coordinator, std::chrono::seconds(co.connect_timeout_s),
+              register_atom::value, name, co.slots, t.fingerprint(),
+              agent_actor, caf::actor_cast<caf::actor>(self))
+    .receive(
+      [&](bool ok, std::string& why) {
+        accepted = ok;
+        reason = std::move(why);
+      },
+      [&](caf::error& err) { reason = sys.render(err); });
+  if (!accepted) {
+    log->error("{}: rejected by the coordinator: {}", name, reason);
+    kill_local();
+    return exit_job_failed;
+  }
+  log->info("{}: registered with the coordinator at {}:{} ({} slots)", name,
+            co.coordinator_host, co.coordinator_port, co.slots);
+  int code = -1;
+  while (code < 0) {
+    self->receive(
+      [&](finish_atom, bool ok) {
+        log->info("{}: job {}", name, ok ? "finished" : "failed");
+        code = ok ? exit_ok : exit_job_failed;
+      },
+      [&](caf::down_msg& dm) {
+        if (dm.source == coordinator) {
+          log->error("{}: lost the coordinator ({}); stopping", name,
+                     sys.render(dm.reason));
+          code = exit_job_failed;
+        }
+      },
+      caf::after(std::chrono::milliseconds(100)) >> [&] {
+        if (stop && stop->load()) {
+          log->error("{}: stopped before the job finished", name);
+          code = exit_job_failed;
+        }
+      });
+  }
+  kill_local();
+  return code;
+}
+
+int run_coordinator(const topology& t, node_config& cfg,
+                    const cluster_options& co, const std::atomic<bool>* stop) {
+  auto log = logger("flow/cluster");
+  const auto& opts = cfg.options();
+  auto plan = physical_plan::build(t, opts.plan);
+  prepare_system_config(cfg, co);
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto port = publish(sys, caf::actor_cast<caf::actor>(self), co,
+                      co.port == 0 ? co.coordinator_port : co.port);
+  if (!port) {
+    log->error("cannot listen on {}:{}: {}", co.host, co.coordinator_port,
+               sys.render(port.error()));
+    return exit_job_failed;
+  }
+  auto name = co.name.empty() ? std::string("coordinator") : co.name;
+  log->info("{}: listening on {}:{}{}, waiting for {} worker(s)", name,
+            co.host, *port, co.tls ? " (TLS)" : "", co.workers);
+  auto fingerprint = t.fingerprint();
+  std::vector<worker_info> workers;
+  auto finish_workers = [&](bool ok) {
+    for (auto& w : workers)
+      self->send(w.control, finish_atom::value, ok);
+  };
+  auto deadline = std::chrono::steady_clock::now()
+                  + std::chrono::seconds(co.connect_timeout_s);
+  while (workers.size() < co.workers) {
+    if (std::chrono::steady_clock::now() > deadline || (stop && stop->load())) {
+      log->error("{}: only {} of {} workers registered within {}s", name,
+                 workers.size(), co.workers, co.connect_timeout_s);
+      finish_workers(false);
+      return exit_job_failed;
+    }
+    self->receive(
+      [&](register_atom, std::string& wname, uint32_t slots, uint64_t fp,
+          caf::actor& agent_actor,
+          caf::actor& control) -> std::tuple<bool, std::string> {
+        if (fp != fingerprint) {
+          auto why = "topology fingerprint mismatch: worker " + wname
+                     + " runs a different program ("
+                     + std::to_string(fp) + " != "
+                     + std::to_string(fingerprint) + ")";
+          log->error("{}: rejected {}: {}", name, wname, why);
+          return {false, why};
+        }
+        for (auto& w : workers)
+          if (w.name == wname)
+            return {false, "a worker named " + wname + " is registered"};
+        self->monitor(agent_actor);
+        workers.push_back({wname, slots, agent_actor, control});
+        log->info("{}: worker {} registered ({} slots), {}/{}", name, wname,
+                  slots, workers.size(), co.workers);
+        return {true, ""};
+      },
+      [&](caf::down_msg& dm) {
+        workers.erase(std::remove_if(workers.begin(), workers.end(),
+                                     [&](const worker_info& w) {
+                                       return dm.source == w.agent;
+                                     }),
+                      workers.end());
+      },
+      caf::after(std::chrono::milliseconds(200)) >> [] {});
+  }
+
+  // Placement: the coordinator first (if it has slots), then the workers
+  // by name, so the same registrations give the same placement.
+  std::sort(workers.begin(), workers.end(),
+            [](const worker_info& a, const worker_info& b) {
+              return a.name < b.name;
+            });
+  std::vector<node_slots> nodes;
+  bool local_slots = co.slots > 0;
+  if (local_slots)
+    nodes.push_back({name, co.slots});
+  for (auto& w : workers)
+    nodes.push_back({w.name, w.slots});
+  std::vector<uint32_t> node_of;
+  try {
+    node_of = place(plan, nodes);
+  } catch (const std::exception& e) {
+    log->error("{}: {}", name, e.what());
+    finish_workers(false);
+    return exit_job_failed;
+  }
+  for (uint32_t n = 0; n < nodes.size(); ++n)
+    log->info("placement: {} ({} slots): {}", nodes[n].name, nodes[n].slots,
+              describe_subtasks(plan, node_of, n));
+
+  std::vector<caf::actor> actors(plan.subtasks.size());
+  std::vector<std::shared_ptr<subtask_metrics>> metrics;
+  auto job = caf::actor_cast<caf::actor>(self);
+  auto args = job_args(opts);
+  for (uint32_t n = 0; n < nodes.size(); ++n) {
+    std::vector<uint32_t> ids;
+    for (auto& s : plan.subtasks)
+      if (node_of[s.id.value()] == n)
+        ids.push_back(s.id.value());
+    if (ids.empty())
+      continue;
+    std::vector<caf::actor> spawned;
+    std::string error;
+    if (local_slots && n == 0) {
+      spawned = spawn_subtasks(sys, t, plan, ids, opts, job, metrics);
+    } else {
+      auto& w = workers[n - (local_slots ? 1 : 0)];
+      self
+        ->request(w.agent, std::chrono::seconds(30), deploy_atom::value, args,
+                  ids, job)
+        .receive([&](std::vector<caf::actor>& xs) { spawned = std::move(xs); },
+                 [&](caf::error& err) {
+                   error = "deploying to " + w.name + " failed: "
+                           + sys.render(err);
+                 });
+    }
+    if (!error.empty() || spawned.size() != ids.size()) {
+      log->error("{}: {}", name, error.empty() ? "deploy incomplete" : error);
+      for (auto& a : actors)
+        if (a)
+          self->send_exit(a, caf::exit_reason::kill);
+      finish_workers(false);
+      return exit_job_failed;
+    }
+    for (size_t i = 0; i < ids.size(); ++i)
+      actors[ids[i]] = spawned[i];
+  }
+  log->info("job '{}': {} subtasks on {} node(s), {} channels; starting",
+            t.name(), plan.subtasks.size(), nodes.size(),
+            plan.channels.size());
+  wire_subtasks(self, plan, actors);
+
+  std::string lost_node;
+  auto on_down = [&](const caf::down_msg& dm) -> std::string {
+    for (size_t i = 0; i < workers.size(); ++i)
+      if (dm.source == workers[i].agent) {
+        auto n = static_cast<uint32_t>(i + (local_slots ? 1 : 0));
+        lost_node = "node " + workers[i].name + " lost ("
+                    + sys.render(dm.reason) + "); its subtasks: "
+                    + describe_subtasks(plan, node_of, n);
+        return lost_node;
+      }
+    return "";
+  };
+  auto r = supervise(self, plan, actors, metrics, opts, stop, on_down);
+  if (!r.ok && lost_node.empty()) {
+    // A subtask of a lost node usually reports first: name the node too.
+    for (int i = 0; i < 5 && lost_node.empty(); ++i)
+      self->receive([&](caf::down_msg& dm) { on_down(dm); },
+                    caf::after(std::chrono::milliseconds(100)) >> [] {});
+    if (!lost_node.empty())
+      log->error("{}", lost_node);
+  }
+  finish_workers(r.ok);
+  for (auto& o : r.operators)
+    log->info("  {:<20} x{}  in {:>12}  out {:>12}  blocked {:.2f}s  "
+              "max in-flight {}  max queued {}",
+              o.name, o.parallelism, o.records_in, o.records_out,
+              o.blocked_seconds, o.max_in_flight, o.max_queued_batches);
+  if (!r.ok) {
+    log->error("job '{}' FAILED after {:.3f}s: {}", t.name(), r.seconds,
+               r.error);
+    return exit_job_failed;
+  }
+  log->info("job '{}' finished in {:.3f}s", t.name(), r.seconds);
+  return exit_ok;
+}
+
+} // namespace
+
+std::vector<uint32_t> place(const physical_plan& plan,
+                            const std::vector<node_slots>& nodes) {
+  std::vector<uint32_t> slot_node;
+  for (uint32_t n = 0; n < nodes.size(); ++n)
+    for (uint32_t s = 0; s < nodes[n].slots; ++s)
+      slot_node.push_back(n);
+  std::vector<uint32_t> out(plan.subtasks.size());
+  for (auto& s : plan.subtasks) {
+    if (s.index >= slot_node.size())
+      throw std::invalid_argument(
+        "operator " + s.operator_name + " has parallelism "
+        + std::to_string(s.parallelism) + " but the cluster has only "
+        + std::to_string(slot_node.size()) + " slots");
+    out[s.id.value()] = slot_node[s.index];
+  }
+  return out;
+}
+
+int run_node(const topology& t, node_config& cfg, const cluster_options& co,
+             const std::vector<std::string>& args,
+             const std::atomic<bool>* stop) {
+  if (co.role == "worker")
+    return run_worker(t, cfg, co, args, stop);
+  return run_coordinator(t, cfg, co, stop);
+}
+
+} // namespace flow::runtime

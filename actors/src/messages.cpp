@@ -1,0 +1,12 @@
+#include "flow/runtime/messages.hpp"
+
+namespace flow::runtime {
+
+void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<batch_ptr>("flow::batch");
+  cfg.add_message_type<wiring>("flow::wiring");
+  cfg.add_message_type<subtask_totals>("flow::subtask_totals");
+  cfg.add_message_type<std::vector<uint32_t>>("std::vector<uint32_t>");
+}
+
+} // namespace flow::runtime

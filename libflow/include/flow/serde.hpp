@@ -1,0 +1,115 @@
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace flow {
+
+/// Thrown when bytes from a remote channel cannot be decoded.
+class serde_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// How records of type T are written to and read from bytes when a batch
+/// crosses nodes. Specialize it for your own types:
+///
+///     template <> struct flow::serde<point> {
+///       static constexpr bool available = true;
+///       static void write(const point& x, std::vector<char>& out);
+///       static point read(const char*& pos, const char* end);
+///     };
+///
+/// `read` advances `pos` and throws serde_error on malformed input.
+/// Provided: arithmetic types, std::string, std::pair, and Protobuf
+/// messages (include flow/serde_protobuf.hpp). Local channels never
+/// serialize.
+template <class T, class = void>
+struct serde {
+  static constexpr bool available = false;
+};
+
+namespace detail {
+
+inline void write_varint(uint64_t v, std::vector<char>& out) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+inline uint64_t read_varint(const char*& pos, const char* end) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (pos == end)
+      throw serde_error("truncated varint");
+    auto byte = static_cast<uint8_t>(*pos++);
+    v |= uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0)
+      return v;
+  }
+  throw serde_error("varint too long");
+}
+
+inline void need(const char* pos, const char* end, uint64_t n) {
+  if (static_cast<uint64_t>(end - pos) < n)
+    throw serde_error("truncated record");
+}
+
+} // namespace detail
+
+template <class T>
+struct serde<T, std::enable_if_t<std::is_arithmetic_v<T>>> {
+  static constexpr bool available = true;
+  static void write(const T& x, std::vector<char>& out) {
+    char buf[sizeof(T)];
+    std::memcpy(buf, &x, sizeof(T));
+    out.insert(out.end(), buf, buf + sizeof(T));
+  }
+  static T read(const char*& pos, const char* end) {
+    detail::need(pos, end, sizeof(T));
+    T x;
+    std::memcpy(&x, pos, sizeof(T));
+    pos += sizeof(T);
+    return x;
+  }
+};
+
+template <>
+struct serde<std::string> {
+  static constexpr bool available = true;
+  static void write(const std::string& x, std::vector<char>& out) {
+    detail::write_varint(x.size(), out);
+    out.insert(out.end(), x.begin(), x.end());
+  }
+  static std::string read(const char*& pos, const char* end) {
+    auto n = detail::read_varint(pos, end);
+    detail::need(pos, end, n);
+    std::string x(pos, pos + n);
+    pos += n;
+    return x;
+  }
+};
+
+template <class A, class B>
+struct serde<std::pair<A, B>,
+             std::enable_if_t<serde<A>::available && serde<B>::available>> {
+  static constexpr bool available = true;
+  static void write(const std::pair<A, B>& x, std::vector<char>& out) {
+    serde<A>::write(x.first, out);
+    serde<B>::write(x.second, out);
+  }
+  static std::pair<A, B> read(const char*& pos, const char* end) {
+    auto a = serde<A>::read(pos, end);
+    auto b = serde<B>::read(pos, end);
+    return {std::move(a), std::move(b)};
+  }
+};
+
+} // namespace flow

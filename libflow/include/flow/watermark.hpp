@@ -1,0 +1,173 @@
+#pragma once
+
+#include "flow/connector.hpp"
+#include "flow/emitting_task.hpp"
+#include "flow/time.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+namespace flow {
+
+/// Bounded out-of-orderness watermarks of a source that reads several
+/// splits (Kafka partitions): one watermark per split (highest timestamp
+/// - max delay - 1), the source's watermark is their minimum over open
+/// splits; a split without records for `idle_timeout` ms stops holding it
+/// back until it has records again; a finished split no longer counts.
+/// Plain logic: the source calls it and emits current() with
+/// emitter::emit_watermark.
+class split_watermarks {
+public:
+  split_watermarks(int64_t max_out_of_orderness, int64_t idle_timeout)
+    : delay_(max_out_of_orderness), idle_timeout_(idle_timeout) {}
+
+  /// A split starts (before its first record). Until it has a record, it
+  /// holds the watermark at min_timestamp (unless idle).
+  void add(uint32_t split, int64_t now) {
+    splits_[split] = state{min_timestamp, now, false};
+  }
+
+  /// The split ended (or was revoked): it no longer holds anything back.
+  void remove(uint32_t split) { splits_.erase(split); }
+
+  /// A record with event time `ts` from `split`.
+  void observe(uint32_t split, int64_t ts, int64_t now) {
+    auto& s = splits_[split];
+    s.max_ts = std::max(s.max_ts, ts);
+    s.last_record = now;
+    s.idle = false;
+  }
+
+  /// The watermark now: min over active splits; min_timestamp while every
+  /// split is idle or none is known (nothing to say yet).
+  int64_t current(int64_t now) {
+    int64_t wm = max_timestamp;
+    bool any = false;
+    for (auto& [id, s] : splits_) {
+      if (idle_timeout_ > 0 && now - s.last_record >= idle_timeout_)
+        s.idle = true;
+      if (s.idle)
+        continue;
+      any = true;
+      auto w = s.max_ts == min_timestamp ? min_timestamp
+                                         : s.max_ts - delay_ - 1;
+      wm = std::min(wm, w);
+    }
+    return any ? wm : min_timestamp;
+  }
+
+  size_t size() const noexcept { return splits_.size(); }
+
+private:
+  struct state {
+    int64_t max_ts = min_timestamp;
+    int64_t last_record = 0;
+    bool idle = false;
+  };
+  int64_t delay_;
+  int64_t idle_timeout_;
+  std::map<uint32_t, state> splits_;
+};
+
+/// Hosts a source_function and gives it event time: with a strategy it
+/// generates bounded out-of-orderness watermarks from the records emitted
+/// (one split per source subtask), at most every watermark_interval ms;
+/// a source function may instead emit its own (per split) watermarks
+/// through emitter::emit_watermark.
+template <class T>
+class event_time_source_task final : public emitting_task<T>,
+                                     private source_time<T> {
+public:
+  event_time_source_task(const task_setup& s,
+                         std::unique_ptr<source_function<T>> f,
+                         std::shared_ptr<const watermark_strategy<T>> strategy)
+    : emitting_task<T>(s),
+      fn_(std::move(f)),
+      strategy_(std::move(strategy)),
+      clock_(s.clock ? s.clock : &clock::system()),
+      idle_timeout_(s.idle_timeout),
+      interval_(s.watermark_interval),
+      out_(this->router_, this) {
+    if (strategy_ && !strategy_->timestamp)
+      throw std::invalid_argument("watermark strategy without timestamp");
+    fn_->open({s.operator_name, s.subtask_index, s.parallelism, s.settings});
+  }
+
+  source_state poll(size_t max_records) override {
+    auto r = fn_->poll(out_, max_records);
+    if (strategy_ && !explicit_ && max_ts_ != min_timestamp
+        && r != source_state::done) {
+      auto wm = max_ts_ - strategy_->max_out_of_orderness - 1;
+      if (wm > this->router_.watermark_sent()) {
+        auto now = clock_->now();
+        if (interval_ <= 0 || now - last_emit_ >= interval_) {
+          last_emit_ = now;
+          this->router_.emit_watermark(wm);
+        }
+      }
+    }
+    return r;
+  }
+
+  void request_stop() override { fn_->request_stop(); }
+
+private:
+  const watermark_strategy<T>* strategy() const override {
+    return strategy_.get();
+  }
+  int64_t now() const override { return clock_->now(); }
+  int64_t idle_timeout() const override { return idle_timeout_; }
+  void on_record(const T& x) override {
+    if (strategy_ && !explicit_)
+      max_ts_ = std::max(max_ts_, strategy_->timestamp(x));
+  }
+  void on_watermark(int64_t wm) override {
+    explicit_ = true;
+    this->router_.emit_watermark(wm);
+  }
+
+  std::unique_ptr<source_function<T>> fn_;
+  std::shared_ptr<const watermark_strategy<T>> strategy_;
+  const clock* clock_;
+  int64_t idle_timeout_;
+  int64_t interval_;
+  int64_t max_ts_ = min_timestamp;
+  int64_t last_emit_ = min_timestamp / 2;
+  bool explicit_ = false;
+  emitter<T> out_;
+};
+
+/// assign_timestamps on a stream that is not a source's: generates bounded
+/// out-of-orderness watermarks from the records passing through (per
+/// subtask) and replaces the upstream watermarks (only end of input,
+/// max_timestamp, is passed on).
+template <class T>
+class timestamp_assigner_task final : public emitting_task<T> {
+public:
+  timestamp_assigner_task(const task_setup& s,
+                          std::shared_ptr<const watermark_strategy<T>> st)
+    : emitting_task<T>(s), strategy_(std::move(st)) {}
+
+  void process(size_t, batch_base& b) override {
+    auto& xs = records_of<T>(b);
+    for (auto& x : xs)
+      max_ts_ = std::max(max_ts_, strategy_->timestamp(x));
+    this->router_.emit_batch(std::move(xs));
+    if (max_ts_ != min_timestamp)
+      this->router_.emit_watermark(max_ts_ - strategy_->max_out_of_orderness
+                                   - 1);
+  }
+
+  void on_watermark(int64_t wm) override {
+    if (wm == max_timestamp)
+      this->router_.emit_watermark(wm);
+  }
+
+private:
+  std::shared_ptr<const watermark_strategy<T>> strategy_;
+  int64_t max_ts_ = min_timestamp;
+};
+
+} // namespace flow

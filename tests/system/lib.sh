@@ -1,0 +1,64 @@
+# Helpers for the multi-process system tests. Every process a test starts
+# is killed on exit, so a failing test leaves nothing running.
+set -euo pipefail
+JOB="${FLOW_CLUSTER_JOB:?path of flow_cluster_job}"
+WORK="$(mktemp -d /tmp/flow-system.XXXXXX)"
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ "${KEEP_WORK:-0}" != 1 ]]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$WORK"/*.err; do
+    [[ -f "$f" ]] && { echo "--- $f" >&2; tail -20 "$f" >&2; }
+  done
+  exit 1
+}
+
+# start NAME ARGS...: runs the job in the background, output in $WORK/NAME.*
+start() {
+  local name="$1"; shift
+  "$JOB" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PIDS+=($!)
+  eval "PID_${name//-/_}=$!"
+}
+
+# wait_exit PID SECONDS: waits for PID (a child of this shell) to end and
+# sets RC to its exit code, or to "timeout".
+wait_exit() {
+  local pid="$1" limit="$2" waited=0
+  while kill -0 "$pid" 2>/dev/null && ! is_zombie "$pid"; do
+    sleep 0.1
+    waited=$((waited + 1))
+    if ((waited > limit * 10)); then RC=timeout; return 0; fi
+  done
+  RC=0
+  wait "$pid" || RC=$?
+}
+
+is_zombie() {
+  [[ "$(ps -o stat= -p "$1" 2>/dev/null)" == Z* ]]
+}
+
+# wait_for_log FILE TEXT SECONDS
+wait_for_log() {
+  local file="$1" text="$2" limit="$3" waited=0
+  until grep -q -- "$text" "$file" 2>/dev/null; do
+    sleep 0.1
+    waited=$((waited + 1))
+    ((waited <= limit * 10)) || fail "no '$text' in $file after ${limit}s"
+  done
+}
+
+# cluster flags for a node: role, port base
+coordinator_flags() {
+  echo "--cluster.role=coordinator --cluster.coordinator-port=$1 --cluster.slots=0 --cluster.workers=${2:-2} --cluster.connect-timeout=${3:-30} --flow.status-interval=0s"
+}
+worker_flags() {
+  echo "--cluster.role=worker --cluster.name=$2 --cluster.coordinator-port=$1 --cluster.slots=${3:-2} --cluster.connect-timeout=${4:-30} --flow.status-interval=0s"
+}
