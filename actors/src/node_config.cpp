@@ -24,7 +24,12 @@ void flatten(const caf::settings& xs, const std::string& prefix,
       // caf::to_string renders a zero duration as "0d", which the CLI
       // parser rejects.
       out.push_back("--" + key + "=" + std::to_string(ts->count()) + "ns");
-    else
+    else if (auto flag = caf::get_if<bool>(&kv.second)) {
+      // CAF's CLI takes boolean options as bare flags; every boolean
+      // option defaults to false.
+      if (*flag)
+        out.push_back("--" + key);
+    } else
       out.push_back("--" + key + "=" + caf::to_string(kv.second));
   }
 }
