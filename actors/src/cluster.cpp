@@ -23,8 +23,11 @@ namespace {
 //                           control) => (bool accepted, string reason)
 //   coordinator -> agent:  (deploy_atom, job args, subtask ids, job)
 //                           => vector<actor> (the spawned subtasks)
+//   coordinator -> control: (peers_atom, hosts, ports) => bool
+//                           connect to these workers before deployment
 //   coordinator -> control: (finish_atom, bool ok)
 using register_atom = caf::atom_constant<caf::atom("register")>;
+using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using deploy_atom = caf::atom_constant<caf::atom("deploy")>;
 using finish_atom = caf::atom_constant<caf::atom("finish")>;
 
@@ -53,6 +56,8 @@ std::string describe_subtasks(const physical_plan& plan,
 struct worker_info {
   std::string name;
   uint32_t slots = 0;
+  std::string host;
+  uint32_t port = 0;
   caf::actor agent;
   caf::actor control;
 };
@@ -80,9 +85,9 @@ void prepare_system_config(node_config& cfg, const cluster_options& co) {
   if (co.tls)
     base.load<caf::openssl::manager>();
   add_message_types(cfg);
-  // Direct worker-to-worker connections; with TLS, traffic between workers
-  // is routed through the coordinator's TLS connections instead.
-  cfg.set("middleman.enable-automatic-connections", !co.tls);
+  // Workers connect to each other explicitly before the job starts (see
+  // peers_atom); no connection may appear mid-stream and change a route.
+  cfg.set("middleman.enable-automatic-connections", false);
   // A silent peer (hung, or a network partition) is declared dead.
   cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
   cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
@@ -182,7 +187,8 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   self
     ->request(coordinator, std::chrono::seconds(co.connect_timeout_s),
               register_atom::value, name, co.slots, t.fingerprint(),
-              agent_actor, caf::actor_cast<caf::actor>(self))
+              agent_actor, caf::actor_cast<caf::actor>(self), co.host,
+              static_cast<uint32_t>(*port))
     .receive(
       [&](bool ok, std::string& why) {
         accepted = ok;
@@ -199,6 +205,24 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   int code = -1;
   while (code < 0) {
     self->receive(
+      [&](peers_atom, std::vector<std::string>& hosts,
+          std::vector<uint32_t>& ports) -> bool {
+        // Direct connections to the other workers exist before any data
+        // flows: CAF keeps message order per route, and a route that
+        // changed mid-stream (relayed, then direct) could reorder.
+        for (size_t i = 0; i < hosts.size(); ++i) {
+          auto peer = co.tls ? caf::openssl::remote_actor(
+                                 sys, hosts[i], static_cast<uint16_t>(ports[i]))
+                             : sys.middleman().remote_actor(
+                                 hosts[i], static_cast<uint16_t>(ports[i]));
+          if (!peer) {
+            log->error("{}: cannot connect to peer {}:{}: {}", name, hosts[i],
+                       ports[i], sys.render(peer.error()));
+            return false;
+          }
+        }
+        return true;
+      },
       [&](finish_atom, bool ok) {
         log->info("{}: job {}", name, ok ? "finished" : "failed");
         code = ok ? exit_ok : exit_job_failed;
@@ -256,8 +280,8 @@ int run_coordinator(const topology& t, node_config& cfg,
     }
     self->receive(
       [&](register_atom, std::string& wname, uint32_t slots, uint64_t fp,
-          caf::actor& agent_actor,
-          caf::actor& control) -> std::tuple<bool, std::string> {
+          caf::actor& agent_actor, caf::actor& control, std::string& whost,
+          uint32_t wport) -> std::tuple<bool, std::string> {
         if (fp != fingerprint) {
           auto why = "topology fingerprint mismatch: worker " + wname
                      + " runs a different program ("
@@ -270,7 +294,7 @@ int run_coordinator(const topology& t, node_config& cfg,
           if (w.name == wname)
             return {false, "a worker named " + wname + " is registered"};
         self->monitor(agent_actor);
-        workers.push_back({wname, slots, agent_actor, control});
+        workers.push_back({wname, slots, whost, wport, agent_actor, control});
         log->info("{}: worker {} registered ({} slots), {}/{}", name, wname,
                   slots, workers.size(), co.workers);
         return {true, ""};
@@ -291,6 +315,28 @@ int run_coordinator(const topology& t, node_config& cfg,
             [](const worker_info& a, const worker_info& b) {
               return a.name < b.name;
             });
+  // Every pair of workers connects directly before deployment.
+  for (size_t i = 0; i < workers.size(); ++i) {
+    std::vector<std::string> hosts;
+    std::vector<uint32_t> ports;
+    for (size_t j = i + 1; j < workers.size(); ++j) {
+      hosts.push_back(workers[j].host);
+      ports.push_back(workers[j].port);
+    }
+    if (hosts.empty())
+      continue;
+    bool connected = false;
+    self
+      ->request(workers[i].control, std::chrono::seconds(co.connect_timeout_s),
+                peers_atom::value, hosts, ports)
+      .receive([&](bool ok) { connected = ok; }, [&](caf::error&) {});
+    if (!connected) {
+      log->error("{}: worker {} cannot connect to its peers", name,
+                 workers[i].name);
+      finish_workers(false);
+      return exit_job_failed;
+    }
+  }
   std::vector<node_slots> nodes;
   bool local_slots = co.slots > 0;
   if (local_slots)
@@ -397,12 +443,15 @@ std::vector<uint32_t> place(const physical_plan& plan,
       slot_node.push_back(n);
   std::vector<uint32_t> out(plan.subtasks.size());
   for (auto& s : plan.subtasks) {
-    if (s.index >= slot_node.size())
+    auto slot = s.slot_base + s.index;
+    if (slot >= slot_node.size())
       throw std::invalid_argument(
-        "operator " + s.operator_name + " has parallelism "
-        + std::to_string(s.parallelism) + " but the cluster has only "
-        + std::to_string(slot_node.size()) + " slots");
-    out[s.id.value()] = slot_node[s.index];
+        "operator " + s.operator_name + " needs slot " + std::to_string(slot)
+        + " (slot group base " + std::to_string(s.slot_base)
+        + " + parallelism " + std::to_string(s.parallelism)
+        + ") but the cluster has only " + std::to_string(slot_node.size())
+        + " slots");
+    out[s.id.value()] = slot_node[slot];
   }
   return out;
 }

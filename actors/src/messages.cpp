@@ -7,6 +7,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<wiring>("flow::wiring");
   cfg.add_message_type<subtask_totals>("flow::subtask_totals");
   cfg.add_message_type<std::vector<uint32_t>>("std::vector<uint32_t>");
+  cfg.add_message_type<std::vector<std::string>>("std::vector<std::string>");
 }
 
 } // namespace flow::runtime

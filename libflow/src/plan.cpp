@@ -1,5 +1,6 @@
 #include "flow/plan.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -61,6 +62,27 @@ physical_plan physical_plan::build(const topology& t, const plan_options& opts) 
         throw std::invalid_argument("the output of " + n.name
                                     + " goes nowhere: add a sink");
     }
+
+  // Slot groups in order of first appearance, each as wide as its widest
+  // operator.
+  std::vector<std::pair<std::string, uint32_t>> groups;
+  for (auto& n : nodes) {
+    auto i = std::find_if(groups.begin(), groups.end(),
+                          [&](auto& g) { return g.first == n.slot_group; });
+    if (i == groups.end())
+      groups.emplace_back(n.slot_group, par[n.id.value()]);
+    else
+      i->second = std::max(i->second, par[n.id.value()]);
+  }
+  for (auto& s : plan.subtasks) {
+    uint32_t base = 0;
+    for (auto& g : groups) {
+      if (g.first == nodes[s.node.value()].slot_group)
+        break;
+      base += g.second;
+    }
+    s.slot_base = base;
+  }
 
   // Edges in node order, so slots are deterministic.
   for (auto& down : nodes) {

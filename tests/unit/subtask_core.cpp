@@ -176,3 +176,31 @@ BOOST_AUTO_TEST_CASE(plans_reject_graphs_that_cannot_run) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+#include "flow/runtime/cluster.hpp"
+
+BOOST_AUTO_TEST_CASE(placement_puts_pipeline_slices_and_slot_groups_on_slots) {
+  topology t{"placed"};
+  collector<int> out;
+  auto spec = out.sink();
+  spec.slot_group = "sinks";
+  t.source(from_collection(std::vector<int>{1}))
+    .parallelism(2)
+    .map([](int x) { return x; })
+    .parallelism(2)
+    .rebalance()
+    .sink(spec);
+  plan_options popts;
+  popts.default_parallelism = 2;
+  auto plan = physical_plan::build(t, popts);
+  // Two nodes of two slots: the "default" group takes slots 0-1 (node a),
+  // the sinks slots 2-3 (node b).
+  auto where = runtime::place(plan, {{"a", 2}, {"b", 2}});
+  for (auto& s : plan.subtasks)
+    BOOST_CHECK_EQUAL(where[s.id.value()],
+                      s.operator_name == "collect" ? 1u : 0u);
+  // One slot per node: slice i of the default group on node i; no room for
+  // the sink group.
+  BOOST_CHECK_THROW(runtime::place(plan, {{"a", 1}, {"b", 1}}),
+                    std::invalid_argument);
+}

@@ -63,9 +63,18 @@ struct source_spec {
 /// A sink as the topology builder takes it.
 template <class T>
 struct sink_spec {
+  sink_spec() = default;
+  sink_spec(std::string n, sink_maker<T> m,
+            std::optional<uint32_t> p = std::nullopt, std::string group = {})
+    : name(std::move(n)),
+      make(std::move(m)),
+      parallelism(p),
+      slot_group(std::move(group)) {}
   std::string name;
   sink_maker<T> make;
   std::optional<uint32_t> parallelism;
+  /// Slot group of the sink; empty: that of its input.
+  std::string slot_group;
 };
 
 /// Task hosting a source_function.

@@ -27,6 +27,9 @@ struct subtask_plan {
   uint32_t index = 0;
   uint32_t parallelism = 1;
   node_kind kind = node_kind::operation;
+  /// First slot of the operator's slot group; subtask i runs in slot
+  /// slot_base + i.
+  uint32_t slot_base = 0;
   /// Input channel per input slot, and the logical edge it belongs to.
   std::vector<channel_id> inputs;
   std::vector<size_t> input_edges;

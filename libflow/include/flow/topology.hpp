@@ -36,6 +36,9 @@ struct node_def {
   std::string name;
   node_kind kind = node_kind::operation;
   std::optional<uint32_t> parallelism;
+  /// Operators of different slot groups never share a slot (see
+  /// stream::slot_group); placement across nodes follows from it.
+  std::string slot_group = "default";
   std::vector<edge_def> inputs;
   task_factory make_task;
   /// Sources: where assign_timestamps puts the watermark strategy (a
@@ -197,6 +200,15 @@ public:
     return *this;
   }
 
+  /// Puts the operator that produced this stream into slot group `name`:
+  /// its subtasks get slots of their own, after those of the groups named
+  /// before (e.g. sinks on another node than sources).
+  stream<T> slot_group(std::string name) const {
+    for (auto id : producers_)
+      topo_->node(id).slot_group = name;
+    return *this;
+  }
+
   /// Writes the stream to a sink.
   void sink(sink_spec<T> spec) const {
     auto make = spec.make;
@@ -210,6 +222,10 @@ public:
                           });
     if (spec.parallelism)
       topo_->node(id).parallelism = spec.parallelism;
+    // A sink shares the slot group of what feeds it unless told otherwise.
+    topo_->node(id).slot_group = spec.slot_group.empty()
+                                   ? topo_->node(producers_.front()).slot_group
+                                   : spec.slot_group;
   }
 
   topology& graph() const noexcept { return *topo_; }

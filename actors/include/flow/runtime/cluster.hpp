@@ -46,8 +46,8 @@ struct node_slots {
   uint32_t slots = 0;
 };
 
-/// Assigns subtask index i of every operator to global slot i, slots
-/// numbered over `nodes` in order. Returns the node index per subtask (plan
+/// Assigns subtask i of every operator to global slot slot_base + i (see
+/// stream::slot_group), slots numbered over `nodes` in order. Returns the node index per subtask (plan
 /// order). Throws std::invalid_argument if an operator's parallelism
 /// exceeds the number of slots.
 std::vector<uint32_t> place(const physical_plan& plan,
