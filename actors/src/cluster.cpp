@@ -37,7 +37,7 @@ std::vector<std::string> job_args(const job_options& o) {
   std::vector<std::string> out;
   for (auto& [key, value] : o.settings)
     if (key.rfind("flow.", 0) == 0 && key != "flow.log-level"
-        && key != "flow.threads" && key != "flow.status-interval")
+        && key != "flow.threads")
       out.push_back("--" + key + "=" + value);
   return out;
 }

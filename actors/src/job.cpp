@@ -28,16 +28,6 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-subtask_totals totals_of(const subtask_metrics& m) {
-  subtask_totals t;
-  t.records_in = m.records_in.load();
-  t.records_out = m.records_out.load();
-  t.blocked_ns = m.blocked_ns.load();
-  t.max_in_flight = m.max_in_flight.load();
-  t.max_queued_batches = m.max_queued_batches.load();
-  return t;
-}
-
 /// Per-operator totals; a subtask's figures come from its final report if
 /// it sent one, else from its live counters (if it runs in this process).
 std::vector<operator_summary>
@@ -71,12 +61,12 @@ summarize(const physical_plan& plan,
 }
 
 /// One line: records/s per operator since the last line, and who waits for
-/// credit (among the subtasks of this process).
+/// credit (live counters here, the latest reports for other nodes).
 std::string status_line(const std::vector<operator_summary>& now,
                         const std::vector<operator_summary>& before,
                         const physical_plan& plan,
                         const std::vector<std::shared_ptr<subtask_metrics>>& ms,
-                        double dt) {
+                        const std::vector<bool>& reported_blocked, double dt) {
   std::ostringstream os;
   os << "status:";
   for (size_t i = 0; i < now.size(); ++i) {
@@ -89,7 +79,8 @@ std::string status_line(const std::vector<operator_summary>& now,
   }
   std::string blocked;
   for (auto& s : plan.subtasks)
-    if (ms[s.id.value()] && ms[s.id.value()]->blocked.load())
+    if (ms[s.id.value()] ? ms[s.id.value()]->blocked.load()
+                         : reported_blocked[s.id.value()])
       blocked += " " + s.operator_name + "[" + std::to_string(s.index) + "]";
   os << "; blocked on credit:" << (blocked.empty() ? " none" : blocked);
   return os.str();
@@ -150,6 +141,8 @@ job_result supervise(caf::scoped_actor& self, const physical_plan& plan,
   for (auto& a : actors)
     self->monitor(a);
   std::vector<std::optional<subtask_totals>> reported(actors.size());
+  std::vector<std::optional<subtask_totals>> latest(actors.size());
+  std::vector<bool> latest_blocked(actors.size(), false);
   std::vector<bool> done(actors.size(), false);
   size_t remaining = actors.size();
   bool failed = false;
@@ -173,6 +166,12 @@ job_result supervise(caf::scoped_actor& self, const physical_plan& plan,
         }
       },
       [&](failed_atom, uint32_t, std::string& msg) { fail(std::move(msg)); },
+      [&](report_atom, uint32_t id, subtask_totals& t, bool blocked) {
+        if (id < latest.size() && !done[id]) {
+          latest[id] = t;
+          latest_blocked[id] = blocked;
+        }
+      },
       [&](caf::down_msg& dm) {
         bool ours = false;
         for (size_t i = 0; i < actors.size(); ++i)
@@ -201,8 +200,15 @@ job_result supervise(caf::scoped_actor& self, const physical_plan& plan,
     }
     if (opts.status_interval.count() > 0
         && clock_type::now() - last_status >= opts.status_interval) {
-      auto now = summarize(plan, metrics, reported);
+      // Finished subtasks count with their final totals, running remote
+      // ones with their latest report.
+      auto known = reported;
+      for (size_t i = 0; i < known.size(); ++i)
+        if (!known[i] && !metrics[i])
+          known[i] = latest[i];
+      auto now = summarize(plan, metrics, known);
       log->info("{}", status_line(now, status_before, plan, metrics,
+                                  latest_blocked,
                                   seconds_since(last_status)));
       status_before = std::move(now);
       last_status = clock_type::now();

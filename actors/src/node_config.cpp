@@ -59,6 +59,8 @@ void to_settings_map(const caf::settings& xs, const std::string& prefix,
       to_settings_map(*sub, key, out);
     else if (auto str = caf::get_if<std::string>(&kv.second))
       out[key] = *str;
+    else if (auto ts = caf::get_if<caf::timespan>(&kv.second))
+      out[key] = std::to_string(ts->count()) + "ns";
     else
       out[key] = caf::to_string(kv.second);
   }

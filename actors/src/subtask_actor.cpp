@@ -86,13 +86,7 @@ void drive(subtask_actor* self, Event&& event) {
       st.core->drain();
     }
     if (st.core->finished()) {
-      auto& m = *st.spec.metrics;
-      subtask_totals totals;
-      totals.records_in = m.records_in.load();
-      totals.records_out = m.records_out.load();
-      totals.blocked_ns = m.blocked_ns.load();
-      totals.max_in_flight = m.max_in_flight.load();
-      totals.max_queued_batches = m.max_queued_batches.load();
+      auto totals = totals_of(*st.spec.metrics);
       self->send(st.spec.job, done_atom::value, st.spec.plan.id.value(),
                  totals);
       st.core.reset();
@@ -157,6 +151,16 @@ caf::behavior running(subtask_actor* self) {
         c.advance_time();
       });
     },
+    [=](report_atom) {
+      // Counters for the job's status line (which may be on another node).
+      auto& st = self->state;
+      self->send(st.spec.job, report_atom::value, st.spec.plan.id.value(),
+                 totals_of(*st.spec.metrics), st.spec.metrics->blocked.load());
+      self->delayed_send(self,
+                         std::chrono::duration_cast<caf::timespan>(
+                           st.spec.options.status_interval),
+                         report_atom::value);
+    },
     [=](stop_atom) {
       drive(self, [](subtask_core& c) { c.request_stop(); });
     },
@@ -202,6 +206,11 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
       }
       self->set_default_handler(caf::print_and_drop);
       self->become(running(self));
+      if (st.spec.options.status_interval.count() > 0)
+        self->delayed_send(self,
+                           std::chrono::duration_cast<caf::timespan>(
+                             st.spec.options.status_interval),
+                           report_atom::value);
       drive(self, [](subtask_core&) {});
     },
   };

@@ -9,7 +9,7 @@ export FLOW_TEST_RECORDS=300000 FLOW_TEST_SINK_US=2000
 window=4
 start w1 $(worker_flags $port worker-1 1)
 start w2 $(worker_flags $port worker-2 1)
-start coord $(coordinator_flags $port) --flow.parallelism=2 --flow.credit-window=$window --flow.batch-size=256
+start coord $(coordinator_flags $port) --flow.parallelism=2 --flow.credit-window=$window --flow.batch-size=256 --flow.status-interval=300ms
 wait_exit "$PID_coord" 120; [[ $RC == 0 ]] || fail "coordinator exit $RC"
 wait_exit "$PID_w1" 10; wait_exit "$PID_w2" 10
 line() { grep -E "\] +$1 " "$WORK/coord.err" | tail -1; }
@@ -20,6 +20,10 @@ for op in numbers square count by-key final-counts; do
   ((inflight <= window)) || fail "$op: $inflight batches in flight > window $window"
   ((queued <= 2 * window)) || fail "$op: $queued queued batches > 2 inputs x window"
 done
+# The coordinator runs no subtask: its status line comes from the workers'
+# reports, and shows the sources waiting for credit.
+grep -qE "status: numbers=[1-9]" "$WORK/coord.err" || fail "no status line with remote rates"
+grep -qE "blocked on credit:.*numbers\[" "$WORK/coord.err" || fail "status line does not show blocked sources"
 blocked=$(line numbers | sed -E 's/.*blocked ([0-9.]+)s.*/\1/')
 [[ $(echo "$blocked > 0.5" | bc) == 1 ]] || fail "sources were not held back (blocked ${blocked}s)"
 total=$(cat "$WORK"/*.out | awk -F'\t' '{s += $2} END {print s}')

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/batch.hpp"
+#include "flow/metrics.hpp"
 
 #include <caf/all.hpp>
 
@@ -28,6 +29,9 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
+/// (report_atom, uint32 subtask, subtask_totals, bool blocked): periodic
+/// counters of a subtask for the status line.
+using report_atom = caf::atom_constant<caf::atom("report")>;
 
 /// A subtask's peers: for every output slot the downstream actor and its
 /// input slot, for every input slot the upstream actor and its output slot.
@@ -58,6 +62,9 @@ typename Inspector::result_type inspect(Inspector& f, subtask_totals& x) {
   return f(caf::meta::type_name("flow::subtask_totals"), x.records_in,
            x.records_out, x.blocked_ns, x.max_in_flight, x.max_queued_batches);
 }
+
+/// A snapshot of a subtask's counters.
+subtask_totals totals_of(const subtask_metrics& m);
 
 /// Registers the message types that may cross nodes.
 void add_message_types(caf::actor_system_config& cfg);
