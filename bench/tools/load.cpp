@@ -1,0 +1,275 @@
+// flow_bench_load: topic creation, deterministic input preload, fixed-rate
+// producer (W4) and the expected output of a workload.
+//
+//   flow_bench_load --bootstrap B --create T1,T2 [--partitions 8] [--log-append-time]
+//   flow_bench_load --bootstrap B --topic T --records N [--seed S]
+//   flow_bench_load --bootstrap B --topic T --rate R --seconds D [--seed S]
+//                   [--warmup-topic OUT] [--warmup-rate 1000] [--warmup-extra-s 3]
+//                   [--warmup-max-s 180]
+//   flow_bench_load --expect --workload W0|W1|W2 --records N [--seed S]
+//
+// Every mode prints one JSON object on stdout; errors go to stderr, exit 1.
+//
+// Input record i goes to partition i % partitions, without a Kafka key.
+// Rate mode stamps ts_ms just before each produce call. With --warmup-topic it
+// first produces at --warmup-rate until a record shows up on that (output)
+// topic, i.e. the system under test is running, then --warmup-extra-s at the
+// target rate, then the measured --seconds. Record ids stay consecutive from 0;
+// the JSON reports warmup_records (ids below it are warm-up).
+#include <thread>
+#include <unordered_map>
+
+#include "bench_common.hpp"
+
+using namespace flow::bench;
+
+namespace {
+
+struct delivery_stats {
+  int64_t ok = 0;
+  int64_t failed = 0;
+  std::string first_error;
+};
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  auto* st = static_cast<delivery_stats*>(opaque);
+  if (m->err) {
+    if (st->failed++ == 0) st->first_error = rd_kafka_err2str(m->err);
+  } else {
+    st->ok++;
+  }
+}
+
+kafka_ptr make_producer(const args& a, delivery_stats& st, const std::string& linger) {
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"bootstrap.servers", a.need("bootstrap")},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", linger},
+      {"batch.size", "1000000"},
+      {"batch.num.messages", "100000"},
+      {"queue.buffering.max.messages", "1000000"},
+      {"queue.buffering.max.kbytes", "1048576"},
+      {"compression.type", "none"},
+  };
+  add_overrides(kv, a, "producer.");
+  auto conf = make_conf(kv);
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
+  rd_kafka_conf_set_opaque(conf.get(), &st);
+  return make_client(RD_KAFKA_PRODUCER, std::move(conf));
+}
+
+void produce_one(rd_kafka_t* rk, const std::string& topic, int32_t part, const std::string& v) {
+  for (;;) {
+    auto e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(part),
+                               RD_KAFKA_V_VALUE(const_cast<char*>(v.data()), v.size()),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) throw std::runtime_error(std::string("produce: ") + rd_kafka_err2str(e));
+    rd_kafka_poll(rk, 5);
+  }
+}
+
+void finish(rd_kafka_t* rk, delivery_stats& st) {
+  while (rd_kafka_outq_len(rk) > 0) rd_kafka_flush(rk, 1000);
+  if (st.failed) throw std::runtime_error(std::to_string(st.failed) + " records failed: " + st.first_error);
+}
+
+int create_topics(const args& a) {
+  auto conf = make_conf({{"bootstrap.servers", a.need("bootstrap")}});
+  auto rk = make_client(RD_KAFKA_PRODUCER, std::move(conf));
+  int parts = int(a.num("partitions", 8));
+  std::vector<std::string> names;
+  {
+    std::string s = a.need("create"), cur;
+    for (char c : s + ",") {
+      if (c == ',') {
+        if (!cur.empty()) names.push_back(cur);
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+  }
+  std::vector<rd_kafka_NewTopic_t*> nts;
+  char err[512];
+  for (auto& n : names) {
+    auto* nt = rd_kafka_NewTopic_new(n.c_str(), parts, 1, err, sizeof err);
+    if (!nt) throw std::runtime_error(std::string("NewTopic: ") + err);
+    if (a.flag("log-append-time"))
+      rd_kafka_NewTopic_set_config(nt, "message.timestamp.type", "LogAppendTime");
+    nts.push_back(nt);
+  }
+  queue_ptr q(rd_kafka_queue_new(rk.get()));
+  rd_kafka_CreateTopics(rk.get(), nts.data(), nts.size(), nullptr, q.get());
+  event_ptr ev(rd_kafka_queue_poll(q.get(), 30000));
+  rd_kafka_NewTopic_destroy_array(nts.data(), nts.size());
+  if (!ev) throw std::runtime_error("CreateTopics: timeout");
+  if (rd_kafka_event_error(ev.get()))
+    throw std::runtime_error(std::string("CreateTopics: ") + rd_kafka_event_error_string(ev.get()));
+  auto* res = rd_kafka_event_CreateTopics_result(ev.get());
+  size_t cnt = 0;
+  auto** tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
+  for (size_t i = 0; i < cnt; ++i) {
+    auto e = rd_kafka_topic_result_error(tr[i]);
+    if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      std::fprintf(stderr, "flow_bench_load: topic %s already exists\n", rd_kafka_topic_result_name(tr[i]));
+    } else if (e) {
+      throw std::runtime_error(std::string("create ") + rd_kafka_topic_result_name(tr[i]) + ": " +
+                               rd_kafka_topic_result_error_string(tr[i]));
+    }
+  }
+  // Wait until the metadata shows every topic with its partitions.
+  for (auto& n : names) partition_count(rk.get(), n, 30000);
+  std::printf("{\"created\": %zu, \"partitions\": %d}\n", names.size(), parts);
+  return 0;
+}
+
+int preload(const args& a) {
+  std::string topic = a.need("topic");
+  int64_t n = a.num("records", 1000000);
+  uint64_t seed = uint64_t(a.num("seed", 42));
+  delivery_stats st;
+  auto rk = make_producer(a, st, "20");
+  int parts = partition_count(rk.get(), topic);
+  double t0 = mono_s();
+  Event e;
+  std::string buf;
+  for (int64_t i = 0; i < n; ++i) {
+    make_event(seed, i, e);
+    pad(e);
+    e.SerializeToString(&buf);
+    produce_one(rk.get(), topic, int32_t(i % parts), buf);
+    if ((i & 1023) == 0) rd_kafka_poll(rk.get(), 0);
+  }
+  finish(rk.get(), st);
+  double dt = mono_s() - t0;
+  std::printf("{\"topic\": \"%s\", \"records\": %" PRId64 ", \"partitions\": %d, \"seconds\": %.3f}\n",
+              topic.c_str(), n, parts, dt);
+  return 0;
+}
+
+int rate_mode(const args& a) {
+  std::string topic = a.need("topic");
+  double rate = double(a.num("rate", 10000));
+  double seconds = double(a.num("seconds", 10));
+  uint64_t seed = uint64_t(a.num("seed", 42));
+  delivery_stats st;
+  auto rk = make_producer(a, st, a.str("linger-ms", "1"));
+  int parts = partition_count(rk.get(), topic);
+
+  int64_t id = 0;
+  Event e;
+  std::string buf;
+  auto send = [&] {
+    make_event(seed, id, e);
+    e.set_ts_ms(now_ms());
+    pad(e);
+    e.SerializeToString(&buf);
+    produce_one(rk.get(), topic, int32_t(id % parts), buf);
+    ++id;
+  };
+  // Sends at `r` records/s for `dur` seconds or until stop() is true.
+  auto paced = [&](double r, double dur, auto&& stop) {
+    double t0 = mono_s();
+    int64_t base = id;
+    for (;;) {
+      double el = mono_s() - t0;
+      if (el >= dur || stop()) break;
+      int64_t target = base + int64_t(r * el) + 1;
+      while (id < target) send();
+      rd_kafka_poll(rk.get(), 0);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return mono_s() - t0;
+  };
+
+  int64_t warmup = 0;
+  double warm_s = 0;
+  if (a.has("warmup-topic")) {
+    std::string out = a.str("warmup-topic");
+    auto cconf = make_conf({{"bootstrap.servers", a.need("bootstrap")},
+                            {"group.id", "flow-bench-load-probe"},
+                            {"enable.auto.commit", "false"}});
+    auto consumer = make_client(RD_KAFKA_CONSUMER, std::move(cconf));
+    int oparts = partition_count(consumer.get(), out);
+    tpl_ptr tl(rd_kafka_topic_partition_list_new(oparts));
+    for (int p = 0; p < oparts; ++p)
+      rd_kafka_topic_partition_list_add(tl.get(), out.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (auto err = rd_kafka_assign(consumer.get(), tl.get()))
+      throw std::runtime_error(std::string("assign: ") + rd_kafka_err2str(err));
+    bool seen = false;
+    auto probe = [&] {
+      message_ptr m(rd_kafka_consumer_poll(consumer.get(), 0));
+      if (m && !m->err) seen = true;
+      return seen;
+    };
+    warm_s = paced(double(a.num("warmup-rate", 1000)), double(a.num("warmup-max-s", 180)), probe);
+    if (!seen) throw std::runtime_error("warm-up: no output on " + out + " (system not running?)");
+    rd_kafka_consumer_close(consumer.get());
+    warm_s += paced(rate, double(a.num("warmup-extra-s", 3)), [] { return false; });
+    warmup = id;
+  }
+  int64_t m0 = id;
+  double dt = paced(rate, seconds, [] { return false; });
+  finish(rk.get(), st);
+  std::printf(
+      "{\"topic\": \"%s\", \"records\": %" PRId64 ", \"warmup_records\": %" PRId64
+      ", \"warmup_seconds\": %.3f, \"seconds\": %.3f, \"offered_per_s\": %.1f, \"achieved_per_s\": %.1f}\n",
+      topic.c_str(), id, warmup, warm_s, dt, rate, double(id - m0) / dt);
+  return 0;
+}
+
+int expect(const args& a) {
+  std::string w = a.need("workload");
+  int64_t n = a.num("records", 1000000);
+  uint64_t seed = uint64_t(a.num("seed", 42));
+  Event e;
+  std::string buf;
+  uint64_t sum = 0;
+  int64_t count = 0;
+  std::vector<int64_t> counts(kUsers + 1, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    make_event(seed, i, e);
+    if (w == "W0") {
+      pad(e);
+      e.SerializeToString(&buf);
+      sum += w0_term(nullptr, 0, buf.data(), buf.size());
+      ++count;
+    } else if (w == "W1" || w == "W4" || w == "W5") {
+      if (!w1_transform(e)) continue;
+      sum += w1_term(e.user_id(), e);
+      ++count;
+    } else if (w == "W2") {
+      int rank = std::atoi(e.user_id().c_str() + 1);
+      int64_t c = ++counts[size_t(rank)];
+      sum += w2_term(e.user_id(), e.user_id(), c);
+      ++count;
+    } else {
+      throw std::runtime_error("--workload: expected W0, W1, W2, W4 or W5, got " + w);
+    }
+  }
+  int64_t distinct = 0;
+  for (auto c : counts) distinct += c > 0;
+  std::printf("{\"workload\": \"%s\", \"input\": %" PRId64 ", \"count\": %" PRId64
+              ", \"checksum\": \"%s\", \"distinct_keys\": %" PRId64 "}\n",
+              w.c_str(), n, count, hex64(sum).c_str(), w == "W2" ? distinct : int64_t(0));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    args a(argc, argv);
+    if (a.has("expect")) return expect(a);
+    if (a.has("create")) return create_topics(a);
+    if (a.has("rate")) return rate_mode(a);
+    if (a.has("topic")) return preload(a);
+    std::fprintf(stderr, "usage: see the header of bench/tools/load.cpp\n");
+    return 2;
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "flow_bench_load: %s\n", ex.what());
+    return 1;
+  }
+}

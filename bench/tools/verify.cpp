@@ -1,0 +1,210 @@
+// flow_bench_verify: reads an output topic from the beginning and checks it.
+//
+//   flow_bench_verify --bootstrap B --topic OUT --workload W0|W1|W2|W4|W5
+//       [--records N]            input size: ids must be < N (W1, W4, W5)
+//       [--seed S]               generator seed of the input (default 42)
+//       [--expect-count C]       stop once C records arrived and the topic end
+//                                (re-queried then) is reached; ok needs count == C
+//       [--expect-checksum X]    ok needs checksum == X (hex)
+//       [--idle-ms 10000]        stop after this long without a record
+//       [--max-ms 0]             overall deadline (0: none)
+//       [--latency-from-id W]    W1-type outputs: latency percentiles over ids >= W
+//
+// Without --expect-count it reads up to the end offsets found at start.
+//
+// Per-record checks (W1, W4, W5): the record parses, its id is even and < N,
+// and it equals the W1 transform of input record `id` (re-generated: the
+// generator is random access), Kafka key = user_id; duplicates are counted.
+// W2: the record parses as Count and key = Kafka key. The checksum (sum of
+// 64-bit hashes, order independent) covers W0 (raw bytes), W1 (key, user_id,
+// id, value, page) and W2 (key, Count.key, count).
+//
+// Timestamps are the records' broker timestamps (bench/run creates output
+// topics with message.timestamp.type=LogAppendTime). Latency = broker append
+// time of the output record - ts_ms stamped by the producer before sending
+// the input record (both epoch ms, same host clock).
+//
+// Prints one JSON object; exit 0 if ok, 3 if the output is wrong or
+// incomplete, 1 on errors.
+#include <unordered_set>
+
+#include "bench_common.hpp"
+
+using namespace flow::bench;
+
+namespace {
+
+std::string pct(std::vector<int64_t>& v, double q) {
+  if (v.empty()) return "null";
+  size_t k = std::min(v.size() - 1, size_t(q * double(v.size())));
+  std::nth_element(v.begin(), v.begin() + long(k), v.end());
+  return std::to_string(v[k]);
+}
+
+int run(const args& a) {
+  std::string topic = a.need("topic");
+  std::string w = a.need("workload");
+  bool w1 = w == "W1" || w == "W4" || w == "W5";
+  bool w2 = w == "W2";
+  if (!w1 && !w2 && w != "W0") throw std::runtime_error("--workload: expected W0, W1, W2, W4 or W5");
+  int64_t records = a.num("records", 0);
+  uint64_t seed = uint64_t(a.num("seed", 42));
+  int64_t expect_count = a.num("expect-count", -1);
+  std::string expect_sum = a.str("expect-checksum");
+  int64_t idle_ms = a.num("idle-ms", 10000);
+  int64_t max_ms = a.num("max-ms", 0);
+  int64_t lat_from = a.num("latency-from-id", -1);
+
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"bootstrap.servers", a.need("bootstrap")},
+      {"group.id", "flow-bench-verify"},
+      {"enable.auto.commit", "false"},
+      {"enable.partition.eof", "false"},
+      {"fetch.max.bytes", "52428800"},
+      {"max.partition.fetch.bytes", "4194304"},
+      {"queued.min.messages", "10000000"},
+      {"queued.max.messages.kbytes", "1000000"},
+  };
+  add_overrides(kv, a, "consumer.");
+  auto rk = make_client(RD_KAFKA_CONSUMER, make_conf(kv));
+  int parts = partition_count(rk.get(), topic);
+  auto target = high_watermarks(rk.get(), topic, parts);
+  bool target_final = expect_count < 0;
+  tpl_ptr tl(rd_kafka_topic_partition_list_new(parts));
+  for (int p = 0; p < parts; ++p)
+    rd_kafka_topic_partition_list_add(tl.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  if (auto err = rd_kafka_assign(rk.get(), tl.get()))
+    throw std::runtime_error(std::string("assign: ") + rd_kafka_err2str(err));
+
+  std::vector<int64_t> next(parts, 0);
+  std::vector<bool> seen_ids(size_t(std::max<int64_t>(records, 0)), false);
+  std::unordered_set<int64_t> seen_extra;
+  std::vector<int64_t> lat;
+  int64_t count = 0, invalid = 0, dups = 0, first_ts = INT64_MAX, last_ts = INT64_MIN;
+  int64_t not_append_time = 0;
+  uint64_t sum = 0;
+  std::string first_problem;
+  auto problem = [&](const std::string& s) {
+    ++invalid;
+    if (first_problem.empty()) first_problem = s;
+  };
+  Event e, ref;
+  Count c;
+  double t_start = mono_s(), t_last = t_start;
+  std::string stop_reason;
+
+  auto reached = [&] {
+    for (int p = 0; p < parts; ++p)
+      if (next[p] < target[p]) return false;
+    return true;
+  };
+
+  for (;;) {
+    if (target_final && reached()) {
+      stop_reason = "end";
+      break;
+    }
+    double now = mono_s();
+    if ((now - t_last) * 1000 > double(idle_ms)) {
+      stop_reason = "idle";
+      break;
+    }
+    if (max_ms > 0 && (now - t_start) * 1000 > double(max_ms)) {
+      stop_reason = "deadline";
+      break;
+    }
+    message_ptr m(rd_kafka_consumer_poll(rk.get(), 200));
+    if (!m) continue;
+    if (m->err) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+      throw std::runtime_error(std::string("consume: ") + rd_kafka_message_errstr(m.get()));
+    }
+    t_last = mono_s();
+    next[size_t(m->partition)] = m->offset + 1;
+    ++count;
+    rd_kafka_timestamp_type_t tst;
+    int64_t ts = rd_kafka_message_timestamp(m.get(), &tst);
+    if (tst != RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME) ++not_append_time;
+    first_ts = std::min(first_ts, ts);
+    last_ts = std::max(last_ts, ts);
+    std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+    if (w == "W0") {
+      sum += w0_term(m->key, m->key ? m->key_len : 0, m->payload, m->len);
+    } else if (w1) {
+      if (!e.ParseFromArray(m->payload, int(m->len))) {
+        problem("unparsable Event at offset " + std::to_string(m->offset));
+        continue;
+      }
+      sum += w1_term(key, e);
+      int64_t id = e.id();
+      if (records > 0 && (id < 0 || id >= records)) {
+        problem("id out of range: " + std::to_string(id));
+        continue;
+      }
+      make_event(seed, id, ref);
+      bool keep = w1_transform(ref);
+      if (!keep || e.user_id() != ref.user_id() || e.page() != ref.page() || e.value() != ref.value() ||
+          e.event_type() != ref.event_type() || key != ref.user_id()) {
+        problem("record id " + std::to_string(id) + " differs from the W1 transform of its input");
+        continue;
+      }
+      bool dup;
+      if (records > 0) {
+        dup = seen_ids[size_t(id)];
+        seen_ids[size_t(id)] = true;
+      } else {
+        dup = !seen_extra.insert(id).second;
+      }
+      dups += dup;
+      if (lat_from >= 0 && id >= lat_from) lat.push_back(ts - e.ts_ms());
+    } else {
+      if (!c.ParseFromArray(m->payload, int(m->len))) {
+        problem("unparsable Count at offset " + std::to_string(m->offset));
+        continue;
+      }
+      if (c.key() != key || c.count() < 1) problem("bad Count for key " + c.key());
+      sum += w2_term(key, c.key(), c.count());
+    }
+    if (!target_final && count >= expect_count) {
+      // Expected count reached: read on to the current end to catch extras.
+      target = high_watermarks(rk.get(), topic, parts);
+      target_final = true;
+    }
+  }
+  double read_s = mono_s() - t_start;
+  rd_kafka_consumer_close(rk.get());
+
+  bool ok = invalid == 0 && dups == 0 && count > 0;
+  if (expect_count >= 0 && count != expect_count) ok = false;
+  if (!expect_sum.empty() && expect_sum != hex64(sum)) ok = false;
+  std::string latency = "null";
+  if (lat_from >= 0) {
+    size_t n = lat.size();
+    std::string p50 = pct(lat, 0.50), p99 = pct(lat, 0.99), p999 = pct(lat, 0.999);
+    std::string mx = n ? std::to_string(*std::max_element(lat.begin(), lat.end())) : "null";
+    latency = "{\"n\": " + std::to_string(n) + ", \"p50_ms\": " + p50 + ", \"p99_ms\": " + p99 +
+              ", \"p999_ms\": " + p999 + ", \"max_ms\": " + mx + "}";
+  }
+  std::string esc;
+  for (char ch : first_problem) esc += (ch == '"' || ch == '\\') ? ' ' : ch;
+  std::printf(
+      "{\"topic\": \"%s\", \"workload\": \"%s\", \"ok\": %s, \"count\": %" PRId64
+      ", \"checksum\": \"%s\", \"expect_count\": %" PRId64 ", \"expect_checksum\": \"%s\", \"invalid\": %" PRId64
+      ", \"duplicates\": %" PRId64 ", \"not_log_append_time\": %" PRId64 ", \"first_ts_ms\": %" PRId64
+      ", \"last_ts_ms\": %" PRId64 ", \"read_seconds\": %.3f, \"stop\": \"%s\", \"first_problem\": \"%s\", \"latency\": %s}\n",
+      topic.c_str(), w.c_str(), ok ? "true" : "false", count, hex64(sum).c_str(), expect_count,
+      expect_sum.c_str(), invalid, dups, not_append_time, count ? first_ts : 0, count ? last_ts : 0, read_s,
+      stop_reason.c_str(), esc.c_str(), latency.c_str());
+  return ok ? 0 : 3;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(args(argc, argv));
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "flow_bench_verify: %s\n", ex.what());
+    return 1;
+  }
+}

@@ -1,0 +1,125 @@
+// flow_bench_w0: the W0 ceiling. A plain librdkafka program that consumes
+// every partition of the input topic in batches and produces each record
+// unchanged (same key, same value, same partition number) to the output topic.
+// Same command line as the libflow benchmark jobs:
+//
+//   flow_bench_w0 --kafka.bootstrap=HOST:PORT --bench.input=TOPIC --bench.output=TOPIC
+//                 [--bench.unbounded=true] [--consumer.X=Y] [--producer.X=Y]
+//
+// Bounded (default): ends once it has consumed up to the end offsets the
+// input had at start and every produced record is acknowledged; exit 0.
+// Unbounded: runs until SIGTERM/SIGINT. A failed delivery exits 1.
+// Producer: idempotent, acks=all (like libflow's sink), linger.ms=5,
+// batch.size=1 MB, no compression. Consumer prefetch queued.min.messages=10^6
+// (librdkafka's default 10^5 halves the rate: the fetcher idles).
+#include <csignal>
+
+#include "bench_common.hpp"
+
+using namespace flow::bench;
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+int64_t g_failed = 0;
+std::string g_error;
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  if (m->err && g_failed++ == 0) g_error = rd_kafka_err2str(m->err);
+}
+
+int run(const args& a) {
+  std::string bootstrap = a.need("kafka.bootstrap"), in = a.need("bench.input"), out = a.need("bench.output");
+  bool unbounded = a.flag("bench.unbounded");
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+
+  std::vector<std::pair<std::string, std::string>> ckv = {
+      {"bootstrap.servers", bootstrap},
+      {"group.id", "flow-bench-w0"},
+      {"enable.auto.commit", "false"},
+      {"fetch.max.bytes", "52428800"},
+      {"max.partition.fetch.bytes", "4194304"},
+      {"queued.min.messages", "1000000"},
+      {"queued.max.messages.kbytes", "262144"},
+      {"fetch.wait.max.ms", "10"},
+  };
+  add_overrides(ckv, a, "consumer.");
+  std::vector<std::pair<std::string, std::string>> pkv = {
+      {"bootstrap.servers", bootstrap},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "5"},
+      {"batch.size", "1000000"},
+      {"batch.num.messages", "10000"},
+      {"queue.buffering.max.messages", "500000"},
+      {"queue.buffering.max.kbytes", "262144"},
+      {"compression.type", "none"},
+  };
+  add_overrides(pkv, a, "producer.");
+  auto pconf = make_conf(pkv);
+  rd_kafka_conf_set_dr_msg_cb(pconf.get(), on_delivery);
+  auto producer = make_client(RD_KAFKA_PRODUCER, std::move(pconf));
+  auto consumer = make_client(RD_KAFKA_CONSUMER, make_conf(ckv));
+
+  int parts = partition_count(consumer.get(), in);
+  std::vector<int64_t> end = high_watermarks(consumer.get(), in, parts);
+  std::vector<int64_t> next(parts, 0);
+  int remaining = 0;
+  for (int p = 0; p < parts; ++p) remaining += end[p] > 0;
+  tpl_ptr tl(rd_kafka_topic_partition_list_new(parts));
+  for (int p = 0; p < parts; ++p)
+    rd_kafka_topic_partition_list_add(tl.get(), in.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  if (auto err = rd_kafka_assign(consumer.get(), tl.get()))
+    throw std::runtime_error(std::string("assign: ") + rd_kafka_err2str(err));
+  queue_ptr q(rd_kafka_queue_get_consumer(consumer.get()));
+  rd_kafka_topic_t* otopic = rd_kafka_topic_new(producer.get(), out.c_str(), nullptr);
+  std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)> otopic_guard(otopic, rd_kafka_topic_destroy);
+
+  double t0 = mono_s();
+  int64_t n = 0;
+  std::vector<rd_kafka_message_t*> batch(4096);
+  while (!g_stop && (unbounded || remaining > 0)) {
+    ssize_t got = rd_kafka_consume_batch_queue(q.get(), 100, batch.data(), batch.size());
+    if (got < 0) throw std::runtime_error(std::string("consume: ") + rd_kafka_err2str(rd_kafka_last_error()));
+    for (ssize_t i = 0; i < got; ++i) {
+      message_ptr m(batch[size_t(i)]);
+      if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        throw std::runtime_error(std::string("consume: ") + rd_kafka_message_errstr(m.get()));
+      }
+      for (;;) {
+        int r = rd_kafka_produce(otopic, m->partition, RD_KAFKA_MSG_F_COPY, m->payload, m->len, m->key,
+                                 m->key_len, nullptr);
+        if (r == 0) break;
+        auto e = rd_kafka_last_error();
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) throw std::runtime_error(std::string("produce: ") + rd_kafka_err2str(e));
+        rd_kafka_poll(producer.get(), 1);
+      }
+      ++n;
+      auto p = size_t(m->partition);
+      if (!unbounded && next[p] < end[p] && m->offset + 1 >= end[p]) --remaining;
+      next[p] = m->offset + 1;
+    }
+    rd_kafka_poll(producer.get(), 0);
+    if (g_failed) break;
+  }
+  while (!g_failed && rd_kafka_outq_len(producer.get()) > 0) rd_kafka_flush(producer.get(), 1000);
+  rd_kafka_consumer_close(consumer.get());
+  if (g_failed) throw std::runtime_error(std::to_string(g_failed) + " deliveries failed: " + g_error);
+  double dt = mono_s() - t0;
+  std::printf("{\"records\": %" PRId64 ", \"seconds\": %.3f, \"records_per_s\": %.0f}\n", n, dt, double(n) / dt);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(args(argc, argv));
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "flow_bench_w0: %s\n", ex.what());
+    return 1;
+  }
+}
