@@ -116,6 +116,13 @@ node_config::node_config() {
   }
 }
 
+bool node_config::is_flag(const std::string& arg) const {
+  if (arg.rfind("--", 0) != 0)
+    return false;
+  auto opt = custom_options_.cli_long_name_lookup(caf::string_view(arg).substr(2));
+  return opt != nullptr && opt->is_flag();
+}
+
 bool node_config::has_tls_files() const {
   for (auto key : {"certificate", "key", "cafile"}) {
     auto v = caf::get_if<std::string>(&content, std::string("openssl.") + key);
@@ -130,8 +137,15 @@ std::string node_config::help() const {
   os << "options (config file: --config-file=PATH, same keys as below):\n";
   for (auto& opt : custom_options_) {
     auto cat = std::string(opt.category().data(), opt.category().size());
-    if (cat.rfind("flow", 0) != 0 && cat.rfind("kafka", 0) != 0
-        && cat.rfind("cluster", 0) != 0 && cat.rfind("openssl", 0) != 0)
+    // CAF's own groups (scheduler, middleman, ...) are in --long-help of
+    // CAF; openssl.* is listed because cluster.tls needs it.
+    static constexpr const char* caf_groups[]
+      = {"global", "logger", "middleman", "scheduler", "stream",
+         "work-stealing", "opencl", "caf"};
+    bool caf_own = false;
+    for (auto g : caf_groups)
+      caf_own = caf_own || cat == g;
+    if (caf_own)
       continue;
     auto name = "--" + cat + "." + std::string(opt.long_name().data(),
                                                opt.long_name().size());
@@ -158,6 +172,15 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
       file = a.substr(14);
     } else if (a == "--config-file" && i + 1 < args.size()) {
       file = args[++i];
+    } else if (auto eq = a.find('='); eq != std::string::npos
+               && is_flag(a.substr(0, eq))) {
+      // CAF takes boolean options only as bare flags; accept
+      // --key=true/false too.
+      auto v = a.substr(eq + 1);
+      if (v == "true")
+        cli.push_back(a.substr(0, eq));
+      else if (v != "false")
+        cli.push_back(a); // let CAF reject it with the key named
     } else {
       cli.push_back(a);
     }

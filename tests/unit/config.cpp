@@ -43,6 +43,22 @@ BOOST_AUTO_TEST_CASE(bad_values_name_the_key_and_the_expectation) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(boolean_options_take_true_and_false) {
+  node_config off;
+  BOOST_CHECK(off.load({"--cluster.tls=false"}) == node_config::outcome::ok);
+  BOOST_CHECK(!off.cluster().tls);
+  node_config on;
+  // On, but without certificate files: refused, naming the key.
+  BOOST_CHECK(on.load({"--cluster.tls=true"}) == node_config::outcome::error);
+  BOOST_CHECK_MESSAGE(on.message().find("cluster.tls") != std::string::npos,
+                      on.message());
+  node_config bad;
+  BOOST_CHECK(bad.load({"--cluster.tls=maybe"})
+              == node_config::outcome::error);
+  BOOST_CHECK_MESSAGE(bad.message().find("cluster.tls") != std::string::npos,
+                      bad.message());
+}
+
 BOOST_AUTO_TEST_CASE(help_lists_every_flow_option) {
   node_config cfg;
   BOOST_REQUIRE(cfg.load({"--help"}) == node_config::outcome::help);

@@ -40,6 +40,9 @@ public:
   /// True if openssl.certificate, openssl.key and openssl.cafile are set.
   bool has_tls_files() const;
 
+  /// True if `arg` ("--group.key") names a boolean option.
+  bool is_flag(const std::string& arg) const;
+
 protected:
   /// Options added by connectors (e.g. the `kafka` group) go here too.
   caf::config_option_set& options_set() { return custom_options_; }

@@ -1,0 +1,162 @@
+// libflow's jobs for the Kafka benchmarks (bench/README.md), one binary per
+// workload, selected by the name it is built as:
+//   flow_bench_w1: parse Event -> filter(id % 2 == 0) -> map(value*3+1,
+//                  page + "!") -> Kafka, key user_id
+//   flow_bench_w2: parse Event -> key_by(user_id) -> running count ->
+//                  Count{key, count} -> Kafka, key user_id
+// Options: --kafka.* (bootstrap, ...), --flow.* and
+//   --bench.input=TOPIC --bench.output=TOPIC
+//   --bench.unbounded      keep reading until SIGTERM (W4, W5); default:
+//                          stop at the end offsets seen at start
+//   --bench.sink-rate=N    at most N records/s reach the sink (W5): a
+//                          throttle before it, so backpressure holds the
+//                          source back instead of buffering
+//   --bench.split-nodes    the sink in a slot group of its own, so that on
+//                          a cluster it runs on another node than the
+//                          source (bench/libflow-2nodes)
+#include "bench_common.hpp"
+
+#include "flow/kafka.hpp"
+#include "flow/run.hpp"
+#include "flow/runtime/option_registry.hpp"
+#include "flow/serde_protobuf.hpp"
+
+#include <caf/make_config_option.hpp>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+namespace {
+
+using flow::bench::Count;
+using flow::bench::Event;
+
+struct bench_args {
+  std::string workload;
+  std::string input = "bench-in";
+  std::string output = "bench-out";
+  bool unbounded = false;
+  double sink_rate = 0;
+  bool split_nodes = false;
+};
+
+/// The topology needs the topic names before flow::run parses options, so
+/// read the bench.* options here; node_config checks them again (declared
+/// below) and rejects anything malformed with exit 2.
+bench_args scan(int argc, char** argv) {
+  bench_args a;
+  std::string self = argv[0];
+  a.workload = self.substr(self.find_last_of('/') + 1);
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* key) -> const char* {
+      auto n = std::strlen(key);
+      return arg.compare(0, n, key) == 0 ? argv[i] + n : nullptr;
+    };
+    if (auto v = value("--bench.input="))
+      a.input = v;
+    else if (auto v = value("--bench.output="))
+      a.output = v;
+    else if (auto v = value("--bench.sink-rate="))
+      a.sink_rate = std::atof(v);
+    else if (arg == "--bench.unbounded" || arg == "--bench.unbounded=true")
+      a.unbounded = true;
+    else if (arg == "--bench.split-nodes")
+      a.split_nodes = true;
+  }
+  return a;
+}
+
+void declare_bench_options() {
+  flow::runtime::register_option_group(
+    {"bench",
+     [](caf::config_option_adder& add) {
+       add.add<std::string>("input", "input topic")
+         .add<std::string>("output", "output topic")
+         .add<bool>("unbounded", "read until SIGTERM")
+         .add<double>("sink-rate", "records/s limit before the sink")
+         .add<bool>("split-nodes", "sink in a slot group of its own");
+     },
+     nullptr});
+}
+
+/// Passes records on at most `rate` per second per subtask, sleeping when
+/// ahead: the time it sleeps is time it returns no credit upstream.
+template <class T>
+struct throttle {
+  double rate;
+  std::chrono::steady_clock::time_point start{};
+  uint64_t passed = 0;
+  T operator()(T x) {
+    if (passed++ == 0)
+      start = std::chrono::steady_clock::now();
+    auto due = start + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::duration<double>(passed / rate));
+    std::this_thread::sleep_until(due);
+    return x;
+  }
+};
+
+Event parse(const flow::kafka::record_view& r) {
+  Event e;
+  if (!e.ParseFromArray(r.value.data(), static_cast<int>(r.value.size())))
+    throw flow::kafka::deserialize_error("not a flow.bench.Event");
+  return e;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto args = scan(argc, argv);
+  declare_bench_options();
+  flow::kafka::source_options in;
+  in.name = "source";
+  in.stop_at_end = !args.unbounded;
+  flow::kafka::sink_options out;
+  out.name = "sink";
+  auto sink_group = args.split_nodes ? std::string("sinks") : std::string();
+  flow::topology t{args.workload};
+  auto events = t.source(flow::kafka::source<Event>(args.input, parse, in));
+  if (args.workload == "flow_bench_w2") {
+    auto counts
+      = events.key_by([](const Event& e) { return e.user_id(); })
+          .aggregate(flow::count(), "count")
+          .map(
+            [](std::pair<std::string, int64_t> kv) {
+              Count c;
+              c.set_key(std::move(kv.first));
+              c.set_count(kv.second);
+              return c;
+            },
+            "to-count");
+    if (args.sink_rate > 0)
+      counts = counts.map(throttle<Count>{args.sink_rate}, "throttle");
+    auto spec = flow::kafka::sink<Count>(
+      args.output,
+      flow::kafka::keyed_by<Count>([](const Count& c) { return c.key(); }),
+      out);
+    spec.slot_group = sink_group;
+    counts.sink(spec);
+  } else {
+    auto kept = events
+                  .filter([](const Event& e) { return e.id() % 2 == 0; },
+                          "keep-even")
+                  .map(
+                    [](Event e) {
+                      flow::bench::w1_transform(e);
+                      return e;
+                    },
+                    "transform");
+    if (args.sink_rate > 0)
+      kept = kept.map(throttle<Event>{args.sink_rate}, "throttle");
+    auto spec = flow::kafka::sink<Event>(
+      args.output,
+      flow::kafka::keyed_by<Event>([](const Event& e) { return e.user_id(); }),
+      out);
+    spec.slot_group = sink_group;
+    kept.sink(spec);
+  }
+  return flow::run(t, argc, argv);
+}

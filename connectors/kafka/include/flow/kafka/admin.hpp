@@ -1,0 +1,49 @@
+#pragma once
+
+#include "flow/kafka/options.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace flow::kafka {
+
+/// Topic administration for tests, examples and the dead-letter topics.
+/// On the embedded cluster, topics are created through embedded_cluster
+/// (the mock has no CreateTopics); delete_topic is not supported there.
+/// Not thread-safe.
+class admin {
+public:
+  explicit admin(const client_settings& s);
+  ~admin();
+
+  admin(const admin&) = delete;
+  admin& operator=(const admin&) = delete;
+
+  /// Creates `topic`; an existing topic is fine. replication -1: the
+  /// broker's default. Throws kafka_error.
+  void create_topic(const std::string& topic, int32_t partitions,
+                    int32_t replication = -1);
+
+  /// Deletes `topic` (missing is fine). Throws kafka_error.
+  void delete_topic(const std::string& topic);
+
+  /// Partitions of `topic`; throws kafka_error(unknown_topic) if missing.
+  int32_t partitions(const std::string& topic);
+
+  /// The offsets `group` committed for `topic`, by partition (partitions
+  /// without a commit are left out).
+  std::map<int32_t, int64_t> committed(const std::string& group,
+                                       const std::string& topic);
+
+  /// Commits `offsets` (next offset to read, by partition) for `group`.
+  void commit(const std::string& group, const std::string& topic,
+              const std::map<int32_t, int64_t>& offsets);
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace flow::kafka

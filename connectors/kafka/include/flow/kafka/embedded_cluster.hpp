@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace flow::kafka {
+
+/// librdkafka's in-process mock cluster, used when kafka.bootstrap is
+/// "embedded": the zero-setup default for demos. One per process, created
+/// on first use and destroyed at exit; its clients connect over loopback
+/// TCP like to a real broker.
+///
+/// Limits (librdkafka 2.0.2 mock): one broker, replication 1, data only in
+/// memory (gone when the process exits, so only jobs in the same process
+/// share it); no CreateTopics/DeleteTopics via the admin API (topics are
+/// created by ensure_topic, which the connectors call); no compaction,
+/// retention, ACLs or transactions across restarts. Good for demos and
+/// examples, not for tests of broker behavior: those use the real broker.
+///
+/// Thread-safe.
+class embedded_cluster {
+public:
+  /// The process's cluster, created on first call.
+  static embedded_cluster& instance();
+
+  ~embedded_cluster();
+  embedded_cluster(const embedded_cluster&) = delete;
+  embedded_cluster& operator=(const embedded_cluster&) = delete;
+
+  /// Bootstrap servers of the mock broker ("127.0.0.1:port").
+  const std::string& bootstrap() const noexcept { return bootstrap_; }
+
+  /// Creates `topic` with `partitions` partitions unless it exists; returns
+  /// its partition count (that of the first creation).
+  int32_t ensure_topic(const std::string& topic, int32_t partitions);
+
+private:
+  embedded_cluster();
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  std::string bootstrap_;
+  std::mutex mtx_;
+  std::map<std::string, int32_t> topics_;
+};
+
+} // namespace flow::kafka

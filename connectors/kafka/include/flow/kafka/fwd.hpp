@@ -1,0 +1,18 @@
+#pragma once
+
+namespace flow::kafka {
+
+enum class errc;
+class kafka_error;
+struct record;
+struct record_view;
+struct header;
+struct producer_record;
+struct client_settings;
+struct start_offset;
+class admin;
+class embedded_cluster;
+class partition_reader;
+class partition_writer;
+
+} // namespace flow::kafka

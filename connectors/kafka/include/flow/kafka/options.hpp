@@ -1,0 +1,92 @@
+#pragma once
+
+#include "flow/job_options.hpp"
+#include "flow/settings.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace flow::kafka {
+
+/// Where a source starts reading each assigned partition.
+struct start_offset {
+  enum class kind {
+    /// The first retained record.
+    earliest,
+    /// After the last record at open time (only new records).
+    latest,
+    /// The group's committed offset (kafka.group-id); earliest if none.
+    committed,
+    /// The first record with a timestamp >= `timestamp_ms`.
+    timestamp,
+    /// Explicit offsets per partition (`offsets`); partitions not listed
+    /// start at the earliest record.
+    explicit_offsets,
+  };
+  kind what = kind::earliest;
+  int64_t timestamp_ms = 0;
+  std::map<int32_t, int64_t> offsets;
+
+  /// Parses `earliest`, `latest`, `committed`, `timestamp:<ms>` or
+  /// `offsets:<partition>=<offset>,...`.
+  static std::optional<start_offset> parse(const std::string& text);
+};
+
+/// The `kafka` option group as typed values (see conf/enrich.conf and
+/// `--help`). Built from a node's settings_map; unset keys take these
+/// defaults.
+struct client_settings {
+  /// host:port[,host:port...] or "embedded" (librdkafka's in-process mock
+  /// cluster, see embedded_cluster.hpp).
+  std::string bootstrap = "embedded";
+  /// Consumer group for committed offsets (start-offset=committed, and the
+  /// offsets committed when the job ends gracefully). Empty: no commits.
+  std::string group_id;
+  start_offset start;
+  /// Read each partition up to its end offset at open time, then finish
+  /// (a bounded job). Otherwise sources run until the job is stopped.
+  bool stop_at_end = false;
+  /// Dead-letter topic of topic T: T + dlq_suffix.
+  std::string dlq_suffix = ".dlq";
+  /// A record that fails to deserialize fails the job instead of going to
+  /// the dead-letter topic.
+  bool fail_on_bad_record = false;
+  /// Producer linger (librdkafka linger.ms).
+  int64_t linger_ms = 5;
+  /// Producer batch size in bytes (librdkafka batch.size).
+  int64_t batch_size = 1000000;
+  /// Deadline of a produced record including librdkafka's retries
+  /// (delivery.timeout.ms); afterwards the job fails.
+  int64_t delivery_timeout_ms = 60000;
+  /// How long open() waits for the cluster's metadata before failing with
+  /// broker_unreachable / unknown_topic.
+  int64_t timeout_ms = 10000;
+  /// Partitions of topics that the embedded cluster creates; 0: the
+  /// parallelism of the operator that creates it.
+  int64_t embedded_partitions = 0;
+  /// Extra librdkafka properties for every client, as "key=value"; they
+  /// override the connector's defaults.
+  std::vector<std::pair<std::string, std::string>> properties;
+
+  /// Reads and checks the `kafka.*` keys of `s` (null: all defaults).
+  /// Throws std::invalid_argument with config_error::message() text.
+  static client_settings from(const settings_map* s);
+
+  /// True if bootstrap names the embedded mock cluster.
+  bool embedded() const noexcept { return bootstrap == "embedded"; }
+};
+
+/// Checks the `kafka.*` keys of `s` (what their types cannot express).
+std::optional<config_error> validate_settings(const settings_map& s);
+
+/// Registers the `kafka` option group with the runtime (idempotent), so
+/// that `--kafka.bootstrap=...` and config-file keys are accepted, listed by
+/// --help and validated before the job starts. The builders call it.
+void register_options();
+
+} // namespace flow::kafka

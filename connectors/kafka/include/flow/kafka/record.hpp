@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flow::kafka {
+
+/// A Kafka record header.
+struct header {
+  std::string key;
+  std::string value;
+  bool operator==(const header& o) const {
+    return key == o.key && value == o.value;
+  }
+};
+
+/// A consumed record, owning its data: what a source of `record` emits.
+struct record {
+  /// Unset for a record with a null key.
+  std::optional<std::string> key;
+  std::string value;
+  std::string topic;
+  int32_t partition = -1;
+  int64_t offset = -1;
+  /// Milliseconds since the Unix epoch (CreateTime or LogAppendTime); -1 if
+  /// the broker sent none.
+  int64_t timestamp = -1;
+  std::vector<header> headers;
+
+  /// The value of the first header named `name`, if any.
+  std::optional<std::string> header_value(std::string_view name) const {
+    for (auto& h : headers)
+      if (h.key == name) return h.value;
+    return std::nullopt;
+  }
+};
+
+/// A consumed record as deserializers see it: views into the librdkafka
+/// message, valid only during the deserializer call.
+struct record_view {
+  /// data() == nullptr if the record has a null key.
+  std::string_view key;
+  std::string_view value;
+  std::string_view topic;
+  int32_t partition = -1;
+  int64_t offset = -1;
+  int64_t timestamp = -1;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+
+  bool has_key() const noexcept { return key.data() != nullptr; }
+
+  /// An owning copy.
+  record to_record() const {
+    record r;
+    if (has_key()) r.key.emplace(key);
+    r.value.assign(value);
+    r.topic.assign(topic);
+    r.partition = partition;
+    r.offset = offset;
+    r.timestamp = timestamp;
+    r.headers.reserve(headers.size());
+    for (auto& [k, v] : headers)
+      r.headers.push_back(header{std::string(k), std::string(v)});
+    return r;
+  }
+};
+
+/// A record to produce: what a sink's serializer makes of each input.
+struct producer_record {
+  std::optional<std::string> key;
+  std::string value;
+  /// Unset: partition by key with murmur2 (as the Java client), or spread
+  /// records with a null key.
+  std::optional<int32_t> partition;
+  /// Unset: the time of production.
+  std::optional<int64_t> timestamp;
+  std::vector<header> headers;
+};
+
+} // namespace flow::kafka

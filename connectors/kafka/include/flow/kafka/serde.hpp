@@ -1,0 +1,164 @@
+#pragma once
+
+#include "flow/kafka/record.hpp"
+
+#include <google/protobuf/message_lite.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace flow::kafka {
+
+/// Raw record values.
+using bytes = std::vector<uint8_t>;
+
+/// Thrown by a deserializer for a record it cannot read; the source sends
+/// the record to the dead-letter topic (any std::exception does).
+class deserialize_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+template <class T>
+inline constexpr bool is_protobuf_v =
+    std::is_base_of_v<google::protobuf::MessageLite, T>;
+
+/// How values of type T are read from and written to record bytes:
+/// std::string, bytes, arithmetic types (decimal text) and Protobuf
+/// messages. Specialize it for your own types.
+template <class T, class = void>
+struct value_codec {
+  static_assert(sizeof(T) == 0,
+                "no value_codec<T>: use std::string, flow::kafka::bytes, an "
+                "arithmetic type or a Protobuf message, pass a deserializer "
+                "`T f(const flow::kafka::record_view&)` / serializer "
+                "`flow::kafka::producer_record f(const T&)`, or specialize "
+                "flow::kafka::value_codec<T>");
+};
+
+template <>
+struct value_codec<std::string> {
+  static std::string decode(std::string_view v) { return std::string(v); }
+  static std::string encode(const std::string& x) { return x; }
+};
+
+template <>
+struct value_codec<bytes> {
+  static bytes decode(std::string_view v) { return bytes(v.begin(), v.end()); }
+  static std::string encode(const bytes& x) {
+    return std::string(x.begin(), x.end());
+  }
+};
+
+template <class T>
+struct value_codec<T, std::enable_if_t<std::is_arithmetic_v<T>>> {
+  static T decode(std::string_view v) {
+    std::string s(v);
+    if (s.empty()) throw deserialize_error("empty value, expected a number");
+    errno = 0;
+    char* end = nullptr;
+    T x{};
+    if constexpr (std::is_floating_point_v<T>)
+      x = static_cast<T>(std::strtod(s.c_str(), &end));
+    else if constexpr (std::is_signed_v<T>)
+      x = static_cast<T>(std::strtoll(s.c_str(), &end, 10));
+    else
+      x = static_cast<T>(std::strtoull(s.c_str(), &end, 10));
+    if (errno != 0 || end != s.c_str() + s.size())
+      throw deserialize_error("not a number: \"" + s.substr(0, 64) + "\"");
+    return x;
+  }
+  static std::string encode(T x) { return std::to_string(x); }
+};
+
+template <class T>
+struct value_codec<T, std::enable_if_t<is_protobuf_v<T>>> {
+  static T decode(std::string_view v) {
+    T x;
+    if (!x.ParseFromArray(v.data(), static_cast<int>(v.size())))
+      throw deserialize_error("cannot parse " + x.GetTypeName());
+    return x;
+  }
+  static std::string encode(const T& x) {
+    std::string out;
+    if (!x.SerializeToString(&out))
+      throw std::runtime_error("cannot serialize " + x.GetTypeName());
+    return out;
+  }
+};
+
+/// The deserializer a source of T uses unless given one: the record itself
+/// for T = record, key and value for std::pair<K, V>, else the value.
+template <class T>
+struct default_deserializer {
+  T operator()(const record_view& r) const {
+    return value_codec<T>::decode(r.value);
+  }
+};
+
+template <>
+struct default_deserializer<record> {
+  record operator()(const record_view& r) const { return r.to_record(); }
+};
+
+template <class K, class V>
+struct default_deserializer<std::pair<K, V>> {
+  std::pair<K, V> operator()(const record_view& r) const {
+    if (!r.has_key()) throw deserialize_error("record without key");
+    return {value_codec<K>::decode(r.key), value_codec<V>::decode(r.value)};
+  }
+};
+
+/// The serializer a sink of T uses unless given one: a record keeps key,
+/// value and headers; std::pair<K, V> writes key and value; anything else
+/// is the value, with a null key.
+template <class T>
+struct default_serializer {
+  producer_record operator()(const T& x) const {
+    producer_record r;
+    r.value = value_codec<T>::encode(x);
+    return r;
+  }
+};
+
+template <>
+struct default_serializer<record> {
+  producer_record operator()(const record& x) const {
+    producer_record r;
+    r.key = x.key;
+    r.value = x.value;
+    r.headers = x.headers;
+    return r;
+  }
+};
+
+template <class K, class V>
+struct default_serializer<std::pair<K, V>> {
+  producer_record operator()(const std::pair<K, V>& x) const {
+    producer_record r;
+    r.key = value_codec<K>::encode(x.first);
+    r.value = value_codec<V>::encode(x.second);
+    return r;
+  }
+};
+
+/// A serializer writing `key(x)` as the key (partitioned by its murmur2
+/// hash) and the value with value_codec<T>.
+template <class T, class KeyFn>
+auto keyed_by(KeyFn key) {
+  return [key](const T& x) {
+    using K = std::decay_t<std::invoke_result_t<const KeyFn&, const T&>>;
+    producer_record r;
+    r.key = value_codec<K>::encode(key(x));
+    r.value = value_codec<T>::encode(x);
+    return r;
+  };
+}
+
+} // namespace flow::kafka

@@ -1,0 +1,139 @@
+#include "flow/kafka/admin.hpp"
+
+#include "flow/kafka/embedded_cluster.hpp"
+#include "rdkafka.hpp"
+
+#include <array>
+
+namespace flow::kafka {
+
+struct admin::impl {
+  client_settings settings;
+  std::string bootstrap;
+  detail::handle_ptr handle;
+
+  /// A consumer handle of `group`, for committed-offset calls.
+  detail::handle_ptr group_handle(const std::string& group) {
+    auto conf = detail::make_conf(settings, detail::role::consumer);
+    detail::set(conf.get(), "group.id", group);
+    return detail::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
+  }
+
+  /// Waits for the result event of an admin request on `q`.
+  detail::event_ptr wait(rd_kafka_queue_t* q, const std::string& what) {
+    auto timeout = static_cast<int>(settings.timeout_ms);
+    detail::event_ptr ev{rd_kafka_queue_poll(q, timeout)};
+    if (!ev)
+      throw kafka_error{errc::broker_unreachable,
+                        what + ": no answer from " + bootstrap + " within " +
+                            std::to_string(settings.timeout_ms) + " ms"};
+    if (auto err = rd_kafka_event_error(ev.get()))
+      throw kafka_error{detail::to_errc(err),
+                        what + ": " + rd_kafka_event_error_string(ev.get())};
+    return ev;
+  }
+};
+
+admin::admin(const client_settings& s) : impl_(std::make_unique<impl>()) {
+  impl_->settings = s;
+  impl_->bootstrap = detail::bootstrap_servers(s);
+  impl_->handle = detail::make_handle(
+      RD_KAFKA_PRODUCER, detail::make_conf(s, detail::role::admin));
+}
+
+admin::~admin() = default;
+
+void admin::create_topic(const std::string& topic, int32_t partitions,
+                         int32_t replication) {
+  if (impl_->settings.embedded()) {
+    embedded_cluster::instance().ensure_topic(topic, partitions);
+    return;
+  }
+  std::array<char, 512> err{};
+  auto* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, replication,
+                                   err.data(), err.size());
+  if (!nt)
+    throw kafka_error{errc::bad_config,
+                      "create topic " + topic + ": " + err.data()};
+  std::unique_ptr<rd_kafka_NewTopic_t, decltype(&rd_kafka_NewTopic_destroy)>
+      owned{nt, &rd_kafka_NewTopic_destroy};
+  detail::queue_ptr q{rd_kafka_queue_new(impl_->handle.get())};
+  rd_kafka_CreateTopics(impl_->handle.get(), &nt, 1, nullptr, q.get());
+  auto ev = impl_->wait(q.get(), "create topic " + topic);
+  auto* res = rd_kafka_event_CreateTopics_result(ev.get());
+  size_t n = 0;
+  auto* topics = rd_kafka_CreateTopics_result_topics(res, &n);
+  for (size_t i = 0; i < n; ++i) {
+    auto e = rd_kafka_topic_result_error(topics[i]);
+    if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+      throw kafka_error{detail::to_errc(e),
+                        "create topic " + topic + ": " +
+                            rd_kafka_topic_result_error_string(topics[i])};
+  }
+}
+
+void admin::delete_topic(const std::string& topic) {
+  if (impl_->settings.embedded())
+    throw kafka_error{errc::bad_config,
+                      "delete topic: not supported on the embedded cluster"};
+  auto* dt = rd_kafka_DeleteTopic_new(topic.c_str());
+  std::unique_ptr<rd_kafka_DeleteTopic_t,
+                  decltype(&rd_kafka_DeleteTopic_destroy)>
+      owned{dt, &rd_kafka_DeleteTopic_destroy};
+  detail::queue_ptr q{rd_kafka_queue_new(impl_->handle.get())};
+  rd_kafka_DeleteTopics(impl_->handle.get(), &dt, 1, nullptr, q.get());
+  auto ev = impl_->wait(q.get(), "delete topic " + topic);
+  auto* res = rd_kafka_event_DeleteTopics_result(ev.get());
+  size_t n = 0;
+  auto* topics = rd_kafka_DeleteTopics_result_topics(res, &n);
+  for (size_t i = 0; i < n; ++i) {
+    auto e = rd_kafka_topic_result_error(topics[i]);
+    if (e && e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+      throw kafka_error{detail::to_errc(e),
+                        "delete topic " + topic + ": " +
+                            rd_kafka_topic_result_error_string(topics[i])};
+  }
+}
+
+int32_t admin::partitions(const std::string& topic) {
+  return detail::partition_count(impl_->handle.get(), topic,
+                                 impl_->settings.timeout_ms, impl_->bootstrap);
+}
+
+std::map<int32_t, int64_t> admin::committed(const std::string& group,
+                                            const std::string& topic) {
+  auto n = partitions(topic);
+  auto h = impl_->group_handle(group);
+  detail::partition_list_ptr l{rd_kafka_topic_partition_list_new(n)};
+  for (int32_t p = 0; p < n; ++p)
+    rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), p);
+  if (auto err = rd_kafka_committed(
+          h.get(), l.get(), static_cast<int>(impl_->settings.timeout_ms)))
+    throw kafka_error{errc::offset_commit_failed, "committed offsets of " +
+                                                      group + ": " +
+                                                      rd_kafka_err2str(err)};
+  std::map<int32_t, int64_t> out;
+  for (int i = 0; i < l->cnt; ++i)
+    if (l->elems[i].offset >= 0)
+      out[l->elems[i].partition] = l->elems[i].offset;
+  rd_kafka_consumer_close(h.get());
+  return out;
+}
+
+void admin::commit(const std::string& group, const std::string& topic,
+                   const std::map<int32_t, int64_t>& offsets) {
+  if (offsets.empty()) return;
+  auto h = impl_->group_handle(group);
+  detail::partition_list_ptr l{
+      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()))};
+  for (auto& [p, o] : offsets)
+    rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), p)->offset = o;
+  auto err = rd_kafka_commit(h.get(), l.get(), 0);
+  rd_kafka_consumer_close(h.get());
+  if (err)
+    throw kafka_error{errc::offset_commit_failed, "commit offsets of " + group +
+                                                      " for " + topic + ": " +
+                                                      rd_kafka_err2str(err)};
+}
+
+} // namespace flow::kafka

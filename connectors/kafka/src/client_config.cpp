@@ -1,0 +1,114 @@
+#include "flow/kafka/embedded_cluster.hpp"
+#include "flow/log.hpp"
+#include "rdkafka.hpp"
+
+#include <array>
+
+namespace flow::kafka::detail {
+
+namespace {
+
+/// Runs on librdkafka's internal threads: only logs (spdlog is thread-safe).
+void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  auto log = logger("flow/kafka");
+  auto name = rd_kafka_name(rk);
+  if (level <= 3)
+    log->warn("[{}] {}: {}", name, fac, buf);
+  else if (level <= 5)
+    log->info("[{}] {}: {}", name, fac, buf);
+  else
+    log->debug("[{}] {}: {}", name, fac, buf);
+}
+
+} // namespace
+
+void set(rd_kafka_conf_t* conf, const std::string& key,
+         const std::string& value) {
+  std::array<char, 512> err{};
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err.data(),
+                        err.size()) != RD_KAFKA_CONF_OK)
+    throw kafka_error{errc::bad_config, "librdkafka property " + key + "=" +
+                                            value + ": " + err.data()};
+}
+
+std::string bootstrap_servers(const client_settings& s) {
+  return s.embedded() ? embedded_cluster::instance().bootstrap() : s.bootstrap;
+}
+
+conf_ptr make_conf(const client_settings& s, role r) {
+  conf_ptr conf{rd_kafka_conf_new()};
+  set(conf.get(), "bootstrap.servers", bootstrap_servers(s));
+  set(conf.get(), "client.id", "libflow");
+  // Metadata and connection failures must surface within timeout-ms.
+  set(conf.get(), "socket.connection.setup.timeout.ms",
+      std::to_string(std::max<int64_t>(1000, s.timeout_ms)));
+  switch (r) {
+  case role::consumer:
+    set(conf.get(), "enable.auto.commit", "false");
+    set(conf.get(), "enable.auto.offset.store", "false");
+    set(conf.get(), "enable.partition.eof", "true");
+    // The prefetch queue is what bounds memory while the runtime does
+    // not poll (no credit): the fetcher stops fetching a partition whose
+    // queue is over these limits.
+    set(conf.get(), "queued.max.messages.kbytes", "16384");
+    set(conf.get(), "queued.min.messages", "20000");
+    set(conf.get(), "auto.offset.reset", "earliest");
+    break;
+  case role::producer:
+    set(conf.get(), "enable.idempotence", "true");
+    set(conf.get(), "acks", "all");
+    set(conf.get(), "partitioner", "murmur2_random");
+    set(conf.get(), "linger.ms", std::to_string(s.linger_ms));
+    set(conf.get(), "batch.size", std::to_string(s.batch_size));
+    set(conf.get(), "delivery.timeout.ms",
+        std::to_string(s.delivery_timeout_ms));
+    break;
+  case role::admin:
+    break;
+  }
+  for (auto& [k, v] : s.properties)
+    set(conf.get(), k, v);
+  rd_kafka_conf_set_log_cb(conf.get(), log_cb);
+  return conf;
+}
+
+handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf) {
+  std::array<char, 512> err{};
+  // rd_kafka_new takes ownership of conf only on success.
+  handle_ptr h{rd_kafka_new(type, conf.get(), err.data(), err.size())};
+  if (!h)
+    throw kafka_error{errc::bad_config,
+                      std::string("cannot create client: ") + err.data()};
+  conf.release();
+  return h;
+}
+
+int32_t partition_count(rd_kafka_t* rk, const std::string& topic,
+                        int64_t timeout_ms, const std::string& bootstrap) {
+  topic_ptr t{rd_kafka_topic_new(rk, topic.c_str(), nullptr)};
+  const rd_kafka_metadata_t* raw = nullptr;
+  auto err =
+      rd_kafka_metadata(rk, 0, t.get(), &raw, static_cast<int>(timeout_ms));
+  metadata_ptr md{raw};
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    auto code = to_errc(err);
+    if (code == errc::timed_out || code == errc::broker_unreachable)
+      throw kafka_error{errc::broker_unreachable,
+                        "no broker answered at " + bootstrap + " within " +
+                            std::to_string(timeout_ms) +
+                            " ms (kafka.bootstrap, kafka.timeout-ms): " +
+                            rd_kafka_err2str(err)};
+    throw make_error(err, "metadata of topic " + topic);
+  }
+  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      md->topics[0].partition_cnt == 0)
+    throw kafka_error{
+        errc::unknown_topic,
+        "topic " + topic + " does not exist at " + bootstrap +
+            (md->topic_cnt == 1
+                 ? std::string(" (") + rd_kafka_err2str(md->topics[0].err) + ")"
+                 : std::string())};
+  return md->topics[0].partition_cnt;
+}
+
+} // namespace flow::kafka::detail

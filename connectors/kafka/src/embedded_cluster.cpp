@@ -1,0 +1,57 @@
+#include "flow/kafka/embedded_cluster.hpp"
+
+#include "flow/log.hpp"
+#include "rdkafka.hpp"
+
+#include <librdkafka/rdkafka_mock.h>
+
+namespace flow::kafka {
+
+struct embedded_cluster::impl {
+  struct mock_deleter {
+    void operator()(rd_kafka_mock_cluster_t* x) const noexcept {
+      rd_kafka_mock_cluster_destroy(x);
+    }
+  };
+  // Declaration order matters: the mock cluster must go before its handle.
+  detail::handle_ptr handle;
+  std::unique_ptr<rd_kafka_mock_cluster_t, mock_deleter> cluster;
+};
+
+embedded_cluster& embedded_cluster::instance() {
+  static embedded_cluster cluster;
+  return cluster;
+}
+
+embedded_cluster::embedded_cluster() : impl_(std::make_unique<impl>()) {
+  detail::conf_ptr conf{rd_kafka_conf_new()};
+  // The handle only hosts the mock cluster; it never connects anywhere.
+  detail::set(conf.get(), "log_level", "3");
+  impl_->handle = detail::make_handle(RD_KAFKA_PRODUCER, std::move(conf));
+  impl_->cluster.reset(rd_kafka_mock_cluster_new(impl_->handle.get(), 1));
+  if (!impl_->cluster)
+    throw kafka_error{errc::other, "cannot start the embedded mock cluster"};
+  bootstrap_ = rd_kafka_mock_cluster_bootstraps(impl_->cluster.get());
+  logger("flow/kafka")
+      ->info("embedded Kafka (librdkafka mock cluster) at {}", bootstrap_);
+}
+
+embedded_cluster::~embedded_cluster() = default;
+
+int32_t embedded_cluster::ensure_topic(const std::string& topic,
+                                       int32_t partitions) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto i = topics_.find(topic); i != topics_.end()) return i->second;
+  partitions = std::max<int32_t>(partitions, 1);
+  auto err = rd_kafka_mock_topic_create(impl_->cluster.get(), topic.c_str(),
+                                        partitions, 1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+      err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+    throw detail::make_error(err, "embedded cluster: create topic " + topic);
+  topics_.emplace(topic, partitions);
+  logger("flow/kafka")
+      ->debug("embedded Kafka: topic {} with {} partitions", topic, partitions);
+  return partitions;
+}
+
+} // namespace flow::kafka

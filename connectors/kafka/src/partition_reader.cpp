@@ -1,0 +1,261 @@
+#include "flow/kafka/partition_reader.hpp"
+
+#include "flow/kafka/embedded_cluster.hpp"
+#include "flow/log.hpp"
+#include "rdkafka.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace flow::kafka {
+
+struct partition_reader::impl {
+  struct partition_state {
+    int64_t next = 0;
+    /// End offset (exclusive) with stop_at_end, else -1.
+    int64_t end = -1;
+    bool done = false;
+  };
+  // Destruction order: messages and queue before the handle.
+  detail::handle_ptr handle;
+  detail::queue_ptr queue;
+  std::vector<detail::message_ptr> held;
+  std::vector<record_view> views;
+  std::vector<rd_kafka_message_t*> raw;
+  std::map<int32_t, partition_state> parts;
+  size_t remaining = 0;
+  bool bounded = false;
+  std::string topic;
+
+  void mark_done(int32_t p, partition_state& st) {
+    if (st.done) return;
+    st.done = true;
+    --remaining;
+    // Stop fetching what we will not read.
+    detail::partition_list_ptr l{rd_kafka_topic_partition_list_new(1)};
+    rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), p);
+    rd_kafka_pause_partitions(handle.get(), l.get());
+  }
+};
+
+partition_reader::partition_reader(const client_settings& s, std::string topic,
+                                   uint32_t subtask, uint32_t parallelism,
+                                   int32_t embedded_partitions)
+    : impl_(std::make_unique<impl>()), topic_(std::move(topic)) {
+  auto log = logger("flow/kafka");
+  impl_->topic = topic_;
+  impl_->bounded = s.stop_at_end;
+  if (s.embedded())
+    embedded_cluster::instance().ensure_topic(
+        topic_, s.embedded_partitions > 0
+                    ? static_cast<int32_t>(s.embedded_partitions)
+                    : embedded_partitions);
+  auto conf = detail::make_conf(s, detail::role::consumer);
+  // assign() needs a group id even though the reader never joins the
+  // group; without a configured one, a placeholder that is never committed.
+  detail::set(conf.get(), "group.id",
+              s.group_id.empty() ? "libflow-no-commit" : s.group_id);
+  auto bootstrap = detail::bootstrap_servers(s);
+  auto& h = impl_->handle;
+  h = detail::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
+  partition_count_ =
+      detail::partition_count(h.get(), topic_, s.timeout_ms, bootstrap);
+
+  std::vector<int32_t> mine;
+  for (int32_t p = 0; p < partition_count_; ++p)
+    if (static_cast<uint32_t>(p) % parallelism == subtask) mine.push_back(p);
+  if (mine.empty()) {
+    log->info("{}: no partition for subtask {} of {} ({} partitions)", topic_,
+              subtask, parallelism, partition_count_);
+    return;
+  }
+
+  auto timeout = static_cast<int>(s.timeout_ms);
+  std::map<int32_t, std::pair<int64_t, int64_t>> marks;
+  for (auto p : mine) {
+    int64_t lo = 0;
+    int64_t hi = 0;
+    auto err = rd_kafka_query_watermark_offsets(h.get(), topic_.c_str(), p, &lo,
+                                                &hi, timeout);
+    if (err)
+      throw detail::make_error(err, "watermarks of " + topic_ + "[" +
+                                        std::to_string(p) + "]");
+    marks[p] = {lo, hi};
+  }
+
+  std::map<int32_t, int64_t> start;
+  switch (s.start.what) {
+  case start_offset::kind::earliest:
+    for (auto p : mine)
+      start[p] = marks[p].first;
+    break;
+  case start_offset::kind::latest:
+    for (auto p : mine)
+      start[p] = marks[p].second;
+    break;
+  case start_offset::kind::explicit_offsets:
+    for (auto p : mine) {
+      auto i = s.start.offsets.find(p);
+      start[p] = i == s.start.offsets.end()
+                     ? marks[p].first
+                     : std::clamp(i->second, marks[p].first, marks[p].second);
+    }
+    break;
+  case start_offset::kind::committed:
+  case start_offset::kind::timestamp: {
+    detail::partition_list_ptr l{
+        rd_kafka_topic_partition_list_new(static_cast<int>(mine.size()))};
+    for (auto p : mine)
+      rd_kafka_topic_partition_list_add(l.get(), topic_.c_str(), p)->offset =
+          s.start.timestamp_ms;
+    bool committed = s.start.what == start_offset::kind::committed;
+    auto err = committed
+                   ? rd_kafka_committed(h.get(), l.get(), timeout)
+                   : rd_kafka_offsets_for_times(h.get(), l.get(), timeout);
+    if (err)
+      throw detail::make_error(err,
+                               std::string(committed ? "committed offsets of "
+                                                     : "offsets for time in ") +
+                                   topic_);
+    for (int i = 0; i < l->cnt; ++i) {
+      auto& e = l->elems[i];
+      if (e.err)
+        throw detail::make_error(e.err, "start offset of " + topic_ + "[" +
+                                            std::to_string(e.partition) + "]");
+      auto [lo, hi] = marks[e.partition];
+      if (e.offset < 0) // no commit: earliest; no such time: the end
+        start[e.partition] = committed ? lo : hi;
+      else
+        start[e.partition] = std::clamp<int64_t>(e.offset, lo, hi);
+    }
+    break;
+  }
+  }
+
+  detail::partition_list_ptr assignment{
+      rd_kafka_topic_partition_list_new(static_cast<int>(mine.size()))};
+  for (auto p : mine) {
+    impl::partition_state st;
+    st.next = start[p];
+    if (s.stop_at_end) {
+      st.end = marks[p].second;
+      if (st.next >= st.end) {
+        st.done = true;
+      }
+    }
+    impl_->parts[p] = st;
+    if (!st.done) {
+      ++impl_->remaining;
+      rd_kafka_topic_partition_list_add(assignment.get(), topic_.c_str(), p)
+          ->offset = st.next;
+    }
+    log->debug("{}[{}]: start at {} (low {}, high {}){}", topic_, p, st.next,
+               marks[p].first, marks[p].second,
+               s.stop_at_end ? " until " + std::to_string(st.end) : "");
+  }
+  if (auto err = rd_kafka_assign(h.get(), assignment.get()))
+    throw detail::make_error(err, "assign partitions of " + topic_);
+  impl_->queue.reset(rd_kafka_queue_get_consumer(h.get()));
+}
+
+partition_reader::~partition_reader() {
+  if (!impl_) return;
+  impl_->held.clear();
+  impl_->queue.reset();
+  if (impl_->handle) {
+    rd_kafka_assign(impl_->handle.get(), nullptr);
+    rd_kafka_consumer_close(impl_->handle.get());
+  }
+}
+
+const std::vector<record_view>& partition_reader::fetch(size_t max,
+                                                        int timeout_ms) {
+  auto& im = *impl_;
+  im.held.clear();
+  im.views.clear();
+  if (!im.queue || max == 0 || finished()) return im.views;
+  im.raw.resize(max);
+  auto n = rd_kafka_consume_batch_queue(im.queue.get(), timeout_ms,
+                                        im.raw.data(), max);
+  if (n < 0)
+    throw detail::make_error(rd_kafka_last_error(), "consume " + topic_);
+  im.held.reserve(static_cast<size_t>(n));
+  for (ssize_t i = 0; i < n; ++i)
+    im.held.emplace_back(im.raw[static_cast<size_t>(i)]);
+  for (auto& m : im.held) {
+    auto pit = im.parts.find(m->partition);
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (pit != im.parts.end() && im.bounded && m->offset >= pit->second.end)
+        im.mark_done(pit->first, pit->second);
+      continue;
+    }
+    if (m->err) {
+      auto code = detail::to_errc(m->err);
+      if (code == errc::unknown_topic || code == errc::not_authorized ||
+          code == errc::fatal)
+        throw detail::make_error(m->err, "consume " + topic_ + "[" +
+                                             std::to_string(m->partition) +
+                                             "]");
+      // Transient (broker down, ...): librdkafka retries by itself.
+      logger("flow/kafka")
+          ->warn("consume {}: {}", topic_, rd_kafka_message_errstr(m.get()));
+      continue;
+    }
+    if (pit == im.parts.end() || pit->second.done) continue;
+    auto& st = pit->second;
+    if (im.bounded && m->offset >= st.end) {
+      im.mark_done(pit->first, st);
+      continue;
+    }
+    st.next = m->offset + 1;
+    record_view v;
+    if (m->key)
+      v.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+    v.value =
+        m->payload
+            ? std::string_view(static_cast<const char*>(m->payload), m->len)
+            : std::string_view("", 0);
+    v.topic = topic_;
+    v.partition = m->partition;
+    v.offset = m->offset;
+    rd_kafka_timestamp_type_t tstype;
+    v.timestamp = rd_kafka_message_timestamp(m.get(), &tstype);
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(m.get(), &hdrs) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* val = nullptr;
+      size_t size = 0;
+      for (size_t idx = 0;
+           rd_kafka_header_get_all(hdrs, idx, &name, &val, &size) ==
+           RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++idx)
+        v.headers.emplace_back(
+            name, val ? std::string_view(static_cast<const char*>(val), size)
+                      : std::string_view());
+    }
+    im.views.push_back(std::move(v));
+    if (im.bounded && st.next >= st.end) im.mark_done(pit->first, st);
+  }
+  return im.views;
+}
+
+bool partition_reader::finished() const noexcept {
+  return impl_->parts.empty() || (impl_->bounded && impl_->remaining == 0);
+}
+
+std::vector<std::pair<int32_t, int64_t>> partition_reader::positions() const {
+  std::vector<std::pair<int32_t, int64_t>> out;
+  for (auto& [p, st] : impl_->parts)
+    out.emplace_back(p, st.next);
+  return out;
+}
+
+std::vector<int32_t> partition_reader::assigned() const {
+  std::vector<int32_t> out;
+  for (auto& [p, st] : impl_->parts)
+    out.push_back(p);
+  return out;
+}
+
+} // namespace flow::kafka

@@ -1,0 +1,110 @@
+#pragma once
+
+// Private to flow_kafka: owning wrappers of librdkafka handles and the
+// mapping of librdkafka errors into flow::kafka::errc.
+
+#include "flow/kafka/error.hpp"
+#include "flow/kafka/options.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <memory>
+#include <string>
+
+namespace flow::kafka::detail {
+
+struct handle_deleter {
+  void operator()(rd_kafka_t* x) const noexcept { rd_kafka_destroy(x); }
+};
+struct conf_deleter {
+  void operator()(rd_kafka_conf_t* x) const noexcept {
+    rd_kafka_conf_destroy(x);
+  }
+};
+struct topic_deleter {
+  void operator()(rd_kafka_topic_t* x) const noexcept {
+    rd_kafka_topic_destroy(x);
+  }
+};
+struct message_deleter {
+  void operator()(rd_kafka_message_t* x) const noexcept {
+    rd_kafka_message_destroy(x);
+  }
+};
+struct queue_deleter {
+  void operator()(rd_kafka_queue_t* x) const noexcept {
+    rd_kafka_queue_destroy(x);
+  }
+};
+struct partition_list_deleter {
+  void operator()(rd_kafka_topic_partition_list_t* x) const noexcept {
+    rd_kafka_topic_partition_list_destroy(x);
+  }
+};
+struct headers_deleter {
+  void operator()(rd_kafka_headers_t* x) const noexcept {
+    rd_kafka_headers_destroy(x);
+  }
+};
+struct metadata_deleter {
+  void operator()(const rd_kafka_metadata_t* x) const noexcept {
+    rd_kafka_metadata_destroy(x);
+  }
+};
+struct event_deleter {
+  void operator()(rd_kafka_event_t* x) const noexcept {
+    rd_kafka_event_destroy(x);
+  }
+};
+struct error_deleter {
+  void operator()(rd_kafka_error_t* x) const noexcept {
+    rd_kafka_error_destroy(x);
+  }
+};
+
+using handle_ptr = std::unique_ptr<rd_kafka_t, handle_deleter>;
+using conf_ptr = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
+using topic_ptr = std::unique_ptr<rd_kafka_topic_t, topic_deleter>;
+using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
+using queue_ptr = std::unique_ptr<rd_kafka_queue_t, queue_deleter>;
+using partition_list_ptr =
+    std::unique_ptr<rd_kafka_topic_partition_list_t, partition_list_deleter>;
+using headers_ptr = std::unique_ptr<rd_kafka_headers_t, headers_deleter>;
+using metadata_ptr =
+    std::unique_ptr<const rd_kafka_metadata_t, metadata_deleter>;
+using event_ptr = std::unique_ptr<rd_kafka_event_t, event_deleter>;
+using error_ptr = std::unique_ptr<rd_kafka_error_t, error_deleter>;
+
+/// The connector's error code for a librdkafka error.
+errc to_errc(rd_kafka_resp_err_t e) noexcept;
+
+/// A kafka_error for `e`, with `context` and librdkafka's text.
+kafka_error make_error(rd_kafka_resp_err_t e, const std::string& context);
+
+/// A kafka_error for a librdkafka error object (fatal/retriable flags kept).
+kafka_error make_error(const rd_kafka_error_t* e, const std::string& context);
+
+enum class role { consumer, producer, admin };
+
+/// The bootstrap servers to use: the embedded cluster's if configured so.
+std::string bootstrap_servers(const client_settings& s);
+
+/// A configuration for a client of `role`: bootstrap, the connector's
+/// defaults for the role, then kafka.properties. Throws kafka_error
+/// (bad_config) naming a rejected property.
+conf_ptr make_conf(const client_settings& s, role r);
+
+/// Sets one property; throws kafka_error(bad_config) if rejected.
+void set(rd_kafka_conf_t* conf, const std::string& key,
+         const std::string& value);
+
+/// A client of `type` owning `conf` (consumed even on failure).
+handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf);
+
+/// Metadata of `topic`, waiting up to `timeout_ms`. Throws
+/// broker_unreachable if no broker answered, unknown_topic if the topic
+/// does not exist. Returns the partition count.
+int32_t partition_count(rd_kafka_t* rk, const std::string& topic,
+                        int64_t timeout_ms, const std::string& bootstrap);
+
+} // namespace flow::kafka::detail

@@ -1,0 +1,94 @@
+// 1% corrupt records: the dead-letter topic holds exactly the corrupt ones,
+// with headers naming source topic, partition, offset and the error; every
+// valid record arrives.
+#include "fixture.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <map>
+
+using namespace flow::kafka;
+using namespace flow::kafka::test;
+
+BOOST_FIXTURE_TEST_SUITE(kafka_dead_letter, fixture)
+
+BOOST_AUTO_TEST_CASE(corrupt_records_go_to_dlq_with_headers) {
+  constexpr int n = 20000;
+  auto in = make_topic("dlq-in", 3);
+  auto out = make_topic("dlq-out", 2);
+  std::vector<producer_record> rs;
+  std::vector<int64_t> expected;
+  std::vector<std::string> corrupt;
+  for (int i = 0; i < n; ++i) {
+    producer_record r;
+    r.key = "k" + std::to_string(i);
+    if (i % 100 == 37) {
+      r.value = "corrupt-" + std::to_string(i);
+      corrupt.push_back(r.value);
+    } else {
+      r.value = std::to_string(i);
+      expected.push_back(2 * i);
+    }
+    rs.push_back(std::move(r));
+  }
+  produce(in, rs);
+  // Where each input record landed, to check the DLQ headers.
+  std::map<std::string, std::pair<int32_t, int64_t>> where;
+  for (auto& r : read_all(in))
+    where[r.value] = {r.partition, r.offset};
+
+  flow::topology t{"dlq"};
+  t.source(source<int64_t>(in))
+      .map([](int64_t x) { return 2 * x; })
+      .sink(sink<int64_t>(out));
+  auto before = counters().dead_lettered.load();
+  auto res = flow::runtime::execute(t, options(2));
+  BOOST_REQUIRE_MESSAGE(res.ok, res.error);
+  BOOST_TEST(counters().dead_lettered.load() - before == corrupt.size());
+
+  std::vector<int64_t> got;
+  for (auto& r : read_all(out))
+    got.push_back(std::stoll(r.value));
+  std::sort(got.begin(), got.end());
+  BOOST_TEST(got == expected, boost::test_tools::per_element());
+
+  auto dlq = read_all(in + ".dlq");
+  BOOST_REQUIRE_EQUAL(dlq.size(), corrupt.size());
+  std::vector<std::string> dlq_values;
+  for (auto& r : dlq) {
+    dlq_values.push_back(r.value);
+    auto [p, o] = where.at(r.value);
+    BOOST_TEST(r.header_value(dlq_topic_header).value_or("") == in);
+    BOOST_TEST(r.header_value(dlq_partition_header).value_or("") ==
+               std::to_string(p));
+    BOOST_TEST(r.header_value(dlq_offset_header).value_or("") ==
+               std::to_string(o));
+    BOOST_TEST(
+        r.header_value(dlq_error_header).value_or("").find("not a number") !=
+        std::string::npos);
+    BOOST_TEST(r.key.value_or("") == "k" + r.value.substr(8));
+  }
+  std::sort(dlq_values.begin(), dlq_values.end());
+  std::sort(corrupt.begin(), corrupt.end());
+  BOOST_TEST(dlq_values == corrupt, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(fail_on_bad_record_fails_the_job) {
+  auto in = make_topic("bad-in", 1);
+  auto out = make_topic("bad-out", 1);
+  std::vector<producer_record> rs(3);
+  rs[0].value = "1";
+  rs[1].value = "two";
+  rs[2].value = "3";
+  produce(in, rs);
+  flow::topology t{"strict"};
+  t.source(source<int64_t>(in)).sink(sink<int64_t>(out));
+  auto res = flow::runtime::execute(
+      t, options(1, {{"kafka.fail-on-bad-record", "true"}}));
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find("bad_record") != std::string::npos, res.error);
+  BOOST_TEST(res.error.find(in + "[0]@1") != std::string::npos, res.error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,44 @@
+#pragma once
+
+// Helpers of the kafka suite: the real broker's address, unique topics,
+// producing test input and reading a topic back.
+
+#include "flow/kafka.hpp"
+#include "flow/runtime/job.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flow::kafka::test {
+
+/// LIBFLOW_KAFKA_BOOTSTRAP, default 127.0.0.1:9092.
+std::string bootstrap();
+
+struct fixture {
+  fixture();
+
+  /// A topic name no other test (or earlier run) uses, created with
+  /// `partitions` partitions.
+  std::string make_topic(const std::string& what, int32_t partitions);
+
+  /// A unique name (topics not created, groups).
+  std::string unique(const std::string& what);
+
+  /// Job options for the broker, with kafka.* settings added.
+  job_options options(uint32_t parallelism,
+                      const settings_map& extra = {}) const;
+
+  /// Produces records and waits until all are acknowledged.
+  void produce(const std::string& topic,
+               const std::vector<producer_record>& records);
+
+  /// Every record of `topic`, from the earliest to the end offsets now,
+  /// partition by partition in offset order.
+  std::vector<record> read_all(const std::string& topic);
+
+  client_settings settings;
+  admin adm;
+};
+
+} // namespace flow::kafka::test
