@@ -178,15 +178,23 @@ void subtask_core::request_stop() {
 void subtask_core::update_watermark() {
   wm_dirty_ = false;
   int64_t wm = max_timestamp;
+  int64_t idle_max = min_timestamp;
   bool any = false;
   for (size_t i = 0; i < times_.size(); ++i) {
     auto& t = times_[i];
-    if (t.idle && !ended_[i])
+    if (t.idle && !ended_[i]) {
+      idle_max = std::max(idle_max, t.wm);
       continue;
+    }
     any = true;
     wm = std::min(wm, t.wm);
   }
-  if (!any || wm <= watermark_)
+  if (!any) {
+    // Every open input is idle: as Flink's watermark valve, go to the
+    // highest watermark among them.
+    wm = idle_max;
+  }
+  if (times_.empty() || wm <= watermark_)
     return;
   watermark_ = wm;
   task_->on_watermark(wm);

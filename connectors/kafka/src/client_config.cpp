@@ -48,10 +48,14 @@ conf_ptr make_conf(const client_settings& s, role r) {
     set(conf.get(), "enable.auto.offset.store", "false");
     set(conf.get(), "enable.partition.eof", "true");
     // The prefetch queue is what bounds memory while the runtime does
-    // not poll (no credit): the fetcher stops fetching a partition whose
-    // queue is over these limits.
-    set(conf.get(), "queued.max.messages.kbytes", "16384");
-    set(conf.get(), "queued.min.messages", "20000");
+    // not poll (no credit): the fetcher stops fetching once the queue is
+    // over these limits (32 MiB: ~100 MB RSS for a busy source). A low
+    // queued.min.messages makes the fetcher idle between fetches: with
+    // 20000 a W1 job ran at 72k records/s, with 10^6 at ~1M/s
+    // (bench/RESULTS.md).
+    set(conf.get(), "queued.max.messages.kbytes", "32768");
+    set(conf.get(), "queued.min.messages", "1000000");
+    set(conf.get(), "fetch.wait.max.ms", "10");
     set(conf.get(), "auto.offset.reset", "earliest");
     break;
   case role::producer:

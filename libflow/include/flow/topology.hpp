@@ -112,8 +112,9 @@ public:
   /// watermarks trail the highest timestamp seen by `max_out_of_orderness`
   /// ms. On a source's stream the source subtasks generate them (a source
   /// reading splits may track them per split, see split_watermarks);
-  /// elsewhere an operator is added that generates them per subtask and
-  /// replaces the upstream ones.
+  /// elsewhere an operator is added (with its input's parallelism, on a
+  /// forward edge) that generates them per subtask and replaces the
+  /// upstream ones.
   template <class F>
   stream<T> assign_timestamps(F ts, int64_t max_out_of_orderness,
                               std::string name = "timestamps") const {
@@ -138,6 +139,10 @@ public:
       result = add<T>(name, [st](const task_setup& s) {
         return std::make_unique<timestamp_assigner_task<T>>(s, st);
       });
+      // Like its input, so that each subtask sees one upstream's order.
+      if (producers_.size() == 1 && !next_)
+        if (auto p = topo_->node(producers_[0]).parallelism)
+          result = result.parallelism(*p);
     }
     result.ts_ = std::make_shared<const timestamp_fn<T>>(strategy->timestamp);
     return result;

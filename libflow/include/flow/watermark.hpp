@@ -21,7 +21,7 @@ namespace flow {
 class split_watermarks {
 public:
   split_watermarks(int64_t max_out_of_orderness, int64_t idle_timeout)
-    : delay_(max_out_of_orderness), idle_timeout_(idle_timeout) {}
+      : delay_(max_out_of_orderness), idle_timeout_(idle_timeout) {}
 
   /// A split starts (before its first record). Until it has a record, it
   /// holds the watermark at min_timestamp (unless idle).
@@ -48,11 +48,10 @@ public:
     for (auto& [id, s] : splits_) {
       if (idle_timeout_ > 0 && now - s.last_record >= idle_timeout_)
         s.idle = true;
-      if (s.idle)
-        continue;
+      if (s.idle) continue;
       any = true;
-      auto w = s.max_ts == min_timestamp ? min_timestamp
-                                         : s.max_ts - delay_ - 1;
+      auto w =
+          s.max_ts == min_timestamp ? min_timestamp : s.max_ts - delay_ - 1;
       wm = std::min(wm, w);
     }
     return any ? wm : min_timestamp;
@@ -83,13 +82,10 @@ public:
   event_time_source_task(const task_setup& s,
                          std::unique_ptr<source_function<T>> f,
                          std::shared_ptr<const watermark_strategy<T>> strategy)
-    : emitting_task<T>(s),
-      fn_(std::move(f)),
-      strategy_(std::move(strategy)),
-      clock_(s.clock ? s.clock : &clock::system()),
-      idle_timeout_(s.idle_timeout),
-      interval_(s.watermark_interval),
-      out_(this->router_, this) {
+      : emitting_task<T>(s), fn_(std::move(f)), strategy_(std::move(strategy)),
+        clock_(s.clock ? s.clock : &clock::system()),
+        idle_timeout_(s.idle_timeout), interval_(s.watermark_interval),
+        out_(this->router_, this) {
     if (strategy_ && !strategy_->timestamp)
       throw std::invalid_argument("watermark strategy without timestamp");
     fn_->open({s.operator_name, s.subtask_index, s.parallelism, s.settings});
@@ -97,8 +93,8 @@ public:
 
   source_state poll(size_t max_records) override {
     auto r = fn_->poll(out_, max_records);
-    if (strategy_ && !explicit_ && max_ts_ != min_timestamp
-        && r != source_state::done) {
+    if (strategy_ && !explicit_ && max_ts_ != min_timestamp &&
+        r != source_state::done) {
       auto wm = max_ts_ - strategy_->max_out_of_orderness - 1;
       if (wm > this->router_.watermark_sent()) {
         auto now = clock_->now();
@@ -141,33 +137,60 @@ private:
 
 /// assign_timestamps on a stream that is not a source's: generates bounded
 /// out-of-orderness watermarks from the records passing through (per
-/// subtask) and replaces the upstream watermarks (only end of input,
-/// max_timestamp, is passed on).
+/// subtask, at most every watermark_interval ms) and replaces the upstream
+/// watermarks (only end of input, max_timestamp, is passed on).
 template <class T>
 class timestamp_assigner_task final : public emitting_task<T> {
 public:
   timestamp_assigner_task(const task_setup& s,
                           std::shared_ptr<const watermark_strategy<T>> st)
-    : emitting_task<T>(s), strategy_(std::move(st)) {}
+      : emitting_task<T>(s), strategy_(std::move(st)),
+        clock_(s.clock ? s.clock : &clock::system()),
+        interval_(s.watermark_interval) {}
 
   void process(size_t, batch_base& b) override {
     auto& xs = records_of<T>(b);
     for (auto& x : xs)
       max_ts_ = std::max(max_ts_, strategy_->timestamp(x));
     this->router_.emit_batch(std::move(xs));
-    if (max_ts_ != min_timestamp)
-      this->router_.emit_watermark(max_ts_ - strategy_->max_out_of_orderness
-                                   - 1);
+    if (max_ts_ == min_timestamp) return;
+    auto wm = max_ts_ - strategy_->max_out_of_orderness - 1;
+    if (wm <= this->router_.watermark_sent()) return;
+    auto now = clock_->now();
+    if (interval_ <= 0 || now - last_emit_ >= interval_) {
+      last_emit_ = now;
+      this->router_.emit_watermark(wm);
+    }
   }
 
   void on_watermark(int64_t wm) override {
-    if (wm == max_timestamp)
-      this->router_.emit_watermark(wm);
+    if (wm == max_timestamp) this->router_.emit_watermark(wm);
+  }
+
+  /// A watermark held back by the interval goes out when it has passed,
+  /// even if no more input comes.
+  int64_t next_timer() const override {
+    return pending() ? last_emit_ + interval_ : max_timestamp;
+  }
+
+  void on_processing_time(int64_t now) override {
+    if (!pending()) return;
+    last_emit_ = now;
+    this->router_.emit_watermark(max_ts_ - strategy_->max_out_of_orderness - 1);
   }
 
 private:
+  bool pending() const {
+    return max_ts_ != min_timestamp &&
+           max_ts_ - strategy_->max_out_of_orderness - 1 >
+               this->router_.watermark_sent();
+  }
+
   std::shared_ptr<const watermark_strategy<T>> strategy_;
+  const clock* clock_;
+  int64_t interval_;
   int64_t max_ts_ = min_timestamp;
+  int64_t last_emit_ = min_timestamp / 2;
 };
 
 } // namespace flow

@@ -114,7 +114,9 @@ inline sliding_windows sliding(int64_t size_ms, int64_t slide_ms,
                                int64_t offset_ms = 0) {
   return {size_ms, slide_ms, offset_ms};
 }
-inline session_windows session(int64_t gap_ms) { return {gap_ms}; }
+inline session_windows session(int64_t gap_ms) {
+  return {gap_ms};
+}
 inline count_windows counting(uint64_t size, uint64_t slide = 0) {
   return {size, slide == 0 ? size : slide};
 }
@@ -132,9 +134,9 @@ template <class A, class = void>
 struct has_merge : std::false_type {};
 template <class A>
 struct has_merge<A, std::void_t<decltype(std::declval<const A&>().merge(
-                      std::declval<typename A::accumulator&>(),
-                      std::declval<const typename A::accumulator&>()))>>
-  : std::true_type {};
+                        std::declval<typename A::accumulator&>(),
+                        std::declval<const typename A::accumulator&>()))>>
+    : std::true_type {};
 
 template <class A>
 struct is_sum : std::false_type {};
@@ -144,8 +146,7 @@ struct is_sum<sum<F>> : std::true_type {};
 /// Floor of `v` to the grid offset + k*unit.
 inline int64_t floor_to(int64_t v, int64_t unit, int64_t offset) {
   auto r = (v - offset) % unit;
-  if (r < 0)
-    r += unit;
+  if (r < 0) r += unit;
   return v - r;
 }
 
@@ -192,8 +193,7 @@ struct reduce_fn {
       a = x;
   }
   void merge(acc& into, const acc& from) const {
-    if (!from)
-      return;
+    if (!from) return;
     if (into)
       into = f(static_cast<const T&>(*into), static_cast<const T&>(*from));
     else
@@ -202,8 +202,7 @@ struct reduce_fn {
   bool empty(const acc& a) const { return !a; }
   template <class E>
   void result(const K& k, const window& w, const acc& a, E&& emit) const {
-    if (a)
-      emit(out{k, w, *a});
+    if (a) emit(out{k, w, *a});
   }
 };
 
@@ -248,12 +247,10 @@ public:
   void evict_before(const Fn& fn, int64_t start) {
     while (true) {
       if (front_.empty()) {
-        if (back_.empty() || back_.front().start >= start)
-          return;
+        if (back_.empty() || back_.front().start >= start) return;
         flip(fn);
       }
-      if (front_.back().start >= start)
-        return;
+      if (front_.back().start >= start) return;
       front_.pop_back();
     }
   }
@@ -262,11 +259,9 @@ public:
 
   /// Aggregate of all panes, oldest first.
   acc query(const Fn& fn) const {
-    if (front_.empty())
-      return back_.back().agg;
+    if (front_.empty()) return back_.back().agg;
     auto r = front_.back().agg;
-    if (!back_.empty())
-      fn.merge(r, back_.back().agg);
+    if (!back_.empty()) fn.merge(r, back_.back().agg);
     return r;
   }
 
@@ -305,17 +300,17 @@ private:
 /// Base of the window tasks: output of results and of late records.
 template <class T, class Out, bool Late>
 class window_task_base
-  : public emitting_task<
-      std::conditional_t<Late, std::variant<Out, late_record<T>>, Out>> {
+    : public emitting_task<
+          std::conditional_t<Late, std::variant<Out, late_record<T>>, Out>> {
 public:
-  using record = std::conditional_t<Late, std::variant<Out, late_record<T>>,
-                                    Out>;
+  using record =
+      std::conditional_t<Late, std::variant<Out, late_record<T>>, Out>;
   using emitting_task<record>::emitting_task;
 
   void end_of_input() override {
     if (dropped_ > 0)
-      logger("flow/window")->warn("{} late records dropped (no late output)",
-                                  dropped_);
+      logger("flow/window")
+          ->warn("{} late records dropped (no late output)", dropped_);
   }
 
   /// Late records dropped (no side output configured).
@@ -344,23 +339,17 @@ protected:
 /// Tumbling and sliding windows on event or processing time.
 template <class K, class T, class KeyFn, class Fn, bool Late>
 class time_window_task final
-  : public window_task_base<T, typename Fn::out, Late> {
+    : public window_task_base<T, typename Fn::out, Late> {
 public:
   using acc = typename Fn::acc;
 
   time_window_task(const task_setup& s, KeyFn key, Fn fn, sliding_windows w,
                    int64_t lateness, timestamp_fn<T> ts)
-    : window_task_base<T, typename Fn::out, Late>(s),
-      key_(std::move(key)),
-      fn_(std::move(fn)),
-      size_(w.size),
-      slide_(w.slide),
-      offset_(w.offset),
-      pane_(std::gcd(w.size, w.slide)),
-      lateness_(lateness),
-      domain_(w.domain),
-      ts_(std::move(ts)),
-      clock_(s.clock ? s.clock : &clock::system()) {}
+      : window_task_base<T, typename Fn::out, Late>(s), key_(std::move(key)),
+        fn_(std::move(fn)), size_(w.size), slide_(w.slide), offset_(w.offset),
+        pane_(std::gcd(w.size, w.slide)), lateness_(lateness),
+        domain_(w.domain), ts_(std::move(ts)),
+        clock_(s.clock ? s.clock : &clock::system()) {}
 
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b))
@@ -368,19 +357,16 @@ public:
   }
 
   void on_watermark(int64_t wm) override {
-    if (domain_ == time_domain::event || wm == max_timestamp)
-      advance(wm);
+    if (domain_ == time_domain::event || wm == max_timestamp) advance(wm);
     this->router_.emit_watermark(wm);
   }
 
   void on_processing_time(int64_t now) override {
-    if (domain_ == time_domain::processing)
-      advance(now);
+    if (domain_ == time_domain::processing) advance(now);
   }
 
   int64_t next_timer() const override {
-    if (domain_ != time_domain::processing)
-      return max_timestamp;
+    if (domain_ != time_domain::processing) return max_timestamp;
     return std::min(fire_.next(), cleanup_.next());
   }
 
@@ -405,7 +391,11 @@ private:
   }
 
   void add(const T& x) {
-    int64_t ts = domain_ == time_domain::event ? ts_(x) : clock_->now();
+    // On processing time a record is never late: windows that fired at
+    // this very millisecond are closed, it belongs to the next one.
+    int64_t ts = domain_ == time_domain::event
+                     ? ts_(x)
+                     : std::max(clock_->now(), time_ + 1);
     auto last_end = floor_to(ts, slide_, offset_) + size_;
     if (last_end - 1 + lateness_ <= time_) {
       this->emit_late(x);
@@ -416,14 +406,12 @@ private:
     auto p = floor_to(ts, pane_, offset_);
     if (ks.cached == nullptr || ks.cached_start != p) {
       auto it = ks.panes.find(p);
-      if (it == ks.panes.end())
-        it = ks.panes.emplace(p, fn_.init()).first;
+      if (it == ks.panes.end()) it = ks.panes.emplace(p, fn_.init()).first;
       ks.cached = &it->second;
       ks.cached_start = p;
     }
     fn_.add(*ks.cached, x);
-    if (ts <= time_)
-      late_update(k, ks, ts, p, last_end);
+    if (ts <= time_) late_update(k, ks, ts, p, last_end);
     auto e = end_at_or_after(std::max(ts + 1, time_ + 2));
     if (e <= last_end && (ks.timer == no_timer || e - 1 < ks.timer)) {
       ks.timer = e - 1;
@@ -452,8 +440,7 @@ private:
       fn_.merge(r, it->second);
       any = true;
     }
-    if (any)
-      fn_.result(k, w, r, this->emitter_fn());
+    if (any) fn_.result(k, w, r, this->emitter_fn());
   }
 
   void advance(int64_t t) {
@@ -464,8 +451,7 @@ private:
 
   void fire(int64_t at, const K& k) {
     auto it = keys_.find(k);
-    if (it == keys_.end() || it->second.timer != at)
-      return; // superseded
+    if (it == keys_.end() || it->second.timer != at) return; // superseded
     auto& ks = it->second;
     ks.timer = no_timer;
     window w{at + 1 - size_, at + 1};
@@ -496,19 +482,16 @@ private:
 
   void cleanup(int64_t at, const K& k) {
     auto it = keys_.find(k);
-    if (it == keys_.end())
-      return;
+    if (it == keys_.end()) return;
     auto& ks = it->second;
     // Panes only in windows ending at or before at - lateness + 1.
     erase_before(ks, at - lateness_ + 1 - size_ + slide_);
-    if (ks.panes.empty() && ks.timer == no_timer)
-      keys_.erase(it);
+    if (ks.panes.empty() && ks.timer == no_timer) keys_.erase(it);
   }
 
   void erase_before(key_state& ks, int64_t start) {
     auto end = ks.panes.lower_bound(start);
-    if (ks.cached && ks.cached_start < start)
-      ks.cached = nullptr;
+    if (ks.cached && ks.cached_start < start) ks.cached = nullptr;
     ks.panes.erase(ks.panes.begin(), end);
   }
 
@@ -533,20 +516,15 @@ private:
 /// record bridges them.
 template <class K, class T, class KeyFn, class Fn, bool Late>
 class session_window_task final
-  : public window_task_base<T, typename Fn::out, Late> {
+    : public window_task_base<T, typename Fn::out, Late> {
 public:
   using acc = typename Fn::acc;
 
   session_window_task(const task_setup& s, KeyFn key, Fn fn, session_windows w,
                       int64_t lateness, timestamp_fn<T> ts)
-    : window_task_base<T, typename Fn::out, Late>(s),
-      key_(std::move(key)),
-      fn_(std::move(fn)),
-      gap_(w.gap),
-      lateness_(lateness),
-      domain_(w.domain),
-      ts_(std::move(ts)),
-      clock_(s.clock ? s.clock : &clock::system()) {}
+      : window_task_base<T, typename Fn::out, Late>(s), key_(std::move(key)),
+        fn_(std::move(fn)), gap_(w.gap), lateness_(lateness), domain_(w.domain),
+        ts_(std::move(ts)), clock_(s.clock ? s.clock : &clock::system()) {}
 
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b))
@@ -554,19 +532,16 @@ public:
   }
 
   void on_watermark(int64_t wm) override {
-    if (domain_ == time_domain::event || wm == max_timestamp)
-      advance(wm);
+    if (domain_ == time_domain::event || wm == max_timestamp) advance(wm);
     this->router_.emit_watermark(wm);
   }
 
   void on_processing_time(int64_t now) override {
-    if (domain_ == time_domain::processing)
-      advance(now);
+    if (domain_ == time_domain::processing) advance(now);
   }
 
   int64_t next_timer() const override {
-    return domain_ == time_domain::processing ? timers_.next()
-                                              : max_timestamp;
+    return domain_ == time_domain::processing ? timers_.next() : max_timestamp;
   }
 
 private:
@@ -579,7 +554,9 @@ private:
   using sessions = std::map<int64_t, session>; // by start
 
   void add(const T& x) {
-    int64_t ts = domain_ == time_domain::event ? ts_(x) : clock_->now();
+    int64_t ts = domain_ == time_domain::event
+                     ? ts_(x)
+                     : std::max(clock_->now(), time_ + 1);
     auto k = key_(x);
     auto& ss = keys_[k];
     // Sessions intersecting [ts, ts + gap] (touching ones merge too).
@@ -593,8 +570,7 @@ private:
       merged.end = std::max(merged.end, i->second.end);
     }
     if (merged.end - 1 + lateness_ <= time_) {
-      if (ss.empty())
-        keys_.erase(k);
+      if (ss.empty()) keys_.erase(k);
       this->emit_late(x);
       return;
     }
@@ -621,26 +597,22 @@ private:
 
   void fire(const K& k) {
     auto it = keys_.find(k);
-    if (it == keys_.end())
-      return;
+    if (it == keys_.end()) return;
     auto& ss = it->second;
     for (auto i = ss.begin(); i != ss.end();) {
       auto& s = i->second;
-      if (s.end - 1 > time_)
-        break; // sessions are disjoint and ordered
+      if (s.end - 1 > time_) break; // sessions are disjoint and ordered
       if (s.dirty) {
         fn_.result(k, window{i->first, s.end}, s.a, this->emitter_fn());
         s.dirty = false;
-        if (lateness_ > 0)
-          timers_.add(s.end - 1 + lateness_, k);
+        if (lateness_ > 0) timers_.add(s.end - 1 + lateness_, k);
       }
       if (s.end - 1 + lateness_ <= time_)
         i = ss.erase(i);
       else
         ++i;
     }
-    if (ss.empty())
-      keys_.erase(it);
+    if (ss.empty()) keys_.erase(it);
   }
 
   KeyFn key_;
@@ -658,17 +630,14 @@ private:
 /// Count windows: per key, every `slide` records the last `size` ones.
 template <class K, class T, class KeyFn, class Fn>
 class count_window_task final
-  : public window_task_base<T, typename Fn::out, false> {
+    : public window_task_base<T, typename Fn::out, false> {
 public:
   using acc = typename Fn::acc;
 
   count_window_task(const task_setup& s, KeyFn key, Fn fn, count_windows w)
-    : window_task_base<T, typename Fn::out, false>(s),
-      key_(std::move(key)),
-      fn_(std::move(fn)),
-      size_(static_cast<int64_t>(w.size)),
-      slide_(static_cast<int64_t>(w.slide)),
-      pane_(std::gcd(size_, slide_)) {}
+      : window_task_base<T, typename Fn::out, false>(s), key_(std::move(key)),
+        fn_(std::move(fn)), size_(static_cast<int64_t>(w.size)),
+        slide_(static_cast<int64_t>(w.slide)), pane_(std::gcd(size_, slide_)) {}
 
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b))
@@ -680,7 +649,7 @@ private:
     int64_t count = 0;
     acc current;
     bool started = false;
-    pane_fifo<Fn> fifo;        // incremental functions
+    pane_fifo<Fn> fifo;           // incremental functions
     std::map<int64_t, acc> panes; // the others
   };
 
@@ -693,16 +662,14 @@ private:
     }
     fn_.add(ks.current, x);
     ++ks.count;
-    if (ks.count % pane_ != 0)
-      return;
+    if (ks.count % pane_ != 0) return;
     auto start = ks.count - pane_;
     if constexpr (Fn::incremental)
       ks.fifo.push(fn_, start, ks.current);
     else
       ks.panes.emplace(start, std::move(ks.current));
     ks.current = fn_.init();
-    if (ks.count % slide_ != 0)
-      return;
+    if (ks.count % slide_ != 0) return;
     window w{std::max<int64_t>(0, ks.count - size_), ks.count};
     if constexpr (Fn::incremental) {
       ks.fifo.evict_before(fn_, w.start);

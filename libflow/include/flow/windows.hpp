@@ -32,7 +32,7 @@ template <class K, class T, class KeyFn, class W, bool Late = false>
 class windowed_stream {
 public:
   windowed_stream(keyed_stream<K, T, KeyFn> in, W w)
-    : in_(std::move(in)), w_(w) {}
+      : in_(std::move(in)), w_(w) {}
 
   /// Records up to `ms` behind the watermark still update their windows
   /// (which fire again with the new result); later ones are dropped (and
@@ -40,8 +40,7 @@ public:
   windowed_stream allowed_lateness(int64_t ms) const {
     static_assert(!std::is_same_v<W, count_windows>,
                   "count windows have no lateness");
-    if (ms < 0)
-      throw std::invalid_argument("allowed_lateness: negative");
+    if (ms < 0) throw std::invalid_argument("allowed_lateness: negative");
     auto r = *this;
     r.lateness_ = ms;
     return r;
@@ -99,8 +98,8 @@ private:
   template <class Fn>
   auto build(Fn fn, const std::string& name) const {
     using out = typename Fn::out;
-    using record
-      = std::conditional_t<Late, std::variant<out, late_record<T>>, out>;
+    using record =
+        std::conditional_t<Late, std::variant<out, late_record<T>>, out>;
     timestamp_fn<T> ts;
     bool event = true;
     if constexpr (std::is_same_v<W, count_windows>) {
@@ -109,8 +108,7 @@ private:
         throw std::invalid_argument("count window: size and slide > 0");
     } else if constexpr (std::is_same_v<W, session_windows>) {
       event = w_.domain == time_domain::event;
-      if (w_.gap <= 0)
-        throw std::invalid_argument("session window: gap > 0");
+      if (w_.gap <= 0) throw std::invalid_argument("session window: gap > 0");
     } else if constexpr (std::is_same_v<W, tumbling_windows>) {
       event = w_.domain == time_domain::event;
       if (w_.size <= 0)
@@ -126,8 +124,8 @@ private:
     if (event) {
       if (!in_.input().timestamps())
         throw std::invalid_argument(
-          "window '" + name
-          + "' on event time needs timestamps: call assign_timestamps (or "
+            "window '" + name +
+            "' on event time needs timestamps: call assign_timestamps (or "
             "with_timestamps) on the stream before key_by");
       ts = *in_.input().timestamps();
     }
@@ -137,31 +135,30 @@ private:
     task_factory make = [=](const task_setup& s) -> std::unique_ptr<task> {
       if constexpr (std::is_same_v<W, count_windows>) {
         return std::make_unique<detail::count_window_task<K, T, KeyFn, Fn>>(
-          s, key, fn, w);
+            s, key, fn, w);
       } else if constexpr (std::is_same_v<W, session_windows>) {
         return std::make_unique<
-          detail::session_window_task<K, T, KeyFn, Fn, Late>>(s, key, fn, w,
-                                                              lateness, ts);
+            detail::session_window_task<K, T, KeyFn, Fn, Late>>(s, key, fn, w,
+                                                                lateness, ts);
       } else if constexpr (std::is_same_v<W, tumbling_windows>) {
         return std::make_unique<
-          detail::time_window_task<K, T, KeyFn, Fn, Late>>(
-          s, key, fn, sliding_windows{w.size, w.size, w.offset, w.domain},
-          lateness, ts);
+            detail::time_window_task<K, T, KeyFn, Fn, Late>>(
+            s, key, fn, sliding_windows{w.size, w.size, w.offset, w.domain},
+            lateness, ts);
       } else {
         return std::make_unique<
-          detail::time_window_task<K, T, KeyFn, Fn, Late>>(s, key, fn, w,
-                                                           lateness, ts);
+            detail::time_window_task<K, T, KeyFn, Fn, Late>>(s, key, fn, w,
+                                                             lateness, ts);
       }
     };
     auto op = in_.input().template add_keyed<record>(name, std::move(make),
                                                      in_.hasher());
-    if (parallelism_)
-      op = op.parallelism(*parallelism_);
+    if (parallelism_) op = op.parallelism(*parallelism_);
     if constexpr (Late) {
-      auto results = op.template add<out>(
-        name + "-results", [](const task_setup& s) {
-          return std::make_unique<detail::select_task<record, 0, out>>(s);
-        });
+      auto results =
+          op.template add<out>(name + "-results", [](const task_setup& s) {
+            return std::make_unique<detail::select_task<record, 0, out>>(s);
+          });
       auto late = op.template add<T>(name + "-late", [](const task_setup& s) {
         return std::make_unique<detail::select_task<record, 1, T>>(s);
       });
@@ -169,8 +166,7 @@ private:
         results = results.parallelism(*parallelism_);
         late = late.parallelism(*parallelism_);
       }
-      if (ts)
-        late = late.with_timestamps(ts);
+      if (ts) late = late.with_timestamps(ts);
       return windowed_output<out, T>{results, late};
     } else {
       return op;

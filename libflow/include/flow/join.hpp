@@ -1,0 +1,350 @@
+#pragma once
+
+// Joins of two keyed streams (both hash-partitioned by the same key type):
+//
+//   window_join(a, b, tumbling(1000), f)  pairs with equal key in the same
+//                                         window: `Out f(const A&, const B&)`
+//   interval_join(a, b, lo, hi, f)        pairs with equal key and
+//                                         a.ts + lo <= b.ts <= a.ts + hi
+//   join_table(a, table, f, domain)       each a with the latest table record
+//                                         of its key (a changelog: last
+//                                         value wins): `Out f(const A&,
+//                                         const B&)`; no match, no output
+//
+// Records that arrive behind the watermark are dropped by the window and
+// interval joins (counted, logged at end of input).
+
+#include "flow/log.hpp"
+#include "flow/timers.hpp"
+#include "flow/topology.hpp"
+#include "flow/window.hpp"
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+namespace flow {
+
+namespace detail {
+
+/// Adds a node reading `a` (edges 0..n_a-1) and `b` (the rest), both hash
+/// partitioned; returns its output stream.
+template <class Out, class KA, class A, class FA, class KB, class B, class FB>
+stream<Out> add_two_input(const keyed_stream<KA, A, FA>& a,
+                          const keyed_stream<KB, B, FB>& b,
+                          const std::string& name, task_factory make) {
+  static_assert(std::is_same_v<KA, KB>, "joins need the same key type");
+  auto& t = a.input().graph();
+  if (&b.input().graph() != &t)
+    throw std::invalid_argument("join: streams of different topologies");
+  node_def n;
+  n.name = name;
+  n.kind = node_kind::operation;
+  n.make_task = std::move(make);
+  for (auto p : a.input().producers())
+    n.inputs.push_back(edge_def{p, partitioning::hash, a.hasher()});
+  for (auto p : b.input().producers())
+    n.inputs.push_back(edge_def{p, partitioning::hash, b.hasher()});
+  return stream<Out>(t, {t.add_node(std::move(n))});
+}
+
+template <class T>
+timestamp_fn<T> need_timestamps(const stream<T>& s, const std::string& what) {
+  if (!s.timestamps())
+    throw std::invalid_argument(what + " needs event time on both inputs: "
+                                       "call assign_timestamps (or "
+                                       "with_timestamps) before key_by");
+  return *s.timestamps();
+}
+
+template <class Out>
+class join_task_base : public emitting_task<Out> {
+public:
+  join_task_base(const task_setup& s, size_t a_edges)
+      : emitting_task<Out>(s), a_edges_(a_edges) {}
+  void end_of_input() override {
+    if (dropped_ > 0)
+      logger("flow/join")->warn("{} late records dropped", dropped_);
+  }
+
+protected:
+  size_t a_edges_;
+  uint64_t dropped_ = 0;
+  int64_t wm_ = min_timestamp;
+};
+
+template <class K, class A, class B, class Out, class FA, class FB, class F>
+class window_join_task final : public join_task_base<Out> {
+public:
+  window_join_task(const task_setup& s, size_t a_edges, FA ka, FB kb, F f,
+                   sliding_windows w, timestamp_fn<A> ta, timestamp_fn<B> tb)
+      : join_task_base<Out>(s, a_edges), ka_(ka), kb_(kb), f_(f), w_(w),
+        ta_(std::move(ta)), tb_(std::move(tb)) {}
+
+  void process(size_t input, batch_base& b) override {
+    if (input < this->a_edges_) {
+      for (auto& x : records_of<A>(b))
+        add(ta_(x), ka_(x), [&](cell& c) { c.a.push_back(x); });
+    } else {
+      for (auto& x : records_of<B>(b))
+        add(tb_(x), kb_(x), [&](cell& c) { c.b.push_back(x); });
+    }
+  }
+
+  void on_watermark(int64_t wm) override {
+    this->wm_ = wm;
+    while (!windows_.empty() && windows_.begin()->first - 1 <= wm) {
+      auto& cells = windows_.begin()->second;
+      for (auto& [k, c] : cells)
+        for (auto& x : c.a)
+          for (auto& y : c.b)
+            this->router_.emit(
+                f_(static_cast<const A&>(x), static_cast<const B&>(y)));
+      windows_.erase(windows_.begin());
+    }
+    this->router_.emit_watermark(wm);
+  }
+
+private:
+  struct cell {
+    std::vector<A> a;
+    std::vector<B> b;
+  };
+
+  template <class Put>
+  void add(int64_t ts, const K& k, Put&& put) {
+    auto last = floor_to(ts, w_.slide, w_.offset);
+    if (last + w_.size - 1 <= this->wm_) {
+      ++this->dropped_;
+      return;
+    }
+    for (auto s = last; s > ts - w_.size; s -= w_.slide)
+      if (s + w_.size - 1 > this->wm_) put(windows_[s + w_.size][k]);
+  }
+
+  FA ka_;
+  FB kb_;
+  F f_;
+  sliding_windows w_;
+  timestamp_fn<A> ta_;
+  timestamp_fn<B> tb_;
+  /// window end -> key -> records of both sides.
+  std::map<int64_t, std::unordered_map<K, cell>> windows_;
+};
+
+template <class K, class A, class B, class Out, class FA, class FB, class F>
+class interval_join_task final : public join_task_base<Out> {
+public:
+  interval_join_task(const task_setup& s, size_t a_edges, FA ka, FB kb, F f,
+                     int64_t lower, int64_t upper, timestamp_fn<A> ta,
+                     timestamp_fn<B> tb)
+      : join_task_base<Out>(s, a_edges), ka_(ka), kb_(kb), f_(f), lower_(lower),
+        upper_(upper), ta_(std::move(ta)), tb_(std::move(tb)) {}
+
+  void process(size_t input, batch_base& b) override {
+    if (input < this->a_edges_) {
+      for (auto& x : records_of<A>(b)) {
+        auto ts = ta_(x);
+        if (ts <= this->wm_) {
+          ++this->dropped_;
+          continue;
+        }
+        auto k = ka_(x);
+        auto& st = keys_[k];
+        for (auto i = st.b.lower_bound(ts + lower_);
+             i != st.b.end() && i->first <= ts + upper_; ++i)
+          this->router_.emit(
+              f_(static_cast<const A&>(x), static_cast<const B&>(i->second)));
+        st.a.emplace(ts, x);
+        expiry_.add(ts + upper_, k);
+      }
+    } else {
+      for (auto& y : records_of<B>(b)) {
+        auto ts = tb_(y);
+        if (ts <= this->wm_) {
+          ++this->dropped_;
+          continue;
+        }
+        auto k = kb_(y);
+        auto& st = keys_[k];
+        for (auto i = st.a.lower_bound(ts - upper_);
+             i != st.a.end() && i->first <= ts - lower_; ++i)
+          this->router_.emit(
+              f_(static_cast<const A&>(i->second), static_cast<const B&>(y)));
+        st.b.emplace(ts, y);
+        expiry_.add(ts - lower_, k);
+      }
+    }
+  }
+
+  void on_watermark(int64_t wm) override {
+    this->wm_ = wm;
+    // Future records have ts > wm: an a with a.ts + upper <= wm and a b
+    // with b.ts - lower <= wm can no longer match anything.
+    expiry_.fire(wm, [this, wm](int64_t, const K& k) {
+      auto it = keys_.find(k);
+      if (it == keys_.end()) return;
+      auto& st = it->second;
+      st.a.erase(st.a.begin(), st.a.upper_bound(wm - upper_));
+      st.b.erase(st.b.begin(), st.b.upper_bound(wm + lower_));
+      if (st.a.empty() && st.b.empty()) keys_.erase(it);
+    });
+    this->router_.emit_watermark(wm);
+  }
+
+private:
+  struct state {
+    std::multimap<int64_t, A> a;
+    std::multimap<int64_t, B> b;
+  };
+  FA ka_;
+  FB kb_;
+  F f_;
+  int64_t lower_;
+  int64_t upper_;
+  timestamp_fn<A> ta_;
+  timestamp_fn<B> tb_;
+  std::unordered_map<K, state> keys_;
+  timer_queue<K> expiry_;
+};
+
+template <class K, class A, class B, class Out, class FA, class FB, class F>
+class table_join_task final : public join_task_base<Out> {
+public:
+  table_join_task(const task_setup& s, size_t a_edges, FA ka, FB kb, F f,
+                  timestamp_fn<A> ta)
+      : join_task_base<Out>(s, a_edges), ka_(ka), kb_(kb), f_(f),
+        ta_(std::move(ta)) {}
+
+  void process(size_t input, batch_base& b) override {
+    if (input >= this->a_edges_) {
+      for (auto& y : records_of<B>(b)) {
+        auto k = kb_(y);
+        table_.insert_or_assign(std::move(k), std::move(y));
+      }
+      return;
+    }
+    for (auto& x : records_of<A>(b)) {
+      if (ta_) {
+        // Event time: wait until the table is complete up to x's time.
+        auto ts = ta_(x);
+        if (ts > this->wm_) {
+          held_.emplace(ts, std::move(x));
+          continue;
+        }
+      }
+      probe(x);
+    }
+  }
+
+  void on_watermark(int64_t wm) override {
+    this->wm_ = wm;
+    auto end = held_.upper_bound(wm);
+    for (auto i = held_.begin(); i != end; ++i)
+      probe(i->second);
+    held_.erase(held_.begin(), end);
+    this->router_.emit_watermark(wm);
+  }
+
+  size_t table_size() const noexcept { return table_.size(); }
+
+private:
+  void probe(const A& x) {
+    auto i = table_.find(ka_(x));
+    if (i != table_.end())
+      this->router_.emit(f_(x, static_cast<const B&>(i->second)));
+  }
+
+  FA ka_;
+  FB kb_;
+  F f_;
+  timestamp_fn<A> ta_;
+  std::unordered_map<K, B> table_;
+  std::multimap<int64_t, A> held_;
+};
+
+} // namespace detail
+
+/// Pairs of a and b records with the same key in the same tumbling or
+/// sliding event-time window, emitted when the window completes.
+template <class K, class A, class FA, class B, class FB, class W, class F>
+auto window_join(const keyed_stream<K, A, FA>& a,
+                 const keyed_stream<K, B, FB>& b, W w, F f,
+                 std::string name = "window-join") {
+  static_assert(std::is_invocable_v<F&, const A&, const B&>,
+                "window_join expects `Out f(const A&, const B&)`");
+  using out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
+  sliding_windows sw;
+  if constexpr (std::is_same_v<W, tumbling_windows>)
+    sw = sliding_windows{w.size, w.size, w.offset};
+  else {
+    static_assert(std::is_same_v<W, sliding_windows>,
+                  "window_join takes tumbling() or sliding() windows");
+    sw = w;
+  }
+  if (sw.size <= 0 || sw.slide <= 0)
+    throw std::invalid_argument("window_join: size and slide > 0");
+  auto ta = detail::need_timestamps(a.input(), name);
+  auto tb = detail::need_timestamps(b.input(), name);
+  auto na = a.input().producers().size();
+  auto ka = a.key();
+  auto kb = b.key();
+  return detail::add_two_input<out>(a, b, name, [=](const task_setup& s) {
+    return std::make_unique<detail::window_join_task<K, A, B, out, FA, FB, F>>(
+        s, na, ka, kb, f, sw, ta, tb);
+  });
+}
+
+/// Pairs with the same key and a.ts + lower <= b.ts <= a.ts + upper (ms),
+/// emitted as soon as both are there.
+template <class K, class A, class FA, class B, class FB, class F>
+auto interval_join(const keyed_stream<K, A, FA>& a,
+                   const keyed_stream<K, B, FB>& b, int64_t lower,
+                   int64_t upper, F f, std::string name = "interval-join") {
+  static_assert(std::is_invocable_v<F&, const A&, const B&>,
+                "interval_join expects `Out f(const A&, const B&)`");
+  using out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
+  if (lower > upper)
+    throw std::invalid_argument("interval_join: lower > upper");
+  auto ta = detail::need_timestamps(a.input(), name);
+  auto tb = detail::need_timestamps(b.input(), name);
+  auto na = a.input().producers().size();
+  auto ka = a.key();
+  auto kb = b.key();
+  return detail::add_two_input<out>(a, b, name, [=](const task_setup& s) {
+    return std::make_unique<
+        detail::interval_join_task<K, A, B, out, FA, FB, F>>(
+        s, na, ka, kb, f, lower, upper, ta, tb);
+  });
+}
+
+/// Joins each record of `a` with the latest record of its key in `table`
+/// (a changelog stream: the last value per key wins). With
+/// time_domain::event, a record waits until the operator's watermark
+/// passes its timestamp, so a table that is loaded first (a bounded
+/// source ends: +infinity) or carries event time is complete up to it;
+/// with time_domain::processing it joins with the table as it is now.
+template <class K, class A, class FA, class B, class FB, class F>
+auto join_table(const keyed_stream<K, A, FA>& a,
+                const keyed_stream<K, B, FB>& table, F f,
+                time_domain domain = time_domain::processing,
+                std::string name = "table-join") {
+  static_assert(std::is_invocable_v<F&, const A&, const B&>,
+                "join_table expects `Out f(const A&, const B&)`");
+  using out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
+  timestamp_fn<A> ta;
+  if (domain == time_domain::event)
+    ta = detail::need_timestamps(a.input(), name);
+  auto na = a.input().producers().size();
+  auto ka = a.key();
+  auto kb = table.key();
+  return detail::add_two_input<out>(a, table, name, [=](const task_setup& s) {
+    return std::make_unique<detail::table_join_task<K, A, B, out, FA, FB, F>>(
+        s, na, ka, kb, f, ta);
+  });
+}
+
+} // namespace flow
