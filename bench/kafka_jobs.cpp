@@ -71,15 +71,15 @@ bench_args scan(int argc, char** argv) {
 
 void declare_bench_options() {
   flow::runtime::register_option_group(
-    {"bench",
-     [](caf::config_option_adder& add) {
-       add.add<std::string>("input", "input topic")
-         .add<std::string>("output", "output topic")
-         .add<bool>("unbounded", "read until SIGTERM")
-         .add<double>("sink-rate", "records/s limit before the sink")
-         .add<bool>("split-nodes", "sink in a slot group of its own");
-     },
-     nullptr});
+      {"bench",
+       [](caf::config_option_adder& add) {
+         add.add<std::string>("input", "input topic")
+             .add<std::string>("output", "output topic")
+             .add<bool>("unbounded", "read until SIGTERM")
+             .add<double>("sink-rate", "records/s limit before the sink")
+             .add<bool>("split-nodes", "sink in a slot group of its own");
+       },
+       nullptr});
 }
 
 /// Passes records on at most `rate` per second per subtask, sleeping when
@@ -90,10 +90,9 @@ struct throttle {
   std::chrono::steady_clock::time_point start{};
   uint64_t passed = 0;
   T operator()(T x) {
-    if (passed++ == 0)
-      start = std::chrono::steady_clock::now();
+    if (passed++ == 0) start = std::chrono::steady_clock::now();
     auto due = start + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         std::chrono::duration<double>(passed / rate));
+                           std::chrono::duration<double>(passed / rate));
     std::this_thread::sleep_until(due);
     return x;
   }
@@ -120,41 +119,41 @@ int main(int argc, char** argv) {
   flow::topology t{args.workload};
   auto events = t.source(flow::kafka::source<Event>(args.input, parse, in));
   if (args.workload == "flow_bench_w2") {
-    auto counts
-      = events.key_by([](const Event& e) { return e.user_id(); })
-          .aggregate(flow::count(), "count")
-          .map(
-            [](std::pair<std::string, int64_t> kv) {
-              Count c;
-              c.set_key(std::move(kv.first));
-              c.set_count(kv.second);
-              return c;
-            },
-            "to-count");
+    auto counts = events.key_by([](const Event& e) { return e.user_id(); })
+                      .aggregate(flow::count(), "count")
+                      .map(
+                          [](std::pair<std::string, int64_t> kv) {
+                            Count c;
+                            c.set_key(std::move(kv.first));
+                            c.set_count(kv.second);
+                            return c;
+                          },
+                          "to-count");
     if (args.sink_rate > 0)
       counts = counts.map(throttle<Count>{args.sink_rate}, "throttle");
     auto spec = flow::kafka::sink<Count>(
-      args.output,
-      flow::kafka::keyed_by<Count>([](const Count& c) { return c.key(); }),
-      out);
+        args.output,
+        flow::kafka::keyed_by<Count>([](const Count& c) { return c.key(); }),
+        out);
     spec.slot_group = sink_group;
     counts.sink(spec);
   } else {
-    auto kept = events
-                  .filter([](const Event& e) { return e.id() % 2 == 0; },
-                          "keep-even")
-                  .map(
-                    [](Event e) {
-                      flow::bench::w1_transform(e);
-                      return e;
-                    },
-                    "transform");
+    auto kept =
+        events
+            .filter([](const Event& e) { return e.id() % 2 == 0; }, "keep-even")
+            .map(
+                [](Event e) {
+                  flow::bench::w1_transform(e);
+                  return e;
+                },
+                "transform");
     if (args.sink_rate > 0)
       kept = kept.map(throttle<Event>{args.sink_rate}, "throttle");
     auto spec = flow::kafka::sink<Event>(
-      args.output,
-      flow::kafka::keyed_by<Event>([](const Event& e) { return e.user_id(); }),
-      out);
+        args.output, flow::kafka::keyed_by<Event>([](const Event& e) {
+          return e.user_id();
+        }),
+        out);
     spec.slot_group = sink_group;
     kept.sink(spec);
   }

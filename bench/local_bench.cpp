@@ -45,8 +45,7 @@ double peak_rss_mb() {
   std::ifstream in{"/proc/self/status"};
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0)
-      return std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   return 0;
 }
 
@@ -54,16 +53,15 @@ double current_rss_mb() {
   std::ifstream in{"/proc/self/status"};
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   return 0;
 }
 
 double cpu_seconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec
-         + ru.ru_stime.tv_usec / 1e6;
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
 }
 
 /// Counts and checksums what reaches it; optionally slow.
@@ -73,7 +71,7 @@ struct checking_sink final : flow::sink_function<record100> {
     std::atomic<uint64_t> checksum{0};
   };
   checking_sink(totals* t, uint64_t ns_per_record)
-    : t_(t), ns_(ns_per_record) {}
+      : t_(t), ns_(ns_per_record) {}
   void write(std::vector<record100>& xs) override {
     uint64_t sum = 0;
     for (auto& r : xs)
@@ -82,8 +80,8 @@ struct checking_sink final : flow::sink_function<record100> {
     t_->checksum.fetch_add(sum, std::memory_order_relaxed);
     if (ns_ > 0) {
       // Busy-wait: a sink that costs ns_ per record of CPU time.
-      auto until = std::chrono::steady_clock::now()
-                   + std::chrono::nanoseconds(ns_ * xs.size());
+      auto until = std::chrono::steady_clock::now() +
+                   std::chrono::nanoseconds(ns_ * xs.size());
       while (std::chrono::steady_clock::now() < until) {
       }
     }
@@ -110,14 +108,14 @@ int run_chain(uint64_t n, uint32_t par, size_t batch, uint64_t sink_ns,
   checking_sink::totals totals;
   flow::topology t{"local-chain"};
   t.source(flow::generator(n, make_record, "source"))
-    .map(stamp, "stamp")
-    .filter(keep, "keep")
-    .map(touch, "touch")
-    .sink({"sink",
-           [&](const flow::connector_context&) {
-             return std::make_unique<checking_sink>(&totals, sink_ns);
-           },
-           std::nullopt});
+      .map(stamp, "stamp")
+      .filter(keep, "keep")
+      .map(touch, "touch")
+      .sink({"sink",
+             [&](const flow::connector_context&) {
+               return std::make_unique<checking_sink>(&totals, sink_ns);
+             },
+             std::nullopt});
   flow::job_options opts;
   opts.plan.default_parallelism = par;
   opts.channels.batch_size = batch;
@@ -132,8 +130,7 @@ int run_chain(uint64_t n, uint32_t par, size_t batch, uint64_t sink_ns,
       auto rss = current_rss_mb();
       auto el = std::chrono::steady_clock::now() - t0;
       if (el > std::chrono::seconds(1)) {
-        if (rss_start == 0)
-          rss_start = rss;
+        if (rss_start == 0) rss_start = rss;
         rss_max_after_warmup = std::max(rss_max_after_warmup, rss);
       }
       rss_end = rss;
@@ -148,23 +145,23 @@ int run_chain(uint64_t n, uint32_t par, size_t batch, uint64_t sink_ns,
   uint64_t expect_count = 0, expect_sum = 0;
   for (uint64_t i = 0; i < n; ++i) {
     auto rec = touch(stamp(make_record(i)));
-    if (!keep(rec))
-      continue;
+    if (!keep(rec)) continue;
     ++expect_count;
     expect_sum += rec.seq ^ rec.ts ^ static_cast<uint64_t>(rec.payload[0]);
   }
-  bool verified = r.ok && totals.count == expect_count
-                  && totals.checksum == expect_sum;
-  std::printf("{\"mode\": \"%s\", \"records\": %llu, \"parallelism\": %u, "
-              "\"batch_size\": %zu, \"seconds\": %.4f, \"records_per_s\": %.0f, "
-              "\"ns_per_record\": %.2f, \"cpu_s_per_million\": %.4f, "
-              "\"peak_rss_mb\": %.1f, \"rss_after_warmup_mb\": %.1f, "
-              "\"rss_max_after_warmup_mb\": %.1f, \"rss_end_mb\": %.1f, "
-              "\"max_in_flight\": %u, \"verified\": %s, \"error\": \"%s\"}\n",
-              mode, static_cast<unsigned long long>(n), par, batch, r.seconds,
-              n / r.seconds, r.seconds * 1e9 / n, cpu * 1e6 / n, peak_rss_mb(),
-              rss_start, rss_max_after_warmup, rss_end, r.max_in_flight,
-              verified ? "true" : "false", r.error.c_str());
+  bool verified =
+      r.ok && totals.count == expect_count && totals.checksum == expect_sum;
+  std::printf(
+      "{\"mode\": \"%s\", \"records\": %llu, \"parallelism\": %u, "
+      "\"batch_size\": %zu, \"seconds\": %.4f, \"records_per_s\": %.0f, "
+      "\"ns_per_record\": %.2f, \"cpu_s_per_million\": %.4f, "
+      "\"peak_rss_mb\": %.1f, \"rss_after_warmup_mb\": %.1f, "
+      "\"rss_max_after_warmup_mb\": %.1f, \"rss_end_mb\": %.1f, "
+      "\"max_in_flight\": %u, \"verified\": %s, \"error\": \"%s\"}\n",
+      mode, static_cast<unsigned long long>(n), par, batch, r.seconds,
+      n / r.seconds, r.seconds * 1e9 / n, cpu * 1e6 / n, peak_rss_mb(),
+      rss_start, rss_max_after_warmup, rss_end, r.max_in_flight,
+      verified ? "true" : "false", r.error.c_str());
   return verified ? 0 : 1;
 }
 

@@ -36,8 +36,8 @@ using finish_atom = caf::atom_constant<caf::atom("finish")>;
 std::vector<std::string> job_args(const job_options& o) {
   std::vector<std::string> out;
   for (auto& [key, value] : o.settings)
-    if (key.rfind("flow.", 0) == 0 && key != "flow.log-level"
-        && key != "flow.threads")
+    if (key.rfind("flow.", 0) == 0 && key != "flow.log-level" &&
+        key != "flow.threads")
       out.push_back("--" + key + "=" + value);
   return out;
 }
@@ -48,8 +48,8 @@ std::string describe_subtasks(const physical_plan& plan,
   std::string out;
   for (auto& s : plan.subtasks)
     if (node_of[s.id.value()] == node)
-      out += (out.empty() ? "" : ", ") + s.operator_name + "["
-             + std::to_string(s.index) + "]";
+      out += (out.empty() ? "" : ", ") + s.operator_name + "[" +
+             std::to_string(s.index) + "]";
   return out;
 }
 
@@ -64,8 +64,7 @@ struct worker_info {
 
 caf::expected<uint16_t> publish(caf::actor_system& sys, const caf::actor& a,
                                 const cluster_options& co, uint16_t port) {
-  if (co.tls)
-    return caf::openssl::publish(a, port, co.host.c_str(), true);
+  if (co.tls) return caf::openssl::publish(a, port, co.host.c_str(), true);
   return sys.middleman().publish(a, port, co.host.c_str(), true);
 }
 
@@ -74,23 +73,23 @@ caf::expected<caf::actor> connect(caf::actor_system& sys,
   if (co.tls)
     return caf::openssl::remote_actor(sys, co.coordinator_host,
                                       co.coordinator_port);
-  return sys.middleman().remote_actor(co.coordinator_host,
-                                      co.coordinator_port);
+  return sys.middleman().remote_actor(co.coordinator_host, co.coordinator_port);
 }
 
 void prepare_system_config(node_config& cfg, const cluster_options& co) {
   // node_config::load(args) hides the module loader of its base.
   auto& base = static_cast<caf::actor_system_config&>(cfg);
   base.load<caf::io::middleman>();
-  if (co.tls)
-    base.load<caf::openssl::manager>();
+  if (co.tls) base.load<caf::openssl::manager>();
   add_message_types(cfg);
   // Workers connect to each other explicitly before the job starts (see
   // peers_atom); no connection may appear mid-stream and change a route.
   cfg.set("middleman.enable-automatic-connections", false);
   // A silent peer (hung, or a network partition) is declared dead.
-  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
-  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
+  cfg.set("middleman.heartbeat-interval",
+          caf::timespan{std::chrono::seconds(1)});
+  cfg.set("middleman.connection-timeout",
+          caf::timespan{std::chrono::seconds(5)});
   if (cfg.options().threads > 0)
     cfg.set("scheduler.max-threads", cfg.options().threads);
 }
@@ -100,34 +99,34 @@ caf::behavior agent(caf::event_based_actor* self, const topology* t,
                     std::vector<std::string> own_args,
                     std::shared_ptr<std::vector<caf::actor>> spawned) {
   return {
-    [=](deploy_atom, std::vector<std::string>& args,
-        std::vector<uint32_t>& ids,
-        caf::actor& job) -> caf::result<std::vector<caf::actor>> {
-      auto log = logger("flow/cluster");
-      // The coordinator's job options win over this node's own.
-      auto all = own_args;
-      all.insert(all.end(), args.begin(), args.end());
-      node_config job_cfg;
-      if (job_cfg.load(all) != node_config::outcome::ok)
-        return caf::make_error(caf::sec::invalid_argument, job_cfg.message());
-      try {
-        auto plan = physical_plan::build(*t, job_cfg.options().plan);
-        std::vector<std::shared_ptr<subtask_metrics>> metrics;
-        auto actors = spawn_subtasks(self->system(), *t, plan, ids,
-                                     job_cfg.options(), job, metrics);
-        log->info("spawned {} subtasks: {}", actors.size(), [&] {
-          std::string s;
-          for (auto id : ids)
-            s += (s.empty() ? "" : ", ") + plan.subtasks[id].operator_name
-                 + "[" + std::to_string(plan.subtasks[id].index) + "]";
-          return s;
-        }());
-        spawned->insert(spawned->end(), actors.begin(), actors.end());
-        return actors;
-      } catch (const std::exception& e) {
-        return caf::make_error(caf::sec::invalid_argument, e.what());
-      }
-    },
+      [=](deploy_atom, std::vector<std::string>& args,
+          std::vector<uint32_t>& ids,
+          caf::actor& job) -> caf::result<std::vector<caf::actor>> {
+        auto log = logger("flow/cluster");
+        // The coordinator's job options win over this node's own.
+        auto all = own_args;
+        all.insert(all.end(), args.begin(), args.end());
+        node_config job_cfg;
+        if (job_cfg.load(all) != node_config::outcome::ok)
+          return caf::make_error(caf::sec::invalid_argument, job_cfg.message());
+        try {
+          auto plan = physical_plan::build(*t, job_cfg.options().plan);
+          std::vector<std::shared_ptr<subtask_metrics>> metrics;
+          auto actors = spawn_subtasks(self->system(), *t, plan, ids,
+                                       job_cfg.options(), job, metrics);
+          log->info("spawned {} subtasks: {}", actors.size(), [&] {
+            std::string s;
+            for (auto id : ids)
+              s += (s.empty() ? "" : ", ") + plan.subtasks[id].operator_name +
+                   "[" + std::to_string(plan.subtasks[id].index) + "]";
+            return s;
+          }());
+          spawned->insert(spawned->end(), actors.begin(), actors.end());
+          return actors;
+        } catch (const std::exception& e) {
+          return caf::make_error(caf::sec::invalid_argument, e.what());
+        }
+      },
   };
 }
 
@@ -152,11 +151,12 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
     kill_local();
     return exit_job_failed;
   }
-  auto name = co.name.empty() ? "worker@" + co.host + ":" + std::to_string(*port)
-                              : co.name;
+  auto name = co.name.empty()
+                  ? "worker@" + co.host + ":" + std::to_string(*port)
+                  : co.name;
   // The coordinator may start later than this worker: retry with backoff.
-  auto deadline = std::chrono::steady_clock::now()
-                  + std::chrono::seconds(co.connect_timeout_s);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::seconds(co.connect_timeout_s);
   auto backoff = std::chrono::milliseconds(100);
   caf::actor coordinator;
   for (;;) {
@@ -165,8 +165,8 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
       coordinator = *c;
       break;
     }
-    if (std::chrono::steady_clock::now() + backoff > deadline
-        || (stop && stop->load())) {
+    if (std::chrono::steady_clock::now() + backoff > deadline ||
+        (stop && stop->load())) {
       log->error("{}: cannot reach the coordinator at {}:{} within {}s: {}",
                  name, co.coordinator_host, co.coordinator_port,
                  co.connect_timeout_s, sys.render(c.error()));
@@ -184,17 +184,16 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   self->monitor(coordinator);
   bool accepted = false;
   std::string reason;
-  self
-    ->request(coordinator, std::chrono::seconds(co.connect_timeout_s),
-              register_atom::value, name, co.slots, t.fingerprint(),
-              agent_actor, caf::actor_cast<caf::actor>(self), co.host,
-              static_cast<uint32_t>(*port))
-    .receive(
-      [&](bool ok, std::string& why) {
-        accepted = ok;
-        reason = std::move(why);
-      },
-      [&](caf::error& err) { reason = sys.render(err); });
+  self->request(coordinator, std::chrono::seconds(co.connect_timeout_s),
+                register_atom::value, name, co.slots, t.fingerprint(),
+                agent_actor, caf::actor_cast<caf::actor>(self), co.host,
+                static_cast<uint32_t>(*port))
+      .receive(
+          [&](bool ok, std::string& why) {
+            accepted = ok;
+            reason = std::move(why);
+          },
+          [&](caf::error& err) { reason = sys.render(err); });
   if (!accepted) {
     log->error("{}: rejected by the coordinator: {}", name, reason);
     kill_local();
@@ -205,41 +204,43 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   int code = -1;
   while (code < 0) {
     self->receive(
-      [&](peers_atom, std::vector<std::string>& hosts,
-          std::vector<uint32_t>& ports) -> bool {
-        // Direct connections to the other workers exist before any data
-        // flows: CAF keeps message order per route, and a route that
-        // changed mid-stream (relayed, then direct) could reorder.
-        for (size_t i = 0; i < hosts.size(); ++i) {
-          auto peer = co.tls ? caf::openssl::remote_actor(
-                                 sys, hosts[i], static_cast<uint16_t>(ports[i]))
-                             : sys.middleman().remote_actor(
-                                 hosts[i], static_cast<uint16_t>(ports[i]));
-          if (!peer) {
-            log->error("{}: cannot connect to peer {}:{}: {}", name, hosts[i],
-                       ports[i], sys.render(peer.error()));
-            return false;
+        [&](peers_atom, std::vector<std::string>& hosts,
+            std::vector<uint32_t>& ports) -> bool {
+          // Direct connections to the other workers exist before any data
+          // flows: CAF keeps message order per route, and a route that
+          // changed mid-stream (relayed, then direct) could reorder.
+          for (size_t i = 0; i < hosts.size(); ++i) {
+            auto peer =
+                co.tls ? caf::openssl::remote_actor(
+                             sys, hosts[i], static_cast<uint16_t>(ports[i]))
+                       : sys.middleman().remote_actor(
+                             hosts[i], static_cast<uint16_t>(ports[i]));
+            if (!peer) {
+              log->error("{}: cannot connect to peer {}:{}: {}", name, hosts[i],
+                         ports[i], sys.render(peer.error()));
+              return false;
+            }
           }
-        }
-        return true;
-      },
-      [&](finish_atom, bool ok) {
-        log->info("{}: job {}", name, ok ? "finished" : "failed");
-        code = ok ? exit_ok : exit_job_failed;
-      },
-      [&](caf::down_msg& dm) {
-        if (dm.source == coordinator) {
-          log->error("{}: lost the coordinator ({}); stopping", name,
-                     sys.render(dm.reason));
-          code = exit_job_failed;
-        }
-      },
-      caf::after(std::chrono::milliseconds(100)) >> [&] {
-        if (stop && stop->load()) {
-          log->error("{}: stopped before the job finished", name);
-          code = exit_job_failed;
-        }
-      });
+          return true;
+        },
+        [&](finish_atom, bool ok) {
+          log->info("{}: job {}", name, ok ? "finished" : "failed");
+          code = ok ? exit_ok : exit_job_failed;
+        },
+        [&](caf::down_msg& dm) {
+          if (dm.source == coordinator) {
+            log->error("{}: lost the coordinator ({}); stopping", name,
+                       sys.render(dm.reason));
+            code = exit_job_failed;
+          }
+        },
+        caf::after(std::chrono::milliseconds(100)) >>
+            [&] {
+              if (stop && stop->load()) {
+                log->error("{}: stopped before the job finished", name);
+                code = exit_job_failed;
+              }
+            });
   }
   kill_local();
   return code;
@@ -261,16 +262,16 @@ int run_coordinator(const topology& t, node_config& cfg,
     return exit_job_failed;
   }
   auto name = co.name.empty() ? std::string("coordinator") : co.name;
-  log->info("{}: listening on {}:{}{}, waiting for {} worker(s)", name,
-            co.host, *port, co.tls ? " (TLS)" : "", co.workers);
+  log->info("{}: listening on {}:{}{}, waiting for {} worker(s)", name, co.host,
+            *port, co.tls ? " (TLS)" : "", co.workers);
   auto fingerprint = t.fingerprint();
   std::vector<worker_info> workers;
   auto finish_workers = [&](bool ok) {
     for (auto& w : workers)
       self->send(w.control, finish_atom::value, ok);
   };
-  auto deadline = std::chrono::steady_clock::now()
-                  + std::chrono::seconds(co.connect_timeout_s);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::seconds(co.connect_timeout_s);
   while (workers.size() < co.workers) {
     if (std::chrono::steady_clock::now() > deadline || (stop && stop->load())) {
       log->error("{}: only {} of {} workers registered within {}s", name,
@@ -279,34 +280,33 @@ int run_coordinator(const topology& t, node_config& cfg,
       return exit_job_failed;
     }
     self->receive(
-      [&](register_atom, std::string& wname, uint32_t slots, uint64_t fp,
-          caf::actor& agent_actor, caf::actor& control, std::string& whost,
-          uint32_t wport) -> std::tuple<bool, std::string> {
-        if (fp != fingerprint) {
-          auto why = "topology fingerprint mismatch: worker " + wname
-                     + " runs a different program ("
-                     + std::to_string(fp) + " != "
-                     + std::to_string(fingerprint) + ")";
-          log->error("{}: rejected {}: {}", name, wname, why);
-          return {false, why};
-        }
-        for (auto& w : workers)
-          if (w.name == wname)
-            return {false, "a worker named " + wname + " is registered"};
-        self->monitor(agent_actor);
-        workers.push_back({wname, slots, whost, wport, agent_actor, control});
-        log->info("{}: worker {} registered ({} slots), {}/{}", name, wname,
-                  slots, workers.size(), co.workers);
-        return {true, ""};
-      },
-      [&](caf::down_msg& dm) {
-        workers.erase(std::remove_if(workers.begin(), workers.end(),
-                                     [&](const worker_info& w) {
-                                       return dm.source == w.agent;
-                                     }),
-                      workers.end());
-      },
-      caf::after(std::chrono::milliseconds(200)) >> [] {});
+        [&](register_atom, std::string& wname, uint32_t slots, uint64_t fp,
+            caf::actor& agent_actor, caf::actor& control, std::string& whost,
+            uint32_t wport) -> std::tuple<bool, std::string> {
+          if (fp != fingerprint) {
+            auto why = "topology fingerprint mismatch: worker " + wname +
+                       " runs a different program (" + std::to_string(fp) +
+                       " != " + std::to_string(fingerprint) + ")";
+            log->error("{}: rejected {}: {}", name, wname, why);
+            return {false, why};
+          }
+          for (auto& w : workers)
+            if (w.name == wname)
+              return {false, "a worker named " + wname + " is registered"};
+          self->monitor(agent_actor);
+          workers.push_back({wname, slots, whost, wport, agent_actor, control});
+          log->info("{}: worker {} registered ({} slots), {}/{}", name, wname,
+                    slots, workers.size(), co.workers);
+          return {true, ""};
+        },
+        [&](caf::down_msg& dm) {
+          workers.erase(std::remove_if(workers.begin(), workers.end(),
+                                       [&](const worker_info& w) {
+                                         return dm.source == w.agent;
+                                       }),
+                        workers.end());
+        },
+        caf::after(std::chrono::milliseconds(200)) >> [] {});
   }
 
   // Placement: the coordinator first (if it has slots), then the workers
@@ -323,13 +323,12 @@ int run_coordinator(const topology& t, node_config& cfg,
       hosts.push_back(workers[j].host);
       ports.push_back(workers[j].port);
     }
-    if (hosts.empty())
-      continue;
+    if (hosts.empty()) continue;
     bool connected = false;
-    self
-      ->request(workers[i].control, std::chrono::seconds(co.connect_timeout_s),
-                peers_atom::value, hosts, ports)
-      .receive([&](bool ok) { connected = ok; }, [&](caf::error&) {});
+    self->request(workers[i].control,
+                  std::chrono::seconds(co.connect_timeout_s), peers_atom::value,
+                  hosts, ports)
+        .receive([&](bool ok) { connected = ok; }, [&](caf::error&) {});
     if (!connected) {
       log->error("{}: worker {} cannot connect to its peers", name,
                  workers[i].name);
@@ -339,8 +338,7 @@ int run_coordinator(const topology& t, node_config& cfg,
   }
   std::vector<node_slots> nodes;
   bool local_slots = co.slots > 0;
-  if (local_slots)
-    nodes.push_back({name, co.slots});
+  if (local_slots) nodes.push_back({name, co.slots});
   for (auto& w : workers)
     nodes.push_back({w.name, w.slots});
   std::vector<uint32_t> node_of;
@@ -362,30 +360,27 @@ int run_coordinator(const topology& t, node_config& cfg,
   for (uint32_t n = 0; n < nodes.size(); ++n) {
     std::vector<uint32_t> ids;
     for (auto& s : plan.subtasks)
-      if (node_of[s.id.value()] == n)
-        ids.push_back(s.id.value());
-    if (ids.empty())
-      continue;
+      if (node_of[s.id.value()] == n) ids.push_back(s.id.value());
+    if (ids.empty()) continue;
     std::vector<caf::actor> spawned;
     std::string error;
     if (local_slots && n == 0) {
       spawned = spawn_subtasks(sys, t, plan, ids, opts, job, metrics);
     } else {
       auto& w = workers[n - (local_slots ? 1 : 0)];
-      self
-        ->request(w.agent, std::chrono::seconds(30), deploy_atom::value, args,
-                  ids, job)
-        .receive([&](std::vector<caf::actor>& xs) { spawned = std::move(xs); },
-                 [&](caf::error& err) {
-                   error = "deploying to " + w.name + " failed: "
-                           + sys.render(err);
-                 });
+      self->request(w.agent, std::chrono::seconds(30), deploy_atom::value, args,
+                    ids, job)
+          .receive(
+              [&](std::vector<caf::actor>& xs) { spawned = std::move(xs); },
+              [&](caf::error& err) {
+                error =
+                    "deploying to " + w.name + " failed: " + sys.render(err);
+              });
     }
     if (!error.empty() || spawned.size() != ids.size()) {
       log->error("{}: {}", name, error.empty() ? "deploy incomplete" : error);
       for (auto& a : actors)
-        if (a)
-          self->send_exit(a, caf::exit_reason::kill);
+        if (a) self->send_exit(a, caf::exit_reason::kill);
       finish_workers(false);
       return exit_job_failed;
     }
@@ -393,8 +388,7 @@ int run_coordinator(const topology& t, node_config& cfg,
       actors[ids[i]] = spawned[i];
   }
   log->info("job '{}': {} subtasks on {} node(s), {} channels; starting",
-            t.name(), plan.subtasks.size(), nodes.size(),
-            plan.channels.size());
+            t.name(), plan.subtasks.size(), nodes.size(), plan.channels.size());
   wire_subtasks(self, plan, actors);
 
   std::string lost_node;
@@ -402,9 +396,9 @@ int run_coordinator(const topology& t, node_config& cfg,
     for (size_t i = 0; i < workers.size(); ++i)
       if (dm.source == workers[i].agent) {
         auto n = static_cast<uint32_t>(i + (local_slots ? 1 : 0));
-        lost_node = "node " + workers[i].name + " lost ("
-                    + sys.render(dm.reason) + "); its subtasks: "
-                    + describe_subtasks(plan, node_of, n);
+        lost_node = "node " + workers[i].name + " lost (" +
+                    sys.render(dm.reason) +
+                    "); its subtasks: " + describe_subtasks(plan, node_of, n);
         return lost_node;
       }
     return "";
@@ -415,8 +409,7 @@ int run_coordinator(const topology& t, node_config& cfg,
     for (int i = 0; i < 5 && lost_node.empty(); ++i)
       self->receive([&](caf::down_msg& dm) { on_down(dm); },
                     caf::after(std::chrono::milliseconds(100)) >> [] {});
-    if (!lost_node.empty())
-      log->error("{}", lost_node);
+    if (!lost_node.empty()) log->error("{}", lost_node);
   }
   finish_workers(r.ok);
   for (auto& o : r.operators)
@@ -446,11 +439,11 @@ std::vector<uint32_t> place(const physical_plan& plan,
     auto slot = s.slot_base + s.index;
     if (slot >= slot_node.size())
       throw std::invalid_argument(
-        "operator " + s.operator_name + " needs slot " + std::to_string(slot)
-        + " (slot group base " + std::to_string(s.slot_base)
-        + " + parallelism " + std::to_string(s.parallelism)
-        + ") but the cluster has only " + std::to_string(slot_node.size())
-        + " slots");
+          "operator " + s.operator_name + " needs slot " +
+          std::to_string(slot) + " (slot group base " +
+          std::to_string(s.slot_base) + " + parallelism " +
+          std::to_string(s.parallelism) + ") but the cluster has only " +
+          std::to_string(slot_node.size()) + " slots");
     out[s.id.value()] = slot_node[slot];
   }
   return out;
@@ -459,8 +452,7 @@ std::vector<uint32_t> place(const physical_plan& plan,
 int run_node(const topology& t, node_config& cfg, const cluster_options& co,
              const std::vector<std::string>& args,
              const std::atomic<bool>* stop) {
-  if (co.role == "worker")
-    return run_worker(t, cfg, co, args, stop);
+  if (co.role == "worker") return run_worker(t, cfg, co, args, stop);
   return run_coordinator(t, cfg, co, stop);
 }
 

@@ -15,8 +15,7 @@ namespace flow::runtime {
 
 const operator_summary* job_result::find(const std::string& name) const {
   for (auto& o : operators)
-    if (o.name == name)
-      return &o;
+    if (o.name == name) return &o;
   return nullptr;
 }
 
@@ -72,8 +71,8 @@ std::string status_line(const std::vector<operator_summary>& now,
   for (size_t i = 0; i < now.size(); ++i) {
     auto n = std::max(now[i].records_in, now[i].records_out);
     auto b = i < before.size()
-               ? std::max(before[i].records_in, before[i].records_out)
-               : 0;
+                 ? std::max(before[i].records_in, before[i].records_out)
+                 : 0;
     os << ' ' << now[i].name << '=' << static_cast<uint64_t>((n - b) / dt)
        << "/s";
   }
@@ -128,12 +127,12 @@ void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
   }
 }
 
-job_result supervise(caf::scoped_actor& self, const physical_plan& plan,
-                     const std::vector<caf::actor>& actors,
-                     std::vector<std::shared_ptr<subtask_metrics>> metrics,
-                     const job_options& opts, const std::atomic<bool>* stop,
-                     const std::function<std::string(const caf::down_msg&)>&
-                       on_down) {
+job_result
+supervise(caf::scoped_actor& self, const physical_plan& plan,
+          const std::vector<caf::actor>& actors,
+          std::vector<std::shared_ptr<subtask_metrics>> metrics,
+          const job_options& opts, const std::atomic<bool>* stop,
+          const std::function<std::string(const caf::down_msg&)>& on_down) {
   auto log = logger("flow/runtime");
   metrics.resize(plan.subtasks.size());
   job_result result;
@@ -150,47 +149,44 @@ job_result supervise(caf::scoped_actor& self, const physical_plan& plan,
   auto last_status = clock_type::now();
   auto status_before = summarize(plan, metrics, reported);
   auto fail = [&](std::string why) {
-    if (failed)
-      return;
+    if (failed) return;
     failed = true;
     result.error = std::move(why);
     log->error("{}", result.error);
   };
   while (remaining > 0 && !failed) {
     self->receive(
-      [&](done_atom, uint32_t id, subtask_totals& t) {
-        if (id < done.size() && !done[id]) {
-          done[id] = true;
-          reported[id] = t;
-          --remaining;
-        }
-      },
-      [&](failed_atom, uint32_t, std::string& msg) { fail(std::move(msg)); },
-      [&](report_atom, uint32_t id, subtask_totals& t, bool blocked) {
-        if (id < latest.size() && !done[id]) {
-          latest[id] = t;
-          latest_blocked[id] = blocked;
-        }
-      },
-      [&](caf::down_msg& dm) {
-        bool ours = false;
-        for (size_t i = 0; i < actors.size(); ++i)
-          if (dm.source == actors[i]) {
-            ours = true;
-            if (!done[i])
-              fail("subtask " + plan.subtasks[i].operator_name + "["
-                   + std::to_string(plan.subtasks[i].index)
-                   + "] terminated: "
-                   + (dm.reason ? self->system().render(dm.reason)
-                                : std::string("before finishing")));
+        [&](done_atom, uint32_t id, subtask_totals& t) {
+          if (id < done.size() && !done[id]) {
+            done[id] = true;
+            reported[id] = t;
+            --remaining;
           }
-        if (!ours && on_down) {
-          auto why = on_down(dm);
-          if (!why.empty())
-            fail(std::move(why));
-        }
-      },
-      caf::after(std::chrono::milliseconds(50)) >> [] {});
+        },
+        [&](failed_atom, uint32_t, std::string& msg) { fail(std::move(msg)); },
+        [&](report_atom, uint32_t id, subtask_totals& t, bool blocked) {
+          if (id < latest.size() && !done[id]) {
+            latest[id] = t;
+            latest_blocked[id] = blocked;
+          }
+        },
+        [&](caf::down_msg& dm) {
+          bool ours = false;
+          for (size_t i = 0; i < actors.size(); ++i)
+            if (dm.source == actors[i]) {
+              ours = true;
+              if (!done[i])
+                fail("subtask " + plan.subtasks[i].operator_name + "[" +
+                     std::to_string(plan.subtasks[i].index) + "] terminated: " +
+                     (dm.reason ? self->system().render(dm.reason)
+                                : std::string("before finishing")));
+            }
+          if (!ours && on_down) {
+            auto why = on_down(dm);
+            if (!why.empty()) fail(std::move(why));
+          }
+        },
+        caf::after(std::chrono::milliseconds(50)) >> [] {});
     if (stop && !stop_sent && stop->load()) {
       stop_sent = true;
       log->info("stop requested: stopping sources, draining");
@@ -198,18 +194,16 @@ job_result supervise(caf::scoped_actor& self, const physical_plan& plan,
         if (s.kind == node_kind::source)
           self->send(actors[s.id.value()], stop_atom::value);
     }
-    if (opts.status_interval.count() > 0
-        && clock_type::now() - last_status >= opts.status_interval) {
+    if (opts.status_interval.count() > 0 &&
+        clock_type::now() - last_status >= opts.status_interval) {
       // Finished subtasks count with their final totals, running remote
       // ones with their latest report.
       auto known = reported;
       for (size_t i = 0; i < known.size(); ++i)
-        if (!known[i] && !metrics[i])
-          known[i] = latest[i];
+        if (!known[i] && !metrics[i]) known[i] = latest[i];
       auto now = summarize(plan, metrics, known);
       log->info("{}", status_line(now, status_before, plan, metrics,
-                                  latest_blocked,
-                                  seconds_since(last_status)));
+                                  latest_blocked, seconds_since(last_status)));
       status_before = std::move(now);
       last_status = clock_type::now();
     }
@@ -237,8 +231,7 @@ job_result execute(const topology& t, const job_options& opts,
   log->debug("plan:\n{}", plan.describe());
 
   caf::actor_system_config cfg;
-  if (opts.threads > 0)
-    cfg.set("scheduler.max-threads", opts.threads);
+  if (opts.threads > 0) cfg.set("scheduler.max-threads", opts.threads);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   std::vector<uint32_t> ids;

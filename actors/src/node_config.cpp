@@ -27,8 +27,7 @@ void flatten(const caf::settings& xs, const std::string& prefix,
     else if (auto flag = caf::get_if<bool>(&kv.second)) {
       // CAF's CLI takes boolean options as bare flags; every boolean
       // option defaults to false.
-      if (*flag)
-        out.push_back("--" + key);
+      if (*flag) out.push_back("--" + key);
     } else
       out.push_back("--" + key + "=" + caf::to_string(kv.second));
   }
@@ -38,15 +37,13 @@ std::string argument_of(const caf::error& err) {
   // CAF's CLI parser errors carry {"argument" = "--key=value"}.
   auto text = caf::to_string(err.context());
   auto pos = text.find("--");
-  if (pos == std::string::npos)
-    return {};
+  if (pos == std::string::npos) return {};
   auto end = text.find('"', pos);
   auto arg = text.substr(pos, end == std::string::npos ? end : end - pos);
   // Unescape \" that to_string added around string values.
   std::string clean;
   for (size_t i = 0; i < arg.size(); ++i)
-    if (!(arg[i] == '\\' && i + 1 < arg.size()))
-      clean += arg[i];
+    if (!(arg[i] == '\\' && i + 1 < arg.size())) clean += arg[i];
   return clean;
 }
 
@@ -70,46 +67,49 @@ void to_settings_map(const caf::settings& xs, const std::string& prefix,
 
 node_config::node_config() {
   opt_group{custom_options_, "flow"}
-    .add(parallelism_, "parallelism",
-         "default parallelism of operators that set none")
-    .add(max_parallelism_, "max-parallelism",
-         "number of key groups (upper bound of any parallelism)")
-    .add(batch_size_, "batch-size", "records per batch on a channel")
-    .add(credit_window_, "credit-window",
-         "batches a sender may have unacknowledged per channel")
-    .add(credit_return_, "credit-return",
-         "credits a receiver returns at once while input is queued")
-    .add(flush_interval_, "flush-interval",
-         "longest wait of a partially filled batch, e.g. 5ms")
-    .add(status_interval_, "status-interval",
-         "period of the status line, e.g. 5s; 0s disables it")
-    .add(source_poll_records_, "source-poll-records",
-         "records a source emits per turn before yielding")
-    .add(log_level_, "log-level",
-         "trace, debug, info, warn, error, critical or off")
-    .add(threads_, "threads", "scheduler threads; 0 = one per core")
-    .add(options_.channels.idle_timeout, "idle-timeout",
-         "input channel or source split without data for this long stops "
-         "holding the watermark back, e.g. 10s; 0s: never")
-    .add(options_.channels.watermark_interval, "watermark-interval",
-         "sources emit generated watermarks at most this often, e.g. 200ms");
+      .add(parallelism_, "parallelism",
+           "default parallelism of operators that set none")
+      .add(max_parallelism_, "max-parallelism",
+           "number of key groups (upper bound of any parallelism)")
+      .add(batch_size_, "batch-size", "records per batch on a channel")
+      .add(credit_window_, "credit-window",
+           "batches a sender may have unacknowledged per channel")
+      .add(credit_return_, "credit-return",
+           "credits a receiver returns at once while input is queued")
+      .add(flush_interval_, "flush-interval",
+           "longest wait of a partially filled batch, e.g. 5ms")
+      .add(status_interval_, "status-interval",
+           "period of the status line, e.g. 5s; 0s disables it")
+      .add(source_poll_records_, "source-poll-records",
+           "records a source emits per turn before yielding")
+      .add(log_level_, "log-level",
+           "trace, debug, info, warn, error, critical or off")
+      .add(threads_, "threads", "scheduler threads; 0 = one per core")
+      .add(options_.channels.idle_timeout, "idle-timeout",
+           "input channel or source split without data for this long stops "
+           "holding the watermark back, e.g. 10s; 0s: never")
+      .add(options_.channels.watermark_interval, "watermark-interval",
+           "sources emit generated watermarks at most this often, e.g. 200ms");
   opt_group{custom_options_, "cluster"}
-    .add(cluster_.role, "role", "standalone, coordinator or worker")
-    .add(cluster_.name, "name", "node name (default: role@host:port)")
-    .add(cluster_.host, "host",
-         "listen address; loopback unless the network is trusted or TLS is on")
-    .add(port_, "port", "listen port (coordinator: for workers; 0: any)")
-    .add(cluster_.coordinator_host, "coordinator-host",
-         "where workers reach the coordinator")
-    .add(coordinator_port_, "coordinator-port", "the coordinator's port")
-    .add(slots_, "slots",
-         "pipeline slices this node runs (subtask i of each operator -> slot i)")
-    .add(workers_, "workers",
-         "workers the coordinator waits for before starting the job")
-    .add(connect_timeout_s_, "connect-timeout",
-         "seconds to keep trying to reach the coordinator / to wait for workers")
-    .add(cluster_.tls, "tls",
-         "TLS for remoting; certificate, key and CA from openssl.*");
+      .add(cluster_.role, "role", "standalone, coordinator or worker")
+      .add(cluster_.name, "name", "node name (default: role@host:port)")
+      .add(
+          cluster_.host, "host",
+          "listen address; loopback unless the network is trusted or TLS is on")
+      .add(port_, "port", "listen port (coordinator: for workers; 0: any)")
+      .add(cluster_.coordinator_host, "coordinator-host",
+           "where workers reach the coordinator")
+      .add(coordinator_port_, "coordinator-port", "the coordinator's port")
+      .add(slots_, "slots",
+           "pipeline slices this node runs (subtask i of each operator -> slot "
+           "i)")
+      .add(workers_, "workers",
+           "workers the coordinator waits for before starting the job")
+      .add(connect_timeout_s_, "connect-timeout",
+           "seconds to keep trying to reach the coordinator / to wait for "
+           "workers")
+      .add(cluster_.tls, "tls",
+           "TLS for remoting; certificate, key and CA from openssl.*");
   for (auto& g : registered_option_groups()) {
     caf::config_option_adder adder{custom_options_, g.name};
     g.declare(adder);
@@ -117,17 +117,16 @@ node_config::node_config() {
 }
 
 bool node_config::is_flag(const std::string& arg) const {
-  if (arg.rfind("--", 0) != 0)
-    return false;
-  auto opt = custom_options_.cli_long_name_lookup(caf::string_view(arg).substr(2));
+  if (arg.rfind("--", 0) != 0) return false;
+  auto opt =
+      custom_options_.cli_long_name_lookup(caf::string_view(arg).substr(2));
   return opt != nullptr && opt->is_flag();
 }
 
 bool node_config::has_tls_files() const {
   for (auto key : {"certificate", "key", "cafile"}) {
     auto v = caf::get_if<std::string>(&content, std::string("openssl.") + key);
-    if (!v || v->empty())
-      return false;
+    if (!v || v->empty()) return false;
   }
   return true;
 }
@@ -139,21 +138,19 @@ std::string node_config::help() const {
     auto cat = std::string(opt.category().data(), opt.category().size());
     // CAF's own groups (scheduler, middleman, ...) are in --long-help of
     // CAF; openssl.* is listed because cluster.tls needs it.
-    static constexpr const char* caf_groups[]
-      = {"global", "logger", "middleman", "scheduler", "stream",
-         "work-stealing", "opencl", "caf"};
+    static constexpr const char* caf_groups[] = {
+        "global", "logger",        "middleman", "scheduler",
+        "stream", "work-stealing", "opencl",    "caf"};
     bool caf_own = false;
     for (auto g : caf_groups)
       caf_own = caf_own || cat == g;
-    if (caf_own)
-      continue;
-    auto name = "--" + cat + "." + std::string(opt.long_name().data(),
-                                               opt.long_name().size());
+    if (caf_own) continue;
+    auto name = "--" + cat + "." +
+                std::string(opt.long_name().data(), opt.long_name().size());
     os << "  " << name << "=<" << opt.type_name() << ">";
     for (auto n = name.size() + opt.type_name().size() + 3; n < 44; ++n)
       os << ' ';
-    os << ' ' << std::string(opt.description().data(),
-                             opt.description().size())
+    os << ' ' << std::string(opt.description().data(), opt.description().size())
        << '\n';
   }
   return os.str();
@@ -172,8 +169,8 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
       file = a.substr(14);
     } else if (a == "--config-file" && i + 1 < args.size()) {
       file = args[++i];
-    } else if (auto eq = a.find('='); eq != std::string::npos
-               && is_flag(a.substr(0, eq))) {
+    } else if (auto eq = a.find('=');
+               eq != std::string::npos && is_flag(a.substr(0, eq))) {
       // CAF takes boolean options only as bare flags; accept
       // --key=true/false too.
       auto v = a.substr(eq + 1);
@@ -189,8 +186,8 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
   if (!file.empty()) {
     auto parsed = caf::actor_system_config::parse_config_file(file.c_str());
     if (!parsed) {
-      message_ = "invalid config: cannot read config file " + file + ": "
-                 + render(parsed.error());
+      message_ = "invalid config: cannot read config file " + file + ": " +
+                 render(parsed.error());
       return outcome::error;
     }
     flatten(*parsed, "", all);
@@ -202,16 +199,17 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
     auto key = arg.substr(0, arg.find('='));
     std::string expected = "a known option (see --help)";
     if (auto opt = custom_options_.cli_long_name_lookup(
-          caf::string_view(key).substr(std::min<size_t>(2, key.size()))))
-      expected = "a value of type " + std::string(opt->type_name().data(), opt->type_name().size());
-    message_ = "invalid config: " + (arg.empty() ? render(err) : arg)
-               + (file.empty() ? "" : " (config file " + file + " or CLI)")
-               + ": expected " + expected;
+            caf::string_view(key).substr(std::min<size_t>(2, key.size()))))
+      expected = "a value of type " +
+                 std::string(opt->type_name().data(), opt->type_name().size());
+    message_ = "invalid config: " + (arg.empty() ? render(err) : arg) +
+               (file.empty() ? "" : " (config file " + file + " or CLI)") +
+               ": expected " + expected;
     return outcome::error;
   }
   if (!remainder.empty()) {
-    message_ = "invalid config: unexpected argument '" + remainder.front()
-               + "': expected --flow.key=value options (see --help)";
+    message_ = "invalid config: unexpected argument '" + remainder.front() +
+               "': expected --flow.key=value options (see --help)";
     return outcome::error;
   }
   options_.plan.default_parallelism = static_cast<uint32_t>(parallelism_);
@@ -233,11 +231,11 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
                          std::string expected) {
     message_ = config_error{"cluster." + std::move(key), std::move(value),
                             std::move(expected)}
-                 .message();
+                   .message();
     return outcome::error;
   };
-  if (cluster_.role != "standalone" && cluster_.role != "coordinator"
-      && cluster_.role != "worker")
+  if (cluster_.role != "standalone" && cluster_.role != "coordinator" &&
+      cluster_.role != "worker")
     return bad_cluster("role", "\"" + cluster_.role + "\"",
                        "standalone, coordinator or worker");
   if (port_ > 65535)
@@ -256,18 +254,18 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
     return bad_cluster("tls", "true",
                        "openssl.certificate, openssl.key and openssl.cafile "
                        "set as well");
-  if (parallelism_ > 4096 || max_parallelism_ > 32768 || credit_window_ > 1024
-      || credit_return_ > 1024) {
+  if (parallelism_ > 4096 || max_parallelism_ > 32768 ||
+      credit_window_ > 1024 || credit_return_ > 1024) {
     // Values too large for the narrower fields: let validate() report them
     // with the original number.
-    options_.plan.default_parallelism
-      = static_cast<uint32_t>(std::min<size_t>(parallelism_, 4097));
-    options_.plan.max_parallelism
-      = static_cast<uint32_t>(std::min<size_t>(max_parallelism_, 32769));
-    options_.channels.credit_window
-      = static_cast<uint32_t>(std::min<size_t>(credit_window_, 1025));
-    options_.channels.credit_return
-      = static_cast<uint32_t>(std::min<size_t>(credit_return_, 1025));
+    options_.plan.default_parallelism =
+        static_cast<uint32_t>(std::min<size_t>(parallelism_, 4097));
+    options_.plan.max_parallelism =
+        static_cast<uint32_t>(std::min<size_t>(max_parallelism_, 32769));
+    options_.channels.credit_window =
+        static_cast<uint32_t>(std::min<size_t>(credit_window_, 1025));
+    options_.channels.credit_return =
+        static_cast<uint32_t>(std::min<size_t>(credit_return_, 1025));
   }
   if (auto bad = validate(options_)) {
     message_ = bad->message();

@@ -15,8 +15,7 @@ std::vector<option_group>& registry() {
 void register_option_group(option_group g) {
   std::lock_guard<std::mutex> guard{registry_mutex};
   for (auto& existing : registry())
-    if (existing.name == g.name)
-      return;
+    if (existing.name == g.name) return;
   registry().push_back(std::move(g));
 }
 

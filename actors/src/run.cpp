@@ -26,14 +26,14 @@ int run(topology& t, int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   runtime::node_config cfg;
   switch (cfg.load(args)) {
-    case runtime::node_config::outcome::help:
-      std::cout << "usage: " << argv[0] << " [options]\n" << cfg.message();
-      return exit_ok;
-    case runtime::node_config::outcome::error:
-      std::cerr << argv[0] << ": " << cfg.message() << '\n';
-      return exit_bad_config;
-    case runtime::node_config::outcome::ok:
-      break;
+  case runtime::node_config::outcome::help:
+    std::cout << "usage: " << argv[0] << " [options]\n" << cfg.message();
+    return exit_ok;
+  case runtime::node_config::outcome::error:
+    std::cerr << argv[0] << ": " << cfg.message() << '\n';
+    return exit_bad_config;
+  case runtime::node_config::outcome::ok:
+    break;
   }
   set_log_level(cfg.options().log_level);
   auto log = logger("flow/runtime");

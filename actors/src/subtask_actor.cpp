@@ -62,24 +62,23 @@ using subtask_actor = caf::stateful_actor<subtask_state>;
 template <class Event>
 void drive(subtask_actor* self, Event&& event) {
   auto& st = self->state;
-  if (!st.wired || !st.core)
-    return;
+  if (!st.wired || !st.core) return;
   try {
     event(*st.core);
     if (st.core->is_source()) {
       if (!st.poll_scheduled) {
         switch (st.core->poll_source(st.spec.options.source_poll_records)) {
-          case step_result::more:
-            st.poll_scheduled = true;
-            self->send(self, poll_atom::value);
-            break;
-          case step_result::idle:
-            st.poll_scheduled = true;
-            self->delayed_send(self, std::chrono::milliseconds(1),
-                               poll_atom::value);
-            break;
-          default:
-            break;
+        case step_result::more:
+          st.poll_scheduled = true;
+          self->send(self, poll_atom::value);
+          break;
+        case step_result::idle:
+          st.poll_scheduled = true;
+          self->delayed_send(self, std::chrono::milliseconds(1),
+                             poll_atom::value);
+          break;
+        default:
+          break;
         }
       }
     } else {
@@ -98,14 +97,13 @@ void drive(subtask_actor* self, Event&& event) {
       // (processing-time timers, idle inputs), the latter to within one
       // flush interval.
       auto interval = std::chrono::duration_cast<caf::timespan>(
-        st.spec.options.flush_interval);
+          st.spec.options.flush_interval);
       std::optional<caf::timespan> delay;
-      if (st.core->has_buffered())
-        delay = interval;
+      if (st.core->has_buffered()) delay = interval;
       auto wake = st.core->next_wakeup();
       if (wake != max_timestamp) {
         caf::timespan in = std::chrono::milliseconds(
-          std::max<int64_t>(1, wake - clock::system().now()));
+            std::max<int64_t>(1, wake - clock::system().now()));
         in = std::min(in, interval);
         delay = delay ? std::min(*delay, in) : in;
       }
@@ -115,10 +113,10 @@ void drive(subtask_actor* self, Event&& event) {
       }
     }
   } catch (const std::exception& e) {
-    auto msg = "operator '" + st.spec.plan.operator_name + "' subtask "
-               + std::to_string(st.spec.plan.index) + "/"
-               + std::to_string(st.spec.plan.parallelism)
-               + " failed: " + e.what();
+    auto msg = "operator '" + st.spec.plan.operator_name + "' subtask " +
+               std::to_string(st.spec.plan.index) + "/" +
+               std::to_string(st.spec.plan.parallelism) +
+               " failed: " + e.what();
     self->send(st.spec.job, failed_atom::value, st.spec.plan.id.value(), msg);
     st.core.reset();
     self->quit(caf::make_error(caf::sec::runtime_error, msg));
@@ -128,42 +126,44 @@ void drive(subtask_actor* self, Event&& event) {
 /// The behavior once wired: channel events and timers.
 caf::behavior running(subtask_actor* self) {
   return {
-    [=](batch_atom, uint32_t in_slot, batch_ptr& b) {
-      drive(self, [&](subtask_core& c) { c.on_batch(in_slot, std::move(b)); });
-    },
-    [=](eos_atom, uint32_t in_slot) {
-      drive(self, [&](subtask_core& c) { c.on_end_of_stream(in_slot); });
-    },
-    [=](watermark_atom, uint32_t in_slot, int64_t wm) {
-      drive(self, [&](subtask_core& c) { c.on_watermark(in_slot, wm); });
-    },
-    [=](credit_atom, uint32_t out_slot, uint32_t n) {
-      drive(self, [&](subtask_core& c) { c.on_credit(out_slot, n); });
-    },
-    [=](poll_atom) {
-      self->state.poll_scheduled = false;
-      drive(self, [](subtask_core&) {});
-    },
-    [=](flush_atom) {
-      self->state.flush_armed = false;
-      drive(self, [](subtask_core& c) {
-        c.flush();
-        c.advance_time();
-      });
-    },
-    [=](report_atom) {
-      // Counters for the job's status line (which may be on another node).
-      auto& st = self->state;
-      self->send(st.spec.job, report_atom::value, st.spec.plan.id.value(),
-                 totals_of(*st.spec.metrics), st.spec.metrics->blocked.load());
-      self->delayed_send(self,
-                         std::chrono::duration_cast<caf::timespan>(
-                           st.spec.options.status_interval),
-                         report_atom::value);
-    },
-    [=](stop_atom) {
-      drive(self, [](subtask_core& c) { c.request_stop(); });
-    },
+      [=](batch_atom, uint32_t in_slot, batch_ptr& b) {
+        drive(self,
+              [&](subtask_core& c) { c.on_batch(in_slot, std::move(b)); });
+      },
+      [=](eos_atom, uint32_t in_slot) {
+        drive(self, [&](subtask_core& c) { c.on_end_of_stream(in_slot); });
+      },
+      [=](watermark_atom, uint32_t in_slot, int64_t wm) {
+        drive(self, [&](subtask_core& c) { c.on_watermark(in_slot, wm); });
+      },
+      [=](credit_atom, uint32_t out_slot, uint32_t n) {
+        drive(self, [&](subtask_core& c) { c.on_credit(out_slot, n); });
+      },
+      [=](poll_atom) {
+        self->state.poll_scheduled = false;
+        drive(self, [](subtask_core&) {});
+      },
+      [=](flush_atom) {
+        self->state.flush_armed = false;
+        drive(self, [](subtask_core& c) {
+          c.flush();
+          c.advance_time();
+        });
+      },
+      [=](report_atom) {
+        // Counters for the job's status line (which may be on another node).
+        auto& st = self->state;
+        self->send(st.spec.job, report_atom::value, st.spec.plan.id.value(),
+                   totals_of(*st.spec.metrics),
+                   st.spec.metrics->blocked.load());
+        self->delayed_send(self,
+                           std::chrono::duration_cast<caf::timespan>(
+                               st.spec.options.status_interval),
+                           report_atom::value);
+      },
+      [=](stop_atom) {
+        drive(self, [](subtask_core& c) { c.request_stop(); });
+      },
   };
 }
 
@@ -172,47 +172,47 @@ caf::behavior running(subtask_actor* self) {
 caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
   self->set_default_handler(caf::skip);
   auto& st = self->state;
-  st.label = spec.plan.operator_name + "[" + std::to_string(spec.plan.index)
-             + "]";
+  st.label =
+      spec.plan.operator_name + "[" + std::to_string(spec.plan.index) + "]";
   st.spec = std::move(spec);
   st.spec.metrics->operator_name = st.spec.plan.operator_name;
   st.spec.metrics->subtask_index = st.spec.plan.index;
   st.transport = std::make_unique<actor_transport>(self);
   return {
-    [=](wire_atom, wiring& w) {
-      auto& st = self->state;
-      st.transport->wires_ = std::move(w);
-      st.wired = true;
-      try {
-        task_setup setup;
-        setup.operator_name = st.spec.plan.operator_name;
-        setup.subtask_index = st.spec.plan.index;
-        setup.parallelism = st.spec.plan.parallelism;
-        setup.outputs = st.spec.plan.out_edges;
-        setup.settings = &st.spec.options.settings;
-        setup.max_parallelism = st.spec.options.plan.max_parallelism;
-        st.core = std::make_unique<subtask_core>(
-          st.spec.make_task, std::move(setup), st.spec.plan.input_edges,
-          st.spec.plan.outputs.size(), st.spec.options.channels,
-          *st.transport, *st.spec.metrics);
-      } catch (const std::exception& e) {
-        auto msg = "operator '" + st.spec.plan.operator_name + "' subtask "
-                   + std::to_string(st.spec.plan.index)
-                   + " failed to open: " + e.what();
-        self->send(st.spec.job, failed_atom::value, st.spec.plan.id.value(),
-                   msg);
-        self->quit(caf::make_error(caf::sec::runtime_error, msg));
-        return;
-      }
-      self->set_default_handler(caf::print_and_drop);
-      self->become(running(self));
-      if (st.spec.options.status_interval.count() > 0)
-        self->delayed_send(self,
-                           std::chrono::duration_cast<caf::timespan>(
-                             st.spec.options.status_interval),
-                           report_atom::value);
-      drive(self, [](subtask_core&) {});
-    },
+      [=](wire_atom, wiring& w) {
+        auto& st = self->state;
+        st.transport->wires_ = std::move(w);
+        st.wired = true;
+        try {
+          task_setup setup;
+          setup.operator_name = st.spec.plan.operator_name;
+          setup.subtask_index = st.spec.plan.index;
+          setup.parallelism = st.spec.plan.parallelism;
+          setup.outputs = st.spec.plan.out_edges;
+          setup.settings = &st.spec.options.settings;
+          setup.max_parallelism = st.spec.options.plan.max_parallelism;
+          st.core = std::make_unique<subtask_core>(
+              st.spec.make_task, std::move(setup), st.spec.plan.input_edges,
+              st.spec.plan.outputs.size(), st.spec.options.channels,
+              *st.transport, *st.spec.metrics);
+        } catch (const std::exception& e) {
+          auto msg = "operator '" + st.spec.plan.operator_name + "' subtask " +
+                     std::to_string(st.spec.plan.index) +
+                     " failed to open: " + e.what();
+          self->send(st.spec.job, failed_atom::value, st.spec.plan.id.value(),
+                     msg);
+          self->quit(caf::make_error(caf::sec::runtime_error, msg));
+          return;
+        }
+        self->set_default_handler(caf::print_and_drop);
+        self->become(running(self));
+        if (st.spec.options.status_interval.count() > 0)
+          self->delayed_send(self,
+                             std::chrono::duration_cast<caf::timespan>(
+                                 st.spec.options.status_interval),
+                             report_atom::value);
+        drive(self, [](subtask_core&) {});
+      },
   };
 }
 

@@ -48,10 +48,14 @@ inline uint64_t hash_bytes(const void* data, size_t n) {
   return splitmix64(h ^ n);
 }
 
-inline uint64_t hash_str(std::string_view s) { return hash_bytes(s.data(), s.size()); }
+inline uint64_t hash_str(std::string_view s) {
+  return hash_bytes(s.data(), s.size());
+}
 
 // Combines field hashes in a fixed order.
-inline uint64_t combine(uint64_t h, uint64_t v) { return splitmix64(h ^ (v + 0x632be59bd9b4e019ULL)); }
+inline uint64_t combine(uint64_t h, uint64_t v) {
+  return splitmix64(h ^ (v + 0x632be59bd9b4e019ULL));
+}
 
 inline std::string hex64(uint64_t v) {
   char buf[19];
@@ -61,15 +65,17 @@ inline std::string hex64(uint64_t v) {
 
 // --- generator ---------------------------------------------------------------
 
-constexpr int kUsers = 100000;           // distinct user_id values
-constexpr int64_t kBaseTs = 1700000000000;  // ts_ms of preloaded records: base + id
-constexpr size_t kRecordBytes = 100;     // target serialized Event size
+constexpr int kUsers = 100000; // distinct user_id values
+constexpr int64_t kBaseTs =
+    1700000000000;                   // ts_ms of preloaded records: base + id
+constexpr size_t kRecordBytes = 100; // target serialized Event size
 
 class zipf_table {
- public:
+public:
   zipf_table(int n, double s) : cdf_(n) {
     double sum = 0;
-    for (int k = 1; k <= n; ++k) sum += 1.0 / std::pow(k, s);
+    for (int k = 1; k <= n; ++k)
+      sum += 1.0 / std::pow(k, s);
     double acc = 0;
     for (int k = 1; k <= n; ++k) {
       acc += 1.0 / std::pow(k, s) / sum;
@@ -79,10 +85,11 @@ class zipf_table {
   }
   // rank in 1..n for a uniform u in [0,1)
   int rank(double u) const {
-    return int(std::upper_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin()) + 1;
+    return int(std::upper_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin()) +
+           1;
   }
 
- private:
+private:
   std::vector<double> cdf_;
 };
 
@@ -92,10 +99,13 @@ inline const zipf_table& users_zipf() {
 }
 
 inline uint64_t field_rand(uint64_t seed, int64_t id, uint64_t field) {
-  return splitmix64(splitmix64(seed ^ (uint64_t(id) * 0x9e3779b97f4a7c15ULL)) + field);
+  return splitmix64(splitmix64(seed ^ (uint64_t(id) * 0x9e3779b97f4a7c15ULL)) +
+                    field);
 }
 
-inline double unit(uint64_t r) { return double(r >> 11) * 0x1.0p-53; }
+inline double unit(uint64_t r) {
+  return double(r >> 11) * 0x1.0p-53;
+}
 
 // Fills `e` with input record `id` (ts_ms = kBaseTs + id; callers may
 // overwrite it and call pad() again).
@@ -116,11 +126,13 @@ inline void pad(Event& e) {
   size_t s = e.ByteSizeLong();
   size_t n = s + 2 < kRecordBytes ? kRecordBytes - s - 2 : 0;
   std::string p(n, '\0');
-  for (size_t i = 0; i < n; ++i) p[i] = char('a' + (i * 7 + size_t(e.id())) % 26);
+  for (size_t i = 0; i < n; ++i)
+    p[i] = char('a' + (i * 7 + size_t(e.id())) % 26);
   e.set_payload(std::move(p));
 }
 
-// --- workload logic (the reference every system must match) ---------------------
+// --- workload logic (the reference every system must match)
+// ---------------------
 
 // W1: keep iff id % 2 == 0; value = value * 3 + 1; page = page + "!";
 // Kafka key = user_id. Returns false if the record is dropped.
@@ -132,7 +144,8 @@ inline bool w1_transform(Event& e) {
 }
 
 // Checksum terms of one output record.
-inline uint64_t w0_term(const void* key, size_t klen, const void* val, size_t vlen) {
+inline uint64_t w0_term(const void* key, size_t klen, const void* val,
+                        size_t vlen) {
   return combine(combine(0x57, hash_bytes(key, klen)), hash_bytes(val, vlen));
 }
 inline uint64_t w1_term(std::string_view kafka_key, const Event& e) {
@@ -143,7 +156,8 @@ inline uint64_t w1_term(std::string_view kafka_key, const Event& e) {
   h = combine(h, hash_str(e.page()));
   return h;
 }
-inline uint64_t w2_term(std::string_view kafka_key, std::string_view key, int64_t count) {
+inline uint64_t w2_term(std::string_view kafka_key, std::string_view key,
+                        int64_t count) {
   uint64_t h = combine(0x32, hash_str(kafka_key));
   h = combine(h, hash_str(key));
   return combine(h, uint64_t(count));
@@ -153,11 +167,12 @@ inline uint64_t w2_term(std::string_view kafka_key, std::string_view key, int64_
 
 // Accepts --key=value, --key value and bare --flag (value "true").
 class args {
- public:
+public:
   args(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
-      if (a.rfind("--", 0) != 0) throw std::runtime_error("unexpected argument: " + a);
+      if (a.rfind("--", 0) != 0)
+        throw std::runtime_error("unexpected argument: " + a);
       a = a.substr(2);
       auto eq = a.find('=');
       if (eq != std::string::npos) {
@@ -184,11 +199,12 @@ class args {
     if (it == kv_.end()) return def;
     try {
       size_t pos = 0;
-      double d = std::stod(it->second, &pos);  // accepts 1e6
+      double d = std::stod(it->second, &pos); // accepts 1e6
       if (pos != it->second.size()) throw std::invalid_argument("");
       return int64_t(d);
     } catch (...) {
-      throw std::runtime_error("--" + k + ": expected a number, got '" + it->second + "'");
+      throw std::runtime_error("--" + k + ": expected a number, got '" +
+                               it->second + "'");
     }
   }
   bool flag(const std::string& k) const {
@@ -197,11 +213,12 @@ class args {
   }
   const std::map<std::string, std::string>& all() const { return kv_; }
 
- private:
+private:
   std::map<std::string, std::string> kv_;
 };
 
-// --- librdkafka RAII -----------------------------------------------------------
+// --- librdkafka RAII
+// -----------------------------------------------------------
 
 struct kafka_deleter {
   void operator()(rd_kafka_t* rk) const {
@@ -242,44 +259,50 @@ using kafka_ptr = std::unique_ptr<rd_kafka_t, kafka_deleter>;
 using conf_ptr = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
 using tpl_ptr = std::unique_ptr<rd_kafka_topic_partition_list_t, tpl_deleter>;
 using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
-using metadata_ptr = std::unique_ptr<const rd_kafka_metadata_t, metadata_deleter>;
+using metadata_ptr =
+    std::unique_ptr<const rd_kafka_metadata_t, metadata_deleter>;
 using queue_ptr = std::unique_ptr<rd_kafka_queue_t, queue_deleter>;
 using event_ptr = std::unique_ptr<rd_kafka_event_t, event_deleter>;
 
-inline conf_ptr make_conf(const std::vector<std::pair<std::string, std::string>>& kv) {
+inline conf_ptr
+make_conf(const std::vector<std::pair<std::string, std::string>>& kv) {
   conf_ptr c(rd_kafka_conf_new());
   char err[512];
   for (auto& [k, v] : kv)
-    if (rd_kafka_conf_set(c.get(), k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+    if (rd_kafka_conf_set(c.get(), k.c_str(), v.c_str(), err, sizeof err) !=
+        RD_KAFKA_CONF_OK)
       throw std::runtime_error("kafka config " + k + "=" + v + ": " + err);
   return c;
 }
 
 // Applies --kafka.X=Y overrides (X is a librdkafka property) on top of `kv`.
-inline void add_overrides(std::vector<std::pair<std::string, std::string>>& kv, const args& a,
-                          const std::string& prefix) {
+inline void add_overrides(std::vector<std::pair<std::string, std::string>>& kv,
+                          const args& a, const std::string& prefix) {
   for (auto& [k, v] : a.all())
-    if (k.rfind(prefix, 0) == 0 && k != "kafka.bootstrap") kv.emplace_back(k.substr(prefix.size()), v);
+    if (k.rfind(prefix, 0) == 0 && k != "kafka.bootstrap")
+      kv.emplace_back(k.substr(prefix.size()), v);
 }
 
 inline kafka_ptr make_client(rd_kafka_type_t type, conf_ptr conf) {
   char err[512];
   kafka_ptr rk(rd_kafka_new(type, conf.get(), err, sizeof err));
   if (!rk) throw std::runtime_error(std::string("rd_kafka_new: ") + err);
-  conf.release();  // owned by rk now
+  conf.release(); // owned by rk now
   return rk;
 }
 
-inline int partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms = 10000) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+inline int partition_count(rd_kafka_t* rk, const std::string& topic,
+                           int timeout_ms = 10000) {
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     const rd_kafka_metadata_t* md = nullptr;
     auto* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
     auto e = rd_kafka_metadata(rk, 0, t, &md, 5000);
     rd_kafka_topic_destroy(t);
     metadata_ptr m(md);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && m->topic_cnt == 1 && m->topics[0].err == 0 &&
-        m->topics[0].partition_cnt > 0)
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && m->topic_cnt == 1 &&
+        m->topics[0].err == 0 && m->topics[0].partition_cnt > 0)
       return m->topics[0].partition_cnt;
     if (std::chrono::steady_clock::now() > deadline)
       throw std::runtime_error("no metadata for topic " + topic);
@@ -288,12 +311,16 @@ inline int partition_count(rd_kafka_t* rk, const std::string& topic, int timeout
 }
 
 // High watermarks of every partition of `topic`.
-inline std::vector<int64_t> high_watermarks(rd_kafka_t* rk, const std::string& topic, int parts) {
+inline std::vector<int64_t>
+high_watermarks(rd_kafka_t* rk, const std::string& topic, int parts) {
   std::vector<int64_t> hw(parts);
   for (int p = 0; p < parts; ++p) {
     int64_t lo = 0, hi = 0;
-    auto e = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi, 10000);
-    if (e) throw std::runtime_error("watermarks of " + topic + ": " + rd_kafka_err2str(e));
+    auto e =
+        rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi, 10000);
+    if (e)
+      throw std::runtime_error("watermarks of " + topic + ": " +
+                               rd_kafka_err2str(e));
     hw[p] = hi;
   }
   return hw;
@@ -306,7 +333,9 @@ inline int64_t now_ms() {
 }
 
 inline double mono_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
-}  // namespace flow::bench
+} // namespace flow::bench

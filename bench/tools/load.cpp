@@ -1,10 +1,12 @@
 // flow_bench_load: topic creation, deterministic input preload, fixed-rate
 // producer (W4) and the expected output of a workload.
 //
-//   flow_bench_load --bootstrap B --create T1,T2 [--partitions 8] [--log-append-time]
-//   flow_bench_load --bootstrap B --topic T --records N [--seed S]
-//   flow_bench_load --bootstrap B --topic T --rate R --seconds D [--seed S]
-//                   [--warmup-topic OUT] [--warmup-rate 1000] [--warmup-extra-s 3]
+//   flow_bench_load --bootstrap B --create T1,T2 [--partitions 8]
+//   [--log-append-time] flow_bench_load --bootstrap B --topic T --records N
+//   [--seed S] flow_bench_load --bootstrap B --topic T --rate R --seconds D
+//   [--seed S]
+//                   [--warmup-topic OUT] [--warmup-rate 1000] [--warmup-extra-s
+//                   3]
 //                   [--warmup-max-s 180]
 //   flow_bench_load --expect --workload W0|W1|W2 --records N [--seed S]
 //
@@ -40,7 +42,8 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   }
 }
 
-kafka_ptr make_producer(const args& a, delivery_stats& st, const std::string& linger) {
+kafka_ptr make_producer(const args& a, delivery_stats& st,
+                        const std::string& linger) {
   std::vector<std::pair<std::string, std::string>> kv = {
       {"bootstrap.servers", a.need("bootstrap")},
       {"enable.idempotence", "true"},
@@ -59,20 +62,26 @@ kafka_ptr make_producer(const args& a, delivery_stats& st, const std::string& li
   return make_client(RD_KAFKA_PRODUCER, std::move(conf));
 }
 
-void produce_one(rd_kafka_t* rk, const std::string& topic, int32_t part, const std::string& v) {
+void produce_one(rd_kafka_t* rk, const std::string& topic, int32_t part,
+                 const std::string& v) {
   for (;;) {
-    auto e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(part),
-                               RD_KAFKA_V_VALUE(const_cast<char*>(v.data()), v.size()),
-                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    auto e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(part),
+        RD_KAFKA_V_VALUE(const_cast<char*>(v.data()), v.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) throw std::runtime_error(std::string("produce: ") + rd_kafka_err2str(e));
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      throw std::runtime_error(std::string("produce: ") + rd_kafka_err2str(e));
     rd_kafka_poll(rk, 5);
   }
 }
 
 void finish(rd_kafka_t* rk, delivery_stats& st) {
-  while (rd_kafka_outq_len(rk) > 0) rd_kafka_flush(rk, 1000);
-  if (st.failed) throw std::runtime_error(std::to_string(st.failed) + " records failed: " + st.first_error);
+  while (rd_kafka_outq_len(rk) > 0)
+    rd_kafka_flush(rk, 1000);
+  if (st.failed)
+    throw std::runtime_error(std::to_string(st.failed) +
+                             " records failed: " + st.first_error);
 }
 
 int create_topics(const args& a) {
@@ -97,7 +106,8 @@ int create_topics(const args& a) {
     auto* nt = rd_kafka_NewTopic_new(n.c_str(), parts, 1, err, sizeof err);
     if (!nt) throw std::runtime_error(std::string("NewTopic: ") + err);
     if (a.flag("log-append-time"))
-      rd_kafka_NewTopic_set_config(nt, "message.timestamp.type", "LogAppendTime");
+      rd_kafka_NewTopic_set_config(nt, "message.timestamp.type",
+                                   "LogAppendTime");
     nts.push_back(nt);
   }
   queue_ptr q(rd_kafka_queue_new(rk.get()));
@@ -106,21 +116,25 @@ int create_topics(const args& a) {
   rd_kafka_NewTopic_destroy_array(nts.data(), nts.size());
   if (!ev) throw std::runtime_error("CreateTopics: timeout");
   if (rd_kafka_event_error(ev.get()))
-    throw std::runtime_error(std::string("CreateTopics: ") + rd_kafka_event_error_string(ev.get()));
+    throw std::runtime_error(std::string("CreateTopics: ") +
+                             rd_kafka_event_error_string(ev.get()));
   auto* res = rd_kafka_event_CreateTopics_result(ev.get());
   size_t cnt = 0;
   auto** tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
   for (size_t i = 0; i < cnt; ++i) {
     auto e = rd_kafka_topic_result_error(tr[i]);
     if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      std::fprintf(stderr, "flow_bench_load: topic %s already exists\n", rd_kafka_topic_result_name(tr[i]));
+      std::fprintf(stderr, "flow_bench_load: topic %s already exists\n",
+                   rd_kafka_topic_result_name(tr[i]));
     } else if (e) {
-      throw std::runtime_error(std::string("create ") + rd_kafka_topic_result_name(tr[i]) + ": " +
+      throw std::runtime_error(std::string("create ") +
+                               rd_kafka_topic_result_name(tr[i]) + ": " +
                                rd_kafka_topic_result_error_string(tr[i]));
     }
   }
   // Wait until the metadata shows every topic with its partitions.
-  for (auto& n : names) partition_count(rk.get(), n, 30000);
+  for (auto& n : names)
+    partition_count(rk.get(), n, 30000);
   std::printf("{\"created\": %zu, \"partitions\": %d}\n", names.size(), parts);
   return 0;
 }
@@ -144,7 +158,8 @@ int preload(const args& a) {
   }
   finish(rk.get(), st);
   double dt = mono_s() - t0;
-  std::printf("{\"topic\": \"%s\", \"records\": %" PRId64 ", \"partitions\": %d, \"seconds\": %.3f}\n",
+  std::printf("{\"topic\": \"%s\", \"records\": %" PRId64
+              ", \"partitions\": %d, \"seconds\": %.3f}\n",
               topic.c_str(), n, parts, dt);
   return 0;
 }
@@ -177,7 +192,8 @@ int rate_mode(const args& a) {
       double el = mono_s() - t0;
       if (el >= dur || stop()) break;
       int64_t target = base + int64_t(r * el) + 1;
-      while (id < target) send();
+      while (id < target)
+        send();
       rd_kafka_poll(rk.get(), 0);
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
@@ -195,7 +211,8 @@ int rate_mode(const args& a) {
     int oparts = partition_count(consumer.get(), out);
     tpl_ptr tl(rd_kafka_topic_partition_list_new(oparts));
     for (int p = 0; p < oparts; ++p)
-      rd_kafka_topic_partition_list_add(tl.get(), out.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+      rd_kafka_topic_partition_list_add(tl.get(), out.c_str(), p)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
     if (auto err = rd_kafka_assign(consumer.get(), tl.get()))
       throw std::runtime_error(std::string("assign: ") + rd_kafka_err2str(err));
     bool seen = false;
@@ -204,19 +221,25 @@ int rate_mode(const args& a) {
       if (m && !m->err) seen = true;
       return seen;
     };
-    warm_s = paced(double(a.num("warmup-rate", 1000)), double(a.num("warmup-max-s", 180)), probe);
-    if (!seen) throw std::runtime_error("warm-up: no output on " + out + " (system not running?)");
+    warm_s = paced(double(a.num("warmup-rate", 1000)),
+                   double(a.num("warmup-max-s", 180)), probe);
+    if (!seen)
+      throw std::runtime_error("warm-up: no output on " + out +
+                               " (system not running?)");
     rd_kafka_consumer_close(consumer.get());
-    warm_s += paced(rate, double(a.num("warmup-extra-s", 3)), [] { return false; });
+    warm_s +=
+        paced(rate, double(a.num("warmup-extra-s", 3)), [] { return false; });
     warmup = id;
   }
   int64_t m0 = id;
   double dt = paced(rate, seconds, [] { return false; });
   finish(rk.get(), st);
-  std::printf(
-      "{\"topic\": \"%s\", \"records\": %" PRId64 ", \"warmup_records\": %" PRId64
-      ", \"warmup_seconds\": %.3f, \"seconds\": %.3f, \"offered_per_s\": %.1f, \"achieved_per_s\": %.1f}\n",
-      topic.c_str(), id, warmup, warm_s, dt, rate, double(id - m0) / dt);
+  std::printf("{\"topic\": \"%s\", \"records\": %" PRId64
+              ", \"warmup_records\": %" PRId64
+              ", \"warmup_seconds\": %.3f, \"seconds\": %.3f, "
+              "\"offered_per_s\": %.1f, \"achieved_per_s\": %.1f}\n",
+              topic.c_str(), id, warmup, warm_s, dt, rate,
+              double(id - m0) / dt);
   return 0;
 }
 
@@ -246,18 +269,22 @@ int expect(const args& a) {
       sum += w2_term(e.user_id(), e.user_id(), c);
       ++count;
     } else {
-      throw std::runtime_error("--workload: expected W0, W1, W2, W4 or W5, got " + w);
+      throw std::runtime_error(
+          "--workload: expected W0, W1, W2, W4 or W5, got " + w);
     }
   }
   int64_t distinct = 0;
-  for (auto c : counts) distinct += c > 0;
-  std::printf("{\"workload\": \"%s\", \"input\": %" PRId64 ", \"count\": %" PRId64
+  for (auto c : counts)
+    distinct += c > 0;
+  std::printf("{\"workload\": \"%s\", \"input\": %" PRId64
+              ", \"count\": %" PRId64
               ", \"checksum\": \"%s\", \"distinct_keys\": %" PRId64 "}\n",
-              w.c_str(), n, count, hex64(sum).c_str(), w == "W2" ? distinct : int64_t(0));
+              w.c_str(), n, count, hex64(sum).c_str(),
+              w == "W2" ? distinct : int64_t(0));
   return 0;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   try {

@@ -4,11 +4,13 @@
 //       [--records N]            input size: ids must be < N (W1, W4, W5)
 //       [--seed S]               generator seed of the input (default 42)
 //       [--expect-count C]       stop once C records arrived and the topic end
-//                                (re-queried then) is reached; ok needs count == C
+//                                (re-queried then) is reached; ok needs count
+//                                == C
 //       [--expect-checksum X]    ok needs checksum == X (hex)
 //       [--idle-ms 10000]        stop after this long without a record
 //       [--max-ms 0]             overall deadline (0: none)
-//       [--latency-from-id W]    W1-type outputs: latency percentiles over ids >= W
+//       [--latency-from-id W]    W1-type outputs: latency percentiles over ids
+//       >= W
 //
 // Without --expect-count it reads up to the end offsets found at start.
 //
@@ -46,7 +48,8 @@ int run(const args& a) {
   std::string w = a.need("workload");
   bool w1 = w == "W1" || w == "W4" || w == "W5";
   bool w2 = w == "W2";
-  if (!w1 && !w2 && w != "W0") throw std::runtime_error("--workload: expected W0, W1, W2, W4 or W5");
+  if (!w1 && !w2 && w != "W0")
+    throw std::runtime_error("--workload: expected W0, W1, W2, W4 or W5");
   int64_t records = a.num("records", 0);
   uint64_t seed = uint64_t(a.num("seed", 42));
   int64_t expect_count = a.num("expect-count", -1);
@@ -72,7 +75,8 @@ int run(const args& a) {
   bool target_final = expect_count < 0;
   tpl_ptr tl(rd_kafka_topic_partition_list_new(parts));
   for (int p = 0; p < parts; ++p)
-    rd_kafka_topic_partition_list_add(tl.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(tl.get(), topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
   if (auto err = rd_kafka_assign(rk.get(), tl.get()))
     throw std::runtime_error(std::string("assign: ") + rd_kafka_err2str(err));
 
@@ -80,7 +84,8 @@ int run(const args& a) {
   std::vector<bool> seen_ids(size_t(std::max<int64_t>(records, 0)), false);
   std::unordered_set<int64_t> seen_extra;
   std::vector<int64_t> lat;
-  int64_t count = 0, invalid = 0, dups = 0, first_ts = INT64_MAX, last_ts = INT64_MIN;
+  int64_t count = 0, invalid = 0, dups = 0, first_ts = INT64_MAX,
+          last_ts = INT64_MIN;
   int64_t not_append_time = 0;
   uint64_t sum = 0;
   std::string first_problem;
@@ -117,7 +122,8 @@ int run(const args& a) {
     if (!m) continue;
     if (m->err) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
-      throw std::runtime_error(std::string("consume: ") + rd_kafka_message_errstr(m.get()));
+      throw std::runtime_error(std::string("consume: ") +
+                               rd_kafka_message_errstr(m.get()));
     }
     t_last = mono_s();
     next[size_t(m->partition)] = m->offset + 1;
@@ -127,7 +133,8 @@ int run(const args& a) {
     if (tst != RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME) ++not_append_time;
     first_ts = std::min(first_ts, ts);
     last_ts = std::max(last_ts, ts);
-    std::string_view key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+    std::string_view key(static_cast<const char*>(m->key),
+                         m->key ? m->key_len : 0);
     if (w == "W0") {
       sum += w0_term(m->key, m->key ? m->key_len : 0, m->payload, m->len);
     } else if (w1) {
@@ -143,9 +150,11 @@ int run(const args& a) {
       }
       make_event(seed, id, ref);
       bool keep = w1_transform(ref);
-      if (!keep || e.user_id() != ref.user_id() || e.page() != ref.page() || e.value() != ref.value() ||
-          e.event_type() != ref.event_type() || key != ref.user_id()) {
-        problem("record id " + std::to_string(id) + " differs from the W1 transform of its input");
+      if (!keep || e.user_id() != ref.user_id() || e.page() != ref.page() ||
+          e.value() != ref.value() || e.event_type() != ref.event_type() ||
+          key != ref.user_id()) {
+        problem("record id " + std::to_string(id) +
+                " differs from the W1 transform of its input");
         continue;
       }
       bool dup;
@@ -162,7 +171,8 @@ int run(const args& a) {
         problem("unparsable Count at offset " + std::to_string(m->offset));
         continue;
       }
-      if (c.key() != key || c.count() < 1) problem("bad Count for key " + c.key());
+      if (c.key() != key || c.count() < 1)
+        problem("bad Count for key " + c.key());
       sum += w2_term(key, c.key(), c.count());
     }
     if (!target_final && count >= expect_count) {
@@ -180,25 +190,33 @@ int run(const args& a) {
   std::string latency = "null";
   if (lat_from >= 0) {
     size_t n = lat.size();
-    std::string p50 = pct(lat, 0.50), p99 = pct(lat, 0.99), p999 = pct(lat, 0.999);
-    std::string mx = n ? std::to_string(*std::max_element(lat.begin(), lat.end())) : "null";
-    latency = "{\"n\": " + std::to_string(n) + ", \"p50_ms\": " + p50 + ", \"p99_ms\": " + p99 +
-              ", \"p999_ms\": " + p999 + ", \"max_ms\": " + mx + "}";
+    std::string p50 = pct(lat, 0.50), p99 = pct(lat, 0.99),
+                p999 = pct(lat, 0.999);
+    std::string mx =
+        n ? std::to_string(*std::max_element(lat.begin(), lat.end())) : "null";
+    latency = "{\"n\": " + std::to_string(n) + ", \"p50_ms\": " + p50 +
+              ", \"p99_ms\": " + p99 + ", \"p999_ms\": " + p999 +
+              ", \"max_ms\": " + mx + "}";
   }
   std::string esc;
-  for (char ch : first_problem) esc += (ch == '"' || ch == '\\') ? ' ' : ch;
-  std::printf(
-      "{\"topic\": \"%s\", \"workload\": \"%s\", \"ok\": %s, \"count\": %" PRId64
-      ", \"checksum\": \"%s\", \"expect_count\": %" PRId64 ", \"expect_checksum\": \"%s\", \"invalid\": %" PRId64
-      ", \"duplicates\": %" PRId64 ", \"not_log_append_time\": %" PRId64 ", \"first_ts_ms\": %" PRId64
-      ", \"last_ts_ms\": %" PRId64 ", \"read_seconds\": %.3f, \"stop\": \"%s\", \"first_problem\": \"%s\", \"latency\": %s}\n",
-      topic.c_str(), w.c_str(), ok ? "true" : "false", count, hex64(sum).c_str(), expect_count,
-      expect_sum.c_str(), invalid, dups, not_append_time, count ? first_ts : 0, count ? last_ts : 0, read_s,
-      stop_reason.c_str(), esc.c_str(), latency.c_str());
+  for (char ch : first_problem)
+    esc += (ch == '"' || ch == '\\') ? ' ' : ch;
+  std::printf("{\"topic\": \"%s\", \"workload\": \"%s\", \"ok\": %s, "
+              "\"count\": %" PRId64
+              ", \"checksum\": \"%s\", \"expect_count\": %" PRId64
+              ", \"expect_checksum\": \"%s\", \"invalid\": %" PRId64
+              ", \"duplicates\": %" PRId64 ", \"not_log_append_time\": %" PRId64
+              ", \"first_ts_ms\": %" PRId64 ", \"last_ts_ms\": %" PRId64
+              ", \"read_seconds\": %.3f, \"stop\": \"%s\", \"first_problem\": "
+              "\"%s\", \"latency\": %s}\n",
+              topic.c_str(), w.c_str(), ok ? "true" : "false", count,
+              hex64(sum).c_str(), expect_count, expect_sum.c_str(), invalid,
+              dups, not_append_time, count ? first_ts : 0, count ? last_ts : 0,
+              read_s, stop_reason.c_str(), esc.c_str(), latency.c_str());
   return ok ? 0 : 3;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   try {

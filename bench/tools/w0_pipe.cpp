@@ -3,7 +3,8 @@
 // unchanged (same key, same value, same partition number) to the output topic.
 // Same command line as the libflow benchmark jobs:
 //
-//   flow_bench_w0 --kafka.bootstrap=HOST:PORT --bench.input=TOPIC --bench.output=TOPIC
+//   flow_bench_w0 --kafka.bootstrap=HOST:PORT --bench.input=TOPIC
+//   --bench.output=TOPIC
 //                 [--bench.unbounded=true] [--consumer.X=Y] [--producer.X=Y]
 //
 // Bounded (default): ends once it has consumed up to the end offsets the
@@ -21,7 +22,9 @@ using namespace flow::bench;
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 
 int64_t g_failed = 0;
 std::string g_error;
@@ -30,7 +33,8 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 }
 
 int run(const args& a) {
-  std::string bootstrap = a.need("kafka.bootstrap"), in = a.need("bench.input"), out = a.need("bench.output");
+  std::string bootstrap = a.need("kafka.bootstrap"), in = a.need("bench.input"),
+              out = a.need("bench.output");
   bool unbounded = a.flag("bench.unbounded");
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
@@ -67,53 +71,70 @@ int run(const args& a) {
   std::vector<int64_t> end = high_watermarks(consumer.get(), in, parts);
   std::vector<int64_t> next(parts, 0);
   int remaining = 0;
-  for (int p = 0; p < parts; ++p) remaining += end[p] > 0;
+  for (int p = 0; p < parts; ++p)
+    remaining += end[p] > 0;
   tpl_ptr tl(rd_kafka_topic_partition_list_new(parts));
   for (int p = 0; p < parts; ++p)
-    rd_kafka_topic_partition_list_add(tl.get(), in.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(tl.get(), in.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
   if (auto err = rd_kafka_assign(consumer.get(), tl.get()))
     throw std::runtime_error(std::string("assign: ") + rd_kafka_err2str(err));
   queue_ptr q(rd_kafka_queue_get_consumer(consumer.get()));
-  rd_kafka_topic_t* otopic = rd_kafka_topic_new(producer.get(), out.c_str(), nullptr);
-  std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)> otopic_guard(otopic, rd_kafka_topic_destroy);
+  rd_kafka_topic_t* otopic =
+      rd_kafka_topic_new(producer.get(), out.c_str(), nullptr);
+  std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)> otopic_guard(
+      otopic, rd_kafka_topic_destroy);
 
   double t0 = mono_s();
   int64_t n = 0;
   std::vector<rd_kafka_message_t*> batch(4096);
   while (!g_stop && (unbounded || remaining > 0)) {
-    ssize_t got = rd_kafka_consume_batch_queue(q.get(), 100, batch.data(), batch.size());
-    if (got < 0) throw std::runtime_error(std::string("consume: ") + rd_kafka_err2str(rd_kafka_last_error()));
+    ssize_t got =
+        rd_kafka_consume_batch_queue(q.get(), 100, batch.data(), batch.size());
+    if (got < 0)
+      throw std::runtime_error(std::string("consume: ") +
+                               rd_kafka_err2str(rd_kafka_last_error()));
     for (ssize_t i = 0; i < got; ++i) {
       message_ptr m(batch[size_t(i)]);
       if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
-        throw std::runtime_error(std::string("consume: ") + rd_kafka_message_errstr(m.get()));
+        throw std::runtime_error(std::string("consume: ") +
+                                 rd_kafka_message_errstr(m.get()));
       }
       for (;;) {
-        int r = rd_kafka_produce(otopic, m->partition, RD_KAFKA_MSG_F_COPY, m->payload, m->len, m->key,
-                                 m->key_len, nullptr);
+        int r =
+            rd_kafka_produce(otopic, m->partition, RD_KAFKA_MSG_F_COPY,
+                             m->payload, m->len, m->key, m->key_len, nullptr);
         if (r == 0) break;
         auto e = rd_kafka_last_error();
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) throw std::runtime_error(std::string("produce: ") + rd_kafka_err2str(e));
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+          throw std::runtime_error(std::string("produce: ") +
+                                   rd_kafka_err2str(e));
         rd_kafka_poll(producer.get(), 1);
       }
       ++n;
       auto p = size_t(m->partition);
-      if (!unbounded && next[p] < end[p] && m->offset + 1 >= end[p]) --remaining;
+      if (!unbounded && next[p] < end[p] && m->offset + 1 >= end[p])
+        --remaining;
       next[p] = m->offset + 1;
     }
     rd_kafka_poll(producer.get(), 0);
     if (g_failed) break;
   }
-  while (!g_failed && rd_kafka_outq_len(producer.get()) > 0) rd_kafka_flush(producer.get(), 1000);
+  while (!g_failed && rd_kafka_outq_len(producer.get()) > 0)
+    rd_kafka_flush(producer.get(), 1000);
   rd_kafka_consumer_close(consumer.get());
-  if (g_failed) throw std::runtime_error(std::to_string(g_failed) + " deliveries failed: " + g_error);
+  if (g_failed)
+    throw std::runtime_error(std::to_string(g_failed) +
+                             " deliveries failed: " + g_error);
   double dt = mono_s() - t0;
-  std::printf("{\"records\": %" PRId64 ", \"seconds\": %.3f, \"records_per_s\": %.0f}\n", n, dt, double(n) / dt);
+  std::printf("{\"records\": %" PRId64
+              ", \"seconds\": %.3f, \"records_per_s\": %.0f}\n",
+              n, dt, double(n) / dt);
   return 0;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   try {

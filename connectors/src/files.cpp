@@ -15,8 +15,8 @@ source_spec<std::string> file_lines(std::string path, std::string name) {
       std::string line;
       for (size_t i = 0; i < max_records; ++i) {
         if (stopped_ || !std::getline(in_, line))
-          return in_.bad() ? throw std::runtime_error("read of " + path_
-                                                      + " failed"),
+          return in_.bad()
+                 ? throw std::runtime_error("read of " + path_ + " failed"),
                  source_state::done : source_state::done;
         out.emit(std::move(line));
       }

@@ -290,8 +290,8 @@ int main(int argc, char** argv) {
     auto ks = kafka::client_settings::from(&opts.settings);
     kafka::admin adm{ks};
     auto parts = ks.embedded_partitions > 0
-                   ? static_cast<int32_t>(ks.embedded_partitions)
-                   : 4;
+                     ? static_cast<int32_t>(ks.embedded_partitions)
+                     : 4;
     for (auto topic : {"customers", "orders", "enriched-orders"})
       adm.create_topic(topic, parts);
   } catch (const std::exception& e) {

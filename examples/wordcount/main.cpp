@@ -13,42 +13,41 @@
 
 int main(int argc, char** argv) {
   static constexpr std::array<const char*, 12> words{
-    "actor", "batch",  "credit", "flow",   "kafka",  "stream",
-    "state", "window", "join",   "record", "source", "sink"};
+      "actor", "batch",  "credit", "flow",   "kafka",  "stream",
+      "state", "window", "join",   "record", "source", "sink"};
   flow::topology t{"wordcount"};
-  t.source(flow::generator(100000,
-                           [](uint64_t i) {
-                             // Word j appears in line i iff (i+j) % (j+1) == 0:
-                             // a skewed, checkable distribution.
-                             std::string line;
-                             for (size_t j = 0; j < words.size(); ++j)
-                               if ((i + j) % (j + 1) == 0) {
-                                 line += words[j];
-                                 line += ' ';
-                               }
-                             return line;
-                           },
-                           "lines"))
-    .flat_map(
-      [](std::string line, flow::emitter<std::string>& out) {
-        size_t pos = 0;
-        while (pos < line.size()) {
-          auto end = line.find(' ', pos);
-          if (end == std::string::npos)
-            end = line.size();
-          if (end > pos)
-            out.emit(line.substr(pos, end - pos));
-          pos = end + 1;
-        }
-      },
-      "split")
-    .key_by([](const std::string& w) { return w; })
-    .aggregate(flow::count(), "count")
-    // Only the final count per word is interesting on stdout: keep the
-    // updates that reach a round number, and the totals.
-    .filter([](const std::pair<std::string, int64_t>& kv) {
-      return kv.second % 10000 == 0;
-    })
-    .sink(flow::print<std::pair<std::string, int64_t>>("count\t"));
+  t.source(flow::generator(
+               100000,
+               [](uint64_t i) {
+                 // Word j appears in line i iff (i+j) % (j+1) == 0:
+                 // a skewed, checkable distribution.
+                 std::string line;
+                 for (size_t j = 0; j < words.size(); ++j)
+                   if ((i + j) % (j + 1) == 0) {
+                     line += words[j];
+                     line += ' ';
+                   }
+                 return line;
+               },
+               "lines"))
+      .flat_map(
+          [](std::string line, flow::emitter<std::string>& out) {
+            size_t pos = 0;
+            while (pos < line.size()) {
+              auto end = line.find(' ', pos);
+              if (end == std::string::npos) end = line.size();
+              if (end > pos) out.emit(line.substr(pos, end - pos));
+              pos = end + 1;
+            }
+          },
+          "split")
+      .key_by([](const std::string& w) { return w; })
+      .aggregate(flow::count(), "count")
+      // Only the final count per word is interesting on stdout: keep the
+      // updates that reach a round number, and the totals.
+      .filter([](const std::pair<std::string, int64_t>& kv) {
+        return kv.second % 10000 == 0;
+      })
+      .sink(flow::print<std::pair<std::string, int64_t>>("count\t"));
   return flow::run(t, argc, argv);
 }

@@ -7,7 +7,7 @@
 namespace flow {
 
 credit_sender::credit_sender(uint32_t window)
-  : window_(window), available_(window) {
+    : window_(window), available_(window) {
   if (window == 0)
     throw std::invalid_argument("credit window must be at least 1");
 }
@@ -21,20 +21,19 @@ void credit_sender::on_send() {
 
 void credit_sender::on_credit(uint32_t n) {
   if (n > in_flight())
-    throw std::logic_error("credit protocol: " + std::to_string(n)
-                           + " credits returned, only "
-                           + std::to_string(in_flight()) + " in flight");
+    throw std::logic_error("credit protocol: " + std::to_string(n) +
+                           " credits returned, only " +
+                           std::to_string(in_flight()) + " in flight");
   available_ += n;
 }
 
 credit_receiver::credit_receiver(uint32_t window, uint32_t return_threshold)
-  : window_(window), threshold_(std::max<uint32_t>(1, return_threshold)) {
-}
+    : window_(window), threshold_(std::max<uint32_t>(1, return_threshold)) {}
 
 void credit_receiver::on_receive() {
   if (queued_ + held_ >= window_)
-    throw std::logic_error("credit protocol: sender exceeded its window of "
-                           + std::to_string(window_) + " batches");
+    throw std::logic_error("credit protocol: sender exceeded its window of " +
+                           std::to_string(window_) + " batches");
   ++queued_;
 }
 
@@ -43,8 +42,7 @@ uint32_t credit_receiver::on_processed(bool input_idle) {
     throw std::logic_error("credit protocol: processed a batch never received");
   --queued_;
   ++held_;
-  if (input_idle || held_ >= threshold_)
-    return release();
+  if (input_idle || held_ >= threshold_) return release();
   return 0;
 }
 

@@ -5,8 +5,8 @@
 namespace flow {
 
 std::string config_error::message() const {
-  return "invalid config: " + key + " = " + value + " (expected " + expected
-         + ")";
+  return "invalid config: " + key + " = " + value + " (expected " + expected +
+         ")";
 }
 
 std::optional<config_error> validate(const job_options& o) {
@@ -19,20 +19,20 @@ std::optional<config_error> validate(const job_options& o) {
                         "an integer in [1, 32768]"};
   if (o.plan.default_parallelism > o.plan.max_parallelism)
     return config_error{"flow.parallelism", num(o.plan.default_parallelism),
-                        "at most flow.max-parallelism ("
-                          + num(o.plan.max_parallelism) + ")"};
+                        "at most flow.max-parallelism (" +
+                            num(o.plan.max_parallelism) + ")"};
   if (o.channels.batch_size < 1 || o.channels.batch_size > (1u << 20))
     return config_error{"flow.batch-size", num(o.channels.batch_size),
                         "an integer in [1, 1048576]"};
   if (o.channels.credit_window < 1 || o.channels.credit_window > 1024)
     return config_error{"flow.credit-window", num(o.channels.credit_window),
                         "an integer in [1, 1024]"};
-  if (o.channels.credit_return < 1
-      || o.channels.credit_return > o.channels.credit_window)
+  if (o.channels.credit_return < 1 ||
+      o.channels.credit_return > o.channels.credit_window)
     return config_error{"flow.credit-return", num(o.channels.credit_return),
                         "an integer in [1, flow.credit-window]"};
-  if (o.flush_interval <= std::chrono::nanoseconds::zero()
-      || o.flush_interval > std::chrono::seconds(60))
+  if (o.flush_interval <= std::chrono::nanoseconds::zero() ||
+      o.flush_interval > std::chrono::seconds(60))
     return config_error{"flow.flush-interval",
                         num(o.flush_interval.count()) + "ns",
                         "a duration in (0, 60s], e.g. 5ms"};
@@ -52,13 +52,14 @@ std::optional<config_error> validate(const job_options& o) {
     return config_error{"flow.source-poll-records", num(o.source_poll_records),
                         "an integer >= 1"};
   static constexpr std::array<const char*, 7> levels{
-    "trace", "debug", "info", "warn", "error", "critical", "off"};
+      "trace", "debug", "info", "warn", "error", "critical", "off"};
   bool known = false;
   for (auto l : levels)
     known = known || o.log_level == l;
   if (!known)
-    return config_error{"flow.log-level", "\"" + o.log_level + "\"",
-                        "one of trace, debug, info, warn, error, critical, off"};
+    return config_error{
+        "flow.log-level", "\"" + o.log_level + "\"",
+        "one of trace, debug, info, warn, error, critical, off"};
   if (o.threads > 256)
     return config_error{"flow.threads", num(o.threads),
                         "an integer in [0, 256] (0: one per core)"};

@@ -13,8 +13,7 @@ spdlog::level::level_enum log_level = spdlog::level::info;
 
 std::shared_ptr<spdlog::logger> logger(const std::string& module) {
   std::lock_guard<std::mutex> guard{log_mutex};
-  if (auto existing = spdlog::get(module))
-    return existing;
+  if (auto existing = spdlog::get(module)) return existing;
   auto l = spdlog::stderr_color_mt(module);
   l->set_level(log_level);
   l->set_pattern("%H:%M:%S.%e %^%l%$ [%n] %v");
@@ -24,9 +23,8 @@ std::shared_ptr<spdlog::logger> logger(const std::string& module) {
 void set_log_level(const std::string& level) {
   std::lock_guard<std::mutex> guard{log_mutex};
   log_level = spdlog::level::from_str(level);
-  spdlog::apply_all([](std::shared_ptr<spdlog::logger> l) {
-    l->set_level(log_level);
-  });
+  spdlog::apply_all(
+      [](std::shared_ptr<spdlog::logger> l) { l->set_level(log_level); });
 }
 
 } // namespace flow

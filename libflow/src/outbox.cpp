@@ -10,15 +10,14 @@ transport::~transport() = default;
 
 outbox::outbox(size_t channels, uint32_t window, transport& tr,
                subtask_metrics& metrics)
-  : transport_(tr), metrics_(metrics), watermark_(min_timestamp) {
+    : transport_(tr), metrics_(metrics), watermark_(min_timestamp) {
   channels_.reserve(channels);
   for (size_t i = 0; i < channels; ++i)
     channels_.emplace_back(window);
 }
 
 void outbox::push(size_t slot, batch_ptr b) {
-  if (closed_)
-    throw std::logic_error("outbox: push after close");
+  if (closed_) throw std::logic_error("outbox: push after close");
   auto& ch = channels_[slot];
   bool was_blocked = !ch.pending.empty();
   ch.pending.push_back({std::move(b), 0});
@@ -29,10 +28,8 @@ void outbox::push(size_t slot, batch_ptr b) {
 }
 
 void outbox::push_watermark(int64_t wm) {
-  if (closed_)
-    throw std::logic_error("outbox: watermark after close");
-  if (wm <= watermark_)
-    return;
+  if (closed_) throw std::logic_error("outbox: watermark after close");
+  if (wm <= watermark_) return;
   watermark_ = wm;
   for (size_t slot = 0; slot < channels_.size(); ++slot) {
     auto& ch = channels_[slot];
@@ -47,8 +44,7 @@ void outbox::push_watermark(int64_t wm) {
 }
 
 void outbox::close() {
-  if (closed_)
-    return;
+  if (closed_) return;
   closed_ = true;
   unsent_eos_ = channels_.size();
   for (size_t slot = 0; slot < channels_.size(); ++slot)
@@ -72,8 +68,7 @@ void outbox::try_send(size_t slot) {
       transport_.send_watermark(slot, wm);
       continue;
     }
-    if (!ch.credit.can_send())
-      break;
+    if (!ch.credit.can_send()) break;
     auto b = std::move(ch.pending.front().batch);
     ch.pending.pop_front();
     ch.credit.on_send();
@@ -91,8 +86,7 @@ void outbox::try_send(size_t slot) {
 
 void outbox::update_blocked(size_t slot, bool was_blocked) {
   bool is_blocked = !channels_[slot].pending.empty();
-  if (was_blocked == is_blocked)
-    return;
+  if (was_blocked == is_blocked) return;
   if (is_blocked) {
     if (blocked_channels_++ == 0) {
       blocked_since_ = std::chrono::steady_clock::now();
@@ -100,8 +94,9 @@ void outbox::update_blocked(size_t slot, bool was_blocked) {
     }
   } else if (--blocked_channels_ == 0) {
     auto d = std::chrono::steady_clock::now() - blocked_since_;
-    metrics_.add(metrics_.blocked_ns,
-                 std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    metrics_.add(
+        metrics_.blocked_ns,
+        std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
     metrics_.blocked.store(false, std::memory_order_relaxed);
   }
 }

@@ -4,14 +4,14 @@ namespace flow {
 
 std::string to_string(partitioning p) {
   switch (p) {
-    case partitioning::forward:
-      return "forward";
-    case partitioning::hash:
-      return "hash";
-    case partitioning::rebalance:
-      return "rebalance";
-    case partitioning::broadcast:
-      return "broadcast";
+  case partitioning::forward:
+    return "forward";
+  case partitioning::hash:
+    return "hash";
+  case partitioning::rebalance:
+    return "rebalance";
+  case partitioning::broadcast:
+    return "broadcast";
   }
   return "?";
 }
@@ -32,8 +32,8 @@ uint32_t key_group_of(uint64_t key_hash, uint32_t max_parallelism) noexcept {
 
 uint32_t subtask_of_key_group(uint32_t key_group, uint32_t max_parallelism,
                               uint32_t parallelism) noexcept {
-  return static_cast<uint32_t>(uint64_t{key_group} * parallelism
-                               / max_parallelism);
+  return static_cast<uint32_t>(uint64_t{key_group} * parallelism /
+                               max_parallelism);
 }
 
 } // namespace flow

@@ -9,14 +9,14 @@ namespace flow {
 namespace {
 
 partitioning effective(const edge_def& e, uint32_t up, uint32_t down) {
-  if (e.kind)
-    return *e.kind;
+  if (e.kind) return *e.kind;
   return up == down ? partitioning::forward : partitioning::rebalance;
 }
 
 } // namespace
 
-physical_plan physical_plan::build(const topology& t, const plan_options& opts) {
+physical_plan physical_plan::build(const topology& t,
+                                   const plan_options& opts) {
   if (opts.default_parallelism == 0)
     throw std::invalid_argument("parallelism must be at least 1");
   const auto& nodes = t.nodes();
@@ -29,10 +29,9 @@ physical_plan physical_plan::build(const topology& t, const plan_options& opts) 
     if (p == 0)
       throw std::invalid_argument("operator " + n.name + ": parallelism 0");
     if (p > opts.max_parallelism)
-      throw std::invalid_argument("operator " + n.name + ": parallelism "
-                                  + std::to_string(p)
-                                  + " exceeds max-parallelism "
-                                  + std::to_string(opts.max_parallelism));
+      throw std::invalid_argument(
+          "operator " + n.name + ": parallelism " + std::to_string(p) +
+          " exceeds max-parallelism " + std::to_string(opts.max_parallelism));
     if (n.kind == node_kind::source)
       has_source = true;
     else if (n.inputs.empty())
@@ -59,8 +58,8 @@ physical_plan physical_plan::build(const topology& t, const plan_options& opts) 
         for (auto& e : m.inputs)
           consumed = consumed || e.from == n.id;
       if (!consumed)
-        throw std::invalid_argument("the output of " + n.name
-                                    + " goes nowhere: add a sink");
+        throw std::invalid_argument("the output of " + n.name +
+                                    " goes nowhere: add a sink");
     }
 
   // Slot groups in order of first appearance, each as wide as its widest
@@ -77,8 +76,7 @@ physical_plan physical_plan::build(const topology& t, const plan_options& opts) 
   for (auto& s : plan.subtasks) {
     uint32_t base = 0;
     for (auto& g : groups) {
-      if (g.first == nodes[s.node.value()].slot_group)
-        break;
+      if (g.first == nodes[s.node.value()].slot_group) break;
       base += g.second;
     }
     s.slot_base = base;
@@ -93,9 +91,9 @@ physical_plan physical_plan::build(const topology& t, const plan_options& opts) 
       auto kind = effective(e, up_par, down_par);
       if (kind == partitioning::forward && up_par != down_par)
         throw std::invalid_argument(
-          "forward edge " + nodes[e.from.value()].name + " -> " + down.name
-          + " needs equal parallelism (" + std::to_string(up_par) + " vs "
-          + std::to_string(down_par) + "); use rebalance()");
+            "forward edge " + nodes[e.from.value()].name + " -> " + down.name +
+            " needs equal parallelism (" + std::to_string(up_par) + " vs " +
+            std::to_string(down_par) + "); use rebalance()");
       for (uint32_t u = 0; u < up_par; ++u) {
         auto& up_task = plan.subtasks[first[e.from.value()] + u];
         out_edge_layout layout;
@@ -103,8 +101,7 @@ physical_plan physical_plan::build(const topology& t, const plan_options& opts) 
         layout.hasher = e.hasher;
         layout.max_parallelism = opts.max_parallelism;
         for (uint32_t d = 0; d < down_par; ++d) {
-          if (kind == partitioning::forward && d != u)
-            continue;
+          if (kind == partitioning::forward && d != u) continue;
           auto& down_task = plan.subtasks[first[down.id.value()] + d];
           channel_plan ch;
           ch.id = channel_id{static_cast<uint32_t>(plan.channels.size())};
@@ -128,8 +125,7 @@ physical_plan physical_plan::build(const topology& t, const plan_options& opts) 
 std::string physical_plan::describe() const {
   std::ostringstream os;
   for (auto& s : subtasks) {
-    if (s.index != 0)
-      continue;
+    if (s.index != 0) continue;
     os << s.operator_name << " x" << s.parallelism;
     if (!s.out_edges.empty()) {
       os << " ->";

@@ -10,15 +10,11 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
                            size_t output_channels, const channel_options& opts,
                            transport& tr, subtask_metrics& metrics,
                            const flow::clock* clk)
-  : outbox_(output_channels, opts.credit_window, tr, metrics),
-    input_edges_(std::move(input_edges)),
-    ended_(input_edges_.size(), false),
-    open_inputs_(input_edges_.size()),
-    transport_(tr),
-    metrics_(metrics),
-    clock_(clk ? clk : &flow::clock::system()),
-    times_(input_edges_.size()),
-    idle_timeout_(to_millis(opts.idle_timeout)) {
+    : outbox_(output_channels, opts.credit_window, tr, metrics),
+      input_edges_(std::move(input_edges)), ended_(input_edges_.size(), false),
+      open_inputs_(input_edges_.size()), transport_(tr), metrics_(metrics),
+      clock_(clk ? clk : &flow::clock::system()), times_(input_edges_.size()),
+      idle_timeout_(to_millis(opts.idle_timeout)) {
   inputs_.reserve(input_edges_.size());
   for (size_t i = 0; i < input_edges_.size(); ++i)
     inputs_.emplace_back(opts.credit_window, opts.credit_return);
@@ -37,8 +33,7 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
 }
 
 void subtask_core::touch(size_t slot) {
-  if (idle_timeout_ <= 0)
-    return;
+  if (idle_timeout_ <= 0) return;
   auto& t = times_[slot];
   t.last_active = clock_->now();
   t.idle = false;
@@ -95,15 +90,13 @@ void subtask_core::on_credit(size_t out_slot, uint32_t n) {
 }
 
 step_result subtask_core::drain() {
-  if (wm_dirty_ && !outbox_.blocked())
-    update_watermark();
+  if (wm_dirty_ && !outbox_.blocked()) update_watermark();
   while (!queue_.empty() && !outbox_.blocked()) {
     auto ev = std::move(queue_.front());
     queue_.pop_front();
     ++head_seq_;
     auto& t = times_[ev.slot];
-    if (t.has_queued && t.last_seq < head_seq_)
-      t.has_queued = false;
+    if (t.has_queued && t.last_seq < head_seq_) t.has_queued = false;
     if (ev.is_wm) {
       if (ev.wm > t.wm) {
         t.wm = ev.wm;
@@ -136,39 +129,34 @@ step_result subtask_core::drain() {
     // Held-back credit must not outlive the queue, or a sender waiting for
     // it would stall with nothing queued here.
     for (size_t slot = 0; slot < inputs_.size(); ++slot)
-      if (auto n = inputs_[slot].release())
-        transport_.send_credit(slot, n);
+      if (auto n = inputs_[slot].release()) transport_.send_credit(slot, n);
   }
-  if (finished())
-    return step_result::finished;
+  if (finished()) return step_result::finished;
   return step_result::waiting;
 }
 
 step_result subtask_core::poll_source(size_t budget) {
-  if (done_)
-    return finished() ? step_result::finished : step_result::waiting;
+  if (done_) return finished() ? step_result::finished : step_result::waiting;
   // Poll in steps of about one batch, so that a blocked output stops the
   // source after at most one more batch.
   size_t step = std::max<size_t>(1, std::min(budget, batch_size_));
   for (size_t used = 0; used < budget; used += step) {
-    if (outbox_.blocked())
-      return step_result::waiting;
+    if (outbox_.blocked()) return step_result::waiting;
     switch (task_->poll(step)) {
-      case source_state::more:
-        break;
-      case source_state::idle:
-        return step_result::idle;
-      case source_state::done:
-        finish_output();
-        return finished() ? step_result::finished : step_result::waiting;
+    case source_state::more:
+      break;
+    case source_state::idle:
+      return step_result::idle;
+    case source_state::done:
+      finish_output();
+      return finished() ? step_result::finished : step_result::waiting;
     }
   }
   return outbox_.blocked() ? step_result::waiting : step_result::more;
 }
 
 void subtask_core::flush() {
-  if (!done_)
-    task_->flush();
+  if (!done_) task_->flush();
 }
 
 void subtask_core::request_stop() {
@@ -194,37 +182,31 @@ void subtask_core::update_watermark() {
     // highest watermark among them.
     wm = idle_max;
   }
-  if (times_.empty() || wm <= watermark_)
-    return;
+  if (times_.empty() || wm <= watermark_) return;
   watermark_ = wm;
   task_->on_watermark(wm);
 }
 
 void subtask_core::advance_time() {
-  if (done_)
-    return;
+  if (done_) return;
   auto now = clock_->now();
   if (idle_timeout_ > 0) {
     for (size_t i = 0; i < times_.size(); ++i) {
       auto& t = times_[i];
-      if (!t.idle && !ended_[i] && !t.has_queued
-          && now - t.last_active >= idle_timeout_) {
+      if (!t.idle && !ended_[i] && !t.has_queued &&
+          now - t.last_active >= idle_timeout_) {
         t.idle = true;
         wm_dirty_ = true;
       }
     }
   }
-  if (outbox_.blocked())
-    return;
-  if (wm_dirty_)
-    update_watermark();
-  if (task_->next_timer() <= now)
-    task_->on_processing_time(now);
+  if (outbox_.blocked()) return;
+  if (wm_dirty_) update_watermark();
+  if (task_->next_timer() <= now) task_->on_processing_time(now);
 }
 
 int64_t subtask_core::next_wakeup() const {
-  if (done_)
-    return max_timestamp;
+  if (done_) return max_timestamp;
   auto next = task_->next_timer();
   if (idle_timeout_ > 0 && times_.size() > 1)
     for (size_t i = 0; i < times_.size(); ++i)

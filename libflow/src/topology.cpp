@@ -18,7 +18,8 @@ node_id topology::add_node(node_def n) {
     if (e.from.value() >= nodes_.size())
       throw std::invalid_argument("edge from unknown node");
     if (nodes_[e.from.value()].kind == node_kind::sink)
-      throw std::invalid_argument("a sink has no output: " + nodes_[e.from.value()].name);
+      throw std::invalid_argument("a sink has no output: " +
+                                  nodes_[e.from.value()].name);
   }
   nodes_.push_back(std::move(n));
   return nodes_.back().id;

@@ -29,7 +29,7 @@ uint64_t env(const char* name, uint64_t fallback) {
 
 /// Keeps the last count per key and prints them at end of input.
 class final_counts final
-  : public flow::sink_function<std::pair<uint64_t, int64_t>> {
+    : public flow::sink_function<std::pair<uint64_t, int64_t>> {
 public:
   explicit final_counts(uint64_t sleep_us) : sleep_us_(sleep_us) {}
   void write(std::vector<std::pair<uint64_t, int64_t>>& xs) override {
@@ -59,21 +59,20 @@ int main(int argc, char** argv) {
   auto sleep_us = env("FLOW_TEST_SINK_US", 0);
   auto variant = env("FLOW_TEST_VARIANT", 0);
   flow::topology t{"cluster-test"};
-  auto squares = t.source(flow::generator(records == 0 ? flow::unbounded
-                                                       : records,
-                                          [](uint64_t i) { return i; },
-                                          "numbers", rate))
-                   .map([](uint64_t x) { return x * x; }, "square");
+  auto squares = t.source(flow::generator(
+                              records == 0 ? flow::unbounded : records,
+                              [](uint64_t i) { return i; }, "numbers", rate))
+                     .map([](uint64_t x) { return x * x; }, "square");
   if (variant == 1)
     squares = squares.filter([](uint64_t) { return true; }, "extra");
   squares.key_by([](uint64_t x) { return x % 1000; })
-    .aggregate(flow::count(), "count")
-    .key_by([](const std::pair<uint64_t, int64_t>& kv) { return kv.first; })
-    .partitioned("by-key")
-    .sink({"final-counts",
-           [sleep_us](const flow::connector_context&) {
-             return std::make_unique<final_counts>(sleep_us);
-           },
-           std::nullopt});
+      .aggregate(flow::count(), "count")
+      .key_by([](const std::pair<uint64_t, int64_t>& kv) { return kv.first; })
+      .partitioned("by-key")
+      .sink({"final-counts",
+             [sleep_us](const flow::connector_context&) {
+               return std::make_unique<final_counts>(sleep_us);
+             },
+             std::nullopt});
   return flow::run(t, argc, argv);
 }

@@ -9,8 +9,8 @@ BOOST_AUTO_TEST_SUITE(config)
 BOOST_AUTO_TEST_CASE(cli_values_reach_the_job_options) {
   node_config cfg;
   BOOST_REQUIRE(cfg.load({"--flow.parallelism=3", "--flow.batch-size=64",
-                          "--flow.flush-interval=2ms"})
-                == node_config::outcome::ok);
+                          "--flow.flush-interval=2ms"}) ==
+                node_config::outcome::ok);
   BOOST_CHECK_EQUAL(cfg.options().plan.default_parallelism, 3u);
   BOOST_CHECK_EQUAL(cfg.options().channels.batch_size, 64u);
   BOOST_CHECK(cfg.options().flush_interval == std::chrono::milliseconds(2));
@@ -23,13 +23,14 @@ BOOST_AUTO_TEST_CASE(bad_values_name_the_key_and_the_expectation) {
     std::string key;
   };
   std::vector<bad_case> cases{
-    {{"--flow.batch-size=0"}, "flow.batch-size"},
-    {{"--flow.credit-window=2000"}, "flow.credit-window"},
-    {{"--flow.credit-window=2", "--flow.credit-return=3"}, "flow.credit-return"},
-    {{"--flow.parallelism=abc"}, "flow.parallelism"},
-    {{"--flow.log-level=loud"}, "flow.log-level"},
-    {{"--flow.no-such-key=1"}, "flow.no-such-key"},
-    {{"stray"}, "stray"},
+      {{"--flow.batch-size=0"}, "flow.batch-size"},
+      {{"--flow.credit-window=2000"}, "flow.credit-window"},
+      {{"--flow.credit-window=2", "--flow.credit-return=3"},
+       "flow.credit-return"},
+      {{"--flow.parallelism=abc"}, "flow.parallelism"},
+      {{"--flow.log-level=loud"}, "flow.log-level"},
+      {{"--flow.no-such-key=1"}, "flow.no-such-key"},
+      {{"stray"}, "stray"},
   };
   for (auto& c : cases) {
     node_config cfg;
@@ -53,8 +54,7 @@ BOOST_AUTO_TEST_CASE(boolean_options_take_true_and_false) {
   BOOST_CHECK_MESSAGE(on.message().find("cluster.tls") != std::string::npos,
                       on.message());
   node_config bad;
-  BOOST_CHECK(bad.load({"--cluster.tls=maybe"})
-              == node_config::outcome::error);
+  BOOST_CHECK(bad.load({"--cluster.tls=maybe"}) == node_config::outcome::error);
   BOOST_CHECK_MESSAGE(bad.message().find("cluster.tls") != std::string::npos,
                       bad.message());
 }
@@ -72,9 +72,9 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_CASE(defaults_file_lists_every_option_with_its_default) {
   // conf/libflow.conf must match node_config: same keys, same defaults.
   node_config from_file;
-  BOOST_REQUIRE(from_file.load({std::string("--config-file=") + FLOW_SOURCE_DIR
-                                + "/conf/libflow.conf"})
-                == node_config::outcome::ok);
+  BOOST_REQUIRE(from_file.load({std::string("--config-file=") +
+                                FLOW_SOURCE_DIR + "/conf/libflow.conf"}) ==
+                node_config::outcome::ok);
   node_config defaults;
   BOOST_REQUIRE(defaults.load({}) == node_config::outcome::ok);
   auto& a = from_file.options().settings;

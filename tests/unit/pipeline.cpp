@@ -25,7 +25,7 @@ job_options quiet_options() {
 
 uint64_t seed_now() {
   return static_cast<uint64_t>(
-    std::chrono::steady_clock::now().time_since_epoch().count());
+      std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 /// A sink that records which subtask saw which record.
@@ -66,17 +66,17 @@ BOOST_AUTO_TEST_CASE(parallel_chain_produces_the_expected_multiset) {
   constexpr uint64_t n = 200000;
   topology t{"chain"};
   collector<std::string> out;
-  t.source(generator(n, [](uint64_t i) { return i; })).parallelism(2)
-    .map([](uint64_t i) { return i * 7; })
-    .parallelism(3)
-    .filter([](uint64_t x) { return x % 2 == 0; })
-    .flat_map([](uint64_t x, emitter<std::string>& e) {
-      e.emit(std::to_string(x));
-      if (x % 3 == 0)
-        e.emit("third " + std::to_string(x));
-    })
-    .parallelism(2)
-    .sink(out.sink());
+  t.source(generator(n, [](uint64_t i) { return i; }))
+      .parallelism(2)
+      .map([](uint64_t i) { return i * 7; })
+      .parallelism(3)
+      .filter([](uint64_t x) { return x % 2 == 0; })
+      .flat_map([](uint64_t x, emitter<std::string>& e) {
+        e.emit(std::to_string(x));
+        if (x % 3 == 0) e.emit("third " + std::to_string(x));
+      })
+      .parallelism(2)
+      .sink(out.sink());
   auto opts = quiet_options();
   opts.plan.default_parallelism = 2;
   auto r = execute(t, opts);
@@ -84,11 +84,9 @@ BOOST_AUTO_TEST_CASE(parallel_chain_produces_the_expected_multiset) {
   std::vector<std::string> expected;
   for (uint64_t i = 0; i < n; ++i) {
     auto x = i * 7;
-    if (x % 2 != 0)
-      continue;
+    if (x % 2 != 0) continue;
     expected.push_back(std::to_string(x));
-    if (x % 3 == 0)
-      expected.push_back("third " + std::to_string(x));
+    if (x % 3 == 0) expected.push_back("third " + std::to_string(x));
   }
   auto got = out.records();
   std::sort(got.begin(), got.end());
@@ -102,8 +100,8 @@ BOOST_AUTO_TEST_CASE(hash_partitioning_sends_each_key_to_exactly_one_subtask) {
   topology t{"keys"};
   placement<uint64_t> where;
   auto keyed = t.source(generator(50000, [](uint64_t i) { return i % 1000; }))
-                 .parallelism(3)
-                 .key_by([](uint64_t x) { return x; });
+                   .parallelism(3)
+                   .key_by([](uint64_t x) { return x; });
   auto sink = where.sink();
   sink.parallelism = 4;
   keyed.partitioned().parallelism(4).sink(sink);
@@ -118,7 +116,7 @@ BOOST_AUTO_TEST_CASE(hash_partitioning_sends_each_key_to_exactly_one_subtask) {
   for (auto& [key, subs] : owners) {
     BOOST_REQUIRE_EQUAL(subs.size(), 1u);
     auto expected = subtask_of_key_group(
-      key_group_of(std::hash<uint64_t>{}(key), 128), 128, 4);
+        key_group_of(std::hash<uint64_t>{}(key), 128), 128, 4);
     BOOST_CHECK_EQUAL(*subs.begin(), expected);
     used.insert(*subs.begin());
   }
@@ -139,20 +137,20 @@ BOOST_AUTO_TEST_CASE(random_parallelism_and_batch_size_give_identical_results) {
     collector<kv> out;
     t.source(generator(20000,
                        [](uint64_t i) {
-                         return "w" + std::to_string(i % 97) + " w"
-                                + std::to_string(i % 13);
+                         return "w" + std::to_string(i % 97) + " w" +
+                                std::to_string(i % 13);
                        }))
-      .parallelism(rnd(1, 3))
-      .flat_map([](std::string line, emitter<std::string>& e) {
-        auto sp = line.find(' ');
-        e.emit(line.substr(0, sp));
-        e.emit(line.substr(sp + 1));
-      })
-      .parallelism(rnd(1, 4))
-      .key_by([](const std::string& w) { return w; })
-      .aggregate(count())
-      .parallelism(rnd(1, 4))
-      .sink(out.sink());
+        .parallelism(rnd(1, 3))
+        .flat_map([](std::string line, emitter<std::string>& e) {
+          auto sp = line.find(' ');
+          e.emit(line.substr(0, sp));
+          e.emit(line.substr(sp + 1));
+        })
+        .parallelism(rnd(1, 4))
+        .key_by([](const std::string& w) { return w; })
+        .aggregate(count())
+        .parallelism(rnd(1, 4))
+        .sink(out.sink());
     auto opts = quiet_options();
     opts.channels.batch_size = rnd(1, 2048);
     opts.channels.credit_window = rnd(1, 8);
@@ -164,9 +162,9 @@ BOOST_AUTO_TEST_CASE(random_parallelism_and_batch_size_give_identical_results) {
     if (round == 0)
       reference = got;
     else
-      BOOST_CHECK_MESSAGE(got == reference,
-                          "round " << round << " batch "
-                                   << opts.channels.batch_size << " differs");
+      BOOST_CHECK_MESSAGE(got == reference, "round " << round << " batch "
+                                                     << opts.channels.batch_size
+                                                     << " differs");
   }
   BOOST_CHECK_EQUAL(reference.size(), 40000u);
 }
@@ -175,21 +173,20 @@ BOOST_AUTO_TEST_CASE(a_throwing_operator_fails_the_job_with_its_name) {
   topology t{"boom"};
   collector<uint64_t> out;
   t.source(generator(100000, [](uint64_t i) { return i; }))
-    .map(
-      [](uint64_t i) -> uint64_t {
-        if (i == 777)
-          throw std::runtime_error("bad record 777");
-        return i;
-      },
-      "explode")
-    .parallelism(2)
-    .sink(out.sink());
+      .map(
+          [](uint64_t i) -> uint64_t {
+            if (i == 777) throw std::runtime_error("bad record 777");
+            return i;
+          },
+          "explode")
+      .parallelism(2)
+      .sink(out.sink());
   auto opts = quiet_options();
   opts.plan.default_parallelism = 2;
   auto r = execute(t, opts);
   BOOST_CHECK(!r.ok);
-  BOOST_CHECK_MESSAGE(r.error.find("operator 'explode' subtask ")
-                        != std::string::npos,
+  BOOST_CHECK_MESSAGE(r.error.find("operator 'explode' subtask ") !=
+                          std::string::npos,
                       r.error);
   BOOST_CHECK_MESSAGE(r.error.find("bad record 777") != std::string::npos,
                       r.error);
@@ -209,12 +206,12 @@ BOOST_AUTO_TEST_CASE(slow_sink_keeps_in_flight_batches_within_the_window) {
   };
   topology t{"slow"};
   t.source(generator(n, [](uint64_t i) { return i; }))
-    .map([](uint64_t i) { return i; })
-    .sink({"slow",
-           [&](const connector_context&) {
-             return std::make_unique<slow>(&seen);
-           },
-           1});
+      .map([](uint64_t i) { return i; })
+      .sink({"slow",
+             [&](const connector_context&) {
+               return std::make_unique<slow>(&seen);
+             },
+             1});
   auto opts = quiet_options();
   opts.channels.batch_size = 1000;
   opts.channels.credit_window = 4;
@@ -235,17 +232,20 @@ BOOST_AUTO_TEST_CASE(flush_interval_delivers_partial_batches_of_a_slow_source) {
   std::atomic<uint64_t> seen{0};
   struct counting final : sink_function<uint64_t> {
     explicit counting(std::atomic<uint64_t>* s) : seen(s) {}
-    void write(std::vector<uint64_t>& xs) override { seen->fetch_add(xs.size()); }
+    void write(std::vector<uint64_t>& xs) override {
+      seen->fetch_add(xs.size());
+    }
     std::atomic<uint64_t>* seen;
   };
   topology t{"trickle"};
-  t.source(generator(unbounded, [](uint64_t i) { return i; }, "trickle", 200))
-    .map([](uint64_t i) { return i; })
-    .sink({"count",
-           [&](const connector_context&) {
-             return std::make_unique<counting>(&seen);
-           },
-           1});
+  t.source(generator(
+               unbounded, [](uint64_t i) { return i; }, "trickle", 200))
+      .map([](uint64_t i) { return i; })
+      .sink({"count",
+             [&](const connector_context&) {
+               return std::make_unique<counting>(&seen);
+             },
+             1});
   auto opts = quiet_options();
   opts.channels.batch_size = 100000; // never filled by 200 records/s
   opts.flush_interval = std::chrono::milliseconds(5);

@@ -21,7 +21,7 @@ class sim {
 public:
   sim(const topology& t, const plan_options& popts, channel_options copts,
       uint64_t seed)
-    : plan_(physical_plan::build(t, popts)), rng_(seed) {
+      : plan_(physical_plan::build(t, popts)), rng_(seed) {
     for (auto& s : plan_.subtasks) {
       auto n = std::make_unique<node>();
       n->owner = this;
@@ -35,8 +35,8 @@ public:
       setup.settings = &settings_;
       setup.max_parallelism = popts.max_parallelism;
       n->core = std::make_unique<subtask_core>(
-        t.nodes()[s.node.value()].make_task, setup, s.input_edges,
-        s.outputs.size(), copts, *n, *n->metrics, &clock_);
+          t.nodes()[s.node.value()].make_task, setup, s.input_edges,
+          s.outputs.size(), copts, *n, *n->metrics, &clock_);
       n->runnable = n->core->is_source();
       nodes_.push_back(std::move(n));
     }
@@ -46,8 +46,7 @@ public:
   /// Relative chance of subtasks of operator `name` to run.
   void set_weight(const std::string& name, unsigned w) {
     for (auto& s : plan_.subtasks)
-      if (s.operator_name == name)
-        weights_[s.id.value()] = w;
+      if (s.operator_name == name) weights_[s.id.value()] = w;
   }
 
   /// Runs until every subtask finished; throws if nothing can run any more
@@ -61,17 +60,14 @@ public:
       w.clear();
       bool all_finished = true;
       for (auto& n : nodes_) {
-        if (!n->finished)
-          all_finished = false;
-        if (!n->finished
-            && (n->runnable || !n->mailbox.empty()
-                || n->core->next_wakeup() <= clock_.now())) {
+        if (!n->finished) all_finished = false;
+        if (!n->finished && (n->runnable || !n->mailbox.empty() ||
+                             n->core->next_wakeup() <= clock_.now())) {
           ready.push_back(n->id);
           w.push_back(weights_[n->id]);
         }
       }
-      if (all_finished)
-        return steps;
+      if (all_finished) return steps;
       if (ready.empty()) {
         // Nothing to deliver: let time pass to the earliest wake-up (a
         // timer, an idle input), if any.
@@ -84,13 +80,11 @@ public:
           }
         if (wake == max_timestamp)
           throw std::runtime_error("deadlock: no subtask can make progress");
-        if (wake > clock_.now())
-          clock_.set(wake);
+        if (wake > clock_.now()) clock_.set(wake);
         step(*nodes_[who]);
         continue;
       }
-      if (++steps > max_steps)
-        throw std::runtime_error("step limit reached");
+      if (++steps > max_steps) throw std::runtime_error("step limit reached");
       std::discrete_distribution<size_t> pick(w.begin(), w.end());
       step(*nodes_[ready[pick(rng_)]]);
     }
@@ -160,26 +154,24 @@ private:
 
   void step(node& n) {
     clock_.advance(ms_per_step_);
-    if (n.core->next_wakeup() <= clock_.now())
-      n.core->advance_time();
+    if (n.core->next_wakeup() <= clock_.now()) n.core->advance_time();
     if (!n.mailbox.empty()) {
       auto m = std::move(n.mailbox.front());
       n.mailbox.pop_front();
       switch (m.kind) {
-        case message::batch:
-          n.core->on_batch(m.slot, std::move(m.b));
-          break;
-        case message::eos:
-          n.core->on_end_of_stream(m.slot);
-          break;
-        case message::watermark:
-          n.core->on_watermark(m.slot, m.wm);
-          break;
-        case message::credit:
-          n.core->on_credit(m.slot, m.n);
-          if (n.core->is_source())
-            n.runnable = true;
-          break;
+      case message::batch:
+        n.core->on_batch(m.slot, std::move(m.b));
+        break;
+      case message::eos:
+        n.core->on_end_of_stream(m.slot);
+        break;
+      case message::watermark:
+        n.core->on_watermark(m.slot, m.wm);
+        break;
+      case message::credit:
+        n.core->on_credit(m.slot, m.n);
+        if (n.core->is_source()) n.runnable = true;
+        break;
       }
     }
     if (n.core->is_source()) {

@@ -18,7 +18,7 @@ namespace {
 
 uint64_t test_seed() {
   static uint64_t seed = static_cast<uint64_t>(
-    std::chrono::steady_clock::now().time_since_epoch().count());
+      std::chrono::steady_clock::now().time_since_epoch().count());
   return seed;
 }
 
@@ -37,21 +37,22 @@ BOOST_AUTO_TEST_CASE(random_fan_in_fan_out_graphs_finish_with_exact_output) {
     uint64_t na = rnd(0, 3000);
     uint64_t nb = rnd(0, 3000);
     topology t{"fan"};
-    auto a = t.source(generator(na, [](uint64_t i) { return i; }, "a"))
-               .parallelism(rnd(1, 4));
-    auto b = t.source(generator(nb, [](uint64_t i) { return 1000000 + i; },
-                                "b"))
-               .parallelism(rnd(1, 4));
+    auto a = t.source(generator(
+                          na, [](uint64_t i) { return i; }, "a"))
+                 .parallelism(rnd(1, 4));
+    auto b = t.source(generator(
+                          nb, [](uint64_t i) { return 1000000 + i; }, "b"))
+                 .parallelism(rnd(1, 4));
     collector<std::pair<uint64_t, int64_t>> counts;
     collector<uint64_t> copies;
     auto tripled = a.union_with(b)
-                     .rebalance()
-                     .map([](uint64_t x) { return x * 3; })
-                     .parallelism(rnd(1, 4));
+                       .rebalance()
+                       .map([](uint64_t x) { return x * 3; })
+                       .parallelism(rnd(1, 4));
     tripled.key_by([](uint64_t x) { return x % 17; })
-      .aggregate(count())
-      .parallelism(rnd(1, 4))
-      .sink(counts.sink());
+        .aggregate(count())
+        .parallelism(rnd(1, 4))
+        .sink(counts.sink());
     auto sink_par = rnd(1, 3);
     auto copy_sink = copies.sink();
     copy_sink.parallelism = sink_par;
@@ -112,9 +113,9 @@ BOOST_AUTO_TEST_CASE(slow_sink_bounds_in_flight_batches_by_the_credit_window) {
                            },
                            1};
   t.source(generator(n, [](uint64_t i) { return i; }))
-    .map([](uint64_t x) { return x + 1; })
-    .filter([](uint64_t) { return true; })
-    .sink(sink);
+      .map([](uint64_t x) { return x + 1; })
+      .filter([](uint64_t) { return true; })
+      .sink(sink);
   channel_options copts;
   copts.batch_size = 1024;
   copts.credit_window = 4;
@@ -145,8 +146,8 @@ BOOST_AUTO_TEST_CASE(end_of_stream_follows_the_data_of_its_channel) {
   topology t{"eos"};
   collector<int> out;
   t.source(from_collection(std::vector<int>{1, 2, 3, 4, 5}))
-    .map([](int x) { return x * 10; })
-    .sink(out.sink());
+      .map([](int x) { return x * 10; })
+      .sink(out.sink());
   channel_options copts;
   copts.batch_size = 2;
   copts.credit_window = 1;
@@ -160,11 +161,12 @@ BOOST_AUTO_TEST_CASE(end_of_stream_follows_the_data_of_its_channel) {
 BOOST_AUTO_TEST_CASE(plans_reject_graphs_that_cannot_run) {
   topology t{"bad"};
   collector<int> out;
-  t.source(from_collection(std::vector<int>{1})).parallelism(2)
-    .forward()
-    .map([](int x) { return x; })
-    .parallelism(3)
-    .sink(out.sink());
+  t.source(from_collection(std::vector<int>{1}))
+      .parallelism(2)
+      .forward()
+      .map([](int x) { return x; })
+      .parallelism(3)
+      .sink(out.sink());
   BOOST_CHECK_THROW(physical_plan::build(t, plan_options{}),
                     std::invalid_argument);
   topology dangling{"dangling"};
@@ -185,11 +187,11 @@ BOOST_AUTO_TEST_CASE(placement_puts_pipeline_slices_and_slot_groups_on_slots) {
   auto spec = out.sink();
   spec.slot_group = "sinks";
   t.source(from_collection(std::vector<int>{1}))
-    .parallelism(2)
-    .map([](int x) { return x; })
-    .parallelism(2)
-    .rebalance()
-    .sink(spec);
+      .parallelism(2)
+      .map([](int x) { return x; })
+      .parallelism(2)
+      .rebalance()
+      .sink(spec);
   plan_options popts;
   popts.default_parallelism = 2;
   auto plan = physical_plan::build(t, popts);

@@ -16,7 +16,8 @@ source_spec<T> from_collection(std::vector<T> records,
                                std::string name = "collection") {
   class fn final : public source_function<T> {
   public:
-    explicit fn(std::shared_ptr<const std::vector<T>> xs) : xs_(std::move(xs)) {}
+    explicit fn(std::shared_ptr<const std::vector<T>> xs)
+        : xs_(std::move(xs)) {}
     void open(const connector_context& ctx) override {
       pos_ = ctx.subtask_index;
       step_ = ctx.parallelism;

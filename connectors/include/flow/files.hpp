@@ -32,13 +32,11 @@ sink_spec<T> file_sink(std::string path, std::string name = "file-sink") {
     void write(std::vector<T>& records) override {
       for (auto& x : records)
         out_ << to_text(x) << '\n';
-      if (!out_)
-        throw std::runtime_error("write to " + path_ + " failed");
+      if (!out_) throw std::runtime_error("write to " + path_ + " failed");
     }
     void finish() override {
       out_.flush();
-      if (!out_)
-        throw std::runtime_error("flush of " + path_ + " failed");
+      if (!out_) throw std::runtime_error("flush of " + path_ + " failed");
     }
 
   private:
@@ -66,12 +64,11 @@ sink_spec<T> print(std::string prefix = "", uint64_t limit = UINT64_MAX,
   class fn final : public sink_function<T> {
   public:
     fn(std::string prefix, uint64_t limit, std::shared_ptr<shared> s)
-      : prefix_(std::move(prefix)), limit_(limit), shared_(std::move(s)) {}
+        : prefix_(std::move(prefix)), limit_(limit), shared_(std::move(s)) {}
     void write(std::vector<T>& records) override {
       std::lock_guard<std::mutex> guard{shared_->mtx};
       for (auto& x : records) {
-        if (shared_->printed >= limit_)
-          return;
+        if (shared_->printed >= limit_) return;
         ++shared_->printed;
         std::cout << prefix_ << to_text(x) << '\n';
       }

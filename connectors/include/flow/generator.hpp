@@ -18,12 +18,12 @@ inline constexpr uint64_t unbounded = std::numeric_limits<uint64_t>::max();
 /// the subtasks (or forever with count = flow::unbounded).
 template <class F>
 class generator_function final
-  : public source_function<std::decay_t<std::invoke_result_t<F&, uint64_t>>> {
+    : public source_function<std::decay_t<std::invoke_result_t<F&, uint64_t>>> {
 public:
   using value_type = std::decay_t<std::invoke_result_t<F&, uint64_t>>;
 
   generator_function(uint64_t count, F make, double rate)
-    : count_(count), make_(std::move(make)), rate_(rate) {}
+      : count_(count), make_(std::move(make)), rate_(rate) {}
 
   void open(const connector_context& ctx) override {
     if (count_ == unbounded) {
@@ -40,16 +40,14 @@ public:
   }
 
   source_state poll(emitter<value_type>& out, size_t max_records) override {
-    if (stopped_ || next_ >= end_)
-      return source_state::done;
+    if (stopped_ || next_ >= end_) return source_state::done;
     auto n = static_cast<uint64_t>(max_records);
     if (rate_ > 0) {
       auto elapsed = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start_)
-                       .count();
+                         std::chrono::steady_clock::now() - start_)
+                         .count();
       auto allowed = static_cast<uint64_t>(elapsed * rate_);
-      if (allowed <= emitted_)
-        return source_state::idle;
+      if (allowed <= emitted_) return source_state::idle;
       n = std::min(n, allowed - emitted_);
     }
     for (uint64_t i = 0; i < n && next_ < end_; ++i) {

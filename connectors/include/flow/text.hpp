@@ -23,9 +23,10 @@ std::string to_text(const std::pair<A, B>& x) {
 }
 
 template <class T>
-auto to_text(const T& x) -> std::enable_if_t<
-  !std::is_arithmetic_v<T>,
-  decltype(std::declval<std::ostream&>() << x, std::string())> {
+auto to_text(const T& x)
+    -> std::enable_if_t<!std::is_arithmetic_v<T>,
+                        decltype(std::declval<std::ostream&>() << x,
+                                 std::string())> {
   std::ostringstream os;
   os << x;
   return os.str();

@@ -37,8 +37,8 @@ public:
       for (auto& x : records)
         serde<T>::write(x, out);
     } else {
-      throw serde_error(std::string("records of type ") + typeid(T).name()
-                        + " cannot cross nodes: specialize flow::serde");
+      throw serde_error(std::string("records of type ") + typeid(T).name() +
+                        " cannot cross nodes: specialize flow::serde");
     }
   }
   std::vector<T> records;
@@ -73,12 +73,10 @@ using batch_ptr = std::shared_ptr<batch_base>;
 /// mismatch (a wiring bug).
 template <class T>
 std::vector<T>& records_of(batch_base& b) {
-  if (auto* tb = dynamic_cast<typed_batch<T>*>(&b))
-    return tb->records;
-  if (auto* wb = dynamic_cast<wire_batch*>(&b))
-    return wb->decode<T>();
-  throw std::logic_error(std::string("batch does not hold records of type ")
-                         + typeid(T).name());
+  if (auto* tb = dynamic_cast<typed_batch<T>*>(&b)) return tb->records;
+  if (auto* wb = dynamic_cast<wire_batch*>(&b)) return wb->decode<T>();
+  throw std::logic_error(std::string("batch does not hold records of type ") +
+                         typeid(T).name());
 }
 
 template <class T>
@@ -91,12 +89,11 @@ std::vector<T>& wire_batch::decode() {
       const char* end = bytes_.data() + bytes_.size();
       for (size_t i = 0; i < count_; ++i)
         result->records.push_back(serde<T>::read(pos, end));
-      if (pos != end)
-        throw serde_error("trailing bytes after the last record");
+      if (pos != end) throw serde_error("trailing bytes after the last record");
       decoded_ = std::move(result);
     } else {
-      throw serde_error(std::string("records of type ") + typeid(T).name()
-                        + " cannot cross nodes: specialize flow::serde");
+      throw serde_error(std::string("records of type ") + typeid(T).name() +
+                        " cannot cross nodes: specialize flow::serde");
     }
   }
   return static_cast<typed_batch<T>&>(*decoded_).records;

@@ -23,18 +23,18 @@ struct callable_traits<R(Args...)> : callable_traits<R (*)(Args...)> {};
 
 template <class C, class R, class... Args>
 struct callable_traits<R (C::*)(Args...) const>
-  : callable_traits<R (*)(Args...)> {};
+    : callable_traits<R (*)(Args...)> {};
 
 template <class C, class R, class... Args>
 struct callable_traits<R (C::*)(Args...)> : callable_traits<R (*)(Args...)> {};
 
 template <class F>
 struct callable_traits<F, std::void_t<decltype(&F::operator())>>
-  : callable_traits<decltype(&F::operator())> {};
+    : callable_traits<decltype(&F::operator())> {};
 
 template <class F, std::size_t I>
 using arg_t = std::decay_t<
-  std::tuple_element_t<I, typename callable_traits<std::decay_t<F>>::args>>;
+    std::tuple_element_t<I, typename callable_traits<std::decay_t<F>>::args>>;
 
 template <class T>
 struct emitter_value;

@@ -45,12 +45,12 @@ public:
 };
 
 template <class T>
-using source_maker =
-  std::function<std::unique_ptr<source_function<T>>(const connector_context&)>;
+using source_maker = std::function<std::unique_ptr<source_function<T>>(
+    const connector_context&)>;
 
 template <class T>
 using sink_maker =
-  std::function<std::unique_ptr<sink_function<T>>(const connector_context&)>;
+    std::function<std::unique_ptr<sink_function<T>>(const connector_context&)>;
 
 /// A source as the topology builder takes it.
 template <class T>
@@ -66,10 +66,8 @@ struct sink_spec {
   sink_spec() = default;
   sink_spec(std::string n, sink_maker<T> m,
             std::optional<uint32_t> p = std::nullopt, std::string group = {})
-    : name(std::move(n)),
-      make(std::move(m)),
-      parallelism(p),
-      slot_group(std::move(group)) {}
+      : name(std::move(n)), make(std::move(m)), parallelism(p),
+        slot_group(std::move(group)) {}
   std::string name;
   sink_maker<T> make;
   std::optional<uint32_t> parallelism;
@@ -82,7 +80,7 @@ template <class T>
 class source_task final : public emitting_task<T> {
 public:
   source_task(const task_setup& s, std::unique_ptr<source_function<T>> f)
-    : emitting_task<T>(s), fn_(std::move(f)), out_(this->router_) {
+      : emitting_task<T>(s), fn_(std::move(f)), out_(this->router_) {
     fn_->open({s.operator_name, s.subtask_index, s.parallelism, s.settings});
   }
   source_state poll(size_t max_records) override {
@@ -100,12 +98,10 @@ template <class T>
 class sink_task final : public task {
 public:
   sink_task(const task_setup& s, std::unique_ptr<sink_function<T>> f)
-    : fn_(std::move(f)) {
+      : fn_(std::move(f)) {
     fn_->open({s.operator_name, s.subtask_index, s.parallelism, s.settings});
   }
-  void process(size_t, batch_base& b) override {
-    fn_->write(records_of<T>(b));
-  }
+  void process(size_t, batch_base& b) override { fn_->write(records_of<T>(b)); }
   void end_of_input() override { fn_->finish(); }
 
 private:

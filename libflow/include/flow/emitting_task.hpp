@@ -10,7 +10,7 @@ template <class Out>
 class emitting_task : public task {
 public:
   explicit emitting_task(const task_setup& s)
-    : router_(s.outputs, *s.out, s.batch_size) {}
+      : router_(s.outputs, *s.out, s.batch_size) {}
   void flush() override { router_.flush(); }
   void flush_all() override { router_.flush_all(); }
   bool has_buffered() const override { return router_.has_buffered(); }

@@ -13,7 +13,8 @@ namespace flow {
 template <class In, class Out, class F>
 class map_task final : public emitting_task<Out> {
 public:
-  map_task(const task_setup& s, F f) : emitting_task<Out>(s), f_(std::move(f)) {}
+  map_task(const task_setup& s, F f)
+      : emitting_task<Out>(s), f_(std::move(f)) {}
   void process(size_t, batch_base& b) override {
     auto& xs = records_of<In>(b);
     if constexpr (std::is_same_v<In, Out>) {
@@ -35,7 +36,8 @@ private:
 template <class T, class F>
 class filter_task final : public emitting_task<T> {
 public:
-  filter_task(const task_setup& s, F f) : emitting_task<T>(s), f_(std::move(f)) {}
+  filter_task(const task_setup& s, F f)
+      : emitting_task<T>(s), f_(std::move(f)) {}
   void process(size_t, batch_base& b) override {
     // Compact in place and pass the batch on.
     auto& xs = records_of<T>(b);
@@ -54,7 +56,7 @@ template <class In, class Out, class F>
 class flat_map_task final : public emitting_task<Out> {
 public:
   flat_map_task(const task_setup& s, F f)
-    : emitting_task<Out>(s), f_(std::move(f)), out_(this->router_) {}
+      : emitting_task<Out>(s), f_(std::move(f)), out_(this->router_) {}
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<In>(b))
       f_(std::move(x), out_);
@@ -80,7 +82,7 @@ template <class K, class T, class KeyFn, class F>
 class reduce_task final : public emitting_task<T> {
 public:
   reduce_task(const task_setup& s, KeyFn k, F f)
-    : emitting_task<T>(s), key_(std::move(k)), f_(std::move(f)) {}
+      : emitting_task<T>(s), key_(std::move(k)), f_(std::move(f)) {}
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b)) {
       auto k = key_(static_cast<const T&>(x));
@@ -88,8 +90,8 @@ public:
       if (i == state_.end()) {
         i = state_.emplace(std::move(k), x).first;
       } else {
-        i->second = f_(static_cast<const T&>(i->second),
-                       static_cast<const T&>(x));
+        i->second =
+            f_(static_cast<const T&>(i->second), static_cast<const T&>(x));
       }
       this->router_.emit(static_cast<const T&>(i->second));
     }
@@ -104,17 +106,16 @@ private:
 /// Running aggregate per key: emits (key, result) after each input.
 template <class K, class T, class KeyFn, class Agg>
 class aggregate_task final
-  : public emitting_task<std::pair<K, typename Agg::result>> {
+    : public emitting_task<std::pair<K, typename Agg::result>> {
 public:
   using out_type = std::pair<K, typename Agg::result>;
   aggregate_task(const task_setup& s, KeyFn k, Agg a)
-    : emitting_task<out_type>(s), key_(std::move(k)), agg_(std::move(a)) {}
+      : emitting_task<out_type>(s), key_(std::move(k)), agg_(std::move(a)) {}
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b)) {
       auto k = key_(static_cast<const T&>(x));
       auto i = state_.find(k);
-      if (i == state_.end())
-        i = state_.emplace(k, agg_.init()).first;
+      if (i == state_.end()) i = state_.emplace(k, agg_.init()).first;
       agg_.add(i->second, static_cast<const T&>(x));
       this->router_.emit(out_type{std::move(k), agg_.get(i->second)});
     }

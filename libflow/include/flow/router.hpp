@@ -16,7 +16,7 @@ template <class T>
 class router {
 public:
   router(std::vector<out_edge_layout> edges, outbox& out, size_t batch_size)
-    : out_(out), batch_size_(batch_size), buffers_(out.size()) {
+      : out_(out), batch_size_(batch_size), buffers_(out.size()) {
     for (auto& e : edges) {
       edge x;
       x.kind = e.kind;
@@ -26,8 +26,8 @@ public:
         x.hash = *static_cast<const key_hasher<T>*>(e.hasher.get());
       edges_.push_back(std::move(x));
     }
-    single_slot_ = edges_.size() == 1 && edges_[0].slots.size() == 1
-                   && edges_[0].kind != partitioning::broadcast;
+    single_slot_ = edges_.size() == 1 && edges_[0].slots.size() == 1 &&
+                   edges_[0].kind != partitioning::broadcast;
   }
 
   void emit(T&& x) {
@@ -40,8 +40,7 @@ public:
       T copy = x;
       route(edges_[i], std::move(copy));
     }
-    if (n > 0)
-      route(edges_[n - 1], std::move(x));
+    if (n > 0) route(edges_[n - 1], std::move(x));
   }
 
   void emit(const T& x) {
@@ -52,8 +51,7 @@ public:
   /// Emits a whole batch. On a single channel with nothing buffered the
   /// vector itself becomes the outgoing batch: no per-record copy.
   void emit_batch(std::vector<T>&& xs) {
-    if (xs.empty())
-      return;
+    if (xs.empty()) return;
     if (single_slot_) {
       auto slot = edges_[0].slots[0];
       if (buffers_[slot].empty()) {
@@ -70,16 +68,14 @@ public:
   /// credit (those are closed once the channel drains).
   void flush() {
     for (size_t slot = 0; slot < buffers_.size(); ++slot)
-      if (!buffers_[slot].empty() && !out_.has_pending(slot))
-        close(slot);
+      if (!buffers_[slot].empty() && !out_.has_pending(slot)) close(slot);
   }
 
   /// Sends watermark `wm` downstream on every channel, after the records
   /// emitted so far (partially filled batches are closed first, so the
   /// watermark never overtakes them). Ignored unless it advances.
   void emit_watermark(int64_t wm) {
-    if (wm <= out_.watermark())
-      return;
+    if (wm <= out_.watermark()) return;
     flush_all();
     out_.push_watermark(wm);
   }
@@ -90,14 +86,12 @@ public:
   /// Closes every partially filled batch, whatever the channel's credit.
   void flush_all() {
     for (size_t slot = 0; slot < buffers_.size(); ++slot)
-      if (!buffers_[slot].empty())
-        close(slot);
+      if (!buffers_[slot].empty()) close(slot);
   }
 
   bool has_buffered() const noexcept {
     for (auto& b : buffers_)
-      if (!b.empty())
-        return true;
+      if (!b.empty()) return true;
     return false;
   }
 
@@ -113,36 +107,33 @@ private:
   void route(edge& e, T&& x) {
     auto n = e.slots.size();
     switch (e.kind) {
-      case partitioning::forward:
-        append(e.slots[0], std::move(x));
-        break;
-      case partitioning::rebalance:
-        append(e.slots[e.next], std::move(x));
-        if (++e.next == n)
-          e.next = 0;
-        break;
-      case partitioning::hash: {
-        auto kg = key_group_of(e.hash(x), e.max_parallelism);
-        auto target = subtask_of_key_group(kg, e.max_parallelism,
-                                           static_cast<uint32_t>(n));
-        append(e.slots[target], std::move(x));
-        break;
-      }
-      case partitioning::broadcast:
-        for (size_t i = 0; i + 1 < n; ++i)
-          append(e.slots[i], T{x});
-        append(e.slots[n - 1], std::move(x));
-        break;
+    case partitioning::forward:
+      append(e.slots[0], std::move(x));
+      break;
+    case partitioning::rebalance:
+      append(e.slots[e.next], std::move(x));
+      if (++e.next == n) e.next = 0;
+      break;
+    case partitioning::hash: {
+      auto kg = key_group_of(e.hash(x), e.max_parallelism);
+      auto target =
+          subtask_of_key_group(kg, e.max_parallelism, static_cast<uint32_t>(n));
+      append(e.slots[target], std::move(x));
+      break;
+    }
+    case partitioning::broadcast:
+      for (size_t i = 0; i + 1 < n; ++i)
+        append(e.slots[i], T{x});
+      append(e.slots[n - 1], std::move(x));
+      break;
     }
   }
 
   void append(size_t slot, T&& x) {
     auto& buf = buffers_[slot];
-    if (buf.capacity() == 0)
-      buf.reserve(batch_size_);
+    if (buf.capacity() == 0) buf.reserve(batch_size_);
     buf.push_back(std::move(x));
-    if (buf.size() >= batch_size_)
-      close(slot);
+    if (buf.size() >= batch_size_) close(slot);
   }
 
   void close(size_t slot) {
@@ -187,15 +178,13 @@ template <class T>
 class emitter {
 public:
   explicit emitter(router<T>& r, source_time<T>* time = nullptr)
-    : router_(&r), time_(time) {}
+      : router_(&r), time_(time) {}
   void emit(T&& x) {
-    if (time_)
-      time_->on_record(x);
+    if (time_) time_->on_record(x);
     router_->emit(std::move(x));
   }
   void emit(const T& x) {
-    if (time_)
-      time_->on_record(x);
+    if (time_) time_->on_record(x);
     router_->emit(x);
   }
   void operator()(T&& x) { emit(std::move(x)); }

@@ -47,12 +47,10 @@ inline void write_varint(uint64_t v, std::vector<char>& out) {
 inline uint64_t read_varint(const char*& pos, const char* end) {
   uint64_t v = 0;
   for (int shift = 0; shift < 64; shift += 7) {
-    if (pos == end)
-      throw serde_error("truncated varint");
+    if (pos == end) throw serde_error("truncated varint");
     auto byte = static_cast<uint8_t>(*pos++);
     v |= uint64_t{byte & 0x7fu} << shift;
-    if ((byte & 0x80) == 0)
-      return v;
+    if ((byte & 0x80) == 0) return v;
   }
   throw serde_error("varint too long");
 }

@@ -10,8 +10,8 @@
 namespace flow {
 
 template <class T>
-struct serde<T, std::enable_if_t<
-                  std::is_base_of_v<google::protobuf::MessageLite, T>>> {
+struct serde<
+    T, std::enable_if_t<std::is_base_of_v<google::protobuf::MessageLite, T>>> {
   static constexpr bool available = true;
   static void write(const T& x, std::vector<char>& out) {
     auto n = x.ByteSizeLong();

@@ -14,11 +14,9 @@ using settings_map = std::map<std::string, std::string>;
 /// The value of `key`, if configured.
 inline std::optional<std::string> setting(const settings_map* s,
                                           const std::string& key) {
-  if (s == nullptr)
-    return std::nullopt;
+  if (s == nullptr) return std::nullopt;
   auto i = s->find(key);
-  if (i == s->end())
-    return std::nullopt;
+  if (i == s->end()) return std::nullopt;
   return i->second;
 }
 

@@ -82,7 +82,7 @@ public:
   using value_type = T;
 
   stream(topology& t, std::vector<node_id> producers)
-    : topo_(&t), producers_(std::move(producers)) {}
+      : topo_(&t), producers_(std::move(producers)) {}
 
   /// One output per input: `Out f(T)`.
   template <class F>
@@ -125,15 +125,13 @@ public:
     strategy->max_out_of_orderness = max_out_of_orderness;
     bool sources = !producers_.empty() && !next_;
     for (auto id : producers_)
-      sources = sources && topo_->node(id).kind == node_kind::source
-                && topo_->node(id).event_time;
+      sources = sources && topo_->node(id).kind == node_kind::source &&
+                topo_->node(id).event_time;
     stream<T> result = *this;
     if (sources) {
       for (auto id : producers_)
-        *std::static_pointer_cast<
-          std::shared_ptr<const watermark_strategy<T>>>(
-          topo_->node(id).event_time)
-          = strategy;
+        *std::static_pointer_cast<std::shared_ptr<const watermark_strategy<T>>>(
+            topo_->node(id).event_time) = strategy;
     } else {
       std::shared_ptr<const watermark_strategy<T>> st = strategy;
       result = add<T>(name, [st](const task_setup& s) {
@@ -170,8 +168,7 @@ public:
   auto flat_map(F f, std::string name = "flat_map") const {
     static_assert(detail::callable_traits<F>::arity == 2,
                   "flat_map expects `void f(T, flow::emitter<Out>&)`");
-    using out =
-      typename detail::emitter_value<detail::arg_t<F, 1>>::type;
+    using out = typename detail::emitter_value<detail::arg_t<F, 1>>::type;
     return add<out>(name, [f](const task_setup& s) mutable {
       return std::make_unique<flat_map_task<T, out, F>>(s, f);
     });
@@ -191,7 +188,8 @@ public:
   /// Merges two streams of the same type.
   stream<T> union_with(const stream<T>& other) const {
     if (other.topo_ != topo_)
-      throw std::invalid_argument("union_with: streams of different topologies");
+      throw std::invalid_argument(
+          "union_with: streams of different topologies");
     auto result = *this;
     result.producers_.insert(result.producers_.end(), other.producers_.begin(),
                              other.producers_.end());
@@ -218,19 +216,18 @@ public:
   void sink(sink_spec<T> spec) const {
     auto make = spec.make;
     auto name = spec.name;
-    auto id = add_node_of(name, node_kind::sink,
-                          [make](const task_setup& s) -> std::unique_ptr<task> {
-                            auto fn = make({s.operator_name, s.subtask_index,
-                                            s.parallelism, s.settings});
-                            return std::make_unique<sink_task<T>>(
-                              s, std::move(fn));
-                          });
-    if (spec.parallelism)
-      topo_->node(id).parallelism = spec.parallelism;
+    auto id =
+        add_node_of(name, node_kind::sink,
+                    [make](const task_setup& s) -> std::unique_ptr<task> {
+                      auto fn = make({s.operator_name, s.subtask_index,
+                                      s.parallelism, s.settings});
+                      return std::make_unique<sink_task<T>>(s, std::move(fn));
+                    });
+    if (spec.parallelism) topo_->node(id).parallelism = spec.parallelism;
     // A sink shares the slot group of what feeds it unless told otherwise.
-    topo_->node(id).slot_group = spec.slot_group.empty()
-                                   ? topo_->node(producers_.front()).slot_group
-                                   : spec.slot_group;
+    topo_->node(id).slot_group =
+        spec.slot_group.empty() ? topo_->node(producers_.front()).slot_group
+                                : spec.slot_group;
   }
 
   topology& graph() const noexcept { return *topo_; }
@@ -239,8 +236,8 @@ public:
   /// Adds an operator consuming this stream (for operator libraries).
   template <class Out>
   stream<Out> add(const std::string& name, task_factory make) const {
-    return stream<Out>(*topo_, {add_node_of(name, node_kind::operation,
-                                            std::move(make))});
+    return stream<Out>(
+        *topo_, {add_node_of(name, node_kind::operation, std::move(make))});
   }
 
   /// As add(), with the given hash partitioning on the input edges.
@@ -283,9 +280,8 @@ template <class K, class T, class KeyFn>
 class keyed_stream {
 public:
   keyed_stream(stream<T> in, KeyFn key) : in_(std::move(in)), key_(key) {
-    hasher_ = std::make_shared<key_hasher<T>>([key](const T& x) -> uint64_t {
-      return std::hash<K>{}(key(x));
-    });
+    hasher_ = std::make_shared<key_hasher<T>>(
+        [key](const T& x) -> uint64_t { return std::hash<K>{}(key(x)); });
   }
 
   /// Running reduce: `T f(const T& acc, const T& x)`; emits the new
@@ -296,11 +292,11 @@ public:
                   "reduce expects `T f(const T& acc, const T& x)`");
     auto key = key_;
     return in_.template add_keyed<T>(
-      name,
-      [key, f](const task_setup& s) {
-        return std::make_unique<reduce_task<K, T, KeyFn, F>>(s, key, f);
-      },
-      hasher_);
+        name,
+        [key, f](const task_setup& s) {
+          return std::make_unique<reduce_task<K, T, KeyFn, F>>(s, key, f);
+        },
+        hasher_);
   }
 
   /// Running aggregate (flow::count, flow::sum, ...): emits
@@ -310,26 +306,27 @@ public:
   aggregate(Agg agg, std::string name = "aggregate") const {
     auto key = key_;
     return in_.template add_keyed<std::pair<K, typename Agg::result>>(
-      name,
-      [key, agg](const task_setup& s) {
-        return std::make_unique<aggregate_task<K, T, KeyFn, Agg>>(s, key, agg);
-      },
-      hasher_);
+        name,
+        [key, agg](const task_setup& s) {
+          return std::make_unique<aggregate_task<K, T, KeyFn, Agg>>(s, key,
+                                                                    agg);
+        },
+        hasher_);
   }
 
   /// The keyed stream's records, hash-partitioned, for a custom task.
   stream<T> partitioned(std::string name = "partition") const {
     return in_.template add_keyed<T>(
-      name,
-      [](const task_setup& s) { return std::make_unique<identity_task<T>>(s); },
-      hasher_);
+        name,
+        [](const task_setup& s) {
+          return std::make_unique<identity_task<T>>(s);
+        },
+        hasher_);
   }
 
   const KeyFn& key() const noexcept { return key_; }
   const stream<T>& input() const noexcept { return in_; }
-  const std::shared_ptr<const void>& hasher() const noexcept {
-    return hasher_;
-  }
+  const std::shared_ptr<const void>& hasher() const noexcept { return hasher_; }
 
   /// Windows by `assigner` (tumbling, sliding, session, counting); defined
   /// in flow/windows.hpp.
@@ -363,13 +360,12 @@ stream<T> topology::source(source_spec<T> spec) {
   n.kind = node_kind::source;
   n.parallelism = spec.parallelism;
   auto make = spec.make;
-  auto strategy
-    = std::make_shared<std::shared_ptr<const watermark_strategy<T>>>();
+  auto strategy =
+      std::make_shared<std::shared_ptr<const watermark_strategy<T>>>();
   n.event_time = strategy;
-  n.make_task = [make, strategy](const task_setup& s)
-    -> std::unique_ptr<task> {
-    auto fn = make({s.operator_name, s.subtask_index, s.parallelism,
-                    s.settings});
+  n.make_task = [make, strategy](const task_setup& s) -> std::unique_ptr<task> {
+    auto fn =
+        make({s.operator_name, s.subtask_index, s.parallelism, s.settings});
     return std::make_unique<event_time_source_task<T>>(s, std::move(fn),
                                                        *strategy);
   };

@@ -67,11 +67,11 @@ void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
 /// Waits for the subtasks in `actors` (indexed by subtask id) to finish.
 /// `on_down` is asked about down messages of other monitored actors (e.g.
 /// remote nodes) and returns an error text to fail the job, or "".
-job_result supervise(caf::scoped_actor& self, const physical_plan& plan,
-                     const std::vector<caf::actor>& actors,
-                     std::vector<std::shared_ptr<subtask_metrics>> metrics,
-                     const job_options& opts, const std::atomic<bool>* stop,
-                     const std::function<std::string(const caf::down_msg&)>&
-                       on_down = nullptr);
+job_result supervise(
+    caf::scoped_actor& self, const physical_plan& plan,
+    const std::vector<caf::actor>& actors,
+    std::vector<std::shared_ptr<subtask_metrics>> metrics,
+    const job_options& opts, const std::atomic<bool>* stop,
+    const std::function<std::string(const caf::down_msg&)>& on_down = nullptr);
 
 } // namespace flow::runtime

@@ -85,8 +85,7 @@ typename Inspector::result_type inspect(Inspector& f, batch_ptr& x) {
   } else if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
     std::vector<char> bytes;
     auto err = f(caf::meta::type_name("flow::batch"), bytes);
-    if (!err)
-      x = std::make_shared<wire_batch>(std::move(bytes));
+    if (!err) x = std::make_shared<wire_batch>(std::move(bytes));
     return err;
   } else {
     // Rendering for logs and errors: the size only.
