@@ -412,18 +412,7 @@ int run_coordinator(const topology& t, node_config& cfg,
     if (!lost_node.empty()) log->error("{}", lost_node);
   }
   finish_workers(r.ok);
-  for (auto& o : r.operators)
-    log->info("  {:<20} x{}  in {:>12}  out {:>12}  blocked {:.2f}s  "
-              "max in-flight {}  max queued {}",
-              o.name, o.parallelism, o.records_in, o.records_out,
-              o.blocked_seconds, o.max_in_flight, o.max_queued_batches);
-  if (!r.ok) {
-    log->error("job '{}' FAILED after {:.3f}s: {}", t.name(), r.seconds,
-               r.error);
-    return exit_job_failed;
-  }
-  log->info("job '{}' finished in {:.3f}s", t.name(), r.seconds);
-  return exit_ok;
+  return report(t.name(), r);
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include "flow/log.hpp"
 #include "flow/plan.hpp"
+#include "flow/run.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/runtime/subtask_actor.hpp"
 
@@ -220,6 +221,21 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
     result.max_in_flight = std::max(result.max_in_flight, o.max_in_flight);
   result.subtasks = std::move(metrics);
   return result;
+}
+
+int report(const std::string& name, const job_result& r) {
+  auto log = logger("flow/runtime");
+  for (auto& o : r.operators)
+    log->info("  {:<20} x{}  in {:>12}  out {:>12}  blocked {:.2f}s  "
+              "max in-flight {}  max queued {}",
+              o.name, o.parallelism, o.records_in, o.records_out,
+              o.blocked_seconds, o.max_in_flight, o.max_queued_batches);
+  if (!r.ok) {
+    log->error("job '{}' FAILED after {:.3f}s: {}", name, r.seconds, r.error);
+    return exit_job_failed;
+  }
+  log->info("job '{}' finished in {:.3f}s", name, r.seconds);
+  return exit_ok;
 }
 
 job_result execute(const topology& t, const job_options& opts,

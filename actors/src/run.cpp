@@ -54,16 +54,7 @@ int run(topology& t, int argc, char** argv) {
     log->error("job '{}' cannot run: {}", t.name(), e.what());
     return exit_job_failed;
   }
-  for (auto& o : r.operators)
-    log->info("  {:<20} x{}  in {:>12}  out {:>12}  blocked {:.2f}s", o.name,
-              o.parallelism, o.records_in, o.records_out, o.blocked_seconds);
-  if (!r.ok) {
-    log->error("job '{}' FAILED after {:.3f}s: {}", t.name(), r.seconds,
-               r.error);
-    return exit_job_failed;
-  }
-  log->info("job '{}' finished in {:.3f}s", t.name(), r.seconds);
-  return exit_ok;
+  return runtime::report(t.name(), r);
 }
 
 } // namespace flow

@@ -1,5 +1,6 @@
 // Keyed state and timers, and joins, against brute-force references on
 // random out-of-order input at random parallelism (sim and actor runtime).
+#include "seed.hpp"
 #include "sim.hpp"
 
 #include "flow/collection.hpp"
@@ -16,14 +17,9 @@
 #include <tuple>
 
 using namespace flow;
+using flow::test::test_seed;
 
 namespace {
-
-uint64_t test_seed() {
-  static uint64_t seed = static_cast<uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
-  return seed;
-}
 
 struct rec {
   uint32_t key;

@@ -1,5 +1,6 @@
 // The channel and credit protocol as plain logic: subtask_cores driven by
 // a seeded random scheduler (sim.hpp), no actor system.
+#include "seed.hpp"
 #include "sim.hpp"
 
 #include "flow/collection.hpp"
@@ -13,16 +14,9 @@
 #include <map>
 
 using namespace flow;
+using flow::test::test_seed;
 
-namespace {
-
-uint64_t test_seed() {
-  static uint64_t seed = static_cast<uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
-  return seed;
-}
-
-} // namespace
+namespace {} // namespace
 
 BOOST_AUTO_TEST_SUITE(subtask_core_protocol)
 

@@ -1,6 +1,7 @@
 // Event time and windows against brute-force references computed here, on
 // random out-of-order input, at random parallelism, on the simulated
 // scheduler (sim.hpp) and on the actor runtime.
+#include "seed.hpp"
 #include "sim.hpp"
 
 #include "flow/collection.hpp"
@@ -18,14 +19,9 @@
 #include <set>
 
 using namespace flow;
+using flow::test::test_seed;
 
 namespace {
-
-uint64_t test_seed() {
-  static uint64_t seed = static_cast<uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
-  return seed;
-}
 
 struct ev {
   uint32_t key;

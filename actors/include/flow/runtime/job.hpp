@@ -51,6 +51,10 @@ struct job_result {
 job_result execute(const topology& t, const job_options& opts,
                    const std::atomic<bool>* stop = nullptr);
 
+/// Logs the per-operator summary and the outcome of a run of job `name`;
+/// returns the process exit code (flow/run.hpp).
+int report(const std::string& name, const job_result& r);
+
 /// Spawns the subtasks `ids` of `plan` on `sys`, reporting to `job`.
 /// Returns their handles in the order of `ids`; `metrics` receives their
 /// counters (indexed by subtask id).
