@@ -90,8 +90,7 @@ void prepare_system_config(node_config& cfg, const cluster_options& co) {
           caf::timespan{std::chrono::seconds(1)});
   cfg.set("middleman.connection-timeout",
           caf::timespan{std::chrono::seconds(5)});
-  if (cfg.options().threads > 0)
-    cfg.set("scheduler.max-threads", cfg.options().threads);
+  configure_scheduler(cfg, cfg.options());
 }
 
 /// The worker's agent: spawns the subtasks the coordinator places here.

@@ -223,6 +223,15 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
   return result;
 }
 
+void configure_scheduler(caf::actor_system_config& cfg,
+                         const job_options& opts) {
+  if (opts.threads > 0) cfg.set("scheduler.max-threads", opts.threads);
+  if (opts.scheduler == "sharing")
+    cfg.set("scheduler.policy", caf::atom("sharing"));
+  else
+    cfg.set("scheduler.policy", caf::atom("stealing"));
+}
+
 int report(const std::string& name, const job_result& r) {
   auto log = logger("flow/runtime");
   for (auto& o : r.operators)
@@ -247,7 +256,7 @@ job_result execute(const topology& t, const job_options& opts,
   log->debug("plan:\n{}", plan.describe());
 
   caf::actor_system_config cfg;
-  if (opts.threads > 0) cfg.set("scheduler.max-threads", opts.threads);
+  configure_scheduler(cfg, opts);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   std::vector<uint32_t> ids;

@@ -88,6 +88,8 @@ node_config::node_config() {
       .add(options_.channels.idle_timeout, "idle-timeout",
            "input channel or source split without data for this long stops "
            "holding the watermark back, e.g. 10s; 0s: never")
+      .add(options_.scheduler, "scheduler",
+           "CAF scheduler policy: stealing or sharing")
       .add(options_.channels.watermark_interval, "watermark-interval",
            "sources emit generated watermarks at most this often, e.g. 200ms");
   opt_group{custom_options_, "cluster"}

@@ -60,6 +60,9 @@ std::optional<config_error> validate(const job_options& o) {
     return config_error{
         "flow.log-level", "\"" + o.log_level + "\"",
         "one of trace, debug, info, warn, error, critical, off"};
+  if (o.scheduler != "stealing" && o.scheduler != "sharing")
+    return config_error{"flow.scheduler", "\"" + o.scheduler + "\"",
+                        "stealing or sharing"};
   if (o.threads > 256)
     return config_error{"flow.threads", num(o.threads),
                         "an integer in [0, 256] (0: one per core)"};

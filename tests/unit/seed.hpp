@@ -10,7 +10,7 @@ namespace flow::test {
 /// replayed).
 inline uint64_t test_seed() {
   static uint64_t seed = static_cast<uint64_t>(
-    std::chrono::steady_clock::now().time_since_epoch().count());
+      std::chrono::steady_clock::now().time_since_epoch().count());
   return seed;
 }
 

@@ -24,6 +24,11 @@ struct job_options {
   std::string log_level = "info";
   /// Worker threads of the actor system; 0 = one per core.
   size_t threads = 0;
+  /// CAF scheduler policy: "sharing" (one shared queue; idle workers block
+  /// and wake at once) or "stealing" (work stealing; idle workers poll and
+  /// sleep between steal attempts, which costs CPU and latency at low load:
+  /// bench/RESULTS.md).
+  std::string scheduler = "sharing";
   /// All configured values as text, for connectors (kafka.*, ...).
   settings_map settings;
 };

@@ -51,6 +51,10 @@ struct job_result {
 job_result execute(const topology& t, const job_options& opts,
                    const std::atomic<bool>* stop = nullptr);
 
+/// Applies flow.threads and flow.scheduler to an actor system config.
+void configure_scheduler(caf::actor_system_config& cfg,
+                         const job_options& opts);
+
 /// Logs the per-operator summary and the outcome of a run of job `name`;
 /// returns the process exit code (flow/run.hpp).
 int report(const std::string& name, const job_result& r);
