@@ -49,7 +49,6 @@ struct subtask_state {
   subtask_spec spec;
   std::unique_ptr<actor_transport> transport;
   std::unique_ptr<subtask_core> core;
-  bool wired = false;
   bool poll_scheduled = false;
   bool flush_armed = false;
 };
@@ -62,7 +61,7 @@ using subtask_actor = caf::stateful_actor<subtask_state>;
 template <class Event>
 void drive(subtask_actor* self, Event&& event) {
   auto& st = self->state;
-  if (!st.wired || !st.core) return;
+  if (!st.core) return; // finished or failed already
   try {
     event(*st.core);
     if (st.core->is_source()) {
@@ -182,7 +181,6 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
       [=](wire_atom, wiring& w) {
         auto& st = self->state;
         st.transport->wires_ = std::move(w);
-        st.wired = true;
         try {
           task_setup setup;
           setup.operator_name = st.spec.plan.operator_name;

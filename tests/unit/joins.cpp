@@ -47,22 +47,7 @@ std::vector<T> sorted(std::vector<T> xs) {
 }
 
 void run(std::mt19937_64& rng, topology& t, bool runtime) {
-  if (runtime) {
-    job_options o;
-    o.status_interval = std::chrono::nanoseconds::zero();
-    o.channels.batch_size = 1 + rng() % 64;
-    o.channels.watermark_interval = std::chrono::nanoseconds::zero();
-    auto r = runtime::execute(t, o);
-    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
-  } else {
-    channel_options c;
-    c.batch_size = 1 + rng() % 32;
-    c.credit_window = 1 + static_cast<uint32_t>(rng() % 4);
-    c.credit_return = 1;
-    c.watermark_interval = std::chrono::nanoseconds::zero();
-    test::sim s{t, plan_options{}, c, rng()};
-    s.run();
-  }
+  BOOST_REQUIRE_NO_THROW(test::run_randomized(rng, t, runtime));
 }
 
 uint32_t par(std::mt19937_64& rng, uint32_t max) {

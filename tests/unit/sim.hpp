@@ -7,6 +7,7 @@
 
 #include "flow/metrics.hpp"
 #include "flow/plan.hpp"
+#include "flow/runtime/job.hpp"
 #include "flow/subtask_core.hpp"
 
 #include <deque>
@@ -197,5 +198,29 @@ private:
   std::vector<unsigned> weights_;
   size_t max_mailbox_ = 0;
 };
+
+/// Runs `t` to completion with a random batch size (and credit window on
+/// the simulator), either on the actor runtime or on the simulator, whose
+/// processing time advances `ms_per_step` per step.
+inline void run_randomized(std::mt19937_64& rng, const topology& t,
+                           bool on_runtime, int64_t ms_per_step = 0) {
+  if (on_runtime) {
+    job_options o;
+    o.status_interval = std::chrono::nanoseconds::zero();
+    o.channels.batch_size = 1 + rng() % 64;
+    o.channels.watermark_interval = std::chrono::nanoseconds::zero();
+    auto r = runtime::execute(t, o);
+    if (!r.ok) throw std::runtime_error(r.error);
+  } else {
+    channel_options c;
+    c.batch_size = 1 + rng() % 32;
+    c.credit_window = 1 + static_cast<uint32_t>(rng() % 4);
+    c.credit_return = 1;
+    c.watermark_interval = std::chrono::nanoseconds::zero();
+    sim s{t, plan_options{}, c, rng()};
+    s.set_ms_per_step(ms_per_step);
+    s.run();
+  }
+}
 
 } // namespace flow::test

@@ -116,23 +116,7 @@ void run_both(std::mt19937_64& rng, bool runtime, const std::vector<ev>& input,
   auto src = t.source(from_collection(input, "events"))
                  .assign_timestamps([](const ev& x) { return x.ts; }, disorder);
   build(t, src);
-  if (runtime) {
-    job_options o;
-    o.status_interval = std::chrono::nanoseconds::zero();
-    o.channels.batch_size = 1 + rng() % 64;
-    o.channels.watermark_interval = std::chrono::nanoseconds::zero();
-    auto r = runtime::execute(t, o);
-    BOOST_REQUIRE_MESSAGE(r.ok, r.error);
-  } else {
-    channel_options c;
-    c.batch_size = 1 + rng() % 32;
-    c.credit_window = 1 + static_cast<uint32_t>(rng() % 4);
-    c.credit_return = 1;
-    c.watermark_interval = std::chrono::nanoseconds::zero();
-    test::sim s{t, plan_options{}, c, rng()};
-    s.set_ms_per_step(1);
-    s.run();
-  }
+  BOOST_REQUIRE_NO_THROW(test::run_randomized(rng, t, runtime, 1));
 }
 
 parallelism random_parallelism(std::mt19937_64& rng) {

@@ -75,24 +75,6 @@ struct sink_spec {
   std::string slot_group;
 };
 
-/// Task hosting a source_function.
-template <class T>
-class source_task final : public emitting_task<T> {
-public:
-  source_task(const task_setup& s, std::unique_ptr<source_function<T>> f)
-      : emitting_task<T>(s), fn_(std::move(f)), out_(this->router_) {
-    fn_->open({s.operator_name, s.subtask_index, s.parallelism, s.settings});
-  }
-  source_state poll(size_t max_records) override {
-    return fn_->poll(out_, max_records);
-  }
-  void request_stop() override { fn_->request_stop(); }
-
-private:
-  std::unique_ptr<source_function<T>> fn_;
-  emitter<T> out_;
-};
-
 /// Task hosting a sink_function.
 template <class T>
 class sink_task final : public task {
