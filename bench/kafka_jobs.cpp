@@ -4,6 +4,11 @@
 //                  page + "!") -> Kafka, key user_id
 //   flow_bench_w2: parse Event -> key_by(user_id) -> running count ->
 //                  Count{key, count} -> Kafka, key user_id
+//   flow_bench_w3: the Yahoo Streaming Benchmark: parse AdEvent (event time
+//                  per Kafka partition, 500 ms out of order) -> keep views
+//                  -> join ad -> campaign (static table) -> key_by
+//                  campaign -> 10 s tumbling event-time windows -> count
+//                  -> CampaignWindowCount -> Kafka, key campaign_id
 // Options: --kafka.* (bootstrap, ...), --flow.* and
 //   --bench.input=TOPIC --bench.output=TOPIC
 //   --bench.unbounded      keep reading until SIGTERM (W4, W5); default:
@@ -20,6 +25,7 @@
 #include "flow/run.hpp"
 #include "flow/runtime/option_registry.hpp"
 #include "flow/serde_protobuf.hpp"
+#include "flow/windows.hpp"
 
 #include <caf/make_config_option.hpp>
 
@@ -27,9 +33,12 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 namespace {
 
+using flow::bench::AdEvent;
+using flow::bench::CampaignWindowCount;
 using flow::bench::Count;
 using flow::bench::Event;
 
@@ -105,6 +114,54 @@ Event parse(const flow::kafka::record_view& r) {
   return e;
 }
 
+AdEvent parse_ad(const flow::kafka::record_view& r) {
+  AdEvent e;
+  if (!e.ParseFromArray(r.value.data(), static_cast<int>(r.value.size())))
+    throw flow::kafka::deserialize_error("not a flow.bench.AdEvent");
+  return e;
+}
+
+/// W3 from the Kafka source on.
+void ysb(flow::topology& t, const bench_args& args,
+         const flow::kafka::source_options& in,
+         const flow::kafka::sink_options& out) {
+  namespace fb = flow::bench;
+  // The static ad -> campaign table, shared read-only by the join subtasks.
+  auto table = std::make_shared<std::unordered_map<std::string, std::string>>();
+  for (int ad = 0; ad < fb::kYsbCampaigns * fb::kYsbAdsPerCampaign; ++ad)
+    table->emplace("ad-" + std::to_string(ad), fb::ysb_campaign_of_ad(ad));
+  using campaign_view = std::pair<std::string, int64_t>; // campaign, time
+  t.source(flow::kafka::source<AdEvent>(args.input, parse_ad, in))
+      .assign_timestamps([](const AdEvent& e) { return e.event_time_ms(); },
+                         fb::kYsbMaxDisorderMs)
+      .filter([](const AdEvent& e) { return e.event_type() == "view"; },
+              "views")
+      .flat_map(
+          [table](AdEvent e, flow::emitter<campaign_view>& emit) {
+            auto i = table->find(e.ad_id());
+            if (i != table->end()) emit({i->second, e.event_time_ms()});
+          },
+          "campaign-join")
+      .with_timestamps([](const campaign_view& v) { return v.second; })
+      .key_by([](const campaign_view& v) { return v.first; })
+      .window(flow::tumbling(fb::kYsbWindowMs))
+      .aggregate(flow::count(), "count-10s")
+      .map(
+          [](flow::window_result<std::string, int64_t> r) {
+            CampaignWindowCount c;
+            c.set_campaign_id(std::move(r.key));
+            c.set_window_start_ms(r.w.start);
+            c.set_count(r.value);
+            return c;
+          },
+          "to-window-count")
+      .sink(flow::kafka::sink<CampaignWindowCount>(
+          args.output,
+          flow::kafka::keyed_by<CampaignWindowCount>(
+              [](const CampaignWindowCount& c) { return c.campaign_id(); }),
+          out));
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -117,6 +174,10 @@ int main(int argc, char** argv) {
   out.name = "sink";
   auto sink_group = args.split_nodes ? std::string("sinks") : std::string();
   flow::topology t{args.workload};
+  if (args.workload == "flow_bench_w3") {
+    ysb(t, args, in, out);
+    return flow::run(t, argc, argv);
+  }
   auto events = t.source(flow::kafka::source<Event>(args.input, parse, in));
   if (args.workload == "flow_bench_w2") {
     auto counts = events.key_by([](const Event& e) { return e.user_id(); })

@@ -163,6 +163,65 @@ inline uint64_t w2_term(std::string_view kafka_key, std::string_view key,
   return combine(h, uint64_t(count));
 }
 
+// --- W3: the Yahoo Streaming Benchmark
+// ------------------------------------------- Ad events in event time: 100
+// events per ms (10^6 per 10 s window), each up to kYsbMaxDisorderMs behind its
+// position; record i goes to partition i % partitions, so within a partition
+// event time is ordered up to that disorder. Ad "ad-<a>" belongs to campaign
+// "campaign-<a / 10>".
+constexpr int64_t kYsbEventsPerMs = 100;
+constexpr int64_t kYsbMaxDisorderMs = 500; // watermark bound of every system
+constexpr int64_t kYsbWindowMs = 10000;
+constexpr int kYsbAdsPerCampaign = 10;
+constexpr int kYsbCampaigns = 100;
+
+inline std::string uuid_like(uint64_t a, uint64_t b) {
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012" PRIx64,
+                uint32_t(a >> 32), uint32_t(a >> 16) & 0xffff,
+                uint32_t(a) & 0xffff, uint32_t(b >> 48),
+                uint64_t(b & 0xffffffffffffULL));
+  return buf;
+}
+
+// Fills `e` with W3 input record `id`.
+inline void make_ad_event(uint64_t seed, int64_t id, AdEvent& e) {
+  static const char* const ad_types[] = {"banner", "modal", "sponsored-search",
+                                         "mail", "mobile"};
+  static const char* const event_types[] = {"view", "click", "purchase"};
+  e.Clear();
+  e.set_id(id);
+  auto disorder = int64_t(field_rand(seed, id, 11) % kYsbMaxDisorderMs);
+  e.set_event_time_ms(kBaseTs + id / kYsbEventsPerMs - disorder);
+  auto user = field_rand(seed, id, 12) % kUsers;
+  e.set_user_id(uuid_like(splitmix64(user), splitmix64(user + 1)));
+  auto page = field_rand(seed, id, 13) % 1000;
+  e.set_page_id(uuid_like(splitmix64(page ^ 0xabc), splitmix64(page)));
+  e.set_ad_id("ad-" + std::to_string(field_rand(seed, id, 14) %
+                                     (kYsbCampaigns * kYsbAdsPerCampaign)));
+  e.set_ad_type(ad_types[field_rand(seed, id, 15) % 5]);
+  e.set_event_type(event_types[field_rand(seed, id, 16) % 3]);
+  auto ip = uint32_t(field_rand(seed, id, 17));
+  e.set_ip_address(
+      std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) + "." +
+      std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255));
+}
+
+// The campaign of ad number `ad` ("ad-<a>" -> "campaign-<a/10>"): the
+// static table every system builds at start.
+inline std::string ysb_campaign_of_ad(int ad) {
+  return "campaign-" + std::to_string(ad / kYsbAdsPerCampaign);
+}
+
+// Checksum term of one W3 output record.
+inline uint64_t w3_term(std::string_view kafka_key, std::string_view campaign,
+                        int64_t window_start, int64_t count) {
+  uint64_t h = combine(0x33, hash_str(kafka_key));
+  h = combine(h, hash_str(campaign));
+  h = combine(h, uint64_t(window_start));
+  return combine(h, uint64_t(count));
+}
+
 // --- command line ------------------------------------------------------------
 
 // Accepts --key=value, --key value and bare --flag (value "true").

@@ -8,7 +8,10 @@
 //                   [--warmup-topic OUT] [--warmup-rate 1000] [--warmup-extra-s
 //                   3]
 //                   [--warmup-max-s 180]
-//   flow_bench_load --expect --workload W0|W1|W2 --records N [--seed S]
+//   flow_bench_load --expect --workload W0|W1|W2|W3 --records N [--seed S]
+//
+// Preload and rate mode write flow.bench.Event records; with --workload W3
+// preload writes flow.bench.AdEvent records (the YSB input) instead.
 //
 // Every mode prints one JSON object on stdout; errors go to stderr, exit 1.
 //
@@ -144,15 +147,22 @@ int preload(const args& a) {
   int64_t n = a.num("records", 1000000);
   uint64_t seed = uint64_t(a.num("seed", 42));
   delivery_stats st;
+  bool ysb = a.str("workload") == "W3";
   auto rk = make_producer(a, st, "20");
   int parts = partition_count(rk.get(), topic);
   double t0 = mono_s();
   Event e;
+  AdEvent ad;
   std::string buf;
   for (int64_t i = 0; i < n; ++i) {
-    make_event(seed, i, e);
-    pad(e);
-    e.SerializeToString(&buf);
+    if (ysb) {
+      make_ad_event(seed, i, ad);
+      ad.SerializeToString(&buf);
+    } else {
+      make_event(seed, i, e);
+      pad(e);
+      e.SerializeToString(&buf);
+    }
     produce_one(rk.get(), topic, int32_t(i % parts), buf);
     if ((i & 1023) == 0) rd_kafka_poll(rk.get(), 0);
   }
@@ -243,10 +253,33 @@ int rate_mode(const args& a) {
   return 0;
 }
 
+/// W3: views per (campaign, 10 s window) over the whole input, as every
+/// system must emit them once the bounded input ends.
+int expect_ysb(int64_t n, uint64_t seed) {
+  std::map<std::pair<std::string, int64_t>, int64_t> windows;
+  AdEvent e;
+  for (int64_t i = 0; i < n; ++i) {
+    make_ad_event(seed, i, e);
+    if (e.event_type() != "view") continue;
+    int ad = std::atoi(e.ad_id().c_str() + 3);
+    int64_t ts = e.event_time_ms();
+    ++windows[{ysb_campaign_of_ad(ad), ts - ts % kYsbWindowMs}];
+  }
+  uint64_t sum = 0;
+  for (auto& [w, c] : windows)
+    sum += w3_term(w.first, w.first, w.second, c);
+  std::printf("{\"workload\": \"W3\", \"input\": %" PRId64
+              ", \"count\": %zu, \"checksum\": \"%s\", "
+              "\"distinct_keys\": 0}\n",
+              n, windows.size(), hex64(sum).c_str());
+  return 0;
+}
+
 int expect(const args& a) {
   std::string w = a.need("workload");
   int64_t n = a.num("records", 1000000);
   uint64_t seed = uint64_t(a.num("seed", 42));
+  if (w == "W3") return expect_ysb(n, seed);
   Event e;
   std::string buf;
   uint64_t sum = 0;
@@ -270,7 +303,7 @@ int expect(const args& a) {
       ++count;
     } else {
       throw std::runtime_error(
-          "--workload: expected W0, W1, W2, W4 or W5, got " + w);
+          "--workload: expected W0, W1, W2, W3, W4 or W5, got " + w);
     }
   }
   int64_t distinct = 0;

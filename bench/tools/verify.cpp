@@ -1,6 +1,6 @@
 // flow_bench_verify: reads an output topic from the beginning and checks it.
 //
-//   flow_bench_verify --bootstrap B --topic OUT --workload W0|W1|W2|W4|W5
+//   flow_bench_verify --bootstrap B --topic OUT --workload W0|W1|W2|W3|W4|W5
 //       [--records N]            input size: ids must be < N (W1, W4, W5)
 //       [--seed S]               generator seed of the input (default 42)
 //       [--expect-count C]       stop once C records arrived and the topic end
@@ -17,9 +17,12 @@
 // Per-record checks (W1, W4, W5): the record parses, its id is even and < N,
 // and it equals the W1 transform of input record `id` (re-generated: the
 // generator is random access), Kafka key = user_id; duplicates are counted.
-// W2: the record parses as Count and key = Kafka key. The checksum (sum of
-// 64-bit hashes, order independent) covers W0 (raw bytes), W1 (key, user_id,
-// id, value, page) and W2 (key, Count.key, count).
+// W2: the record parses as Count and key = Kafka key. W3: the record parses
+// as CampaignWindowCount, key = campaign_id, count >= 1, window start on a
+// 10 s boundary, each (campaign, window) once (else a duplicate). The
+// checksum (sum of 64-bit hashes, order independent) covers W0 (raw bytes),
+// W1 (key, user_id, id, value, page), W2 (key, Count.key, count) and W3
+// (key, campaign_id, window_start_ms, count).
 //
 // Timestamps are the records' broker timestamps (bench/run creates output
 // topics with message.timestamp.type=LogAppendTime). Latency = broker append
@@ -28,6 +31,7 @@
 //
 // Prints one JSON object; exit 0 if ok, 3 if the output is wrong or
 // incomplete, 1 on errors.
+#include <set>
 #include <unordered_set>
 
 #include "bench_common.hpp"
@@ -48,8 +52,9 @@ int run(const args& a) {
   std::string w = a.need("workload");
   bool w1 = w == "W1" || w == "W4" || w == "W5";
   bool w2 = w == "W2";
-  if (!w1 && !w2 && w != "W0")
-    throw std::runtime_error("--workload: expected W0, W1, W2, W4 or W5");
+  bool w3 = w == "W3";
+  if (!w1 && !w2 && !w3 && w != "W0")
+    throw std::runtime_error("--workload: expected W0, W1, W2, W3, W4 or W5");
   int64_t records = a.num("records", 0);
   uint64_t seed = uint64_t(a.num("seed", 42));
   int64_t expect_count = a.num("expect-count", -1);
@@ -95,6 +100,8 @@ int run(const args& a) {
   };
   Event e, ref;
   Count c;
+  CampaignWindowCount wc;
+  std::set<std::pair<std::string, int64_t>> windows_seen;
   double t_start = mono_s(), t_last = t_start;
   std::string stop_reason;
 
@@ -166,6 +173,18 @@ int run(const args& a) {
       }
       dups += dup;
       if (lat_from >= 0 && id >= lat_from) lat.push_back(ts - e.ts_ms());
+    } else if (w3) {
+      if (!wc.ParseFromArray(m->payload, int(m->len))) {
+        problem("unparsable CampaignWindowCount at offset " +
+                std::to_string(m->offset));
+        continue;
+      }
+      if (wc.campaign_id() != key || wc.count() < 1 ||
+          wc.window_start_ms() % kYsbWindowMs != 0)
+        problem("bad window count for campaign " + wc.campaign_id());
+      sum += w3_term(key, wc.campaign_id(), wc.window_start_ms(), wc.count());
+      dups +=
+          !windows_seen.emplace(wc.campaign_id(), wc.window_start_ms()).second;
     } else {
       if (!c.ParseFromArray(m->payload, int(m->len))) {
         problem("unparsable Count at offset " + std::to_string(m->offset));

@@ -258,4 +258,9 @@ std::vector<int32_t> partition_reader::assigned() const {
   return out;
 }
 
+bool partition_reader::partition_finished(int32_t p) const noexcept {
+  auto i = impl_->parts.find(p);
+  return i == impl_->parts.end() || i->second.done;
+}
+
 } // namespace flow::kafka

@@ -163,6 +163,9 @@ public:
   virtual int64_t now() const = 0;
   /// flow.idle-timeout in ms; 0: splits never count as idle.
   virtual int64_t idle_timeout() const = 0;
+  /// flow.watermark-interval in ms: emit watermarks at most this often
+  /// (0: whenever they advance).
+  virtual int64_t watermark_interval() const = 0;
   /// Sees every record emitted (before it is routed).
   virtual void on_record(const T& x) = 0;
   /// A watermark from the source function itself; from then on the task

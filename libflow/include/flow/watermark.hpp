@@ -115,6 +115,7 @@ private:
   }
   int64_t now() const override { return clock_->now(); }
   int64_t idle_timeout() const override { return idle_timeout_; }
+  int64_t watermark_interval() const override { return interval_; }
   void on_record(const T& x) override {
     if (strategy_ && !explicit_)
       max_ts_ = std::max(max_ts_, strategy_->timestamp(x));

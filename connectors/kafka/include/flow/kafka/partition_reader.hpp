@@ -57,6 +57,10 @@ public:
   /// The partitions of the topic assigned to this reader.
   std::vector<int32_t> assigned() const;
 
+  /// True with stop_at_end once partition `p` reached its end offset (and
+  /// for a partition not assigned here).
+  bool partition_finished(int32_t p) const noexcept;
+
   /// Partitions of the topic.
   int32_t partition_count() const noexcept { return partition_count_; }
 

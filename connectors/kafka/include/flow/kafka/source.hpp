@@ -8,6 +8,7 @@
 #include "flow/kafka/partition_writer.hpp"
 #include "flow/kafka/serde.hpp"
 #include "flow/log.hpp"
+#include "flow/watermark.hpp"
 
 #include <atomic>
 #include <memory>
@@ -74,6 +75,10 @@ public:
 
   source_state poll(emitter<T>& out, size_t max_records) override {
     if (stopped_ || reader_->finished()) return finish();
+    auto* time = out.time();
+    auto* strategy = time ? time->strategy() : nullptr;
+    if (strategy && !splits_) start_split_watermarks(out, *time, *strategy);
+    auto now = splits_ ? time->now() : 0;
     auto& batch = reader_->fetch(max_records);
     for (auto& v : batch) {
       std::optional<T> x;
@@ -83,8 +88,12 @@ public:
         dead_letter(v, e.what());
         continue;
       }
+      if (splits_)
+        splits_->observe(static_cast<uint32_t>(v.partition),
+                         strategy->timestamp(*x), now);
       out.emit(std::move(*x));
     }
+    if (splits_) emit_split_watermark(out, now);
     counters().records_read.fetch_add(batch.size(), std::memory_order_relaxed);
     if (dlq_) dlq_->poll();
     if (batch.empty())
@@ -95,6 +104,37 @@ public:
   void request_stop() override { stopped_ = true; }
 
 private:
+  /// Event time per partition, as Flink's Kafka source has it: records of
+  /// one partition are out of order by at most the strategy's bound, but
+  /// partitions read by one subtask drift apart (fetches are per
+  /// partition), so the subtask's watermark is the minimum over its
+  /// partitions (flow::split_watermarks), not a bound on what it has seen.
+  void start_split_watermarks(emitter<T>& out, source_time<T>& time,
+                              const watermark_strategy<T>& strategy) {
+    splits_.emplace(strategy.max_out_of_orderness, time.idle_timeout());
+    watermark_interval_ = time.watermark_interval();
+    partitions_ = reader_->assigned();
+    for (auto p : partitions_)
+      if (!reader_->partition_finished(p))
+        splits_->add(static_cast<uint32_t>(p), time.now());
+    // Claims the watermarks: the task generates none from the records.
+    out.emit_watermark(min_timestamp);
+  }
+
+  void emit_split_watermark(emitter<T>& out, int64_t now) {
+    if (watermark_interval_ > 0 && now - last_emit_ < watermark_interval_)
+      return;
+    for (auto p : partitions_)
+      if (reader_->partition_finished(p))
+        splits_->remove(static_cast<uint32_t>(p));
+    auto wm = splits_->current(now);
+    if (wm > watermark_sent_) {
+      watermark_sent_ = wm;
+      last_emit_ = now;
+      out.emit_watermark(wm);
+    }
+  }
+
   source_state finish() {
     if (!finished_) {
       finished_ = true;
@@ -140,6 +180,11 @@ private:
   // The DLQ writer is destroyed after the reader: members in reverse.
   std::unique_ptr<partition_writer> dlq_;
   std::unique_ptr<partition_reader> reader_;
+  std::optional<split_watermarks> splits_;
+  std::vector<int32_t> partitions_;
+  int64_t watermark_interval_ = 0;
+  int64_t watermark_sent_ = min_timestamp;
+  int64_t last_emit_ = min_timestamp / 2;
   uint64_t dead_lettered_ = 0;
   bool stopped_ = false;
   bool finished_ = false;

@@ -1,5 +1,7 @@
 package flow.bench;
 
+import flow.bench.proto.AdEvent;
+import flow.bench.proto.CampaignWindowCount;
 import flow.bench.proto.Count;
 import flow.bench.proto.Event;
 import java.nio.charset.StandardCharsets;
@@ -9,15 +11,18 @@ import java.util.Map;
 import java.util.Properties;
 import org.apache.flink.api.common.RuntimeExecutionMode;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.functions.AggregateFunction;
 import org.apache.flink.api.common.functions.FilterFunction;
 import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.functions.RichFlatMapFunction;
 import org.apache.flink.api.common.functions.RichMapFunction;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.api.java.tuple.Tuple2;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.PipelineOptions;
@@ -30,6 +35,9 @@ import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDe
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
+import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
+import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
 import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -40,15 +48,17 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * bench/tools/bench_common.hpp.
  *
  * <pre>
- * FlinkBench --workload W1|W2 --bootstrap HOST:PORT --input TOPIC --output TOPIC
+ * FlinkBench --workload W1|W2|W3 --bootstrap HOST:PORT --input TOPIC --output TOPIC
  *            [--parallelism N] [--buffer-timeout-ms 100] [--unbounded]
- *            [--sink-rate R] [--linger-ms 5]
+ *            [--sink-rate R] [--linger-ms 5] [--campaigns 100]
  * </pre>
  *
  * Bounded (default): the KafkaSource stops at the end offsets the input had at
  * start, so the job ends by itself. --unbounded runs until the process is
  * killed (W4, W5). --sink-rate throttles the records handed to the sink to R
- * per second (W5). Prints one JSON line when a bounded job ends.
+ * per second (W5; W1, W2 only). --campaigns sets the size of W3's static
+ * ad -> campaign table (campaigns*10 ads). Prints one JSON line when a bounded
+ * job ends.
  */
 public final class FlinkBench {
 
@@ -101,6 +111,79 @@ public final class FlinkBench {
     }
   }
 
+  // --- W3 (Yahoo Streaming Benchmark): event time with per-partition watermarks
+  // (500 ms bounded out-of-orderness) -> filter(event_type == "view") -> join
+  // ad_id with a static ad -> campaign table -> key campaign -> 10 s tumbling
+  // event-time window count -> CampaignWindowCount{campaign, window start, count},
+  // key campaign_id
+  static final class KeepViews implements FilterFunction<AdEvent> {
+    @Override
+    public boolean filter(AdEvent e) {
+      return e.getEventType().equals("view");
+    }
+  }
+
+  /** ad_id -> (campaign_id, event_time_ms); ads not in the table are dropped. */
+  static final class JoinCampaign extends RichFlatMapFunction<AdEvent, Tuple2<String, Long>> {
+    private final int campaigns;
+    private transient Map<String, String> campaignOfAd;
+
+    JoinCampaign(int campaigns) {
+      this.campaigns = campaigns;
+    }
+
+    @Override
+    public void open(OpenContext ctx) {
+      // ad "ad-<a>" belongs to "campaign-<a/10>" (bench_common.hpp ysb_campaign_of_ad)
+      campaignOfAd = new HashMap<>();
+      for (int ad = 0; ad < campaigns * 10; ad++) campaignOfAd.put("ad-" + ad, "campaign-" + ad / 10);
+    }
+
+    @Override
+    public void flatMap(AdEvent e, Collector<Tuple2<String, Long>> out) {
+      String campaign = campaignOfAd.get(e.getAdId());
+      if (campaign != null) out.collect(Tuple2.of(campaign, e.getEventTimeMs()));
+    }
+  }
+
+  static final class CampaignKey implements KeySelector<Tuple2<String, Long>, String> {
+    @Override
+    public String getKey(Tuple2<String, Long> t) {
+      return t.f0;
+    }
+  }
+
+  static final class CountAgg implements AggregateFunction<Tuple2<String, Long>, Long, Long> {
+    @Override
+    public Long createAccumulator() {
+      return 0L;
+    }
+
+    @Override
+    public Long add(Tuple2<String, Long> t, Long acc) {
+      return acc + 1;
+    }
+
+    @Override
+    public Long getResult(Long acc) {
+      return acc;
+    }
+
+    @Override
+    public Long merge(Long a, Long b) {
+      return a + b;
+    }
+  }
+
+  static final class EmitWindowCount extends ProcessWindowFunction<Long, CampaignWindowCount, String, TimeWindow> {
+    @Override
+    public void process(String campaign, Context ctx, Iterable<Long> counts, Collector<CampaignWindowCount> out) {
+      long n = counts.iterator().next();
+      out.collect(CampaignWindowCount.newBuilder()
+          .setCampaignId(campaign).setWindowStartMs(ctx.window().getStart()).setCount(n).build());
+    }
+  }
+
   // --- W5: sink throttled to `rate` records/s (blocks the task: backpressure)
   static final class Throttle<T> extends RichMapFunction<T, T> {
     private final double rate;
@@ -139,6 +222,18 @@ public final class FlinkBench {
     }
   }
 
+  static final class AdEventDeserializer implements KafkaRecordDeserializationSchema<AdEvent> {
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> r, Collector<AdEvent> out) throws java.io.IOException {
+      out.collect(AdEvent.parseFrom(r.value()));
+    }
+
+    @Override
+    public TypeInformation<AdEvent> getProducedType() {
+      return TypeInformation.of(AdEvent.class);
+    }
+  }
+
   static final class EventSerializer implements KafkaRecordSerializationSchema<Event> {
     private final String topic;
 
@@ -163,6 +258,35 @@ public final class FlinkBench {
     public ProducerRecord<byte[], byte[]> serialize(Count c, KafkaSinkContext ctx, Long ts) {
       return new ProducerRecord<>(topic, c.getKey().getBytes(StandardCharsets.UTF_8), c.toByteArray());
     }
+  }
+
+  static final class CampaignWindowCountSerializer implements KafkaRecordSerializationSchema<CampaignWindowCount> {
+    private final String topic;
+
+    CampaignWindowCountSerializer(String topic) {
+      this.topic = topic;
+    }
+
+    @Override
+    public ProducerRecord<byte[], byte[]> serialize(CampaignWindowCount c, KafkaSinkContext ctx, Long ts) {
+      return new ProducerRecord<>(topic, c.getCampaignId().getBytes(StandardCharsets.UTF_8), c.toByteArray());
+    }
+  }
+
+  /** Reads `input` from the earliest offsets; bounded at the latest ones unless `unbounded`. */
+  private static <T> KafkaSource<T> source(String bootstrap, String input, boolean unbounded, Properties consumer,
+                                           KafkaRecordDeserializationSchema<T> deserializer) {
+    var builder = KafkaSource.<T>builder()
+        .setBootstrapServers(bootstrap)
+        .setTopics(input)
+        .setGroupId("flink-bench")
+        .setStartingOffsets(OffsetsInitializer.earliest())
+        .setDeserializer(deserializer)
+        .setProperty("enable.auto.commit", "false")
+        .setProperty("commit.offsets.on.checkpoint", "false")
+        .setProperties(consumer);
+    if (!unbounded) builder.setBounded(OffsetsInitializer.latest());
+    return builder.build();
   }
 
   private static Map<String, String> parse(String[] argv) {
@@ -197,6 +321,8 @@ public final class FlinkBench {
     boolean unbounded = Boolean.parseBoolean(a.getOrDefault("unbounded", "false"));
     double sinkRate = Double.parseDouble(a.getOrDefault("sink-rate", "0"));
     String linger = a.getOrDefault("linger-ms", "5");
+    int campaigns = Integer.parseInt(a.getOrDefault("campaigns", "100"));
+    if (campaigns <= 0) throw new IllegalArgumentException("--campaigns: expected > 0, got " + campaigns);
 
     Configuration conf = new Configuration();
     conf.set(PipelineOptions.OBJECT_REUSE, true);
@@ -204,22 +330,13 @@ public final class FlinkBench {
     conf.set(ExecutionOptions.RUNTIME_MODE, RuntimeExecutionMode.STREAMING);
     StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
 
-    var sourceBuilder = KafkaSource.<Event>builder()
-        .setBootstrapServers(bootstrap)
-        .setTopics(input)
-        .setGroupId("flink-bench")
-        .setStartingOffsets(OffsetsInitializer.earliest())
-        .setDeserializer(new EventDeserializer())
-        .setProperty("enable.auto.commit", "false")
-        .setProperty("commit.offsets.on.checkpoint", "false");
+    Properties consumer = new Properties();
     Properties producer = new Properties();
     for (Map.Entry<String, String> kv : a.entrySet()) {
       // --consumer.X=Y / --producer.X=Y: extra Kafka client properties
-      if (kv.getKey().startsWith("consumer.")) sourceBuilder.setProperty(kv.getKey().substring(9), kv.getValue());
+      if (kv.getKey().startsWith("consumer.")) consumer.setProperty(kv.getKey().substring(9), kv.getValue());
       if (kv.getKey().startsWith("producer.")) producer.setProperty(kv.getKey().substring(9), kv.getValue());
     }
-    if (!unbounded) sourceBuilder.setBounded(OffsetsInitializer.latest());
-    DataStream<Event> events = env.fromSource(sourceBuilder.build(), WatermarkStrategy.noWatermarks(), "kafka-source");
 
     producer.putIfAbsent("acks", "all");
     producer.putIfAbsent("enable.idempotence", "true");
@@ -229,6 +346,8 @@ public final class FlinkBench {
 
     switch (workload) {
       case "W1": {
+        DataStream<Event> events = env.fromSource(source(bootstrap, input, unbounded, consumer, new EventDeserializer()),
+            WatermarkStrategy.noWatermarks(), "kafka-source");
         DataStream<Event> out = events.filter(new KeepEven()).name("filter").map(new Transform()).name("map")
             .returns(TypeInformation.of(Event.class));
         if (sinkRate > 0) out = out.map(new Throttle<Event>(sinkRate)).name("throttle").returns(TypeInformation.of(Event.class));
@@ -241,6 +360,8 @@ public final class FlinkBench {
         break;
       }
       case "W2": {
+        DataStream<Event> events = env.fromSource(source(bootstrap, input, unbounded, consumer, new EventDeserializer()),
+            WatermarkStrategy.noWatermarks(), "kafka-source");
         DataStream<Count> out = events.map(new UserId()).name("user_id").returns(Types.STRING)
             .keyBy(new SelfKey())
             .process(new RunningCount()).name("count").returns(TypeInformation.of(Count.class));
@@ -253,8 +374,29 @@ public final class FlinkBench {
             .build()).name("kafka-sink");
         break;
       }
+      case "W3": {
+        // watermarks on the source: Flink tracks them per Kafka partition (split)
+        DataStream<AdEvent> ads = env.fromSource(source(bootstrap, input, unbounded, consumer, new AdEventDeserializer()),
+            WatermarkStrategy.<AdEvent>forBoundedOutOfOrderness(Duration.ofMillis(500))
+                .withTimestampAssigner((e, ts) -> e.getEventTimeMs()),
+            "kafka-source");
+        DataStream<CampaignWindowCount> out = ads.filter(new KeepViews()).name("filter")
+            .flatMap(new JoinCampaign(campaigns)).name("join").returns(Types.TUPLE(Types.STRING, Types.LONG))
+            .keyBy(new CampaignKey())
+            .window(TumblingEventTimeWindows.of(Duration.ofSeconds(10)))
+            .aggregate(new CountAgg(), new EmitWindowCount(),
+                Types.LONG, Types.LONG, TypeInformation.of(CampaignWindowCount.class))
+            .name("window-count");
+        out.sinkTo(KafkaSink.<CampaignWindowCount>builder()
+            .setBootstrapServers(bootstrap)
+            .setRecordSerializer(new CampaignWindowCountSerializer(output))
+            .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+            .setKafkaProducerConfig(producer)
+            .build()).name("kafka-sink");
+        break;
+      }
       default:
-        throw new IllegalArgumentException("--workload: expected W1 or W2, got " + workload);
+        throw new IllegalArgumentException("--workload: expected W1, W2 or W3, got " + workload);
     }
 
     long t0 = System.nanoTime();
