@@ -27,6 +27,53 @@ struct partition_reader::impl {
   bool bounded = false;
   std::string topic;
 
+  // librdkafka 2.0 stops fetching once the prefetch queue holds
+  // queued.min.messages or queued.max.messages.kbytes, and its broker
+  // thread only looks again on an event or after up to a second: a source
+  // that drains the full queue faster than that sits idle (W1 lost half
+  // its throughput to it). A seek to an absolute offset wakes the broker
+  // thread, so the reader seeks every partition to where it stands once the
+  // queue, seen near a limit, has run empty. (librdkafka >= 2.1 has
+  // fetch.queue.backoff.ms for this.)
+  int64_t queue_limit_messages = 0;
+  int64_t queue_limit_bytes = 0;
+  /// Mean key + value bytes of the records read, for the byte limit.
+  double mean_record_bytes = 100;
+  bool fetcher_may_be_gated = false;
+  uint64_t fetcher_wakeups = 0;
+
+  /// Notes whether what is left in the queue is near a fetch limit.
+  void check_queue_level() {
+    auto left = static_cast<int64_t>(rd_kafka_queue_length(queue.get()));
+    // Half the limit: the byte estimate is rough, and a needless seek
+    // costs no more than one fetch round trip.
+    if (2 * left >= queue_limit_messages ||
+        2 * static_cast<double>(left) * mean_record_bytes >=
+            static_cast<double>(queue_limit_bytes))
+      fetcher_may_be_gated = true;
+  }
+
+  /// The queue is empty: if the fetcher may have stopped, seek each active
+  /// partition to its next offset. Records of the old position that still
+  /// arrive (fetched before the seek took effect) are below `next` and
+  /// skipped, so nothing is lost or repeated.
+  void wake_fetcher() {
+    if (!fetcher_may_be_gated) return;
+    fetcher_may_be_gated = false;
+    detail::partition_list_ptr l{
+        rd_kafka_topic_partition_list_new(static_cast<int>(parts.size()))};
+    for (auto& [p, st] : parts)
+      if (!st.done)
+        rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), p)->offset =
+            st.next;
+    if (l->cnt == 0) return;
+    detail::error_ptr err{rd_kafka_seek_partitions(handle.get(), l.get(), 0)};
+    if (err)
+      throw kafka_error{errc::fatal, "seek " + topic + ": " +
+                                         rd_kafka_error_string(err.get())};
+    ++fetcher_wakeups;
+  }
+
   void mark_done(int32_t p, partition_state& st) {
     if (st.done) return;
     st.done = true;
@@ -51,6 +98,10 @@ partition_reader::partition_reader(const client_settings& s, std::string topic,
                     ? static_cast<int32_t>(s.embedded_partitions)
                     : embedded_partitions);
   auto conf = detail::make_conf(s, detail::role::consumer);
+  impl_->queue_limit_messages =
+      detail::get_int(conf.get(), "queued.min.messages");
+  impl_->queue_limit_bytes =
+      1024 * detail::get_int(conf.get(), "queued.max.messages.kbytes");
   // assign() needs a group id even though the reader never joins the
   // group; without a configured one, a placeholder that is never committed.
   detail::set(conf.get(), "group.id",
@@ -179,9 +230,14 @@ const std::vector<record_view>& partition_reader::fetch(size_t max,
                                         im.raw.data(), max);
   if (n < 0)
     throw detail::make_error(rd_kafka_last_error(), "consume " + topic_);
+  if (n == 0) {
+    im.wake_fetcher();
+    return im.views;
+  }
   im.held.reserve(static_cast<size_t>(n));
   for (ssize_t i = 0; i < n; ++i)
     im.held.emplace_back(im.raw[static_cast<size_t>(i)]);
+  size_t bytes = 0;
   for (auto& m : im.held) {
     auto pit = im.parts.find(m->partition);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -203,6 +259,7 @@ const std::vector<record_view>& partition_reader::fetch(size_t max,
     }
     if (pit == im.parts.end() || pit->second.done) continue;
     auto& st = pit->second;
+    if (m->offset < st.next) continue; // read before a wake_fetcher() seek
     if (im.bounded && m->offset >= st.end) {
       im.mark_done(pit->first, st);
       continue;
@@ -234,9 +291,15 @@ const std::vector<record_view>& partition_reader::fetch(size_t max,
             name, val ? std::string_view(static_cast<const char*>(val), size)
                       : std::string_view());
     }
+    bytes += v.key.size() + v.value.size();
     im.views.push_back(std::move(v));
     if (im.bounded && st.next >= st.end) im.mark_done(pit->first, st);
   }
+  if (!im.views.empty())
+    im.mean_record_bytes =
+        0.9 * im.mean_record_bytes +
+        0.1 * static_cast<double>(bytes) / static_cast<double>(im.views.size());
+  im.check_queue_level();
   return im.views;
 }
 
@@ -256,6 +319,10 @@ std::vector<int32_t> partition_reader::assigned() const {
   for (auto& [p, st] : impl_->parts)
     out.push_back(p);
   return out;
+}
+
+uint64_t partition_reader::fetcher_wakeups() const noexcept {
+  return impl_->fetcher_wakeups;
 }
 
 bool partition_reader::partition_finished(int32_t p) const noexcept {

@@ -98,6 +98,10 @@ conf_ptr make_conf(const client_settings& s, role r);
 void set(rd_kafka_conf_t* conf, const std::string& key,
          const std::string& value);
 
+/// An integer property's value (throws kafka_error(bad_config) if unset or
+/// not a number).
+int64_t get_int(const rd_kafka_conf_t* conf, const std::string& key);
+
 /// A client of `type` owning `conf` (consumed even on failure).
 handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf);
 

@@ -19,7 +19,7 @@ namespace flow::kafka {
 /// Backpressure: when the runtime stops polling the source (no credit),
 /// nothing here runs; librdkafka's fetcher keeps the connection serviced on
 /// its own threads and stops fetching a partition once its prefetch queue
-/// holds queued.max.messages.kbytes (16 MiB by default here, overridable in
+/// holds queued.max.messages.kbytes (8 MiB by default here, overridable in
 /// kafka.properties). Memory stays bounded and, since the consumer is not a
 /// group member, max.poll.interval.ms does not apply.
 ///
@@ -60,6 +60,10 @@ public:
   /// True with stop_at_end once partition `p` reached its end offset (and
   /// for a partition not assigned here).
   bool partition_finished(int32_t p) const noexcept;
+
+  /// How often the reader woke librdkafka's fetcher after the prefetch
+  /// queue had filled up and run empty (see partition_reader.cpp).
+  uint64_t fetcher_wakeups() const noexcept;
 
   /// Partitions of the topic.
   int32_t partition_count() const noexcept { return partition_count_; }

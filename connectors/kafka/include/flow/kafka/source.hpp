@@ -142,8 +142,8 @@ private:
       offset_committer::instance().source_finished(settings_, topic_,
                                                    reader_->positions());
       logger("flow/kafka")
-          ->info("{}: {} finished ({} dead-lettered)", label_, topic_,
-                 dead_lettered_);
+          ->info("{}: {} finished ({} dead-lettered, fetcher woken {}x)",
+                 label_, topic_, dead_lettered_, reader_->fetcher_wakeups());
     }
     return source_state::done;
   }
