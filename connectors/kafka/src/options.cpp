@@ -198,7 +198,7 @@ void register_options() {
         .add<std::string>("fail-on-bad-record",
                           "true: fail the job on an undeserializable record "
                           "instead of dead-lettering it; default false")
-        .add<int64_t>("linger-ms", "producer linger.ms; default 5")
+        .add<int64_t>("linger-ms", "producer linger.ms; default 1")
         .add<int64_t>("batch-size",
                       "producer batch.size in bytes; default 1000000")
         .add<int64_t>("delivery-timeout-ms",
