@@ -51,7 +51,19 @@ struct subtask_state {
   std::unique_ptr<subtask_core> core;
   bool poll_scheduled = false;
   bool flush_armed = false;
+  /// Generation of the pending poll message (see poll_atom).
+  uint64_t poll_generation = 0;
+  /// An idle source waits for its retry poll, or for a wake-up.
+  bool idle = false;
+  /// The source sends wake-ups: idle retries are a fallback only.
+  bool wakes = false;
 };
+
+/// How long an idle source waits before it polls again: sources that wake
+/// the subtask when input arrives are retried only as a fallback (idle
+/// timeouts and watermark intervals still advance).
+constexpr auto idle_retry = std::chrono::milliseconds(1);
+constexpr auto idle_retry_with_wakeups = std::chrono::milliseconds(10);
 
 using subtask_actor = caf::stateful_actor<subtask_state>;
 
@@ -69,14 +81,16 @@ void drive(subtask_actor* self, Event&& event) {
         switch (st.core->poll_source(st.spec.options.source_poll_records)) {
         case step_result::more:
           st.poll_scheduled = true;
-          self->send(self, poll_atom::value);
+          self->send(self, poll_atom::value, st.poll_generation);
           break;
         case step_result::idle:
           // Nothing to read now: what was read goes out (see below).
           if (st.core->has_buffered()) st.core->flush();
           st.poll_scheduled = true;
-          self->delayed_send(self, std::chrono::milliseconds(1),
-                             poll_atom::value);
+          st.idle = true;
+          self->delayed_send(self,
+                             st.wakes ? idle_retry_with_wakeups : idle_retry,
+                             poll_atom::value, st.poll_generation);
           break;
         default:
           break;
@@ -145,8 +159,19 @@ caf::behavior running(subtask_actor* self) {
       [=](credit_atom, uint32_t out_slot, uint32_t n) {
         drive(self, [&](subtask_core& c) { c.on_credit(out_slot, n); });
       },
-      [=](poll_atom) {
-        self->state.poll_scheduled = false;
+      [=](poll_atom, uint64_t generation) {
+        auto& st = self->state;
+        if (generation != st.poll_generation) return; // a wake-up came first
+        st.poll_scheduled = false;
+        st.idle = false;
+        drive(self, [](subtask_core&) {});
+      },
+      [=](wake_atom) {
+        auto& st = self->state;
+        if (!st.idle) return; // busy: it polls again anyway
+        ++st.poll_generation; // the pending idle retry is stale now
+        st.poll_scheduled = false;
+        st.idle = false;
         drive(self, [](subtask_core&) {});
       },
       [=](flush_atom) {
@@ -208,6 +233,15 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
                      msg);
           self->quit(caf::make_error(caf::sec::runtime_error, msg));
           return;
+        }
+        if (st.core->is_source()) {
+          // Called on a connector's thread: only a weak reference, so that
+          // the callback keeps nothing alive.
+          caf::weak_actor_ptr weak{self->ctrl()};
+          st.wakes = st.core->set_wakeup([weak] {
+            if (auto me = caf::actor_cast<caf::actor>(weak))
+              caf::anon_send(me, wake_atom::value);
+          });
         }
         self->set_default_handler(caf::print_and_drop);
         self->become(running(self));

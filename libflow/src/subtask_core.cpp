@@ -159,6 +159,10 @@ void subtask_core::flush() {
   if (!done_) task_->flush();
 }
 
+bool subtask_core::set_wakeup(std::function<void()> wake) {
+  return task_->set_wakeup(std::move(wake));
+}
+
 void subtask_core::request_stop() {
   task_->request_stop();
 }

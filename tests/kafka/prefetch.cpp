@@ -1,13 +1,16 @@
 // The reader's prefetch queue: small enough to fill again and again, it
 // is refilled by waking librdkafka's fetcher (a seek to the next offsets),
 // and the records of the old position that still arrive are skipped: every
-// partition is read exactly once, in order.
+// partition is read exactly once, in order. And the reader tells its source
+// subtask when records arrive in the empty queue.
 #include "fixture.hpp"
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <map>
+#include <thread>
 
 using namespace flow::kafka;
 using namespace flow::kafka::test;
@@ -58,6 +61,30 @@ BOOST_AUTO_TEST_CASE(refilled_queue_reads_each_offset_once) {
     BOOST_TEST(next[p] == n / partitions);
   BOOST_TEST_MESSAGE("fetcher woken " << r.fetcher_wakeups() << "x");
   BOOST_TEST(r.fetcher_wakeups() > 0);
+}
+
+BOOST_AUTO_TEST_CASE(wakeup_called_when_records_arrive) {
+  // The source subtask sleeps while the queue is empty and relies on this
+  // call to poll again as soon as input is there.
+  auto in = make_topic("wakeup", 2);
+  auto s = settings;
+  s.start = start_offset{};
+  partition_reader r{s, in, 0, 1};
+  std::atomic<int> wakes{0};
+  BOOST_REQUIRE(r.set_wakeup([&] { ++wakes; }));
+  BOOST_TEST(r.fetch(100).empty());
+  std::vector<producer_record> rs(10);
+  for (auto& x : rs)
+    x.value = "v";
+  produce(in, rs);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (wakes == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  BOOST_TEST(wakes > 0);
+  size_t read = 0;
+  while (read < rs.size() && std::chrono::steady_clock::now() < deadline)
+    read += r.fetch(100).size();
+  BOOST_TEST(read == rs.size());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -41,6 +41,12 @@ struct partition_reader::impl {
   double mean_record_bytes = 100;
   bool fetcher_may_be_gated = false;
   uint64_t fetcher_wakeups = 0;
+  /// set_wakeup(): called by librdkafka when the queue becomes non-empty.
+  std::function<void()> wake;
+
+  static void on_queue_event(rd_kafka_t*, void* opaque) {
+    static_cast<impl*>(opaque)->wake();
+  }
 
   /// Notes whether what is left in the queue is near a fetch limit.
   void check_queue_level() {
@@ -211,6 +217,9 @@ partition_reader::partition_reader(const client_settings& s, std::string topic,
 
 partition_reader::~partition_reader() {
   if (!impl_) return;
+  // Under the queue's lock: no callback runs once this returns.
+  if (impl_->queue && impl_->wake)
+    rd_kafka_queue_cb_event_enable(impl_->queue.get(), nullptr, nullptr);
   impl_->held.clear();
   impl_->queue.reset();
   if (impl_->handle) {
@@ -319,6 +328,14 @@ std::vector<int32_t> partition_reader::assigned() const {
   for (auto& [p, st] : impl_->parts)
     out.push_back(p);
   return out;
+}
+
+bool partition_reader::set_wakeup(std::function<void()> wake) {
+  if (!impl_->queue) return false;
+  impl_->wake = std::move(wake);
+  rd_kafka_queue_cb_event_enable(impl_->queue.get(), &impl::on_queue_event,
+                                 impl_.get());
+  return true;
 }
 
 uint64_t partition_reader::fetcher_wakeups() const noexcept {

@@ -30,6 +30,11 @@ public:
   virtual source_state poll(emitter<T>& out, size_t max_records) = 0;
   /// Graceful stop: the next poll should return done.
   virtual void request_stop() {}
+  /// A source that can tell when input arrives calls `wake` (from any
+  /// thread, cheaply) once records may be there after poll() returned
+  /// idle, and returns true; the host then polls at once rather than
+  /// retrying idle sources every millisecond. Called once, after open().
+  virtual bool set_wakeup(std::function<void()> wake) { return false; }
 };
 
 /// A sink for records of type T, one instance per sink subtask.

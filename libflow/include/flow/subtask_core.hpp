@@ -83,6 +83,11 @@ public:
   /// Asks a source to stop (graceful shutdown).
   void request_stop();
 
+  /// Sources: `wake` is called (from any thread) when input may have
+  /// arrived after poll_source() returned idle. False: the source cannot
+  /// tell, poll it again after a short delay.
+  bool set_wakeup(std::function<void()> wake);
+
   /// Processing time moved on: marks idle input channels and fires due
   /// processing-time timers (unless an output is blocked; drain() and
   /// poll_source() go on afterwards as usual).

@@ -64,6 +64,9 @@ public:
   /// Asks a source to finish as if its input had ended.
   virtual void request_stop() {}
 
+  /// Sources: see source_function::set_wakeup.
+  virtual bool set_wakeup(std::function<void()> wake) { return false; }
+
   /// All inputs ended: emit what remains of the state. on_watermark
   /// (max_timestamp) came before.
   virtual void end_of_input() {}

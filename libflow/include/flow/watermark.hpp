@@ -108,6 +108,9 @@ public:
   }
 
   void request_stop() override { fn_->request_stop(); }
+  bool set_wakeup(std::function<void()> wake) override {
+    return fn_->set_wakeup(std::move(wake));
+  }
 
 private:
   const watermark_strategy<T>* strategy() const override {

@@ -24,7 +24,11 @@ using credit_atom = caf::atom_constant<caf::atom("credit")>;
 
 // Control plane (job <-> subtask, and a subtask to itself).
 using wire_atom = caf::atom_constant<caf::atom("wire")>;
+/// (poll_atom, uint64 generation): a source subtask polls itself; polls of
+/// an older generation are stale (a wake-up overtook them).
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
+/// A source's input may have arrived (sent from a connector's thread).
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;

@@ -4,6 +4,7 @@
 #include "flow/kafka/record.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -46,6 +47,11 @@ public:
   /// views stay valid until the next fetch() or destruction. Records at or
   /// after a partition's end offset are not returned with stop_at_end.
   const std::vector<record_view>& fetch(size_t max, int timeout_ms = 0);
+
+  /// Calls `wake` (on a librdkafka thread, under its queue lock: it must
+  /// be quick and call no librdkafka function) whenever records arrive in
+  /// the empty prefetch queue. False if nothing is assigned here.
+  bool set_wakeup(std::function<void()> wake);
 
   /// True with stop_at_end once every assigned partition reached its end
   /// offset, or if no partition is assigned to this subtask.

@@ -103,6 +103,10 @@ public:
 
   void request_stop() override { stopped_ = true; }
 
+  bool set_wakeup(std::function<void()> wake) override {
+    return reader_->set_wakeup(std::move(wake));
+  }
+
 private:
   /// Event time per partition, as Flink's Kafka source has it: records of
   /// one partition are out of order by at most the strategy's bound, but
