@@ -189,13 +189,13 @@ int rate_mode(const args& a) {
   // value) must cost far less than making one, or the loader, on CPU 0
   // with the broker, cannot offer the high rates.
   double warm_rate = double(a.num("warmup-rate", 1000));
-  double max_warm_s = a.has("warmup-topic") ? double(a.num("warmup-max-s", 180))
-                                            : 0.0;
-  double extra_s = a.has("warmup-topic") ? double(a.num("warmup-extra-s", 3))
-                                         : 0.0;
-  auto prebuilt = int64_t(warm_rate * max_warm_s +
-                          rate * (extra_s + seconds) * 1.05) +
-                  1000;
+  double max_warm_s =
+      a.has("warmup-topic") ? double(a.num("warmup-max-s", 180)) : 0.0;
+  double extra_s =
+      a.has("warmup-topic") ? double(a.num("warmup-extra-s", 3)) : 0.0;
+  auto prebuilt =
+      int64_t(warm_rate * max_warm_s + rate * (extra_s + seconds) * 1.05) +
+      1000;
   std::string pool;
   pool.reserve(size_t(prebuilt) * (kRecordBytes + 4));
   std::vector<uint64_t> ends;
@@ -229,7 +229,7 @@ int rate_mode(const args& a) {
       e.SerializeToString(&buf);
     }
     buf.push_back(char(0x10)); // field 2 (ts_ms), varint
-    for (auto v = uint64_t(now_ms()); ; v >>= 7) {
+    for (auto v = uint64_t(now_ms());; v >>= 7) {
       if (v < 0x80) {
         buf.push_back(char(v));
         break;

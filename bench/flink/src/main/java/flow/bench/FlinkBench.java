@@ -39,6 +39,7 @@ import org.apache.flink.streaming.api.functions.windowing.ProcessWindowFunction;
 import org.apache.flink.streaming.api.windowing.assigners.TumblingEventTimeWindows;
 import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
 import org.apache.flink.util.Collector;
+import org.apache.flink.util.function.SerializableFunction;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
@@ -234,42 +235,20 @@ public final class FlinkBench {
     }
   }
 
-  static final class EventSerializer implements KafkaRecordSerializationSchema<Event> {
+  /** Value = the Protobuf message, key = `key` of it (UTF-8). */
+  static final class KeyedProtoSerializer<T extends com.google.protobuf.MessageLite>
+      implements KafkaRecordSerializationSchema<T> {
     private final String topic;
+    private final SerializableFunction<T, String> key;
 
-    EventSerializer(String topic) {
+    KeyedProtoSerializer(String topic, SerializableFunction<T, String> key) {
       this.topic = topic;
+      this.key = key;
     }
 
     @Override
-    public ProducerRecord<byte[], byte[]> serialize(Event e, KafkaSinkContext ctx, Long ts) {
-      return new ProducerRecord<>(topic, e.getUserId().getBytes(StandardCharsets.UTF_8), e.toByteArray());
-    }
-  }
-
-  static final class CountSerializer implements KafkaRecordSerializationSchema<Count> {
-    private final String topic;
-
-    CountSerializer(String topic) {
-      this.topic = topic;
-    }
-
-    @Override
-    public ProducerRecord<byte[], byte[]> serialize(Count c, KafkaSinkContext ctx, Long ts) {
-      return new ProducerRecord<>(topic, c.getKey().getBytes(StandardCharsets.UTF_8), c.toByteArray());
-    }
-  }
-
-  static final class CampaignWindowCountSerializer implements KafkaRecordSerializationSchema<CampaignWindowCount> {
-    private final String topic;
-
-    CampaignWindowCountSerializer(String topic) {
-      this.topic = topic;
-    }
-
-    @Override
-    public ProducerRecord<byte[], byte[]> serialize(CampaignWindowCount c, KafkaSinkContext ctx, Long ts) {
-      return new ProducerRecord<>(topic, c.getCampaignId().getBytes(StandardCharsets.UTF_8), c.toByteArray());
+    public ProducerRecord<byte[], byte[]> serialize(T m, KafkaSinkContext ctx, Long ts) {
+      return new ProducerRecord<>(topic, key.apply(m).getBytes(StandardCharsets.UTF_8), m.toByteArray());
     }
   }
 
@@ -353,7 +332,7 @@ public final class FlinkBench {
         if (sinkRate > 0) out = out.map(new Throttle<Event>(sinkRate)).name("throttle").returns(TypeInformation.of(Event.class));
         out.sinkTo(KafkaSink.<Event>builder()
             .setBootstrapServers(bootstrap)
-            .setRecordSerializer(new EventSerializer(output))
+            .setRecordSerializer(new KeyedProtoSerializer<Event>(output, Event::getUserId))
             .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
             .setKafkaProducerConfig(producer)
             .build()).name("kafka-sink");
@@ -368,7 +347,7 @@ public final class FlinkBench {
         if (sinkRate > 0) out = out.map(new Throttle<Count>(sinkRate)).name("throttle").returns(TypeInformation.of(Count.class));
         out.sinkTo(KafkaSink.<Count>builder()
             .setBootstrapServers(bootstrap)
-            .setRecordSerializer(new CountSerializer(output))
+            .setRecordSerializer(new KeyedProtoSerializer<Count>(output, Count::getKey))
             .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
             .setKafkaProducerConfig(producer)
             .build()).name("kafka-sink");
@@ -389,7 +368,7 @@ public final class FlinkBench {
             .name("window-count");
         out.sinkTo(KafkaSink.<CampaignWindowCount>builder()
             .setBootstrapServers(bootstrap)
-            .setRecordSerializer(new CampaignWindowCountSerializer(output))
+            .setRecordSerializer(new KeyedProtoSerializer<CampaignWindowCount>(output, CampaignWindowCount::getCampaignId))
             .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
             .setKafkaProducerConfig(producer)
             .build()).name("kafka-sink");
