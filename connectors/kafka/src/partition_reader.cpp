@@ -5,9 +5,22 @@
 #include "rdkafka.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <thread>
 
 namespace flow::kafka {
+
+namespace {
+
+bool leader_moving(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+         err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+         err == RD_KAFKA_RESP_ERR__WAIT_COORD ||
+         err == RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH;
+}
+
+} // namespace
 
 struct partition_reader::impl {
   struct partition_state {
@@ -128,12 +141,21 @@ partition_reader::partition_reader(const client_settings& s, std::string topic,
   }
 
   auto timeout = static_cast<int>(s.timeout_ms);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(s.timeout_ms);
   std::map<int32_t, std::pair<int64_t, int64_t>> marks;
   for (auto p : mine) {
     int64_t lo = 0;
     int64_t hi = 0;
     auto err = rd_kafka_query_watermark_offsets(h.get(), topic_.c_str(), p, &lo,
                                                 &hi, timeout);
+    // A partition without a leader yet (a topic just created, a broker
+    // restarting) answers so for a moment: retry within kafka.timeout-ms.
+    while (leader_moving(err) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      err = rd_kafka_query_watermark_offsets(h.get(), topic_.c_str(), p, &lo,
+                                             &hi, timeout);
+    }
     if (err)
       throw detail::make_error(err, "watermarks of " + topic_ + "[" +
                                         std::to_string(p) + "]");
