@@ -15,11 +15,11 @@ namespace flow {
 
 /// Channel settings shared by all channels of a job.
 struct channel_options {
-  /// Records per batch: a batch is closed when it holds this many. 256:
-  /// Kafka jobs ran as fast as with 1024 and their latency tail at 750k
-  /// records/s was 2-3x shorter (bench/RESULTS.md); the local runtime
-  /// alone loses about 8% (bench/run-local measures batch 1024).
-  size_t batch_size = 256;
+  /// Records per batch: a batch is closed when it holds this many. (256
+  /// looked better for the latency tail in short A/B runs but lost in a
+  /// full benchmark run: more CPU per record, no shorter tail;
+  /// bench/RESULTS.md.)
+  size_t batch_size = 1024;
   /// Credit window per channel, in batches.
   uint32_t credit_window = 8;
   /// Credit is returned in groups of this many batches while input is

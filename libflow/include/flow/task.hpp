@@ -19,7 +19,7 @@ struct task_setup {
   std::string operator_name;
   uint32_t subtask_index = 0;
   uint32_t parallelism = 1;
-  size_t batch_size = 256;
+  size_t batch_size = 1024;
   std::vector<out_edge_layout> outputs;
   outbox* out = nullptr;
   /// The node's configuration (never null inside a job).

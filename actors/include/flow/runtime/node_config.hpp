@@ -52,7 +52,7 @@ private:
   std::string message_;
   size_t parallelism_ = 1;
   size_t max_parallelism_ = 128;
-  size_t batch_size_ = 256;
+  size_t batch_size_ = 1024;
   size_t credit_window_ = 8;
   size_t credit_return_ = 2;
   caf::timespan flush_interval_{std::chrono::milliseconds(5)};
