@@ -252,6 +252,17 @@ public final class FlinkBench {
     }
   }
 
+  /** At-least-once Kafka sink with the benchmark's producer settings. */
+  private static <T> KafkaSink<T> sink(String bootstrap, Properties producer,
+                                       KafkaRecordSerializationSchema<T> serializer) {
+    return KafkaSink.<T>builder()
+        .setBootstrapServers(bootstrap)
+        .setRecordSerializer(serializer)
+        .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+        .setKafkaProducerConfig(producer)
+        .build();
+  }
+
   /** Reads `input` from the earliest offsets; bounded at the latest ones unless `unbounded`. */
   private static <T> KafkaSource<T> source(String bootstrap, String input, boolean unbounded, Properties consumer,
                                            KafkaRecordDeserializationSchema<T> deserializer) {
@@ -330,12 +341,8 @@ public final class FlinkBench {
         DataStream<Event> out = events.filter(new KeepEven()).name("filter").map(new Transform()).name("map")
             .returns(TypeInformation.of(Event.class));
         if (sinkRate > 0) out = out.map(new Throttle<Event>(sinkRate)).name("throttle").returns(TypeInformation.of(Event.class));
-        out.sinkTo(KafkaSink.<Event>builder()
-            .setBootstrapServers(bootstrap)
-            .setRecordSerializer(new KeyedProtoSerializer<Event>(output, Event::getUserId))
-            .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
-            .setKafkaProducerConfig(producer)
-            .build()).name("kafka-sink");
+        out.sinkTo(sink(bootstrap, producer, new KeyedProtoSerializer<Event>(output, Event::getUserId)))
+            .name("kafka-sink");
         break;
       }
       case "W2": {
@@ -345,12 +352,8 @@ public final class FlinkBench {
             .keyBy(new SelfKey())
             .process(new RunningCount()).name("count").returns(TypeInformation.of(Count.class));
         if (sinkRate > 0) out = out.map(new Throttle<Count>(sinkRate)).name("throttle").returns(TypeInformation.of(Count.class));
-        out.sinkTo(KafkaSink.<Count>builder()
-            .setBootstrapServers(bootstrap)
-            .setRecordSerializer(new KeyedProtoSerializer<Count>(output, Count::getKey))
-            .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
-            .setKafkaProducerConfig(producer)
-            .build()).name("kafka-sink");
+        out.sinkTo(sink(bootstrap, producer, new KeyedProtoSerializer<Count>(output, Count::getKey)))
+            .name("kafka-sink");
         break;
       }
       case "W3": {
@@ -366,12 +369,8 @@ public final class FlinkBench {
             .aggregate(new CountAgg(), new EmitWindowCount(),
                 Types.LONG, Types.LONG, TypeInformation.of(CampaignWindowCount.class))
             .name("window-count");
-        out.sinkTo(KafkaSink.<CampaignWindowCount>builder()
-            .setBootstrapServers(bootstrap)
-            .setRecordSerializer(new KeyedProtoSerializer<CampaignWindowCount>(output, CampaignWindowCount::getCampaignId))
-            .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
-            .setKafkaProducerConfig(producer)
-            .build()).name("kafka-sink");
+        out.sinkTo(sink(bootstrap, producer, new KeyedProtoSerializer<CampaignWindowCount>(output, CampaignWindowCount::getCampaignId)))
+            .name("kafka-sink");
         break;
       }
       default:
