@@ -27,6 +27,8 @@
 
 #include "bench_common.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+
 using namespace flow::bench;
 
 namespace {
@@ -228,14 +230,12 @@ int rate_mode(const args& a) {
       e.clear_ts_ms();
       e.SerializeToString(&buf);
     }
-    buf.push_back(char(0x10)); // field 2 (ts_ms), varint
-    for (auto v = uint64_t(now_ms());; v >>= 7) {
-      if (v < 0x80) {
-        buf.push_back(char(v));
-        break;
-      }
-      buf.push_back(char((v & 0x7f) | 0x80));
-    }
+    // Field 2 (ts_ms), wire type varint.
+    uint8_t stamp[1 + 10]; // tag + the longest 64-bit varint
+    stamp[0] = 0x10;
+    auto* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(
+        uint64_t(now_ms()), stamp + 1);
+    buf.append(reinterpret_cast<const char*>(stamp), size_t(end - stamp));
     produce_one(rk.get(), topic, int32_t(id % parts), buf);
     ++id;
   };

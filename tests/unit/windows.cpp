@@ -418,17 +418,7 @@ BOOST_AUTO_TEST_CASE(late_records_update_results_or_go_to_the_late_output) {
                    .aggregate(count());
       w.results.sink(out.sink("results"));
       w.late.sink(late.sink("late"));
-      if (runtime) {
-        job_options o;
-        o.status_interval = std::chrono::nanoseconds::zero();
-        auto r = runtime::execute(t, o);
-        BOOST_REQUIRE_MESSAGE(r.ok, r.error);
-      } else {
-        channel_options c;
-        c.batch_size = 1 + rng() % 16;
-        test::sim s{t, plan_options{}, c, rng()};
-        s.run();
-      }
+      BOOST_REQUIRE_NO_THROW(test::run_randomized(rng, t, runtime));
       BOOST_CHECK(sorted(out.records()) == sorted(expected));
       std::vector<int64_t> got_late;
       for (auto& x : late.records())
@@ -444,6 +434,7 @@ BOOST_AUTO_TEST_CASE(late_records_update_and_merge_sessions_within_lateness) {
   // one updates it, and one beyond the lateness goes to the late output.
   std::vector<scripted> script{{false, 0}, {false, 5}, {true, 20}, {false, 12},
                                {true, 25}, {false, 1}, {true, 50}, {false, 3}};
+  std::mt19937_64 rng{test_seed()};
   for (int runtime = 0; runtime < 2; ++runtime) {
     topology t{"late-sessions"};
     collector<result> out;
@@ -457,15 +448,7 @@ BOOST_AUTO_TEST_CASE(late_records_update_and_merge_sessions_within_lateness) {
                  .aggregate(count());
     w.results.sink(out.sink("results"));
     w.late.sink(late.sink("late"));
-    if (runtime) {
-      job_options o;
-      o.status_interval = std::chrono::nanoseconds::zero();
-      auto r = runtime::execute(t, o);
-      BOOST_REQUIRE_MESSAGE(r.ok, r.error);
-    } else {
-      test::sim s{t, plan_options{}, channel_options{}, test_seed()};
-      s.run();
-    }
+    BOOST_REQUIRE_NO_THROW(test::run_randomized(rng, t, runtime));
     BOOST_CHECK((sorted(out.records()) ==
                  std::vector<result>{
                      {1, {0, 15}, 2}, {1, {0, 22}, 3}, {1, {0, 22}, 4}}));
