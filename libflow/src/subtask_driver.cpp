@@ -61,7 +61,7 @@ driver_action subtask_driver::on_poll(uint64_t generation) {
 
 driver_action subtask_driver::on_wakeup() {
   if (state_ != driver_state::running || !idle_)
-    return {}; // busy: it polls again anyway
+    return {};        // busy: it polls again anyway
   ++poll_generation_; // the pending idle retry is stale now
   poll_pending_ = false;
   idle_ = false;
@@ -143,8 +143,8 @@ void subtask_driver::arm_timer(driver_action& a) {
   if (c.has_buffered()) delay = opts_.flush_interval;
   auto wake = c.next_wakeup();
   if (wake != max_timestamp) {
-    std::chrono::nanoseconds in = std::chrono::milliseconds(
-        std::max<int64_t>(1, wake - clock_.now()));
+    std::chrono::nanoseconds in =
+        std::chrono::milliseconds(std::max<int64_t>(1, wake - clock_.now()));
     in = std::min(in, opts_.flush_interval);
     delay = delay ? std::min(*delay, in) : in;
   }

@@ -19,10 +19,9 @@ namespace flow::test {
 
 /// One answer of a scripted source.
 struct poll_step {
-  explicit poll_step(source_state answer, size_t records = 0,
-                     bool send = false, std::string error = {})
-      : answer(answer), records(records), send(send),
-        error(std::move(error)) {}
+  explicit poll_step(source_state answer, size_t records = 0, bool send = false,
+                     std::string error = {})
+      : answer(answer), records(records), send(send), error(std::move(error)) {}
   source_state answer;
   /// Records added to the partial output batch first.
   size_t records;

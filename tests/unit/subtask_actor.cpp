@@ -143,7 +143,8 @@ BOOST_AUTO_TEST_CASE(a_source_subtask_polls_flushes_on_its_timer_and_reports) {
   // Input ends: end-of-stream downstream, done to the job, the actor ends.
   run_next(subtask);
   BOOST_CHECK_EQUAL(script.polled, 4u);
-  BOOST_CHECK((recorded() == log_lines{"batch 3", "eos", "done 0 out 3", "down"}));
+  BOOST_CHECK(
+      (recorded() == log_lines{"batch 3", "eos", "done 0 out 3", "down"}));
   BOOST_CHECK(!script.task_alive);
 }
 
@@ -159,7 +160,8 @@ BOOST_AUTO_TEST_CASE(a_wake_up_polls_an_idle_source_before_its_retry) {
   BOOST_CHECK(next_is(subtask, wake_atom::value));
   run_next(subtask);
   BOOST_CHECK_EQUAL(script.polled, 2u);
-  BOOST_CHECK((recorded() == log_lines{"batch 2", "eos", "done 0 out 2", "down"}));
+  BOOST_CHECK(
+      (recorded() == log_lines{"batch 2", "eos", "done 0 out 2", "down"}));
   // The stale retry finds the actor gone.
   sched.trigger_timeouts();
   BOOST_CHECK(!sched.prioritize(subtask));

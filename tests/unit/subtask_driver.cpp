@@ -100,8 +100,7 @@ BOOST_AUTO_TEST_CASE(a_source_that_wakes_the_subtask_is_retried_less_often) {
 
 BOOST_AUTO_TEST_CASE(a_wake_up_polls_an_idle_source_and_stales_its_retry) {
   script.wakes = true;
-  script.polls = {poll_step{source_state::idle},
-                  poll_step{source_state::more}};
+  script.polls = {poll_step{source_state::idle}, poll_step{source_state::more}};
   auto& d = make_driver(true);
   auto retry = d.start([] {});
   BOOST_REQUIRE(retry.poll == poll_request::later);
