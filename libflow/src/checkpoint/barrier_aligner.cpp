@@ -8,15 +8,13 @@ namespace flow::checkpoint {
 barrier_aligner::barrier_aligner(size_t inputs)
     : blocked_(inputs, false), ended_(inputs, false), open_(inputs) {}
 
-barrier_aligner::outcome barrier_aligner::on_barrier(size_t slot,
-                                                     checkpoint_id id,
-                                                     int64_t now_ms) {
+barrier_aligner::outcome
+barrier_aligner::on_barrier(size_t slot, checkpoint_id id, int64_t now_ms) {
   if (blocked_[slot] || ended_[slot])
-    throw std::logic_error("barrier protocol: barrier " +
-                           std::to_string(id.value()) + " on input " +
-                           std::to_string(slot) +
-                           (ended_[slot] ? ", which has ended"
-                                         : ", which is blocked"));
+    throw std::logic_error(
+        "barrier protocol: barrier " + std::to_string(id.value()) +
+        " on input " + std::to_string(slot) +
+        (ended_[slot] ? ", which has ended" : ", which is blocked"));
   outcome out;
   if (!(latest_ < id)) {
     if (aligning_ && id == latest_) {

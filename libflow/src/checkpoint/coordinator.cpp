@@ -11,10 +11,10 @@ coordinator::coordinator(std::string job_name, std::vector<subtask_id> subtasks,
                          const options& opts, const clock& clk,
                          checkpoint_id last)
     : job_name_(std::move(job_name)), subtasks_(std::move(subtasks)),
-      interval_(opts.interval), timeout_(opts.timeout), clock_(clk), last_id_(last),
-      next_due_(opts.interval.count() > 0
-                    ? clk.now() + opts.interval.count()
-                    : max_timestamp) {
+      interval_(opts.interval), timeout_(opts.timeout), clock_(clk),
+      last_id_(last),
+      next_due_(opts.interval.count() > 0 ? clk.now() + opts.interval.count()
+                                          : max_timestamp) {
   std::sort(subtasks_.begin(), subtasks_.end());
   if (std::adjacent_find(subtasks_.begin(), subtasks_.end()) != subtasks_.end())
     throw std::invalid_argument("checkpoint coordinator: a subtask twice");
@@ -26,8 +26,8 @@ std::optional<trigger> coordinator::poll() {
   auto now = clock_.now();
   if (pending_ && !pending_->committing &&
       now - pending_->trig.time_ms >= timeout_.count())
-    abort("timed out after " + std::to_string(timeout_.count()) +
-          " ms with " + std::to_string(pending_->acks.size()) + " of " +
+    abort("timed out after " + std::to_string(timeout_.count()) + " ms with " +
+          std::to_string(pending_->acks.size()) + " of " +
           std::to_string(subtasks_.size()) + " subtasks acknowledged");
   if (pending_) return std::nullopt;
   if (!savepoint_requested_ && now < next_due_) return std::nullopt;
@@ -52,14 +52,14 @@ int64_t coordinator::next_wakeup() const {
 std::optional<pb::Metadata> coordinator::on_ack(checkpoint_id id, subtask_id s,
                                                 pb::Part part) {
   if (!std::binary_search(subtasks_.begin(), subtasks_.end(), s))
-    throw std::logic_error("checkpoint protocol: acknowledgement from subtask " +
-                           std::to_string(s.value()) + ", not in the job");
+    throw std::logic_error(
+        "checkpoint protocol: acknowledgement from subtask " +
+        std::to_string(s.value()) + ", not in the job");
   if (!pending_ || pending_->trig.id != id) return std::nullopt;
   if (!pending_->acks.emplace(s, std::move(part)).second)
-    throw std::logic_error("checkpoint protocol: subtask " +
-                           std::to_string(s.value()) +
-                           " acknowledged checkpoint " +
-                           std::to_string(id.value()) + " twice");
+    throw std::logic_error(
+        "checkpoint protocol: subtask " + std::to_string(s.value()) +
+        " acknowledged checkpoint " + std::to_string(id.value()) + " twice");
   if (pending_->acks.size() < subtasks_.size()) return std::nullopt;
   pending_->committing = true;
   auto& md = pending_->metadata;
@@ -99,8 +99,8 @@ void coordinator::on_committed(checkpoint_id id) {
   ++stats_.completed;
   logger("flow/checkpoint")
       ->info("{} {} complete: {} ms, {} bytes, alignment {} ms",
-             cs.savepoint ? "savepoint" : "checkpoint", id.value(), cs.duration_ms,
-             cs.size_bytes, cs.alignment_ms);
+             cs.savepoint ? "savepoint" : "checkpoint", id.value(),
+             cs.duration_ms, cs.size_bytes, cs.alignment_ms);
   for (auto& f : completion_listeners_)
     f(md);
 }

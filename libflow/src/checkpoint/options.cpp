@@ -19,7 +19,8 @@ std::optional<config_error> validate(const options& o) {
     return config_error{"flow.restart-attempts",
                         std::to_string(o.restart_attempts),
                         "an integer in [0, 1000]"};
-  if (o.restart_backoff.count() < 0 || o.restart_backoff > std::chrono::hours(1))
+  if (o.restart_backoff.count() < 0 ||
+      o.restart_backoff > std::chrono::hours(1))
     return config_error{"flow.restart-backoff", ms(o.restart_backoff),
                         "a duration in [0, 1h]"};
   if (o.restart_backoff_max < o.restart_backoff ||

@@ -61,8 +61,8 @@ class posix_writer final : public file_writer {
 public:
   std::optional<storage_error> write(const fs::path& path,
                                      std::string_view bytes) const override {
-    unique_fd fd{::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                        0644)};
+    unique_fd fd{
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
     if (fd.get() < 0) return errno_error(path, errno);
     while (!bytes.empty()) {
       auto n = ::write(fd.get(), bytes.data(), bytes.size());
@@ -91,13 +91,16 @@ std::optional<storage_error> make_directories(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   // Another thread may have created it meanwhile: only its absence counts.
-  if (ec && !fs::is_directory(dir)) return storage_error{dir.string(), ec.message()};
+  if (ec && !fs::is_directory(dir))
+    return storage_error{dir.string(), ec.message()};
   return std::nullopt;
 }
 
 result<std::string> read_file(const fs::path& p) {
   std::ifstream in{p, std::ios::binary};
-  if (!in) return storage_error{p.string(), "cannot open: " + std::string(std::strerror(errno))};
+  if (!in)
+    return storage_error{p.string(),
+                         "cannot open: " + std::string(std::strerror(errno))};
   std::ostringstream buf;
   buf << in.rdbuf();
   if (in.bad()) return storage_error{p.string(), "read error"};
@@ -107,7 +110,8 @@ result<std::string> read_file(const fs::path& p) {
 /// The id in a directory name "<prefix><id>", if it is one.
 std::optional<uint64_t> parse_id(const std::string& name,
                                  std::string_view prefix) {
-  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0)
+  if (name.size() <= prefix.size() ||
+      name.compare(0, prefix.size(), prefix) != 0)
     return std::nullopt;
   uint64_t id = 0;
   for (size_t i = prefix.size(); i < name.size(); ++i) {
@@ -138,12 +142,14 @@ store::store(fs::path root, uint32_t retained, const file_writer& writer)
 }
 
 fs::path store::directory(checkpoint_id id, bool savepoint) const {
-  return root_ / (std::string(savepoint ? savepoint_prefix : checkpoint_prefix) +
-                  std::to_string(id.value()));
+  return root_ /
+         (std::string(savepoint ? savepoint_prefix : checkpoint_prefix) +
+          std::to_string(id.value()));
 }
 
 result<pb::Part> store::write_part(checkpoint_id id, bool savepoint,
-                                   pb::Part part, std::string_view bytes) const {
+                                   pb::Part part,
+                                   std::string_view bytes) const {
   auto dir = directory(id, savepoint);
   if (auto err = make_directories(dir)) return *err;
   auto name = part_file_name(part);
@@ -236,7 +242,7 @@ std::optional<completed_checkpoint> store::latest() const {
     auto cp = open(i->dir);
     if (cp) return std::move(cp.value());
     logger("flow/checkpoint")
-        ->warn("skipping {}: {}", i->dir.string(), cp.error().cause);
+        ->warn("skipping checkpoint {}", cp.error().message());
   }
   return std::nullopt;
 }
@@ -252,11 +258,11 @@ result<completed_checkpoint> store::open(const fs::path& dir) {
   if (!cp.metadata.ParseFromString(bytes.value()))
     return storage_error{md_path.string(), "corrupt metadata (cannot parse)"};
   if (cp.metadata.format_version() != metadata_format_version)
-    return storage_error{
-        md_path.string(),
-        "metadata format version " +
-            std::to_string(cp.metadata.format_version()) + ", this build reads " +
-            std::to_string(metadata_format_version)};
+    return storage_error{md_path.string(),
+                         "metadata format version " +
+                             std::to_string(cp.metadata.format_version()) +
+                             ", this build reads " +
+                             std::to_string(metadata_format_version)};
   // Every part is read and checked here, so that a damaged checkpoint is
   // skipped as a whole before anything of it is restored.
   for (auto& part : cp.metadata.parts()) {
@@ -271,7 +277,9 @@ result<std::string> store::read_part(const completed_checkpoint& cp,
   if (part.file().empty()) return std::string{};
   auto path = cp.dir / part.file();
   auto bytes = read_file(path);
-  if (!bytes) return storage_error{path.string(), "missing part (" + bytes.error().cause + ")"};
+  if (!bytes)
+    return storage_error{path.string(),
+                         "missing part (" + bytes.error().cause + ")"};
   if (bytes->size() != part.size_bytes())
     return storage_error{path.string(),
                          "corrupt part: " + std::to_string(bytes->size()) +

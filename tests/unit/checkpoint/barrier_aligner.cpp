@@ -98,7 +98,8 @@ BOOST_AUTO_TEST_CASE(a_cancelled_checkpoint_unblocks) {
 // before the snapshot are exactly those before barrier n on the channels
 // that carry it plus all records of those that end first. A channel that
 // skips n (aborted upstream) but carries a newer barrier aborts n.
-BOOST_AUTO_TEST_CASE(randomized_alignment_accounts_exactly_the_records_before_the_barrier) {
+BOOST_AUTO_TEST_CASE(
+    randomized_alignment_accounts_exactly_the_records_before_the_barrier) {
   auto seed = test_seed();
   BOOST_TEST_MESSAGE("seed " << seed);
   std::mt19937_64 rng{seed};

@@ -134,7 +134,8 @@ BOOST_AUTO_TEST_CASE(a_declined_part_or_failed_metadata_aborts) {
   BOOST_REQUIRE(t2);
   c.on_ack(t2->id, subtask_id{10}, part(0, 1, 0));
   BOOST_REQUIRE(c.on_ack(t2->id, subtask_id{11}, part(1, 1, 0)));
-  c.on_commit_failed(t2->id, "/ckpt/chk-2/_metadata.tmp: Read-only file system");
+  c.on_commit_failed(t2->id,
+                     "/ckpt/chk-2/_metadata.tmp: Read-only file system");
   BOOST_REQUIRE_EQUAL(aborted.size(), 2u);
   BOOST_CHECK_NE(aborted[1].second.find("Read-only"), std::string::npos);
   BOOST_CHECK_THROW(c.on_committed(t2->id), std::logic_error);

@@ -19,7 +19,8 @@ namespace {
 struct temp_dir {
   fs::path path;
   temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "flow-ckpt-XXXXXX").string();
+    std::string tmpl =
+        (fs::temp_directory_path() / "flow-ckpt-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr)
       throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
     path = tmpl;
@@ -37,7 +38,8 @@ public:
   explicit filling_disk(size_t free) : left_(free) {}
   std::optional<storage_error> write(const fs::path& path,
                                      std::string_view bytes) const override {
-    if (bytes.size() > left_) return storage_error{path.string(), std::strerror(ENOSPC)};
+    if (bytes.size() > left_)
+      return storage_error{path.string(), std::strerror(ENOSPC)};
     left_ -= bytes.size();
     return file_writer::posix().write(path, bytes);
   }
@@ -72,11 +74,11 @@ void write_checkpoint(store& s, uint64_t id, bool savepoint = false) {
   for (uint32_t sub = 0; sub < 2; ++sub) {
     auto p = s.write_part(checkpoint_id{id}, savepoint, part_of(1, sub),
                           state_bytes(id, 1, sub));
-    BOOST_REQUIRE_MESSAGE(p.ok(), p.error().message());
+    if (!p) BOOST_FAIL(p.error().message());
     *md.add_parts() = p.value();
   }
   auto err = s.commit(md);
-  BOOST_REQUIRE_MESSAGE(!err, err->message());
+  if (err) BOOST_FAIL(err->message());
 }
 
 void overwrite(const fs::path& p, const std::string& bytes) {
@@ -286,8 +288,10 @@ BOOST_AUTO_TEST_CASE(parts_are_written_concurrently) {
   auto cp = s.latest();
   BOOST_REQUIRE(cp);
   for (uint32_t sub = 0; sub < subtasks; ++sub)
-    BOOST_CHECK_EQUAL(store::read_part(*cp, cp->metadata.parts(static_cast<int>(sub))).value(),
-                      state_bytes(1, 2, sub));
+    BOOST_CHECK_EQUAL(
+        store::read_part(*cp, cp->metadata.parts(static_cast<int>(sub)))
+            .value(),
+        state_bytes(1, 2, sub));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -24,8 +24,8 @@ public:
   virtual ~file_writer();
   /// Creates or truncates `path`, writes `bytes`, fsyncs and closes it.
   /// Safe to call from several threads for different paths.
-  virtual std::optional<storage_error>
-  write(const std::filesystem::path& path, std::string_view bytes) const = 0;
+  virtual std::optional<storage_error> write(const std::filesystem::path& path,
+                                             std::string_view bytes) const = 0;
   /// open(2), write(2), fsync(2), close(2).
   static const file_writer& posix();
 };
