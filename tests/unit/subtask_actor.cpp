@@ -35,6 +35,9 @@ caf::behavior recorder(caf::event_based_actor* self,
         log->push_back("batch " + std::to_string(b->size()));
       },
       [=](eos_atom, uint32_t) { log->push_back("eos"); },
+      [=](credit_atom, uint32_t, uint32_t n) {
+        log->push_back("credit " + std::to_string(n));
+      },
       [=](done_atom, uint32_t id, subtask_totals& t) {
         log->push_back("done " + std::to_string(id) + " out " +
                        std::to_string(t.records_out));
@@ -50,7 +53,7 @@ caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
   return cfg;
 }
 
-/// A source subtask whose one output and whose job are a recorder.
+/// A subtask whose input (if any), one output and job are a recorder.
 struct adapter_fixture {
   caf::actor_system_config cfg;
   caf::actor_system sys{testing_config(cfg)};
@@ -67,11 +70,16 @@ struct adapter_fixture {
     sched.run();
   }
 
-  /// Spawns and wires the subtask (the wiring is not handled yet).
-  void spawn_source() {
+  /// Spawns and wires the subtask (the wiring is not handled yet): a
+  /// source, or an operator with one input.
+  void spawn_scripted(bool source = true) {
     subtask_spec spec;
     spec.plan.operator_name = "scripted";
     spec.plan.outputs = {channel_id{0}};
+    if (!source) {
+      spec.plan.inputs = {channel_id{1}};
+      spec.plan.input_edges = {0};
+    }
     spec.make_task = test::scripted(script);
     spec.options.status_interval = 0s;
     spec.options.flush_interval = 5ms;
@@ -84,6 +92,10 @@ struct adapter_fixture {
     wiring w;
     w.downstream = {peer};
     w.downstream_slots = {0};
+    if (!source) {
+      w.upstream = {peer};
+      w.upstream_slots = {0};
+    }
     caf::anon_send(subtask, wire_atom::value, std::move(w));
   }
 
@@ -117,7 +129,7 @@ BOOST_AUTO_TEST_CASE(a_source_subtask_polls_flushes_on_its_timer_and_reports) {
   script.polls = {poll_step{source_state::more, 3},
                   poll_step{source_state::more}, poll_step{source_state::idle},
                   poll_step{source_state::done}};
-  spawn_source();
+  spawn_scripted();
   // Wiring: the first poll buffers 3 records and asks for another poll at
   // once; the flush timer is armed.
   run_next(subtask);
@@ -152,7 +164,7 @@ BOOST_AUTO_TEST_CASE(a_wake_up_polls_an_idle_source_before_its_retry) {
   script.wakes = true;
   script.polls = {poll_step{source_state::idle},
                   poll_step{source_state::done, 2}};
-  spawn_source();
+  spawn_scripted();
   run_next(subtask);
   BOOST_REQUIRE(script.wake);
   BOOST_CHECK(sched.has_pending_timeout()); // the fallback retry
@@ -169,13 +181,37 @@ BOOST_AUTO_TEST_CASE(a_wake_up_polls_an_idle_source_before_its_retry) {
 
 BOOST_AUTO_TEST_CASE(a_failing_source_reports_the_error_and_ends) {
   script.polls = {poll_step{source_state::more, 0, false, "no such topic"}};
-  spawn_source();
+  spawn_scripted();
   run_next(subtask);
   BOOST_CHECK((recorded() ==
                log_lines{"failed 0: operator 'scripted' subtask 0/1 failed: "
                          "no such topic",
                          "down with error"}));
   BOOST_CHECK(!script.task_alive);
+}
+
+BOOST_AUTO_TEST_CASE(an_operator_flushes_when_its_mailbox_runs_empty) {
+  spawn_scripted(false);
+  run_next(subtask);
+  BOOST_CHECK(!sched.has_pending_timeout());
+  auto records = [](size_t n) -> batch_ptr {
+    return std::make_shared<typed_batch<int>>(std::vector<int>(n, 1));
+  };
+  caf::anon_send(subtask, batch_atom::value, uint32_t{0}, records(2));
+  caf::anon_send(subtask, batch_atom::value, uint32_t{0}, records(2));
+  // More input waits in the mailbox: the partial batch waits too, the
+  // flush timer is armed.
+  run_next(subtask);
+  BOOST_CHECK_EQUAL(script.processed, 1u);
+  BOOST_CHECK((recorded() == log_lines{"credit 1"}));
+  BOOST_CHECK(sched.has_pending_timeout());
+  // The mailbox ran empty: out at once, both inputs in one batch.
+  run_next(subtask);
+  BOOST_CHECK((recorded() == log_lines{"credit 1", "credit 1", "batch 4"}));
+  caf::anon_send(subtask, eos_atom::value, uint32_t{0});
+  run_next(subtask);
+  BOOST_CHECK((recorded() == log_lines{"credit 1", "credit 1", "batch 4", "eos",
+                                       "done 0 out 4", "down"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
