@@ -38,10 +38,9 @@ BOOST_AUTO_TEST_CASE(a_node_config_holds_only_what_was_configured) {
                 node_config::outcome::ok);
   BOOST_CHECK(job_settings(worker.options().settings).empty());
   node_config coordinator;
-  BOOST_REQUIRE(coordinator.load({"--cluster.role=coordinator",
-                                  "--cluster.workers=2",
-                                  "--flow.parallelism=4"}) ==
-                node_config::outcome::ok);
+  BOOST_REQUIRE(
+      coordinator.load({"--cluster.role=coordinator", "--cluster.workers=2",
+                        "--flow.parallelism=4"}) == node_config::outcome::ok);
   auto job = job_settings(coordinator.options().settings);
   BOOST_CHECK_EQUAL(job.size(), 1u);
   BOOST_CHECK_EQUAL(job.at("flow.parallelism"), "4");
@@ -67,9 +66,8 @@ BOOST_AUTO_TEST_CASE(differences_name_the_key_and_both_values) {
   BOOST_REQUIRE_EQUAL(d.size(), 2u);
   BOOST_CHECK_EQUAL(d[0], "kafka.bootstrap = \"embedded\" here, "
                           "\"127.0.0.1:9092\" on the coordinator");
-  BOOST_CHECK_EQUAL(d[1],
-                    "kafka.stop-at-end = \"true\" here, unset on the "
-                    "coordinator");
+  BOOST_CHECK_EQUAL(d[1], "kafka.stop-at-end = \"true\" here, unset on the "
+                          "coordinator");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
