@@ -8,6 +8,10 @@ namespace flow {
 
 transport::~transport() = default;
 
+void transport::send_barrier(size_t, checkpoint_id) {
+  throw std::logic_error("this transport carries no checkpoint barriers");
+}
+
 outbox::outbox(size_t channels, uint32_t window, transport& tr,
                subtask_metrics& metrics)
     : transport_(tr), metrics_(metrics), watermark_(min_timestamp) {
@@ -35,11 +39,22 @@ void outbox::push_watermark(int64_t wm) {
     auto& ch = channels_[slot];
     if (ch.pending.empty()) {
       transport_.send_watermark(slot, wm);
-    } else if (!ch.pending.back().batch) {
+    } else if (ch.pending.back().is_watermark()) {
       ch.pending.back().wm = wm; // coalesce with the queued watermark
     } else {
       ch.pending.push_back({nullptr, wm});
     }
+  }
+}
+
+void outbox::push_barrier(checkpoint_id id) {
+  if (closed_) throw std::logic_error("outbox: barrier after close");
+  for (size_t slot = 0; slot < channels_.size(); ++slot) {
+    auto& ch = channels_[slot];
+    if (ch.pending.empty())
+      transport_.send_barrier(slot, id);
+    else
+      ch.pending.push_back({nullptr, 0, id});
   }
 }
 
@@ -63,9 +78,12 @@ void outbox::try_send(size_t slot) {
   auto& ch = channels_[slot];
   while (!ch.pending.empty()) {
     if (!ch.pending.front().batch) {
-      auto wm = ch.pending.front().wm;
+      auto e = ch.pending.front();
       ch.pending.pop_front();
-      transport_.send_watermark(slot, wm);
+      if (e.is_watermark())
+        transport_.send_watermark(slot, e.wm);
+      else
+        transport_.send_barrier(slot, e.barrier);
       continue;
     }
     if (!ch.credit.can_send()) break;

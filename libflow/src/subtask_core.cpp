@@ -14,7 +14,8 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
       input_edges_(std::move(input_edges)), ended_(input_edges_.size(), false),
       open_inputs_(input_edges_.size()), transport_(tr), metrics_(metrics),
       clock_(clk ? clk : &flow::clock::system()), times_(input_edges_.size()),
-      idle_timeout_(to_millis(opts.idle_timeout)) {
+      idle_timeout_(to_millis(opts.idle_timeout)),
+      aligner_(input_edges_.size()), held_(input_edges_.size()) {
   inputs_.reserve(input_edges_.size());
   for (size_t i = 0; i < input_edges_.size(); ++i)
     inputs_.emplace_back(opts.credit_window, opts.credit_return);
@@ -67,6 +68,15 @@ void subtask_core::on_watermark(size_t in_slot, int64_t wm) {
     throw std::logic_error("channel protocol: watermark after end-of-stream");
   touch(in_slot);
   auto& t = times_[in_slot];
+  if (!t.has_queued && aligner_.blocked(in_slot)) {
+    // Behind the barrier: waits with the channel's held events.
+    auto& held = held_[in_slot];
+    if (!held.empty() && held.back().is_wm)
+      held.back().wm = std::max(held.back().wm, wm);
+    else
+      held.push_back(input_event{in_slot, nullptr, wm, true});
+    return;
+  }
   if (!t.has_queued) {
     // Everything before it on this channel is processed: applies now.
     if (wm > t.wm) {
@@ -85,6 +95,51 @@ void subtask_core::on_watermark(size_t in_slot, int64_t wm) {
   push_event(input_event{in_slot, nullptr, wm, true});
 }
 
+void subtask_core::on_barrier(size_t in_slot, checkpoint_id id) {
+  if (ended_[in_slot])
+    throw std::logic_error("channel protocol: barrier after end-of-stream");
+  push_event(input_event{in_slot, nullptr, 0, false, id});
+}
+
+bool subtask_core::inject_barrier(checkpoint_id id) {
+  if (done_ || !is_source()) return false;
+  checkpoint(id, 0);
+  return true;
+}
+
+void subtask_core::abort_checkpoint(checkpoint_id id) {
+  if (aligner_.cancel(id)) release_held();
+}
+
+void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
+  // Records emitted before the barrier go out before it.
+  task_->flush_all();
+  subtask_snapshot s{id, alignment_ms, {}};
+  task_->snapshot_key_groups(s.key_groups);
+  snapshots_.push_back(std::move(s));
+  outbox_.push_barrier(id);
+  release_held();
+}
+
+void subtask_core::release_held() {
+  // Back to the queue's front, each input's events in their order; the
+  // sequence numbers of the queued events stay as they are.
+  for (size_t slot = held_.size(); slot-- > 0;) {
+    auto& held = held_[slot];
+    if (held.empty()) continue;
+    auto& t = times_[slot];
+    if (!t.has_queued) {
+      t.has_queued = true;
+      t.last_seq = head_seq_ - 1;
+    }
+    while (!held.empty()) {
+      queue_.push_front(std::move(held.back()));
+      held.pop_back();
+      --head_seq_;
+    }
+  }
+}
+
 void subtask_core::on_credit(size_t out_slot, uint32_t n) {
   outbox_.on_credit(out_slot, n);
 }
@@ -97,6 +152,17 @@ step_result subtask_core::drain() {
     ++head_seq_;
     auto& t = times_[ev.slot];
     if (t.has_queued && t.last_seq < head_seq_) t.has_queued = false;
+    if (aligner_.blocked(ev.slot)) {
+      held_[ev.slot].push_back(std::move(ev));
+      continue;
+    }
+    if (ev.barrier != checkpoint_id{}) {
+      auto o = aligner_.on_barrier(ev.slot, ev.barrier, clock_->now());
+      if (o.what == checkpoint::barrier_aligner::verdict::aligned) {
+        checkpoint(ev.barrier, o.alignment_ms);
+      }
+      continue;
+    }
     if (ev.is_wm) {
       if (ev.wm > t.wm) {
         t.wm = ev.wm;
@@ -110,6 +176,9 @@ step_result subtask_core::drain() {
       ended_[ev.slot] = true;
       t.wm = max_timestamp;
       update_watermark();
+      auto o = aligner_.on_end_of_input(ev.slot, clock_->now());
+      if (o.what == checkpoint::barrier_aligner::verdict::aligned)
+        checkpoint(aligner_.latest(), o.alignment_ms);
       if (--open_inputs_ == 0) {
         task_->end_of_input();
         finish_output();
@@ -197,7 +266,7 @@ void subtask_core::advance_time() {
   if (idle_timeout_ > 0) {
     for (size_t i = 0; i < times_.size(); ++i) {
       auto& t = times_[i];
-      if (!t.idle && !ended_[i] && !t.has_queued &&
+      if (!t.idle && !ended_[i] && !t.has_queued && held_[i].empty() &&
           now - t.last_active >= idle_timeout_) {
         t.idle = true;
         wm_dirty_ = true;

@@ -15,9 +15,10 @@ namespace flow {
 /// The output channels of one subtask. Closed batches are sent while the
 /// channel has credit and queued (pending) otherwise; a subtask with any
 /// pending batch is blocked and must not take more input. Control events
-/// (watermarks, end-of-stream) go out in order with the batches of their
-/// channel and need no credit; consecutive pending watermarks coalesce, so
-/// a blocked channel holds at most one per pending batch.
+/// (watermarks, checkpoint barriers, end-of-stream) go out in order with
+/// the batches of their channel and need no credit; consecutive pending
+/// watermarks coalesce, so a blocked channel holds at most one per pending
+/// batch.
 class outbox {
 public:
   outbox(size_t channels, uint32_t window, transport& tr,
@@ -32,6 +33,10 @@ public:
   /// it is higher than the last one sent or queued there. Callers close
   /// partially filled batches first (router::emit_watermark).
   void push_watermark(int64_t wm);
+
+  /// Sends checkpoint barrier `id` on every channel after its pending
+  /// batches. Callers close partially filled batches first.
+  void push_barrier(checkpoint_id id);
 
   /// Requests end-of-stream on every channel, after their pending batches.
   void close();
@@ -61,11 +66,15 @@ private:
   struct channel {
     explicit channel(uint32_t window) : credit(window) {}
     credit_sender credit;
-    /// Batches waiting for credit, and the watermarks queued behind them
-    /// (a null batch: watermark `wm`).
+    /// Batches waiting for credit, and the control events queued behind
+    /// them (a null batch: barrier `barrier` if set, else watermark `wm`).
     struct entry {
       batch_ptr batch;
       int64_t wm;
+      checkpoint_id barrier{};
+      bool is_watermark() const noexcept {
+        return !batch && barrier == checkpoint_id{};
+      }
     };
     std::deque<entry> pending;
     bool eos_sent = false;
