@@ -36,9 +36,9 @@ namespace detail {
 /// Adds a node reading `a` (edges 0..n_a-1) and `b` (the rest), both hash
 /// partitioned; returns its output stream.
 template <class Out, class KA, class A, class FA, class KB, class B, class FB>
-stream<Out> add_two_input(const keyed_stream<KA, A, FA>& a,
-                          const keyed_stream<KB, B, FB>& b,
-                          const std::string& name, task_factory make) {
+stream<Out> add_two_input(keyed_stream<KA, A, FA>& a,
+                          keyed_stream<KB, B, FB>& b, const std::string& name,
+                          task_factory make) {
   static_assert(std::is_same_v<KA, KB>, "joins need the same key type");
   auto& t = a.input().graph();
   if (&b.input().graph() != &t)
@@ -374,8 +374,7 @@ struct serde<detail::table_entry<A, B>,
 /// Pairs of a and b records with the same key in the same tumbling or
 /// sliding event-time window, emitted when the window completes.
 template <class K, class A, class FA, class B, class FB, class W, class F>
-auto window_join(const keyed_stream<K, A, FA>& a,
-                 const keyed_stream<K, B, FB>& b, W w, F f,
+auto window_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b, W w, F f,
                  std::string name = "window-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,
                 "window_join expects `Out f(const A&, const B&)`");
@@ -404,9 +403,9 @@ auto window_join(const keyed_stream<K, A, FA>& a,
 /// Pairs with the same key and a.ts + lower <= b.ts <= a.ts + upper (ms),
 /// emitted as soon as both are there.
 template <class K, class A, class FA, class B, class FB, class F>
-auto interval_join(const keyed_stream<K, A, FA>& a,
-                   const keyed_stream<K, B, FB>& b, int64_t lower,
-                   int64_t upper, F f, std::string name = "interval-join") {
+auto interval_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b,
+                   int64_t lower, int64_t upper, F f,
+                   std::string name = "interval-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,
                 "interval_join expects `Out f(const A&, const B&)`");
   using out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
@@ -431,8 +430,7 @@ auto interval_join(const keyed_stream<K, A, FA>& a,
 /// source ends: +infinity) or carries event time is complete up to it;
 /// with time_domain::processing it joins with the table as it is now.
 template <class K, class A, class FA, class B, class FB, class F>
-auto join_table(const keyed_stream<K, A, FA>& a,
-                const keyed_stream<K, B, FB>& table, F f,
+auto join_table(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> table, F f,
                 time_domain domain = time_domain::processing,
                 std::string name = "table-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,

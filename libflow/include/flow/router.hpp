@@ -23,7 +23,7 @@ public:
       x.slots = std::move(e.slots);
       x.max_parallelism = e.max_parallelism;
       if (e.kind == partitioning::hash)
-        x.hash = *static_cast<const key_hasher<T>*>(e.hasher.get());
+        x.hash = hasher_for<T>(*e.hasher).hash();
       edges_.push_back(std::move(x));
     }
     single_slot_ = edges_.size() == 1 && edges_[0].slots.size() == 1 &&
@@ -98,7 +98,7 @@ public:
 private:
   struct edge {
     partitioning kind;
-    key_hasher<T> hash;
+    typename key_hasher<T>::function hash;
     std::vector<size_t> slots;
     uint32_t max_parallelism;
     size_t next = 0;
