@@ -19,8 +19,11 @@ struct duration_unit {
 
 /// Longest suffix first where one is a suffix of another ("ms" vs "s").
 constexpr duration_unit duration_units[] = {
-    {"min", 60'000'000'000}, {"ns", 1},   {"us", 1'000},
-    {"ms", 1'000'000},       {"h", 3'600'000'000'000},
+    {"min", 60'000'000'000},
+    {"ns", 1},
+    {"us", 1'000},
+    {"ms", 1'000'000},
+    {"h", 3'600'000'000'000},
     {"s", 1'000'000'000},
 };
 
@@ -35,9 +38,8 @@ std::string format_bound(option_type type, int64_t v) {
 std::string shown(const std::string& text) {
   bool plain = !text.empty();
   for (char c : text)
-    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) ||
-                      c == '.' || c == '-' || c == '_' || c == ':' ||
-                      c == '/' || c == '+');
+    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                      c == '-' || c == '_' || c == ':' || c == '/' || c == '+');
   return plain ? text : "\"" + text + "\"";
 }
 
@@ -48,7 +50,8 @@ std::string wrap(const std::string& text, const std::string& indent,
   std::istringstream words{text};
   std::string out, line, word;
   while (words >> word) {
-    if (!line.empty() && indent.size() + line.size() + 1 + word.size() > width) {
+    if (!line.empty() &&
+        indent.size() + line.size() + 1 + word.size() > width) {
       out += indent + line + '\n';
       line.clear();
     }
@@ -126,9 +129,9 @@ std::optional<std::chrono::nanoseconds> parse_duration(const std::string& t) {
 std::string format_duration(std::chrono::nanoseconds d) {
   auto n = d.count();
   if (n == 0) return "0s";
-  for (auto ns : {int64_t{3'600'000'000'000}, int64_t{60'000'000'000},
-                  int64_t{1'000'000'000}, int64_t{1'000'000}, int64_t{1'000},
-                  int64_t{1}})
+  for (auto ns :
+       {int64_t{3'600'000'000'000}, int64_t{60'000'000'000},
+        int64_t{1'000'000'000}, int64_t{1'000'000}, int64_t{1'000}, int64_t{1}})
     if (n % ns == 0) {
       for (auto& u : duration_units)
         if (u.ns == ns) return std::to_string(n / ns) + u.suffix;
@@ -175,8 +178,7 @@ std::vector<std::string> parse_list(const std::string& s) {
   return out;
 }
 
-std::string
-option_traits<std::vector<std::string>>::to_text(
+std::string option_traits<std::vector<std::string>>::to_text(
     const std::vector<std::string>& v) {
   std::string out = "[";
   for (auto& item : v)
@@ -212,11 +214,11 @@ option_constraint one_of(std::vector<std::string> values) {
 
 option_constraint valid_if(std::function<bool(const std::string&)> accepts,
                            std::string what) {
-  return [accepts = std::move(accepts), what = std::move(what)](
-             option_spec& s) {
-    s.accepts = accepts;
-    s.accepts_what = what;
-  };
+  return
+      [accepts = std::move(accepts), what = std::move(what)](option_spec& s) {
+        s.accepts = accepts;
+        s.accepts_what = what;
+      };
 }
 
 // -- option_spec ------------------------------------------------------------
@@ -239,8 +241,7 @@ std::string option_spec::expected() const {
                                              : std::string("a duration");
     auto unit = type == option_type::duration ? ", e.g. 5ms" : "";
     if (min == lowest && max == highest) return what + unit;
-    if (max == highest)
-      return what + " >= " + format_bound(type, min) + unit;
+    if (max == highest) return what + " >= " + format_bound(type, min) + unit;
     if (type == option_type::duration && min == 1)
       return what + " in (0, " + format_bound(type, max) + "]" + unit;
     return what + " in [" + format_bound(type, min) + ", " +
@@ -252,7 +253,9 @@ std::string option_spec::expected() const {
     if (!choices.empty()) {
       std::string out;
       for (size_t i = 0; i < choices.size(); ++i)
-        out += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") +
+        out += (i == 0                    ? ""
+                : i + 1 == choices.size() ? " or "
+                                          : ", ") +
                choices[i];
       return out;
     }
@@ -292,8 +295,7 @@ std::optional<config_error> option_spec::check(const std::string& text) const {
   case option_type::list:
     if (accepts)
       for (auto& item : parse_list(text))
-        if (!accepts(item))
-          return config_error{key, shown(item), expected()};
+        if (!accepts(item)) return config_error{key, shown(item), expected()};
     return std::nullopt;
   }
   return std::nullopt;
@@ -467,9 +469,8 @@ std::string option_schema::markdown_table(const std::string& group) const {
                     "|--------|---------|--------|---------|\n";
   for (auto& s : specs()) {
     if (s.group() != group) continue;
-    auto def = s.default_text ? (s.default_text->empty()
-                                     ? std::string("\"\"")
-                                     : *s.default_text)
+    auto def = s.default_text ? (s.default_text->empty() ? std::string("\"\"")
+                                                         : *s.default_text)
                               : std::string("(none)");
     out += "| `" + s.key + "` | " + def + " | " + s.expected() + " | " +
            s.description + " |\n";
@@ -481,7 +482,8 @@ void throw_bad_option_value(const std::string& key, const std::string& text) {
   if (auto spec = option_schema::global().find(key))
     if (auto bad = spec->check(text))
       throw std::invalid_argument(bad->message());
-  throw std::invalid_argument(config_error{key, text, "a valid value"}.message());
+  throw std::invalid_argument(
+      config_error{key, text, "a valid value"}.message());
 }
 
 } // namespace flow
