@@ -339,9 +339,10 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
     message_ = bad->message();
     return outcome::error;
   }
-  auto all = schema.with_defaults(std::move(configured));
-  options_ = job_options::from(all);
-  cluster_ = cluster_from(all);
+  // Only what was configured: option::get supplies the defaults, and a
+  // worker's own job settings must be what it set (cluster.cpp).
+  options_ = job_options::from(configured);
+  cluster_ = cluster_from(configured);
   return outcome::ok;
 }
 

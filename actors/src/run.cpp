@@ -62,7 +62,9 @@ bool program::check_required() {
 }
 
 int program::run(topology& t) {
-  if (!check_required()) return exit_code_;
+  // A worker runs with the coordinator's job configuration, which the
+  // coordinator has checked; its own may leave required options unset.
+  if (cfg_->cluster().role != "worker" && !check_required()) return exit_code_;
   if (cfg_->cluster().role == "standalone") return run_here(t);
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);

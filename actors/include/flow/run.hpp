@@ -66,7 +66,8 @@ public:
 
   /// Checks the options that the topologies built so far require (e.g.
   /// kafka.bootstrap for a Kafka source or sink); if one is missing,
-  /// prints it, makes done() true and returns false. run() checks too.
+  /// prints it, makes done() true and returns false. run() checks too,
+  /// except on a worker: it runs with the coordinator's job configuration.
   bool check_required();
 
   /// Runs `t` as cluster.role says (standalone: in this process; else as

@@ -31,9 +31,9 @@ struct job_options {
   /// sleep between steal attempts, which costs CPU and latency at low load:
   /// bench/RESULTS.md).
   std::string scheduler = "sharing";
-  /// Every configured value as text, by key ("kafka.bootstrap"), with the
-  /// defaults of declared options: connectors and the job's own code read
-  /// their options here (flow::option::get).
+  /// Every configured value as text, by key ("kafka.bootstrap"); options
+  /// left unset are absent (flow::option::get supplies their defaults).
+  /// Connectors and the job's own code read their options here.
   settings_map settings;
 
   /// The `flow.*` options of `s` (defaults where unset), with `s` as
