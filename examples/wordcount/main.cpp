@@ -11,13 +11,24 @@
 #include <array>
 #include <string>
 
+namespace {
+
+const flow::option<int64_t> lines{"wordcount.lines", 100000, "Lines generated.",
+                                  flow::in_range(0, int64_t{1} << 40)};
+
+} // namespace
+
 int main(int argc, char** argv) {
+  flow::program program{argc, argv,
+                        "Counts the words of generated lines (a running "
+                        "count per word, printed every 10000)."};
+  if (program.done()) return program.exit_code();
   static constexpr std::array<const char*, 12> words{
       "actor", "batch",  "credit", "flow",   "kafka",  "stream",
       "state", "window", "join",   "record", "source", "sink"};
   flow::topology t{"wordcount"};
   t.source(flow::generator(
-               100000,
+               static_cast<uint64_t>(program.get(lines)),
                [](uint64_t i) {
                  // Word j appears in line i iff (i+j) % (j+1) == 0:
                  // a skewed, checkable distribution.
@@ -49,5 +60,5 @@ int main(int argc, char** argv) {
         return kv.second % 10000 == 0;
       })
       .sink(flow::print<std::pair<std::string, int64_t>>("count\t"));
-  return flow::run(t, argc, argv);
+  return program.run(t);
 }

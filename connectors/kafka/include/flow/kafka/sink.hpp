@@ -72,7 +72,7 @@ sink_spec<T> sink(std::string topic, S serialize, sink_options opts = {}) {
   static_assert(std::is_invocable_r_v<producer_record, const S&, const T&>,
                 "kafka::sink<T>(topic, f): f must be "
                 "`flow::kafka::producer_record f(const T&)` (see keyed_by)");
-  register_options();
+  require_bootstrap();
   sink_spec<T> spec;
   spec.name = opts.name.empty() ? topic : opts.name;
   spec.parallelism = opts.parallelism;

@@ -205,7 +205,7 @@ source_spec<T> source(std::string topic, D deserialize,
   static_assert(std::is_invocable_r_v<T, const D&, const record_view&>,
                 "kafka::source<T>(topic, f): f must be "
                 "`T f(const flow::kafka::record_view&)`");
-  register_options();
+  require_bootstrap();
   source_spec<T> spec;
   spec.name = opts.name.empty() ? topic : opts.name;
   spec.parallelism = opts.parallelism;
