@@ -262,10 +262,9 @@ BOOST_AUTO_TEST_CASE(defaults_file_lists_every_option_with_its_default) {
   for (auto& spec : schema.specs())
     if ((spec.group() == "flow" || spec.group() == "cluster") &&
         spec.default_text)
-      BOOST_CHECK_MESSAGE(a.count(spec.key) == 1 &&
-                              a.at(spec.key) == *spec.default_text,
-                          spec.key << ": default " << *spec.default_text
-                                   << " not in the file");
+      BOOST_CHECK_MESSAGE(
+          a.count(spec.key) == 1 && a.at(spec.key) == *spec.default_text,
+          spec.key << ": default " << *spec.default_text << " not in the file");
   for (auto& [key, value] : a)
     BOOST_CHECK_MESSAGE(schema.find(key), key << " in conf/libflow.conf is no "
                                                  "option");
