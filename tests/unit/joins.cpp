@@ -124,6 +124,7 @@ BOOST_AUTO_TEST_CASE(processing_time_timers_fire_on_the_clock) {
     }
     void send_end_of_stream(size_t) override {}
     void send_watermark(size_t, int64_t) override {}
+    void send_idle(size_t, bool) override {}
     void send_credit(size_t, uint32_t) override {}
   } tr;
   auto key = [](const rec& x) { return x.key; };

@@ -113,6 +113,9 @@ private:
   /// partitions read by one subtask drift apart (fetches are per
   /// partition), so the subtask's watermark is the minimum over its
   /// partitions (flow::split_watermarks), not a bound on what it has seen.
+  /// A partition is idle once caught up (position == log-end offset) and
+  /// without records for flow.idle-timeout; with every partition idle the
+  /// subtask declares itself idle.
   void start_split_watermarks(emitter<T>& out, source_time<T>& time,
                               const watermark_strategy<T>& strategy) {
     splits_.emplace(strategy.max_out_of_orderness, time.idle_timeout());
@@ -128,15 +131,19 @@ private:
   void emit_split_watermark(emitter<T>& out, int64_t now) {
     if (watermark_interval_ > 0 && now - last_emit_ < watermark_interval_)
       return;
-    for (auto p : partitions_)
+    for (auto p : partitions_) {
       if (reader_->partition_finished(p))
         splits_->remove(static_cast<uint32_t>(p));
+      else if (reader_->caught_up(p))
+        splits_->caught_up(static_cast<uint32_t>(p));
+    }
     auto wm = splits_->current(now);
     if (wm > watermark_sent_) {
       watermark_sent_ = wm;
       last_emit_ = now;
       out.emit_watermark(wm);
     }
+    if (splits_->idle(now)) out.mark_idle();
   }
 
   source_state finish() {
