@@ -305,10 +305,12 @@ const std::vector<record_view>& partition_reader::fetch(size_t max,
     record_view v;
     if (m->key)
       v.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+    // A null payload is a tombstone: data() stays null. An empty value
+    // gets a non-null data().
     v.value =
         m->payload
             ? std::string_view(static_cast<const char*>(m->payload), m->len)
-            : std::string_view("", 0);
+            : std::string_view();
     v.topic = topic_;
     v.partition = m->partition;
     v.offset = m->offset;
