@@ -54,8 +54,11 @@ BOOST_AUTO_TEST_CASE(a_table_source_reads_from_earliest_whatever_the_setting) {
   produce(in, numbered(0, 50));
   flow::collector<int64_t> plain, table;
   flow::topology t{"table-earliest"};
-  t.source(source<int64_t>(in, {"plain"})).sink(plain.sink("p"));
-  t.source(table_source<int64_t>(in, {"table"})).sink(table.sink("t"));
+  source_options a, b;
+  a.name = "plain";
+  b.name = "table";
+  t.source(source<int64_t>(in, a)).sink(plain.sink("p"));
+  t.source(table_source<int64_t>(in, b)).sink(table.sink("t"));
   auto res =
       flow::runtime::execute(t, options(2, {{"kafka.start-offset", "latest"}}));
   BOOST_REQUIRE_MESSAGE(res.ok, res.error);

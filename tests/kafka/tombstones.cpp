@@ -31,6 +31,12 @@ std::vector<producer_record> mixed() {
   return rs;
 }
 
+source_options named(std::string name) {
+  source_options o;
+  o.name = std::move(name);
+  return o;
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(kafka_tombstones, fixture)
@@ -45,10 +51,10 @@ BOOST_AUTO_TEST_CASE(sources_see_no_value_or_skip_tombstones) {
   flow::collector<std::string> strings;
   flow::collector<int64_t> numbers;
   flow::topology t{"tombstones"};
-  t.source(source<record>(in, {"records"})).sink(records.sink("r"));
-  t.source(source<entry>(in, {"entries"})).sink(entries.sink("e"));
-  t.source(source<std::string>(in, {"strings"})).sink(strings.sink("s"));
-  t.source(source<int64_t>(in, {"numbers"})).sink(numbers.sink("n"));
+  t.source(source<record>(in, named("records"))).sink(records.sink("r"));
+  t.source(source<entry>(in, named("entries"))).sink(entries.sink("e"));
+  t.source(source<std::string>(in, named("strings"))).sink(strings.sink("s"));
+  t.source(source<int64_t>(in, named("numbers"))).sink(numbers.sink("n"));
   auto skipped = counters().tombstones_skipped.load();
   auto dead = counters().dead_lettered.load();
   auto res = flow::runtime::execute(t, options(1));
@@ -60,12 +66,11 @@ BOOST_AUTO_TEST_CASE(sources_see_no_value_or_skip_tombstones) {
   for (auto& r : rs)
     flags.push_back(r.tombstone);
   BOOST_TEST((flags == std::vector<bool>{false, true, false, false, true}));
-  BOOST_TEST((entries.records() ==
-              std::vector<entry>{{"k0", "1"},
-                                 {"k1", std::nullopt},
-                                 {"k2", ""},
-                                 {"k3", "x"},
-                                 {"k4", std::nullopt}}));
+  BOOST_TEST((entries.records() == std::vector<entry>{{"k0", "1"},
+                                                      {"k1", std::nullopt},
+                                                      {"k2", ""},
+                                                      {"k3", "x"},
+                                                      {"k4", std::nullopt}}));
   // Strings: the empty value is one, the tombstones are not.
   BOOST_TEST((strings.records() == std::vector<std::string>{"1", "", "x"}));
   // Numbers: "" and "x" cannot be parsed: dead letters; tombstones are
@@ -105,8 +110,10 @@ BOOST_AUTO_TEST_CASE(a_tombstone_deletes_from_a_join_table) {
   auto o = t.source(flow::from_collection(orders, "orders"))
                .assign_timestamps([](const order& x) { return x.first; }, 0)
                .key_by([](const order& x) { return x.second; });
-  auto table = t.source(source<customer>(customers))
-                   .key_by([](const customer& c) { return c.first; });
+  auto table =
+      t.source(source<customer>(customers)).key_by([](const customer& c) {
+        return c.first;
+      });
   flow::join_table(
       o, table,
       [](const order& x, const customer& c) {

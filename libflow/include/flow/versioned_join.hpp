@@ -69,8 +69,7 @@ public:
         if (ts <= wm_) ++late_versions_;
         auto k = kb_(y);
         auto kg = this->key_group(k);
-        state_.get_or_create(kg, k).versions.insert_or_assign(ts,
-                                                               std::move(y));
+        state_.get_or_create(kg, k).versions.insert_or_assign(ts, std::move(y));
         timers_.add(kg, k, ts);
       }
       return;
@@ -187,9 +186,8 @@ auto add_versioned_join(const keyed_stream<K, A, FA>& a,
   auto ka = a.key();
   auto kb = table.key();
   return add_two_input<out>(a, table, name, [=](const task_setup& s) {
-    return std::make_unique<
-        versioned_join_task<K, A, B, out, FA, FB, F, Kind>>(s, na, ka, kb, f,
-                                                           ta, tb);
+    return std::make_unique<versioned_join_task<K, A, B, out, FA, FB, F, Kind>>(
+        s, na, ka, kb, f, ta, tb);
   });
 }
 
