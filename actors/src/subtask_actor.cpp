@@ -1,6 +1,7 @@
 #include "flow/runtime/subtask_actor.hpp"
 
 #include "flow/log.hpp"
+#include "flow/runtime/detached_executor.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/subtask_core.hpp"
 
@@ -48,20 +49,24 @@ struct subtask_state {
   std::string label; // "operator[index]"
   subtask_spec spec;
   std::unique_ptr<actor_transport> transport;
+  /// Before the core: the connectors may use it until they are destroyed.
+  std::unique_ptr<detached_executor> executor;
   std::unique_ptr<subtask_core> core;
   bool poll_scheduled = false;
   bool flush_armed = false;
   /// Generation of the pending poll message (see poll_atom).
   uint64_t poll_generation = 0;
-  /// An idle source waits for its retry poll, or for a wake-up.
+  /// An idle source or a busy sink waits for its retry poll, or for a
+  /// wake-up.
   bool idle = false;
-  /// The source sends wake-ups: idle retries are a fallback only.
+  /// The task sends wake-ups: retries are a fallback only.
   bool wakes = false;
 };
 
-/// How long an idle source waits before it polls again: sources that wake
-/// the subtask when input arrives are retried only as a fallback (idle
-/// timeouts and watermark intervals still advance).
+/// How long an idle source waits before it polls again, or a busy sink
+/// before it is resumed: tasks that wake the subtask are retried only as a
+/// fallback (idle timeouts, watermark intervals, a sink's flush deadline
+/// still advance).
 constexpr auto idle_retry = std::chrono::milliseconds(1);
 constexpr auto idle_retry_with_wakeups = std::chrono::milliseconds(10);
 
@@ -97,7 +102,13 @@ void drive(subtask_actor* self, Event&& event) {
         }
       }
     } else {
-      st.core->drain();
+      if (st.core->drain() == step_result::busy && !st.poll_scheduled) {
+        st.poll_scheduled = true;
+        st.idle = true;
+        self->delayed_send(self,
+                           st.wakes ? idle_retry_with_wakeups : idle_retry,
+                           poll_atom::value, st.poll_generation);
+      }
       // Natural batching: with nothing else in the mailbox, partial
       // batches leave now instead of at the flush timer, so at low load a
       // record crosses each hop at once; under load the mailbox is rarely
@@ -221,6 +232,9 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
           setup.outputs = st.spec.plan.out_edges;
           setup.settings = &st.spec.options.settings;
           setup.max_parallelism = st.spec.options.plan.max_parallelism;
+          st.executor = std::make_unique<detached_executor>(
+              self->system(), caf::weak_actor_ptr{self->ctrl()});
+          setup.executor = st.executor.get();
           st.core = std::make_unique<subtask_core>(
               st.spec.make_task, std::move(setup), st.spec.plan.input_edges,
               st.spec.plan.outputs.size(), st.spec.options.channels,
@@ -234,7 +248,7 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
           self->quit(caf::make_error(caf::sec::runtime_error, msg));
           return;
         }
-        if (st.core->is_source()) {
+        {
           // Called on a connector's thread: only a weak reference, so that
           // the callback keeps nothing alive.
           caf::weak_actor_ptr weak{self->ctrl()};

@@ -90,8 +90,9 @@ void subtask_core::on_credit(size_t out_slot, uint32_t n) {
 }
 
 step_result subtask_core::drain() {
-  if (wm_dirty_ && !outbox_.blocked()) update_watermark();
-  while (!queue_.empty() && !outbox_.blocked()) {
+  if (task_->busy()) task_->resume();
+  if (wm_dirty_ && !stalled()) update_watermark();
+  while (!queue_.empty() && !stalled()) {
     auto ev = std::move(queue_.front());
     queue_.pop_front();
     ++head_seq_;
@@ -132,7 +133,7 @@ step_result subtask_core::drain() {
       if (auto n = inputs_[slot].release()) transport_.send_credit(slot, n);
   }
   if (finished()) return step_result::finished;
-  return step_result::waiting;
+  return task_->busy() ? step_result::busy : step_result::waiting;
 }
 
 step_result subtask_core::poll_source(size_t budget) {
@@ -204,7 +205,7 @@ void subtask_core::advance_time() {
       }
     }
   }
-  if (outbox_.blocked()) return;
+  if (stalled()) return;
   if (wm_dirty_) update_watermark();
   if (task_->next_timer() <= now) task_->on_processing_time(now);
 }
