@@ -43,7 +43,8 @@ struct one_thread_system {
 struct unrelated_job {
   static constexpr uint64_t n = 100000;
   unrelated_job() {
-    t.source(flow::generator(n, [](uint64_t i) { return i; }, "count-up"))
+    t.source(flow::generator(
+                 n, [](uint64_t i) { return i; }, "count-up"))
         .map([](uint64_t x) { return x * 2; })
         .sink(out.sink());
   }
@@ -92,10 +93,10 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   // A small producer queue fills within a second once the broker is gone;
   // deliveries may take until the broker is back. (The embedded cluster
   // keeps about 5 MiB per partition: the rate keeps the topic far below.)
-  auto opts = options(1, {{"kafka.bootstrap", "embedded"},
-                          {"kafka.delivery-timeout-ms", "300000"},
-                          {"kafka.properties",
-                           "queue.buffering.max.messages=2000"}});
+  auto opts =
+      options(1, {{"kafka.bootstrap", "embedded"},
+                  {"kafka.delivery-timeout-ms", "300000"},
+                  {"kafka.properties", "queue.buffering.max.messages=2000"}});
   opts.threads = 1;
   std::atomic<bool> stop{false};
   auto stuck_job = start(node.sys, stuck, opts, &stop);
@@ -120,9 +121,9 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   auto t0 = std::chrono::steady_clock::now();
   auto other_job = start(node.sys, other.t, options(1));
   bool other_done = other_job.wait_for(60s) == std::future_status::ready;
-  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                            t0)
-                  .count();
+  auto secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   BOOST_CHECK_MESSAGE(other_done, "the unrelated job did not finish");
   // The Kafka job was stuck all along, not finished or recovered.
   BOOST_CHECK_EQUAL(emitted.load(), before);
@@ -155,32 +156,33 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   if (!other_done) other_job.wait();
 }
 
-BOOST_AUTO_TEST_CASE(source_opening_on_a_dead_broker_does_not_stall_another_job) {
+BOOST_AUTO_TEST_CASE(
+    source_opening_on_a_dead_broker_does_not_stall_another_job) {
   one_thread_system node;
   flow::topology unreachable{"unreachable"};
   unreachable.source(source<std::string>("anything"))
       .sink(flow::collector<std::string>{}.sink());
-  auto opts = options(1, {{"kafka.bootstrap", "127.0.0.1:1"},
-                          {"kafka.timeout-ms", "8000"}});
+  auto opts = options(
+      1, {{"kafka.bootstrap", "127.0.0.1:1"}, {"kafka.timeout-ms", "8000"}});
   auto t0 = std::chrono::steady_clock::now();
   auto kafka_job = start(node.sys, unreachable, opts);
   std::this_thread::sleep_for(200ms); // it is opening now
   unrelated_job other;
   auto o = flow::runtime::execute(node.sys, other.t, options(1));
-  auto other_secs = std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - t0)
-                        .count();
+  auto other_secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   BOOST_REQUIRE_MESSAGE(o.ok, o.error);
   BOOST_TEST(other.out.size() == unrelated_job::n);
   // Done while the Kafka source still waits for its cluster.
   BOOST_TEST((kafka_job.wait_for(0s) == std::future_status::timeout));
   auto res = kafka_job.get();
-  auto kafka_secs = std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - t0)
-                        .count();
-  BOOST_TEST_MESSAGE("unrelated job done after " << other_secs
-                                                 << " s, Kafka job failed after "
-                                                 << kafka_secs << " s");
+  auto kafka_secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  BOOST_TEST_MESSAGE("unrelated job done after "
+                     << other_secs << " s, Kafka job failed after "
+                     << kafka_secs << " s");
   BOOST_TEST(!res.ok);
   BOOST_TEST(res.error.find("broker_unreachable") != std::string::npos,
              res.error);

@@ -5,6 +5,7 @@
 #include "flow/blocking_executor.hpp"
 #include "flow/connector.hpp"
 #include "flow/subtask_core.hpp"
+#include "flow/subtask_driver.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -74,9 +75,8 @@ struct sink_subtask {
       sink = fn.get();
       return std::make_unique<sink_task<int>>(s, std::move(fn));
     };
-    core = std::make_unique<subtask_core>(make, task_setup{},
-                                          std::vector<size_t>{0}, 0, opts, tr,
-                                          metrics);
+    core = std::make_unique<subtask_core>(
+        make, task_setup{}, std::vector<size_t>{0}, 0, opts, tr, metrics);
     woken = 0;
     wakes = core->set_wakeup([this] { ++woken; });
   }
@@ -174,6 +174,61 @@ BOOST_AUTO_TEST_CASE(end_of_stream_waits_behind_a_busy_sink) {
              static_cast<int>(step_result::finished));
 }
 
+BOOST_AUTO_TEST_CASE(driver_resumes_a_busy_sink_on_wake_up_or_retry) {
+  gated_sink* sink = nullptr;
+  task_factory make = [&sink](const task_setup& s) {
+    auto fn = std::make_unique<gated_sink>();
+    sink = fn.get();
+    return std::make_unique<sink_task<int>>(s, std::move(fn));
+  };
+  subtask_plan plan;
+  plan.operator_name = "to-kafka";
+  plan.input_edges = {0};
+  job_options opts;
+  recording_transport tr;
+  subtask_metrics metrics;
+  manual_clock clk{0};
+  subtask_driver d{plan, make, opts, tr, metrics, clk, [] { return true; }};
+  int woken = 0;
+  auto a = d.start([&woken] { ++woken; });
+  BOOST_REQUIRE(sink != nullptr);
+  BOOST_CHECK(a.poll == poll_request::none);
+
+  // Busy after the first batch: retried as a fallback only (it wakes).
+  a = d.on_batch(0, batch_of({1}));
+  BOOST_REQUIRE(a.poll == poll_request::later);
+  BOOST_CHECK(a.poll_delay == subtask_driver::idle_retry_with_wakeups);
+  auto retry = a.poll_generation;
+  a = d.on_batch(0, batch_of({2}));
+  BOOST_CHECK(sink->written == std::vector<int>({1}));
+  BOOST_CHECK(a.poll == poll_request::none); // the retry is on its way
+
+  // The wake-up resumes it at once; the retry is stale then.
+  sink->open_gate();
+  BOOST_CHECK_EQUAL(woken, 1);
+  a = d.on_wakeup();
+  BOOST_CHECK(sink->written == std::vector<int>({1, 2}));
+  BOOST_REQUIRE(a.poll == poll_request::later); // busy after the write
+  BOOST_CHECK_NE(a.poll_generation, retry);
+  auto pending = a.poll_generation;
+  BOOST_CHECK(d.on_poll(retry).poll == poll_request::none);
+  BOOST_CHECK_EQUAL(sink->resumes, 2);
+
+  // End of input: finished only once the sink's finish has completed.
+  sink->gate_open = false;
+  a = d.on_end_of_stream(0);
+  BOOST_CHECK(a.report == subtask_report::none);
+  a = d.on_poll(pending); // the retry: still waiting
+  BOOST_CHECK(a.report == subtask_report::none);
+  BOOST_CHECK(a.poll == poll_request::later);
+  sink->open_gate();
+  a = d.on_wakeup();
+  BOOST_CHECK(a.report == subtask_report::none); // finish() was just called
+  BOOST_CHECK_EQUAL(sink->finish_calls, 1);
+  a = d.on_wakeup();
+  BOOST_CHECK(a.report == subtask_report::finished);
+}
+
 BOOST_AUTO_TEST_CASE(background_result_is_pending_until_the_work_ran) {
   manual_executor ex;
   background_result<int> r;
@@ -193,9 +248,10 @@ BOOST_AUTO_TEST_CASE(background_result_rethrows_what_the_work_threw) {
   r.start(&ex, []() -> void { throw std::runtime_error("broker down"); });
   ex.run_next();
   BOOST_REQUIRE(r.ready());
-  BOOST_CHECK_EXCEPTION(
-      r.take(), std::runtime_error,
-      [](const std::runtime_error& e) { return e.what() == std::string("broker down"); });
+  BOOST_CHECK_EXCEPTION(r.take(), std::runtime_error,
+                        [](const std::runtime_error& e) {
+                          return e.what() == std::string("broker down");
+                        });
 }
 
 BOOST_AUTO_TEST_CASE(background_result_without_executor_runs_inline) {

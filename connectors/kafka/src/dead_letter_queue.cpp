@@ -30,7 +30,8 @@ void dead_letter_queue::add(const record_view& v,
   for (auto& [k, val] : v.headers)
     r.headers.push_back(header{std::string(k), std::string(val)});
   r.headers.push_back(header{dlq_topic_header, source_topic});
-  r.headers.push_back(header{dlq_partition_header, std::to_string(v.partition)});
+  r.headers.push_back(
+      header{dlq_partition_header, std::to_string(v.partition)});
   r.headers.push_back(header{dlq_offset_header, std::to_string(v.offset)});
   r.headers.push_back(header{dlq_error_header, error});
   if (writer_)
@@ -56,6 +57,8 @@ bool dead_letter_queue::accepting() {
   return !writer_->holding();
 }
 
-bool dead_letter_queue::flushed() { return open() && writer_->flushed(); }
+bool dead_letter_queue::flushed() {
+  return open() && writer_->flushed();
+}
 
 } // namespace flow::kafka

@@ -80,8 +80,7 @@ private:
     std::optional<R> value;
   };
   struct empty_slot {};
-  struct state
-      : std::conditional_t<std::is_void_v<R>, empty_slot, value_slot> {
+  struct state : std::conditional_t<std::is_void_v<R>, empty_slot, value_slot> {
     std::atomic<bool> done{false};
     std::exception_ptr error;
   };
