@@ -86,8 +86,9 @@ node_config::node_config() {
            "trace, debug, info, warn, error, critical or off")
       .add(threads_, "threads", "scheduler threads; 0 = one per core")
       .add(options_.channels.idle_timeout, "idle-timeout",
-           "input channel or source split without data for this long stops "
-           "holding the watermark back, e.g. 10s; 0s: never")
+           "a caught-up source split (Kafka partition) without records for "
+           "this long is idle: it stops holding the watermark back, e.g. "
+           "10s; 0s: never")
       .add(options_.scheduler, "scheduler",
            "CAF scheduler policy: stealing or sharing")
       .add(options_.channels.watermark_interval, "watermark-interval",

@@ -30,6 +30,11 @@ public:
                 wires_.downstream_slots[out_slot], wm);
   }
 
+  void send_idle(size_t out_slot, bool idle) override {
+    self_->send(wires_.downstream[out_slot], idle_atom::value,
+                wires_.downstream_slots[out_slot], idle);
+  }
+
   void send_credit(size_t in_slot, uint32_t n) override {
     self_->send<caf::message_priority::high>(wires_.upstream[in_slot],
                                              credit_atom::value,
@@ -97,6 +102,9 @@ caf::behavior running(subtask_actor* self) {
       },
       [=, &d](watermark_atom, uint32_t in_slot, int64_t wm) {
         act(self, d.on_watermark(in_slot, wm));
+      },
+      [=, &d](idle_atom, uint32_t in_slot, bool idle) {
+        act(self, d.on_idle(in_slot, idle));
       },
       [=, &d](credit_atom, uint32_t out_slot, uint32_t n) {
         act(self, d.on_credit(out_slot, n));

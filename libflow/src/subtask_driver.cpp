@@ -49,6 +49,10 @@ driver_action subtask_driver::on_watermark(size_t in_slot, int64_t wm) {
   return run([&](subtask_core& c) { c.on_watermark(in_slot, wm); });
 }
 
+driver_action subtask_driver::on_idle(size_t in_slot, bool idle) {
+  return run([&](subtask_core& c) { c.on_idle(in_slot, idle); });
+}
+
 driver_action subtask_driver::on_credit(size_t out_slot, uint32_t n) {
   return run([&](subtask_core& c) { c.on_credit(out_slot, n); });
 }
@@ -144,7 +148,7 @@ void subtask_driver::wait_for_wakeup(driver_action& a) {
 
 void subtask_driver::arm_timer(driver_action& a) {
   // One timer serves the flush interval and the core's clock wake-ups
-  // (processing-time timers, idle inputs), the latter to within one flush
+  // (processing-time timers), the latter to within one flush
   // interval.
   auto& c = *core_;
   std::optional<std::chrono::nanoseconds> delay;

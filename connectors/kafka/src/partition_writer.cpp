@@ -140,7 +140,8 @@ void partition_writer::check() {
 void partition_writer::produce(const producer_record& r) {
   std::string_view key;
   if (r.key) key = *r.key;
-  produce(r.value, r.key ? &key : nullptr, r.headers, r.partition, r.timestamp);
+  auto value = r.tombstone ? std::string_view() : std::string_view(r.value);
+  produce(value, r.key ? &key : nullptr, r.headers, r.partition, r.timestamp);
 }
 
 void partition_writer::produce(std::string_view value,

@@ -71,8 +71,8 @@ public:
   /// long...
   static constexpr std::chrono::milliseconds idle_retry{1};
   /// ... or after this long if it wakes the subtask when input arrives
-  /// (the retry is a fallback; idle timeouts and watermark intervals still
-  /// advance).
+  /// (the retry is a fallback; sources still see processing time advance
+  /// for their idle timeouts and watermark intervals).
   static constexpr std::chrono::milliseconds idle_retry_with_wakeups{10};
 
   /// `mailbox_empty` tells whether more input waits for the subtask right
@@ -101,6 +101,7 @@ public:
   driver_action on_batch(size_t in_slot, batch_ptr b);
   driver_action on_end_of_stream(size_t in_slot);
   driver_action on_watermark(size_t in_slot, int64_t wm);
+  driver_action on_idle(size_t in_slot, bool idle);
   driver_action on_credit(size_t out_slot, uint32_t n);
   /// A poll the driver asked for; stale generations do nothing.
   driver_action on_poll(uint64_t generation);
@@ -108,7 +109,7 @@ public:
   /// sink resumes (the pending retry becomes stale); otherwise nothing.
   driver_action on_wakeup();
   /// The timer the driver asked for fired: flushes partial batches and
-  /// lets processing time advance (timers, idle inputs).
+  /// lets processing time advance (timers).
   driver_action on_timer();
   /// Graceful shutdown: the source ends as if its input had.
   driver_action on_stop();

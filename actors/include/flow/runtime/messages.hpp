@@ -15,11 +15,13 @@ namespace flow::runtime {
 //   (batch_atom, uint32 in_slot, batch_ptr)   data, consumes one credit
 //   (eos_atom, uint32 in_slot)                end-of-stream
 //   (watermark_atom, uint32 in_slot, int64)   event-time progress, no credit
+//   (idle_atom, uint32 in_slot, bool idle)    watermark status, no credit
 // Against the data direction, sent with high priority:
 //   (credit_atom, uint32 out_slot, uint32 n)  n batches processed
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
 using eos_atom = caf::atom_constant<caf::atom("eos")>;
 using watermark_atom = caf::atom_constant<caf::atom("watermark")>;
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 
 // Control plane (job <-> subtask, and a subtask to itself).

@@ -22,6 +22,8 @@ namespace flow::kafka {
 struct connector_counters {
   std::atomic<uint64_t> records_read{0};
   std::atomic<uint64_t> dead_lettered{0};
+  /// Tombstones skipped by sources whose type cannot hold "no value".
+  std::atomic<uint64_t> tombstones_skipped{0};
 };
 
 /// The process's counters.
@@ -35,15 +37,22 @@ struct source_options {
   std::optional<std::string> group_id;
   std::optional<start_offset> start;
   std::optional<bool> stop_at_end;
+  /// A table's changelog (the table side of join_table or versioned_join):
+  /// read from the earliest offset whatever kafka.start-offset or `start`
+  /// say, so the table is complete (as a Kafka Streams GlobalKTable
+  /// bootstraps). table_source() sets it.
+  bool changelog = false;
 };
 
 namespace detail {
 
 /// The source function: one partition_reader per subtask, deserializing
-/// into T; undeserializable records go to the dead-letter topic. Never
-/// blocks the subtask's thread: the reader is opened on the subtask's
-/// blocking_executor (poll() is idle until it is open), and a dead-letter
-/// queue that cannot take more makes poll() idle instead of reading on.
+/// into T; undeserializable records go to the dead-letter topic;
+/// tombstones are skipped unless T can hold them (sees_tombstones<T>).
+/// Never blocks the subtask's thread: the reader is opened on the
+/// subtask's blocking_executor (poll() is idle until it is open), and a
+/// dead-letter queue that cannot take more makes poll() idle instead of
+/// reading on.
 template <class T, class D>
 class source_fn final : public source_function<T> {
 public:
@@ -56,6 +65,7 @@ public:
     if (opts_.group_id) settings_.group_id = *opts_.group_id;
     if (opts_.start) settings_.start = *opts_.start;
     if (opts_.stop_at_end) settings_.stop_at_end = *opts_.stop_at_end;
+    if (opts_.changelog) settings_.start = start_offset{};
     if (settings_.start.what == start_offset::kind::committed &&
         settings_.group_id.empty())
       throw kafka_error{errc::bad_config,
@@ -81,6 +91,12 @@ public:
     auto now = splits_ ? time->now() : 0;
     auto& batch = reader_->fetch(max_records);
     for (auto& v : batch) {
+      if constexpr (!sees_tombstones<T>::value) {
+        if (v.is_tombstone()) {
+          skip_tombstone(v);
+          continue;
+        }
+      }
       std::optional<T> x;
       try {
         x.emplace(deserialize_(v));
@@ -127,6 +143,9 @@ private:
   /// partitions read by one subtask drift apart (fetches are per
   /// partition), so the subtask's watermark is the minimum over its
   /// partitions (flow::split_watermarks), not a bound on what it has seen.
+  /// A partition is idle once caught up (position == log-end offset) and
+  /// without records for flow.idle-timeout; with every partition idle the
+  /// subtask declares itself idle.
   void start_split_watermarks(emitter<T>& out, source_time<T>& time,
                               const watermark_strategy<T>& strategy) {
     splits_.emplace(strategy.max_out_of_orderness, time.idle_timeout());
@@ -142,15 +161,19 @@ private:
   void emit_split_watermark(emitter<T>& out, int64_t now) {
     if (watermark_interval_ > 0 && now - last_emit_ < watermark_interval_)
       return;
-    for (auto p : partitions_)
+    for (auto p : partitions_) {
       if (reader_->partition_finished(p))
         splits_->remove(static_cast<uint32_t>(p));
+      else if (reader_->caught_up(p))
+        splits_->caught_up(static_cast<uint32_t>(p));
+    }
     auto wm = splits_->current(now);
     if (wm > watermark_sent_) {
       watermark_sent_ = wm;
       last_emit_ = now;
       out.emit_watermark(wm);
     }
+    if (splits_->idle(now)) out.mark_idle();
   }
 
   /// Done once the dead letters are acknowledged (idle until then). A
@@ -163,9 +186,23 @@ private:
     offset_committer::instance().source_finished(settings_, topic_,
                                                  reader_->positions());
     logger("flow/kafka")
-        ->info("{}: {} finished ({} dead-lettered, fetcher woken {}x)", label_,
-               topic_, dead_lettered_, reader_->fetcher_wakeups());
+        ->info("{}: {} finished ({} dead-lettered, {} tombstones skipped, "
+               "fetcher woken {}x)",
+               label_, topic_, dead_lettered_, tombstones_skipped_,
+               reader_->fetcher_wakeups());
     return source_state::done;
+  }
+
+  void skip_tombstone(const record_view& v) {
+    ++tombstones_skipped_;
+    counters().tombstones_skipped.fetch_add(1, std::memory_order_relaxed);
+    if (tombstones_skipped_ == 1)
+      logger("flow/kafka")
+          ->info("{}: {}[{}]@{} is a tombstone (null value): skipped, as "
+                 "every one here; a source of std::optional<V>, "
+                 "std::pair<K, std::optional<V>> or flow::kafka::record "
+                 "sees them",
+                 label_, topic_, v.partition, v.offset);
   }
 
   void dead_letter(const record_view& v, const std::string& error) {
@@ -204,6 +241,7 @@ private:
   int64_t watermark_sent_ = min_timestamp;
   int64_t last_emit_ = min_timestamp / 2;
   uint64_t dead_lettered_ = 0;
+  uint64_t tombstones_skipped_ = 0;
   bool stopped_ = false;
   bool finished_ = false;
 };
@@ -236,6 +274,16 @@ template <class T>
 source_spec<T> source(std::string topic, source_options opts = {}) {
   return source<T>(std::move(topic), default_deserializer<T>{},
                    std::move(opts));
+}
+
+/// The changelog of a table (source_options::changelog): always read from
+/// the earliest offset, whatever kafka.start-offset says. T is typically
+/// std::pair<K, std::optional<V>> or flow::kafka::record, so that
+/// tombstones delete.
+template <class T>
+source_spec<T> table_source(std::string topic, source_options opts = {}) {
+  opts.changelog = true;
+  return source<T>(std::move(topic), std::move(opts));
 }
 
 } // namespace flow::kafka
