@@ -1,5 +1,6 @@
 #include "flow/runtime/subtask_actor.hpp"
 
+#include "flow/runtime/detached_executor.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/subtask_driver.hpp"
 
@@ -52,6 +53,8 @@ struct subtask_state {
   static inline const char* name = "flow-subtask";
   subtask_spec spec;
   std::unique_ptr<actor_transport> transport;
+  /// Before the driver: the connectors use it until they are destroyed.
+  std::unique_ptr<detached_executor> executor;
   std::optional<subtask_driver> driver;
 };
 
@@ -135,6 +138,8 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
   st.spec.metrics->operator_name = st.spec.plan.operator_name;
   st.spec.metrics->subtask_index = st.spec.plan.index;
   st.transport = std::make_unique<actor_transport>(self);
+  st.executor = std::make_unique<detached_executor>(
+      self->system(), caf::weak_actor_ptr{self->ctrl()});
   st.driver.emplace(st.spec.plan, st.spec.make_task, st.spec.options,
                     *st.transport, *st.spec.metrics, clock::system(),
                     [self] { return self->mailbox().empty(); });
@@ -145,10 +150,12 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
         // Called on a connector's thread: only a weak reference, so that
         // the callback keeps nothing alive.
         caf::weak_actor_ptr weak{self->ctrl()};
-        auto first = st.driver->start([weak] {
-          if (auto me = caf::actor_cast<caf::actor>(weak))
-            caf::anon_send(me, wake_atom::value);
-        });
+        auto first = st.driver->start(
+            [weak] {
+              if (auto me = caf::actor_cast<caf::actor>(weak))
+                caf::anon_send(me, wake_atom::value);
+            },
+            st.executor.get());
         if (st.driver->state() == driver_state::running) {
           self->set_default_handler(caf::print_and_drop);
           self->become(running(self));

@@ -99,11 +99,12 @@ void subtask_core::on_credit(size_t out_slot, uint32_t n) {
 }
 
 step_result subtask_core::drain() {
-  if (wm_dirty_ && !outbox_.blocked()) {
+  if (task_->busy()) task_->resume();
+  if (wm_dirty_ && !stalled()) {
     update_watermark();
     update_idle();
   }
-  while (!queue_.empty() && !outbox_.blocked()) {
+  while (!queue_.empty() && !stalled()) {
     auto ev = std::move(queue_.front());
     queue_.pop_front();
     ++head_seq_;
@@ -156,7 +157,7 @@ step_result subtask_core::drain() {
       if (auto n = inputs_[slot].release()) transport_.send_credit(slot, n);
   }
   if (finished()) return step_result::finished;
-  return step_result::waiting;
+  return task_->busy() ? step_result::busy : step_result::waiting;
 }
 
 step_result subtask_core::poll_source(size_t budget) {
@@ -234,7 +235,7 @@ void subtask_core::update_idle() {
 }
 
 void subtask_core::advance_time() {
-  if (done_ || outbox_.blocked()) return;
+  if (done_ || stalled()) return;
   if (wm_dirty_) update_watermark();
   auto now = clock_->now();
   if (task_->next_timer() <= now) task_->on_processing_time(now);

@@ -46,6 +46,11 @@ enum class step_result {
   idle,
   /// Everything was processed and end-of-stream sent on every output.
   finished,
+  /// The task waits for work of its own (a sink's full producer queue, its
+  /// final flush, a connection being opened) and takes no input meanwhile:
+  /// call drain() again after its wake-up (set_wakeup), or after a short
+  /// delay if it has none.
+  busy,
 };
 
 /// The protocol logic of one subtask, free of any actor system: input queue
@@ -80,8 +85,8 @@ public:
 
   // -- driving ------------------------------------------------------------
 
-  /// Operators and sinks: processes queued input until it runs out or an
-  /// output blocks.
+  /// Operators and sinks: resumes a busy task, then processes queued input
+  /// until it runs out, an output blocks or the task is busy.
   step_result drain();
 
   /// Sources: emits up to `budget` records unless an output is blocked.
@@ -93,9 +98,10 @@ public:
   /// Asks a source to stop (graceful shutdown).
   void request_stop();
 
-  /// Sources: `wake` is called (from any thread) when input may have
-  /// arrived after poll_source() returned idle. False: the source cannot
-  /// tell, poll it again after a short delay.
+  /// `wake` is called (from any thread) when a source's input may have
+  /// arrived after poll_source() returned idle, or when a busy task may go
+  /// on (drain() returned busy). False: the task cannot tell; poll or drain
+  /// it again after a short delay.
   bool set_wakeup(std::function<void()> wake);
 
   /// Processing time moved on: fires due processing-time timers (unless an
@@ -112,7 +118,9 @@ public:
   bool is_source() const noexcept { return inputs_.empty(); }
   /// True while every open input is idle (false once all ended).
   bool inputs_idle() const noexcept;
-  bool finished() const noexcept { return outbox_.finished() && done_; }
+  bool finished() const {
+    return outbox_.finished() && done_ && !task_->busy();
+  }
   bool blocked() const noexcept { return outbox_.blocked(); }
   bool has_buffered() const { return task_->has_buffered(); }
   size_t queued() const noexcept { return queue_.size(); }
@@ -140,6 +148,8 @@ private:
   };
 
   void finish_output();
+  /// No input, watermark or timer can go to the task now.
+  bool stalled() const { return outbox_.blocked() || task_->busy(); }
   void push_event(input_event ev);
   /// The last event still queued for channel `slot`, or null.
   input_event* last_queued(size_t slot);

@@ -14,6 +14,8 @@
 
 namespace flow {
 
+class blocking_executor;
+
 /// Everything a task needs to set itself up for one subtask.
 struct task_setup {
   std::string operator_name;
@@ -35,6 +37,9 @@ struct task_setup {
   /// flow.watermark-interval in ms: a source emits a generated watermark at
   /// most this often (0: after every poll in which it advanced).
   int64_t watermark_interval = 200;
+  /// Runs the connectors' blocking work off the subtask's thread (null:
+  /// none, such work runs inline; see blocking_executor).
+  blocking_executor* executor = nullptr;
 };
 
 /// The keyed state of one key group of an operator instance, serialized
@@ -71,8 +76,17 @@ public:
   /// Asks a source to finish as if its input had ended.
   virtual void request_stop() {}
 
-  /// Sources: see source_function::set_wakeup.
+  /// Sources and sinks: see source_function::set_wakeup and
+  /// sink_function::set_wakeup.
   virtual bool set_wakeup(std::function<void()> wake) { return false; }
+
+  /// Sinks: true while the task waits for work of its own (see
+  /// sink_function::busy); it then gets no input, watermark or timer, only
+  /// resume().
+  virtual bool busy() const { return false; }
+
+  /// Goes on with what made the task busy.
+  virtual void resume() {}
 
   /// All inputs ended: emit what remains of the state. on_watermark
   /// (max_timestamp) came before.

@@ -26,10 +26,12 @@ using credit_atom = caf::atom_constant<caf::atom("credit")>;
 
 // Control plane (job <-> subtask, and a subtask to itself).
 using wire_atom = caf::atom_constant<caf::atom("wire")>;
-/// (poll_atom, uint64 generation): a source subtask polls itself; polls of
-/// an older generation are stale (a wake-up overtook them).
+/// (poll_atom, uint64 generation): a source subtask polls itself, a busy
+/// sink retries; polls of an older generation are stale (a wake-up
+/// overtook them).
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
-/// A source's input may have arrived (sent from a connector's thread).
+/// A source's input may have arrived, or a busy sink may go on (sent from
+/// a connector's thread, or when a connector's blocking work returned).
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;

@@ -1,11 +1,11 @@
 #pragma once
 
 #include "flow/connector.hpp"
+#include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/error.hpp"
 #include "flow/kafka/offset_committer.hpp"
 #include "flow/kafka/options.hpp"
 #include "flow/kafka/partition_reader.hpp"
-#include "flow/kafka/partition_writer.hpp"
 #include "flow/kafka/serde.hpp"
 #include "flow/log.hpp"
 #include "flow/watermark.hpp"
@@ -29,12 +29,6 @@ struct connector_counters {
 /// The process's counters.
 connector_counters& counters();
 
-/// Header names on dead-letter records.
-inline constexpr const char* dlq_topic_header = "flow.source.topic";
-inline constexpr const char* dlq_partition_header = "flow.source.partition";
-inline constexpr const char* dlq_offset_header = "flow.source.offset";
-inline constexpr const char* dlq_error_header = "flow.error";
-
 /// Per-source choices that override the `kafka.*` settings of the node.
 struct source_options {
   /// Operator name (default: the topic).
@@ -52,13 +46,13 @@ struct source_options {
 
 namespace detail {
 
-/// Opens the dead-letter topic (creating it on a real broker) lazily.
-std::unique_ptr<partition_writer>
-open_dead_letter_writer(const client_settings& s, const std::string& topic);
-
 /// The source function: one partition_reader per subtask, deserializing
 /// into T; undeserializable records go to the dead-letter topic;
 /// tombstones are skipped unless T can hold them (sees_tombstones<T>).
+/// Never blocks the subtask's thread: the reader is opened on the
+/// subtask's blocking_executor (poll() is idle until it is open), and a
+/// dead-letter queue that cannot take more makes poll() idle instead of
+/// reading on.
 template <class T, class D>
 class source_fn final : public source_function<T> {
 public:
@@ -77,13 +71,20 @@ public:
       throw kafka_error{errc::bad_config,
                         "start offset 'committed' needs kafka.group-id"};
     label_ = ctx.operator_name + "[" + std::to_string(ctx.subtask_index) + "]";
-    reader_ = std::make_unique<partition_reader>(
-        settings_, topic_, ctx.subtask_index, ctx.parallelism,
-        static_cast<int32_t>(ctx.parallelism));
+    executor_ = ctx.executor;
+    opening_.start(executor_, [s = settings_, topic = topic_,
+                               subtask = ctx.subtask_index,
+                               parallelism = ctx.parallelism] {
+      return std::make_unique<partition_reader>(
+          s, topic, subtask, parallelism, static_cast<int32_t>(parallelism));
+    });
   }
 
   source_state poll(emitter<T>& out, size_t max_records) override {
+    if (!reader_ && !open_reader())
+      return stopped_ ? finish() : source_state::idle;
     if (stopped_ || reader_->finished()) return finish();
+    if (dlq_ && !dlq_->accepting()) return source_state::idle;
     auto* time = out.time();
     auto* strategy = time ? time->strategy() : nullptr;
     if (strategy && !splits_) start_split_watermarks(out, *time, *strategy);
@@ -110,7 +111,7 @@ public:
     }
     if (splits_) emit_split_watermark(out, now);
     counters().records_read.fetch_add(batch.size(), std::memory_order_relaxed);
-    if (dlq_) dlq_->poll();
+    if (dlq_) dlq_->accepting();
     if (batch.empty())
       return reader_->finished() ? finish() : source_state::idle;
     return source_state::more;
@@ -118,11 +119,25 @@ public:
 
   void request_stop() override { stopped_ = true; }
 
+  /// Wake-ups come from the reader (records arrived), the dead-letter
+  /// queue (room again, acknowledgements) and the executor (opened).
   bool set_wakeup(std::function<void()> wake) override {
-    return reader_->set_wakeup(std::move(wake));
+    wake_ = std::move(wake);
+    if (reader_) reader_->set_wakeup(wake_);
+    if (dlq_) dlq_->set_wakeup(wake_);
+    return true;
   }
 
 private:
+  /// False while the reader is being opened; takes it once it is (and
+  /// rethrows why it could not be opened).
+  bool open_reader() {
+    if (!opening_.ready()) return false;
+    reader_ = opening_.take();
+    if (wake_) reader_->set_wakeup(wake_);
+    return true;
+  }
+
   /// Event time per partition, as Flink's Kafka source has it: records of
   /// one partition are out of order by at most the strategy's bound, but
   /// partitions read by one subtask drift apart (fetches are per
@@ -161,18 +176,20 @@ private:
     if (splits_->idle(now)) out.mark_idle();
   }
 
+  /// Done once the dead letters are acknowledged (idle until then). A
+  /// source stopped before its reader opened has nothing to commit.
   source_state finish() {
-    if (!finished_) {
-      finished_ = true;
-      if (dlq_) dlq_->flush();
-      offset_committer::instance().source_finished(settings_, topic_,
-                                                   reader_->positions());
-      logger("flow/kafka")
-          ->info("{}: {} finished ({} dead-lettered, {} tombstones skipped, "
-                 "fetcher woken {}x)",
-                 label_, topic_, dead_lettered_, tombstones_skipped_,
-                 reader_->fetcher_wakeups());
-    }
+    if (finished_) return source_state::done;
+    if (dlq_ && !dlq_->flushed()) return source_state::idle;
+    finished_ = true;
+    if (!reader_) return source_state::done;
+    offset_committer::instance().source_finished(settings_, topic_,
+                                                 reader_->positions());
+    logger("flow/kafka")
+        ->info("{}: {} finished ({} dead-lettered, {} tombstones skipped, "
+               "fetcher woken {}x)",
+               label_, topic_, dead_lettered_, tombstones_skipped_,
+               reader_->fetcher_wakeups());
     return source_state::done;
   }
 
@@ -193,17 +210,12 @@ private:
                  std::to_string(v.offset);
     if (settings_.fail_on_bad_record)
       throw kafka_error{errc::bad_record, where + ": " + error};
-    if (!dlq_)
-      dlq_ = open_dead_letter_writer(settings_, topic_ + settings_.dlq_suffix);
-    std::vector<header> hs;
-    hs.reserve(v.headers.size() + 4);
-    for (auto& [k, val] : v.headers)
-      hs.push_back(header{std::string(k), std::string(val)});
-    hs.push_back(header{dlq_topic_header, topic_});
-    hs.push_back(header{dlq_partition_header, std::to_string(v.partition)});
-    hs.push_back(header{dlq_offset_header, std::to_string(v.offset)});
-    hs.push_back(header{dlq_error_header, error});
-    dlq_->produce(v.value, v.has_key() ? &v.key : nullptr, hs);
+    if (!dlq_) {
+      dlq_ = std::make_unique<dead_letter_queue>(
+          settings_, topic_ + settings_.dlq_suffix, executor_);
+      if (wake_) dlq_->set_wakeup(wake_);
+    }
+    dlq_->add(v, topic_, error);
     ++dead_lettered_;
     counters().dead_lettered.fetch_add(1, std::memory_order_relaxed);
     if (dead_lettered_ == 1)
@@ -217,8 +229,11 @@ private:
   source_options opts_;
   client_settings settings_;
   std::string label_;
+  blocking_executor* executor_ = nullptr;
+  std::function<void()> wake_;
+  background_result<std::unique_ptr<partition_reader>> opening_;
   // The DLQ writer is destroyed after the reader: members in reverse.
-  std::unique_ptr<partition_writer> dlq_;
+  std::unique_ptr<dead_letter_queue> dlq_;
   std::unique_ptr<partition_reader> reader_;
   std::optional<split_watermarks> splits_;
   std::vector<int32_t> partitions_;
