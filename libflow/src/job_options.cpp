@@ -63,9 +63,9 @@ const option<std::string> scheduler{
     one_of({"sharing", "stealing"})};
 const option<std::chrono::nanoseconds> idle_timeout{
     "flow.idle-timeout", defaults.channels.idle_timeout,
-    "Event time: an input channel or source split (a Kafka partition) "
-    "without records for this long stops holding the watermark back until "
-    "data arrives again; 0s: never.",
+    "Event time: a caught-up source split (a Kafka partition) without "
+    "records for this long is idle: it stops holding the watermark back "
+    "until data arrives again; 0s: never.",
     at_least(std::chrono::nanoseconds(0))};
 const option<std::chrono::nanoseconds> watermark_interval{
     "flow.watermark-interval", defaults.channels.watermark_interval,
