@@ -37,8 +37,8 @@ BOOST_AUTO_TEST_CASE(counts_of_a_topic_match_a_reference_count) {
     for (auto n = rng() % 9; n > 0; --n) {
       // Two words in three from the first seven: a skewed distribution.
       auto r = rng();
-      auto& w = r % 3 != 0 ? vocabulary[r % 7]
-                           : vocabulary[r % vocabulary.size()];
+      auto& w =
+          r % 3 != 0 ? vocabulary[r % 7] : vocabulary[r % vocabulary.size()];
       line += w + (rng() % 4 == 0 ? "  " : " ");
     }
     std::istringstream split{line};
@@ -52,8 +52,8 @@ BOOST_AUTO_TEST_CASE(counts_of_a_topic_match_a_reference_count) {
   }
   produce(lines_topic, lines);
 
-  auto cmd = std::string(FLOW_WORDCOUNT) + " --kafka.bootstrap=" +
-             settings.bootstrap +
+  auto cmd = std::string(FLOW_WORDCOUNT) +
+             " --kafka.bootstrap=" + settings.bootstrap +
              " --kafka.stop-at-end=true --flow.parallelism=2"
              " --flow.status-interval=0s --wordcount.input=" +
              lines_topic + " --wordcount.output=" + counts_topic;
