@@ -8,12 +8,14 @@
 //                                         a.ts + lo <= b.ts <= a.ts + hi
 //   join_table(a, table, f, domain)       each a with the latest table record
 //                                         of its key (a changelog: last
-//                                         value wins): `Out f(const A&,
-//                                         const B&)`; no match, no output
+//                                         value wins, a tombstone deletes,
+//                                         flow/changelog.hpp): `Out f(const
+//                                         A&, const B&)`; no match, no output
 //
 // Records that arrive behind the watermark are dropped by the window and
 // interval joins (counted, logged at end of input).
 
+#include "flow/changelog.hpp"
 #include "flow/keyed_store.hpp"
 #include "flow/keyed_task.hpp"
 #include "flow/log.hpp"
@@ -271,7 +273,12 @@ public:
       for (auto& y : records_of<B>(b)) {
         auto k = kb_(y);
         auto kg = this->key_group(k);
-        keys_.get_or_create(kg, k).latest = std::move(y);
+        if (!changelog_traits<B>::is_delete(y)) {
+          keys_.get_or_create(kg, k).latest = std::move(y);
+        } else if (auto e = keys_.find(kg, k)) {
+          e->latest.reset();
+          if (e->held.empty()) keys_.erase(kg, k);
+        }
       }
       return;
     }
@@ -424,7 +431,8 @@ auto interval_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b,
 }
 
 /// Joins each record of `a` with the latest record of its key in `table`
-/// (a changelog stream: the last value per key wins). With
+/// (a changelog stream: the last value per key wins; a tombstone, see
+/// flow::changelog_traits, deletes the key). With
 /// time_domain::event, a record waits until the operator's watermark
 /// passes its timestamp, so a table that is loaded first (a bounded
 /// source ends: +infinity) or carries event time is complete up to it;
