@@ -176,9 +176,8 @@ struct versioned_output<join_kind::left, F, A, B> {
 
 template <join_kind Kind, class K, class A, class FA, class B, class FB,
           class F>
-auto add_versioned_join(const keyed_stream<K, A, FA>& a,
-                        const keyed_stream<K, B, FB>& table, F f,
-                        std::string name) {
+auto add_versioned_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> table,
+                        F f, std::string name) {
   using out = typename versioned_output<Kind, F, A, B>::type;
   auto ta = need_timestamps(a.input(), name);
   auto tb = need_timestamps(table.input(), name);
@@ -197,8 +196,7 @@ auto add_versioned_join(const keyed_stream<K, A, FA>& a,
 /// at the record's event time (see the top of this file); records without
 /// one give no output.
 template <class K, class A, class FA, class B, class FB, class F>
-auto versioned_join(const keyed_stream<K, A, FA>& a,
-                    const keyed_stream<K, B, FB>& table, F f,
+auto versioned_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> table, F f,
                     std::string name = "versioned-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,
                 "versioned_join expects `Out f(const A&, const B&)`");
@@ -209,9 +207,8 @@ auto versioned_join(const keyed_stream<K, A, FA>& a,
 /// As versioned_join, and records of `a` without a valid version come out
 /// too, with a null table side.
 template <class K, class A, class FA, class B, class FB, class F>
-auto versioned_left_join(const keyed_stream<K, A, FA>& a,
-                         const keyed_stream<K, B, FB>& table, F f,
-                         std::string name = "versioned-left-join") {
+auto versioned_left_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> table,
+                         F f, std::string name = "versioned-left-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B*>,
                 "versioned_left_join expects `Out f(const A&, const B*)` "
                 "(null: no version valid at the record's time)");
