@@ -22,9 +22,10 @@ outbox::outbox(size_t channels, uint32_t window, transport& tr,
 
 void outbox::push(size_t slot, batch_ptr b) {
   if (closed_) throw std::logic_error("outbox: push after close");
+  if (idle_) push_idle(false);
   auto& ch = channels_[slot];
   bool was_blocked = !ch.pending.empty();
-  ch.pending.push_back({std::move(b), 0});
+  ch.pending.push_back({std::move(b)});
   subtask_metrics::raise_to(metrics_.max_pending_batches,
                             static_cast<uint32_t>(ch.pending.size()));
   try_send(slot);
@@ -39,10 +40,13 @@ void outbox::push_watermark(int64_t wm) {
     auto& ch = channels_[slot];
     if (ch.pending.empty()) {
       transport_.send_watermark(slot, wm);
-    } else if (ch.pending.back().is_watermark()) {
+    } else if (ch.pending.back().what == channel::entry::kind::watermark) {
       ch.pending.back().wm = wm; // coalesce with the queued watermark
     } else {
-      ch.pending.push_back({nullptr, wm});
+      channel::entry e;
+      e.what = channel::entry::kind::watermark;
+      e.wm = wm;
+      ch.pending.push_back(std::move(e));
     }
   }
 }
@@ -51,10 +55,33 @@ void outbox::push_barrier(checkpoint_id id) {
   if (closed_) throw std::logic_error("outbox: barrier after close");
   for (size_t slot = 0; slot < channels_.size(); ++slot) {
     auto& ch = channels_[slot];
-    if (ch.pending.empty())
+    if (ch.pending.empty()) {
       transport_.send_barrier(slot, id);
-    else
-      ch.pending.push_back({nullptr, 0, id});
+    } else {
+      channel::entry e;
+      e.what = channel::entry::kind::barrier;
+      e.barrier = id;
+      ch.pending.push_back(std::move(e));
+    }
+  }
+}
+
+void outbox::push_idle(bool idle) {
+  if (closed_) throw std::logic_error("outbox: status after close");
+  if (idle == idle_) return;
+  idle_ = idle;
+  for (size_t slot = 0; slot < channels_.size(); ++slot) {
+    auto& ch = channels_[slot];
+    if (ch.pending.empty()) {
+      transport_.send_idle(slot, idle);
+    } else if (ch.pending.back().what == channel::entry::kind::status) {
+      ch.pending.back().idle = idle; // coalesce with the queued status
+    } else {
+      channel::entry e;
+      e.what = channel::entry::kind::status;
+      e.idle = idle;
+      ch.pending.push_back(std::move(e));
+    }
   }
 }
 
@@ -80,10 +107,19 @@ void outbox::try_send(size_t slot) {
     if (!ch.pending.front().batch) {
       auto e = ch.pending.front();
       ch.pending.pop_front();
-      if (e.is_watermark())
+      switch (e.what) {
+      case channel::entry::kind::watermark:
         transport_.send_watermark(slot, e.wm);
-      else
+        break;
+      case channel::entry::kind::status:
+        transport_.send_idle(slot, e.idle);
+        break;
+      case channel::entry::kind::barrier:
         transport_.send_barrier(slot, e.barrier);
+        break;
+      case channel::entry::kind::batch:
+        break;
+      }
       continue;
     }
     if (!ch.credit.can_send()) break;

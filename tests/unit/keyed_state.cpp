@@ -167,6 +167,7 @@ private:
     }
     void send_end_of_stream(size_t) override {}
     void send_watermark(size_t, int64_t) override {}
+    void send_idle(size_t, bool) override {}
     void send_credit(size_t, uint32_t) override {}
   };
   struct subtask {
@@ -426,6 +427,7 @@ BOOST_AUTO_TEST_CASE(snapshots_name_the_missing_serde_and_bad_key_groups) {
     void send_batch(size_t, batch_ptr) override {}
     void send_end_of_stream(size_t) override {}
     void send_watermark(size_t, int64_t) override {}
+    void send_idle(size_t, bool) override {}
     void send_credit(size_t, uint32_t) override {}
   } tr;
   subtask_metrics m;

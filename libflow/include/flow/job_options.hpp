@@ -1,16 +1,18 @@
 #pragma once
 
+#include "flow/option.hpp"
 #include "flow/plan.hpp"
 #include "flow/settings.hpp"
 #include "flow/subtask_core.hpp"
 
 #include <chrono>
-#include <optional>
 #include <string>
 
 namespace flow {
 
-/// Everything a job run can be configured with (see conf/libflow.conf).
+/// Everything a job run can be configured with. The member initializers
+/// here (and in plan_options, channel_options) are the defaults of the
+/// `flow.*` options: job_options.cpp declares those options with them.
 struct job_options {
   plan_options plan;
   channel_options channels;
@@ -29,19 +31,14 @@ struct job_options {
   /// sleep between steal attempts, which costs CPU and latency at low load:
   /// bench/RESULTS.md).
   std::string scheduler = "sharing";
-  /// All configured values as text, for connectors (kafka.*, ...).
+  /// Every configured value as text, by key ("kafka.bootstrap"); options
+  /// left unset are absent (flow::option::get supplies their defaults).
+  /// Connectors and the job's own code read their options here.
   settings_map settings;
-};
 
-/// A configuration value that cannot be used.
-struct config_error {
-  std::string key;
-  std::string value;
-  std::string expected;
-  std::string message() const;
+  /// The `flow.*` options of `s` (defaults where unset), with `s` as
+  /// settings. `s` must have passed option_schema::global().check().
+  static job_options from(const settings_map& s);
 };
-
-/// Checks the ranges and enumerations that the option types cannot express.
-std::optional<config_error> validate(const job_options& o);
 
 } // namespace flow

@@ -8,12 +8,14 @@
 //                                         a.ts + lo <= b.ts <= a.ts + hi
 //   join_table(a, table, f, domain)       each a with the latest table record
 //                                         of its key (a changelog: last
-//                                         value wins): `Out f(const A&,
-//                                         const B&)`; no match, no output
+//                                         value wins, a tombstone deletes,
+//                                         flow/changelog.hpp): `Out f(const
+//                                         A&, const B&)`; no match, no output
 //
 // Records that arrive behind the watermark are dropped by the window and
 // interval joins (counted, logged at end of input).
 
+#include "flow/changelog.hpp"
 #include "flow/keyed_store.hpp"
 #include "flow/keyed_task.hpp"
 #include "flow/log.hpp"
@@ -36,9 +38,9 @@ namespace detail {
 /// Adds a node reading `a` (edges 0..n_a-1) and `b` (the rest), both hash
 /// partitioned; returns its output stream.
 template <class Out, class KA, class A, class FA, class KB, class B, class FB>
-stream<Out> add_two_input(const keyed_stream<KA, A, FA>& a,
-                          const keyed_stream<KB, B, FB>& b,
-                          const std::string& name, task_factory make) {
+stream<Out> add_two_input(keyed_stream<KA, A, FA>& a,
+                          keyed_stream<KB, B, FB>& b, const std::string& name,
+                          task_factory make) {
   static_assert(std::is_same_v<KA, KB>, "joins need the same key type");
   auto& t = a.input().graph();
   if (&b.input().graph() != &t)
@@ -271,7 +273,12 @@ public:
       for (auto& y : records_of<B>(b)) {
         auto k = kb_(y);
         auto kg = this->key_group(k);
-        keys_.get_or_create(kg, k).latest = std::move(y);
+        if (!changelog_traits<B>::is_delete(y)) {
+          keys_.get_or_create(kg, k).latest = std::move(y);
+        } else if (auto e = keys_.find(kg, k)) {
+          e->latest.reset();
+          if (e->held.empty()) keys_.erase(kg, k);
+        }
       }
       return;
     }
@@ -374,8 +381,7 @@ struct serde<detail::table_entry<A, B>,
 /// Pairs of a and b records with the same key in the same tumbling or
 /// sliding event-time window, emitted when the window completes.
 template <class K, class A, class FA, class B, class FB, class W, class F>
-auto window_join(const keyed_stream<K, A, FA>& a,
-                 const keyed_stream<K, B, FB>& b, W w, F f,
+auto window_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b, W w, F f,
                  std::string name = "window-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,
                 "window_join expects `Out f(const A&, const B&)`");
@@ -404,9 +410,9 @@ auto window_join(const keyed_stream<K, A, FA>& a,
 /// Pairs with the same key and a.ts + lower <= b.ts <= a.ts + upper (ms),
 /// emitted as soon as both are there.
 template <class K, class A, class FA, class B, class FB, class F>
-auto interval_join(const keyed_stream<K, A, FA>& a,
-                   const keyed_stream<K, B, FB>& b, int64_t lower,
-                   int64_t upper, F f, std::string name = "interval-join") {
+auto interval_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b,
+                   int64_t lower, int64_t upper, F f,
+                   std::string name = "interval-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,
                 "interval_join expects `Out f(const A&, const B&)`");
   using out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
@@ -425,14 +431,14 @@ auto interval_join(const keyed_stream<K, A, FA>& a,
 }
 
 /// Joins each record of `a` with the latest record of its key in `table`
-/// (a changelog stream: the last value per key wins). With
+/// (a changelog stream: the last value per key wins; a tombstone, see
+/// flow::changelog_traits, deletes the key). With
 /// time_domain::event, a record waits until the operator's watermark
 /// passes its timestamp, so a table that is loaded first (a bounded
 /// source ends: +infinity) or carries event time is complete up to it;
 /// with time_domain::processing it joins with the table as it is now.
 template <class K, class A, class FA, class B, class FB, class F>
-auto join_table(const keyed_stream<K, A, FA>& a,
-                const keyed_stream<K, B, FB>& table, F f,
+auto join_table(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> table, F f,
                 time_domain domain = time_domain::processing,
                 std::string name = "table-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,

@@ -15,10 +15,12 @@ namespace flow {
 /// The output channels of one subtask. Closed batches are sent while the
 /// channel has credit and queued (pending) otherwise; a subtask with any
 /// pending batch is blocked and must not take more input. Control events
-/// (watermarks, checkpoint barriers, end-of-stream) go out in order with
-/// the batches of their channel and need no credit; consecutive pending
-/// watermarks coalesce, so a blocked channel holds at most one per pending
-/// batch.
+/// (watermarks, idle status, checkpoint barriers, end-of-stream) go out in
+/// order with the batches of their channel and need no credit; consecutive
+/// pending watermarks (and statuses) coalesce, so a blocked channel holds at
+/// most two per pending batch, plus its barriers. The subtask's status is one
+/// for all channels: a batch pushed while it is idle declares it active
+/// first.
 class outbox {
 public:
   outbox(size_t channels, uint32_t window, transport& tr,
@@ -37,6 +39,13 @@ public:
   /// Sends checkpoint barrier `id` on every channel after its pending
   /// batches. Callers close partially filled batches first.
   void push_barrier(checkpoint_id id);
+
+  /// Sends status `idle` (see transport::send_idle) on every channel after
+  /// its pending batches, if it changes the subtask's status.
+  void push_idle(bool idle);
+
+  /// The status sent or queued last: true while the subtask is idle.
+  bool idle() const noexcept { return idle_; }
 
   /// Requests end-of-stream on every channel, after their pending batches.
   void close();
@@ -67,14 +76,14 @@ private:
     explicit channel(uint32_t window) : credit(window) {}
     credit_sender credit;
     /// Batches waiting for credit, and the control events queued behind
-    /// them (a null batch: barrier `barrier` if set, else watermark `wm`).
+    /// them (a null batch: the control event `kind`).
     struct entry {
+      enum class kind : uint8_t { batch, watermark, status, barrier };
       batch_ptr batch;
-      int64_t wm;
+      kind what = kind::batch;
+      int64_t wm = 0;
+      bool idle = false;
       checkpoint_id barrier{};
-      bool is_watermark() const noexcept {
-        return !batch && barrier == checkpoint_id{};
-      }
     };
     std::deque<entry> pending;
     bool eos_sent = false;
@@ -89,6 +98,7 @@ private:
   size_t blocked_channels_ = 0;
   size_t unsent_eos_ = 0;
   bool closed_ = false;
+  bool idle_ = false;
   int64_t watermark_;
   std::chrono::steady_clock::time_point blocked_since_;
 };

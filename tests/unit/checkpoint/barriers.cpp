@@ -60,7 +60,8 @@ public:
     count_ += xs.size();
     router_.emit_batch(std::move(xs));
   }
-  void snapshot_key_groups(std::vector<key_group_snapshot>& out) const override {
+  void
+  snapshot_key_groups(std::vector<key_group_snapshot>& out) const override {
     key_group_snapshot s;
     s.bytes.resize(sizeof count_);
     std::memcpy(s.bytes.data(), &count_, sizeof count_);
@@ -82,7 +83,8 @@ uint64_t count_of(const subtask_snapshot& s) {
 
 BOOST_AUTO_TEST_SUITE(checkpoint_barriers)
 
-BOOST_AUTO_TEST_CASE(every_subtask_snapshots_each_checkpoint_once_with_exactly_the_records_before_it) {
+BOOST_AUTO_TEST_CASE(
+    every_subtask_snapshots_each_checkpoint_once_with_exactly_the_records_before_it) {
   auto seed = test_seed();
   BOOST_TEST_MESSAGE("seed " << seed);
   std::mt19937_64 rng{seed};
@@ -111,8 +113,8 @@ BOOST_AUTO_TEST_CASE(every_subtask_snapshots_each_checkpoint_once_with_exactly_t
       auto p = 1 + static_cast<uint32_t>(rng() % 4);
       auto in = (p == parallelism && rng() % 2) ? s.forward() : s.rebalance();
       s = in.template add<rec>(name, [](const task_setup& ts) {
-             return std::make_unique<counting_task>(ts);
-           }).parallelism(p);
+              return std::make_unique<counting_task>(ts);
+            }).parallelism(p);
       parallelism = p;
     }
     collector<rec> out;
@@ -136,8 +138,7 @@ BOOST_AUTO_TEST_CASE(every_subtask_snapshots_each_checkpoint_once_with_exactly_t
     sim.on_snapshot([&](size_t id, const subtask_snapshot& snap) {
       auto& sp = sim.plan().subtasks[id];
       if (sp.kind == node_kind::source)
-        before[snap.id.value()][id] =
-            emitted->n[{sp.operator_name, sp.index}];
+        before[snap.id.value()][id] = emitted->n[{sp.operator_name, sp.index}];
     });
     sim.run();
 
