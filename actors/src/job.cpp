@@ -3,11 +3,13 @@
 #include "flow/log.hpp"
 #include "flow/plan.hpp"
 #include "flow/run.hpp"
+#include "flow/runtime/job_checkpoints.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/runtime/subtask_actor.hpp"
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <sstream>
@@ -92,7 +94,9 @@ std::vector<caf::actor>
 spawn_subtasks(caf::actor_system& sys, const topology& t,
                const physical_plan& plan, const std::vector<uint32_t>& ids,
                const job_options& opts, const caf::actor& job,
-               std::vector<std::shared_ptr<subtask_metrics>>& metrics) {
+               std::vector<std::shared_ptr<subtask_metrics>>& metrics,
+               std::shared_ptr<const checkpoint::store> checkpoints,
+               std::vector<subtask_restore>* restore) {
   metrics.resize(plan.subtasks.size());
   std::vector<caf::actor> result;
   for (auto id : ids) {
@@ -105,6 +109,8 @@ spawn_subtasks(caf::actor_system& sys, const topology& t,
     spec.options = opts;
     spec.metrics = m;
     spec.job = job;
+    spec.checkpoints = checkpoints;
+    if (restore) spec.restore = std::move((*restore)[id]);
     result.push_back(spawn_subtask(sys, std::move(spec)));
   }
   return result;
@@ -133,7 +139,8 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
           const std::vector<caf::actor>& actors,
           std::vector<std::shared_ptr<subtask_metrics>> metrics,
           const job_options& opts, const std::atomic<bool>* stop,
-          const std::function<std::string(const caf::down_msg&)>& on_down) {
+          const std::function<std::string(const caf::down_msg&)>& on_down,
+          job_checkpoints* checkpoints) {
   auto log = logger("flow/runtime");
   metrics.resize(plan.subtasks.size());
   job_result result;
@@ -164,13 +171,25 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
     log->error("{}", result.error);
   };
   while (remaining > 0 && !failed) {
+    auto wait = std::chrono::milliseconds(50);
+    if (checkpoints)
+      wait = std::clamp(checkpoints->next_wakeup(),
+                        std::chrono::milliseconds(1), wait);
     self->receive(
         [&](done_atom, uint32_t id, subtask_totals& t) {
           if (id < done.size() && !done[id]) {
             done[id] = true;
             reported[id] = t;
             --remaining;
+            if (checkpoints) checkpoints->on_finished(id);
           }
+        },
+        [&](cp_ack_atom, uint32_t id, uint64_t cp, const std::string& part) {
+          if (checkpoints) checkpoints->on_ack(id, cp, part);
+        },
+        [&](cp_decline_atom, uint32_t id, uint64_t cp,
+            const std::string& cause) {
+          if (checkpoints) checkpoints->on_decline(id, cp, cause);
         },
         [&](failed_atom, uint32_t, std::string& msg) { fail(std::move(msg)); },
         [&](report_atom, uint32_t id, subtask_totals& t, bool blocked) {
@@ -196,7 +215,8 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
             if (!why.empty()) fail(std::move(why));
           }
         },
-        caf::after(std::chrono::milliseconds(50)) >> [] {});
+        caf::after(wait) >> [] {});
+    if (checkpoints) checkpoints->poll();
     if (stop && !stop_sent && stop->load()) {
       stop_sent = true;
       log->info("stop requested: stopping sources, draining");
@@ -236,6 +256,7 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
   for (auto& o : result.operators)
     result.max_in_flight = std::max(result.max_in_flight, o.max_in_flight);
   result.subtasks = std::move(metrics);
+  if (checkpoints) result.checkpoints = checkpoints->stats();
   return result;
 }
 
@@ -255,6 +276,16 @@ int report(const std::string& name, const job_result& r) {
               "max in-flight {}  max queued {}",
               o.name, o.parallelism, o.records_in, o.records_out,
               o.blocked_seconds, o.max_in_flight, o.max_queued_batches);
+  auto& cp = r.checkpoints;
+  if (cp.last_completed)
+    log->info("  checkpoints: {} complete, {} failed; last {}: {} ms, {} "
+              "bytes, alignment {} ms",
+              cp.completed, cp.failed, cp.last_completed->id.value(),
+              cp.last_completed->duration_ms, cp.last_completed->size_bytes,
+              cp.last_completed->alignment_ms);
+  else if (cp.failed > 0)
+    log->info("  checkpoints: none complete, {} failed (last: {})", cp.failed,
+              cp.last_failure);
   if (!r.ok) {
     log->error("job '{}' FAILED after {:.3f}s: {}", name, r.seconds, r.error);
     return exit_job_failed;
@@ -279,15 +310,31 @@ job_result execute(caf::actor_system& sys, const topology& t,
             plan.subtasks.size(), plan.channels.size());
   log->debug("plan:\n{}", plan.describe());
 
+  auto& cp_opts = opts.checkpoints;
+  std::shared_ptr<checkpoint::store> store;
+  if (!cp_opts.dir.empty())
+    store = std::make_shared<checkpoint::store>(cp_opts.dir, cp_opts.retained);
+  auto restored = load_restore(cp_opts, store.get(), plan);
+
   caf::scoped_actor self{sys};
   std::vector<uint32_t> ids;
   for (auto& s : plan.subtasks)
     ids.push_back(s.id.value());
   std::vector<std::shared_ptr<subtask_metrics>> metrics;
-  auto actors = spawn_subtasks(sys, t, plan, ids, opts,
-                               caf::actor_cast<caf::actor>(self), metrics);
+  std::vector<subtask_restore>* restores =
+      restored ? &restored->subtasks : nullptr;
+  auto actors =
+      spawn_subtasks(sys, t, plan, ids, opts, caf::actor_cast<caf::actor>(self),
+                     metrics, store, restores);
+  std::optional<job_checkpoints> checkpoints;
+  if (cp_opts.enabled()) {
+    checkpoints.emplace(self, t.name(), plan, store, cp_opts,
+                        restored ? restored->from.id() : checkpoint_id{});
+    checkpoints->set_actors(actors);
+  }
   wire_subtasks(self, plan, actors);
-  return supervise(self, plan, actors, std::move(metrics), opts, stop);
+  return supervise(self, plan, actors, std::move(metrics), opts, stop, nullptr,
+                   checkpoints ? &*checkpoints : nullptr);
 }
 
 } // namespace flow::runtime

@@ -1,5 +1,6 @@
 #include "flow/run.hpp"
 
+#include "flow/checkpoint/parts.hpp"
 #include "flow/log.hpp"
 #include "flow/runtime/cluster.hpp"
 #include "flow/runtime/job.hpp"
@@ -66,6 +67,14 @@ int program::run(topology& t) {
   // coordinator has checked; its own may leave required options unset.
   if (cfg_->cluster().role != "worker" && !check_required()) return exit_code_;
   if (cfg_->cluster().role == "standalone") return run_here(t);
+  if (cfg_->options().checkpoints.enabled()) {
+    config_error e{"flow.checkpoint-interval",
+                   cfg_->options().settings.at("flow.checkpoint-interval"),
+                   "0s in a cluster: checkpoints run on a single node only "
+                   "in this version"};
+    std::cerr << argv0_ << ": " << e.message() << '\n';
+    return exit_bad_config;
+  }
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   try {
@@ -84,6 +93,10 @@ int program::run_here(topology& t) {
   runtime::job_result r;
   try {
     r = runtime::execute(t, cfg_->options(), &stop_requested);
+  } catch (const checkpoint::incompatible_checkpoint& e) {
+    logger("flow/runtime")
+        ->error("job '{}' cannot restore: {}", t.name(), e.what());
+    return exit_bad_config;
   } catch (const std::invalid_argument& e) {
     logger("flow/runtime")
         ->error("job '{}' cannot run: {}", t.name(), e.what());

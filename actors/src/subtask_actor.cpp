@@ -1,5 +1,6 @@
 #include "flow/runtime/subtask_actor.hpp"
 
+#include "flow/checkpoint/parts.hpp"
 #include "flow/runtime/detached_executor.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/subtask_driver.hpp"
@@ -35,6 +36,11 @@ public:
                 wires_.downstream_slots[out_slot], idle);
   }
 
+  void send_barrier(size_t out_slot, checkpoint_id id) override {
+    self_->send(wires_.downstream[out_slot], barrier_atom::value,
+                wires_.downstream_slots[out_slot], id.value());
+  }
+
   void send_credit(size_t in_slot, uint32_t n) override {
     self_->send<caf::message_priority::high>(wires_.upstream[in_slot],
                                              credit_atom::value,
@@ -60,9 +66,36 @@ struct subtask_state {
 
 using subtask_actor = caf::stateful_actor<subtask_state>;
 
+/// Writes the parts of checkpoints the subtask took on its executor (never
+/// on this thread) and acknowledges each to the job, or declines it.
+void write_parts(subtask_actor* self, std::vector<subtask_snapshot>& snaps) {
+  auto& st = self->state;
+  for (auto& snap : snaps) {
+    auto part = checkpoint::describe(st.spec.plan, snap);
+    auto bytes = checkpoint::encode_state(snap);
+    st.executor->run([store = st.spec.checkpoints, job = st.spec.job,
+                      sub = st.spec.plan.id.value(), id = snap.id,
+                      part = std::move(part), bytes = std::move(bytes)] {
+      if (!store) {
+        caf::anon_send(job, cp_decline_atom::value, sub, id.value(),
+                       std::string("no checkpoint directory"));
+        return;
+      }
+      auto written = store->write_part(id, false, part, bytes);
+      if (written)
+        caf::anon_send(job, cp_ack_atom::value, sub, id.value(),
+                       written->SerializeAsString());
+      else
+        caf::anon_send(job, cp_decline_atom::value, sub, id.value(),
+                       written.error().message());
+    });
+  }
+}
+
 /// Carries out what the driver asked for.
 void act(subtask_actor* self, driver_action a) {
   auto& st = self->state;
+  if (!a.snapshots.empty()) write_parts(self, a.snapshots);
   switch (a.poll) {
   case poll_request::now:
     self->send(self, poll_atom::value, a.poll_generation);
@@ -108,6 +141,20 @@ caf::behavior running(subtask_actor* self) {
       },
       [=, &d](credit_atom, uint32_t out_slot, uint32_t n) {
         act(self, d.on_credit(out_slot, n));
+      },
+      [=, &d](barrier_atom, uint32_t in_slot, uint64_t id) {
+        act(self, d.on_barrier(in_slot, checkpoint_id{id}));
+      },
+      [=, &d](cp_trigger_atom, uint64_t id) {
+        act(self, d.on_trigger(checkpoint_id{id}));
+      },
+      [=, &d](cp_abort_atom, uint64_t id) {
+        act(self, d.on_abort_checkpoint(checkpoint_id{id}));
+      },
+      [=, &d](cp_done_atom, uint64_t, const std::string& part) {
+        checkpoint::pb::Part p;
+        if (p.ParseFromString(part))
+          act(self, d.on_checkpoint_complete(checkpoint::positions_of(p)));
       },
       [=, &d](poll_atom, uint64_t generation) {
         act(self, d.on_poll(generation));
@@ -155,7 +202,8 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
               if (auto me = caf::actor_cast<caf::actor>(weak))
                 caf::anon_send(me, wake_atom::value);
             },
-            st.executor.get());
+            st.executor.get(), st.spec.restore ? &*st.spec.restore : nullptr);
+        st.spec.restore.reset(); // the task has it now
         if (st.driver->state() == driver_state::running) {
           self->set_default_handler(caf::print_and_drop);
           self->become(running(self));

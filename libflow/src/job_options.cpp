@@ -73,6 +73,34 @@ const option<std::chrono::nanoseconds> watermark_interval{
     "poll in which it advanced.",
     at_least(std::chrono::nanoseconds(0))};
 
+const option<std::string> checkpoint_dir{
+    "flow.checkpoint-dir", defaults.checkpoints.dir,
+    "Directory of the job's checkpoints (created if missing; a shared "
+    "filesystem path for several nodes). A job started again with the same "
+    "directory restores its latest complete checkpoint (see flow.restore)."};
+const option<std::chrono::nanoseconds> checkpoint_interval{
+    "flow.checkpoint-interval", defaults.checkpoints.interval,
+    "Period between checkpoints (aligned barriers from the sources; state "
+    "and source positions written to flow.checkpoint-dir); 0s: none.",
+    in_range(std::chrono::nanoseconds(0), std::chrono::hours(24))};
+const option<std::chrono::nanoseconds> checkpoint_timeout{
+    "flow.checkpoint-timeout", defaults.checkpoints.timeout,
+    "A checkpoint not acknowledged by every subtask this long after its "
+    "trigger is aborted (the job goes on; the next one is triggered).",
+    in_range(std::chrono::milliseconds(1), std::chrono::hours(24))};
+const option<int64_t> checkpoints_retained{
+    "flow.checkpoints-retained", defaults.checkpoints.retained,
+    "Complete checkpoints kept in flow.checkpoint-dir; older ones are "
+    "deleted.",
+    in_range(1, 1000)};
+const option<std::string> restore{
+    "flow.restore", defaults.checkpoints.restore,
+    "What the job starts from: latest (the latest complete checkpoint in "
+    "flow.checkpoint-dir, if any), none (fresh state, positions from the "
+    "sources' own settings), or the path of a checkpoint directory.",
+    valid_if([](const std::string& v) { return !v.empty(); },
+             "latest, none or a checkpoint directory")};
+
 } // namespace opt
 
 using namespace opt;
@@ -96,6 +124,20 @@ const option_check credit_return_within_window{
       return std::nullopt;
     }};
 
+const option_check checkpoints_need_a_directory{
+    [](const settings_map& s) -> std::optional<config_error> {
+      if (checkpoint_interval.get(s).count() > 0 &&
+          checkpoint_dir.get(s).empty())
+        return config_error{checkpoint_dir.key(), checkpoint_dir.get(s),
+                            "a directory (flow.checkpoint-interval is " +
+                                format_duration(checkpoint_interval.get(s)) +
+                                ")"};
+      return std::nullopt;
+    }};
+std::chrono::milliseconds to_ms(std::chrono::nanoseconds d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
 } // namespace
 
 job_options job_options::from(const settings_map& s) {
@@ -113,6 +155,12 @@ job_options job_options::from(const settings_map& s) {
   o.log_level = opt::log_level.get(s);
   o.threads = static_cast<size_t>(opt::threads.get(s));
   o.scheduler = opt::scheduler.get(s);
+  auto& cp = o.checkpoints;
+  cp.dir = checkpoint_dir.get(s);
+  cp.interval = to_ms(checkpoint_interval.get(s));
+  cp.timeout = to_ms(checkpoint_timeout.get(s));
+  cp.retained = static_cast<uint32_t>(checkpoints_retained.get(s));
+  cp.restore = opt::restore.get(s);
   o.settings = s;
   return o;
 }

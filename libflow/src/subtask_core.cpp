@@ -131,11 +131,22 @@ void subtask_core::abort_checkpoint(checkpoint_id id) {
   if (aligner_.cancel(id)) release_held();
 }
 
+void subtask_core::restore(const subtask_restore& r) {
+  task_->restore_key_groups(r.key_groups);
+  if (is_source()) task_->restore_positions(r.positions);
+}
+
+void subtask_core::checkpoint_complete(
+    const std::vector<source_position>& positions) {
+  if (!done_ && is_source()) task_->checkpoint_complete(positions);
+}
+
 void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
   // Records emitted before the barrier go out before it.
   task_->flush_all();
-  subtask_snapshot s{id, alignment_ms, {}};
+  subtask_snapshot s{id, alignment_ms, {}, {}};
   task_->snapshot_key_groups(s.key_groups);
+  if (is_source()) task_->snapshot_positions(s.positions);
   snapshots_.push_back(std::move(s));
   outbox_.push_barrier(id);
   release_held();

@@ -15,7 +15,8 @@ subtask_driver::subtask_driver(const subtask_plan& plan,
 subtask_driver::~subtask_driver() = default;
 
 driver_action subtask_driver::start(std::function<void()> wake,
-                                    blocking_executor* executor) {
+                                    blocking_executor* executor,
+                                    const subtask_restore* restore) {
   if (state_ != driver_state::created) return {};
   try {
     task_setup setup;
@@ -29,6 +30,15 @@ driver_action subtask_driver::start(std::function<void()> wake,
     core_ = std::make_unique<subtask_core>(
         make_, std::move(setup), plan_.input_edges, plan_.outputs.size(),
         opts_.channels, transport_, metrics_, &clock_);
+  } catch (const std::exception& e) {
+    return fail("failed to open", e);
+  }
+  try {
+    if (restore) core_->restore(*restore);
+  } catch (const std::exception& e) {
+    return fail("failed to restore", e);
+  }
+  try {
     wakes_ = core_->set_wakeup(std::move(wake));
   } catch (const std::exception& e) {
     return fail("failed to open", e);
@@ -67,6 +77,11 @@ driver_action subtask_driver::on_trigger(checkpoint_id id) {
 
 driver_action subtask_driver::on_abort_checkpoint(checkpoint_id id) {
   return run([&](subtask_core& c) { c.abort_checkpoint(id); });
+}
+
+driver_action subtask_driver::on_checkpoint_complete(
+    const std::vector<source_position>& positions) {
+  return run([&](subtask_core& c) { c.checkpoint_complete(positions); });
 }
 
 driver_action subtask_driver::on_poll(uint64_t generation) {

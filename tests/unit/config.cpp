@@ -44,6 +44,24 @@ BOOST_AUTO_TEST_CASE(cli_values_reach_the_job_options) {
   BOOST_CHECK_EQUAL(cfg.options().settings.at("flow.parallelism"), "3");
 }
 
+BOOST_AUTO_TEST_CASE(checkpoint_options_reach_the_job_options) {
+  node_config off;
+  BOOST_REQUIRE(off.load({}) == node_config::outcome::ok);
+  BOOST_CHECK(!off.options().checkpoints.enabled());
+  BOOST_CHECK_EQUAL(off.options().checkpoints.restore, "latest");
+  node_config cfg;
+  BOOST_REQUIRE(cfg.load({"--flow.checkpoint-interval=250ms",
+                          "--flow.checkpoint-dir=/tmp/cp",
+                          "--flow.checkpoints-retained=5",
+                          "--flow.restore=none"}) == node_config::outcome::ok);
+  auto& cp = cfg.options().checkpoints;
+  BOOST_CHECK(cp.enabled());
+  BOOST_CHECK(cp.interval == std::chrono::milliseconds(250));
+  BOOST_CHECK_EQUAL(cp.dir, "/tmp/cp");
+  BOOST_CHECK_EQUAL(cp.retained, 5u);
+  BOOST_CHECK_EQUAL(cp.restore, "none");
+}
+
 BOOST_AUTO_TEST_CASE(bad_values_name_the_key_and_the_expectation) {
   struct bad_case {
     std::vector<std::string> args;
@@ -56,6 +74,9 @@ BOOST_AUTO_TEST_CASE(bad_values_name_the_key_and_the_expectation) {
        "flow.credit-return"},
       {{"--flow.parallelism=abc"}, "flow.parallelism"},
       {{"--flow.log-level=loud"}, "flow.log-level"},
+      {{"--flow.checkpoints-retained=0"}, "flow.checkpoints-retained"},
+      {{"--flow.checkpoint-timeout=0s"}, "flow.checkpoint-timeout"},
+      {{"--flow.checkpoint-interval=1s"}, "flow.checkpoint-dir"},
       {{"--flow.no-such-key=1"}, "flow.no-such-key"},
       {{"stray"}, "stray"},
   };

@@ -29,6 +29,14 @@ source_spec<T> from_collection(std::vector<T> records,
       }
       return pos_ < xs_->size() ? source_state::more : source_state::done;
     }
+    /// One split: the index of the next record.
+    std::vector<source_position> positions() const override {
+      return {{"", static_cast<int64_t>(pos_)}};
+    }
+    void restore(const std::vector<source_position>& p) override {
+      for (auto& x : p)
+        if (x.split.empty()) pos_ = static_cast<size_t>(x.position);
+    }
 
   private:
     std::shared_ptr<const std::vector<T>> xs_;

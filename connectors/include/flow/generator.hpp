@@ -60,6 +60,15 @@ public:
 
   void request_stop() override { stopped_ = true; }
 
+  /// One split: the index of the next record to make.
+  std::vector<source_position> positions() const override {
+    return {{"", static_cast<int64_t>(next_)}};
+  }
+  void restore(const std::vector<source_position>& p) override {
+    for (auto& x : p)
+      if (x.split.empty()) next_ = static_cast<uint64_t>(x.position);
+  }
+
 private:
   uint64_t count_;
   F make_;

@@ -44,6 +44,24 @@ public:
   /// idle, and returns true; the host then polls at once rather than
   /// retrying idle sources every millisecond. Called once, after open().
   virtual bool set_wakeup(std::function<void()> wake) { return false; }
+
+  // -- checkpoints ----------------------------------------------------------
+
+  /// Where the source stands: per split, the position of the next record
+  /// poll() would emit. Called between polls when the job checkpoints; a
+  /// source without positions (the default) starts from its beginning
+  /// after a restore.
+  virtual std::vector<source_position> positions() const { return {}; }
+
+  /// After open(), before the first poll: resume at `positions` (what
+  /// positions() returned for the same subtask at a checkpoint).
+  virtual void restore(const std::vector<source_position>& positions) {}
+
+  /// A checkpoint in which this source stood at `positions` is complete
+  /// (written and durable): a source may now tell its input (Kafka: commit
+  /// the offsets to the consumer group). Must not block the thread.
+  virtual void
+  checkpoint_complete(const std::vector<source_position>& positions) {}
 };
 
 /// A sink for records of type T, one instance per sink subtask.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "flow/checkpoint/options.hpp"
 #include "flow/option.hpp"
 #include "flow/plan.hpp"
 #include "flow/settings.hpp"
@@ -11,8 +12,9 @@
 namespace flow {
 
 /// Everything a job run can be configured with. The member initializers
-/// here (and in plan_options, channel_options) are the defaults of the
-/// `flow.*` options: job_options.cpp declares those options with them.
+/// here (and in plan_options, channel_options, checkpoint::options) are the
+/// defaults of the `flow.*` options: job_options.cpp declares those options
+/// with them.
 struct job_options {
   plan_options plan;
   channel_options channels;
@@ -31,6 +33,8 @@ struct job_options {
   /// sleep between steal attempts, which costs CPU and latency at low load:
   /// bench/RESULTS.md).
   std::string scheduler = "sharing";
+  /// Checkpoints, restore and restarts (`flow.checkpoint-*`, ...).
+  checkpoint::options checkpoints;
   /// Every configured value as text, by key ("kafka.bootstrap"); options
   /// left unset are absent (flow::option::get supplies their defaults).
   /// Connectors and the job's own code read their options here.

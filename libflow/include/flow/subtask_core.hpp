@@ -46,6 +46,8 @@ struct subtask_snapshot {
   int64_t alignment_ms = 0;
   /// The task's keyed state (task::snapshot_key_groups).
   std::vector<key_group_snapshot> key_groups;
+  /// Sources: where they stand (task::snapshot_positions).
+  std::vector<source_position> positions;
 };
 
 /// What the host should do after a call into subtask_core.
@@ -109,6 +111,14 @@ public:
 
   /// The job aborted checkpoint `id`: stop aligning it.
   void abort_checkpoint(checkpoint_id id);
+
+  /// Before any other event: the task takes the keyed state and source
+  /// positions of a restored checkpoint.
+  void restore(const subtask_restore& r);
+
+  /// Sources: a checkpoint in which this subtask stood at `positions` is
+  /// complete (task::checkpoint_complete); ignored once the source ended.
+  void checkpoint_complete(const std::vector<source_position>& positions);
 
   /// Snapshots taken since the last call, oldest first; the host writes
   /// them (off this thread) and acknowledges them to the job.

@@ -97,9 +97,12 @@ public:
   /// (null: they run it inline; it must outlive the driver), hands the
   /// task `wake` (called from any thread when a source's input may have
   /// arrived or a busy sink may go on; the host then delivers
-  /// on_wakeup()), and starts. Call once, first.
+  /// on_wakeup()), and starts. With `restore`, the task takes that state
+  /// first (a throw fails the subtask, "failed to restore"). Call once,
+  /// first.
   driver_action start(std::function<void()> wake,
-                      blocking_executor* executor = nullptr);
+                      blocking_executor* executor = nullptr,
+                      const subtask_restore* restore = nullptr);
 
   driver_action on_batch(size_t in_slot, batch_ptr b);
   driver_action on_end_of_stream(size_t in_slot);
@@ -113,6 +116,10 @@ public:
   driver_action on_trigger(checkpoint_id id);
   /// The job aborted checkpoint `id`.
   driver_action on_abort_checkpoint(checkpoint_id id);
+  /// Sources: a checkpoint in which this subtask stood at `positions` is
+  /// complete.
+  driver_action
+  on_checkpoint_complete(const std::vector<source_position>& positions);
   /// A poll the driver asked for; stale generations do nothing.
   driver_action on_poll(uint64_t generation);
   /// The task's wake callback ran: an idle source polls at once, a busy

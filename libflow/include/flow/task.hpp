@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/batch.hpp"
+#include "flow/ids.hpp"
 #include "flow/outbox.hpp"
 #include "flow/partitioning.hpp"
 #include "flow/settings.hpp"
@@ -47,6 +48,18 @@ struct task_setup {
 struct key_group_snapshot {
   uint32_t key_group = 0;
   std::vector<char> bytes;
+};
+
+/// Where a source stands in one of its splits, as a checkpoint keeps it:
+/// the split ("" for a source with one, a Kafka partition's number as
+/// text) and the position of the next record to read (an index, an
+/// offset).
+struct source_position {
+  std::string split;
+  int64_t position = 0;
+  friend bool operator==(const source_position& a, const source_position& b) {
+    return a.split == b.split && a.position == b.position;
+  }
 };
 
 /// Result of one poll of a source.
@@ -136,6 +149,26 @@ public:
   /// has no keyed state.
   virtual void
   restore_key_groups(const std::vector<key_group_snapshot>& groups);
+
+  /// Sources: appends where the source stands (source_function::positions),
+  /// called between two polls.
+  virtual void snapshot_positions(std::vector<source_position>& out) const {}
+
+  /// Sources: resume from `positions` (taken by snapshot_positions of the
+  /// same subtask), before the first poll.
+  virtual void restore_positions(const std::vector<source_position>& p) {}
+
+  /// Sources: a checkpoint in which this subtask stood at `positions` is
+  /// complete (source_function::checkpoint_complete).
+  virtual void checkpoint_complete(const std::vector<source_position>& p) {}
+};
+
+/// What a subtask starts from when its job restores a checkpoint.
+struct subtask_restore {
+  /// The checkpoint restored.
+  checkpoint_id id;
+  std::vector<key_group_snapshot> key_groups;
+  std::vector<source_position> positions;
 };
 
 using task_factory = std::function<std::unique_ptr<task>(const task_setup&)>;

@@ -136,6 +136,16 @@ public:
   bool set_wakeup(std::function<void()> wake) override {
     return fn_->set_wakeup(std::move(wake));
   }
+  void snapshot_positions(std::vector<source_position>& out) const override {
+    auto p = fn_->positions();
+    out.insert(out.end(), p.begin(), p.end());
+  }
+  void restore_positions(const std::vector<source_position>& p) override {
+    fn_->restore(p);
+  }
+  void checkpoint_complete(const std::vector<source_position>& p) override {
+    fn_->checkpoint_complete(p);
+  }
 
 private:
   const watermark_strategy<T>* strategy() const override {

@@ -43,24 +43,4 @@ BOOST_AUTO_TEST_CASE(zero_attempts_never_restart) {
   BOOST_CHECK(!r.on_failure());
 }
 
-BOOST_AUTO_TEST_CASE(bad_options_name_the_key_and_value) {
-  options o;
-  o.retained = 0;
-  auto err = validate(o);
-  BOOST_REQUIRE(err);
-  BOOST_CHECK_EQUAL(err->key, "flow.checkpoints-retained");
-  BOOST_CHECK_EQUAL(err->value, "0");
-  o = options{};
-  o.restart_backoff = 2000ms;
-  o.restart_backoff_max = 1000ms;
-  err = validate(o);
-  BOOST_REQUIRE(err);
-  BOOST_CHECK_EQUAL(err->key, "flow.restart-backoff-max");
-  BOOST_CHECK_EQUAL(err->value, "1000ms");
-  o = options{};
-  o.timeout = 0ms;
-  BOOST_CHECK_EQUAL(validate(o)->key, "flow.checkpoint-timeout");
-  BOOST_CHECK(!validate(options{}));
-}
-
 BOOST_AUTO_TEST_SUITE_END()

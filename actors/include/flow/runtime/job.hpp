@@ -1,5 +1,7 @@
 #pragma once
 
+#include "flow/checkpoint/coordinator.hpp"
+#include "flow/checkpoint/store.hpp"
 #include "flow/job_options.hpp"
 #include "flow/metrics.hpp"
 #include "flow/plan.hpp"
@@ -14,6 +16,8 @@
 #include <vector>
 
 namespace flow::runtime {
+
+class job_checkpoints;
 
 /// Totals of one logical operator after a run.
 struct operator_summary {
@@ -40,14 +44,19 @@ struct job_result {
   std::vector<std::shared_ptr<subtask_metrics>> subtasks;
   /// Highest credit window seen in use, to check against the options.
   uint32_t max_in_flight = 0;
+  /// Checkpoints taken (none if they were off).
+  checkpoint::coordinator_stats checkpoints;
 
   const operator_summary* find(const std::string& name) const;
 };
 
 /// Runs `t` on this process's actor system until every sink has seen
 /// end-of-stream, a subtask fails, or `*stop` turns true (then sources stop,
-/// the job drains and ends normally). Throws std::invalid_argument if the
-/// topology cannot be planned.
+/// the job drains and ends normally). With flow.checkpoint-interval, takes
+/// checkpoints; it starts from the checkpoint flow.restore names. Throws
+/// std::invalid_argument if the topology cannot be planned,
+/// checkpoint::incompatible_checkpoint if the checkpoint to restore does
+/// not fit it.
 job_result execute(const topology& t, const job_options& opts,
                    const std::atomic<bool>* stop = nullptr);
 
@@ -67,18 +76,23 @@ int report(const std::string& name, const job_result& r);
 
 /// Spawns the subtasks `ids` of `plan` on `sys`, reporting to `job`.
 /// Returns their handles in the order of `ids`; `metrics` receives their
-/// counters (indexed by subtask id).
+/// counters (indexed by subtask id). `checkpoints`: where they write their
+/// checkpoint parts (null: none); `restore`: their state to start from,
+/// indexed by subtask id (null: fresh; taken from).
 std::vector<caf::actor>
 spawn_subtasks(caf::actor_system& sys, const topology& t,
                const physical_plan& plan, const std::vector<uint32_t>& ids,
                const job_options& opts, const caf::actor& job,
-               std::vector<std::shared_ptr<subtask_metrics>>& metrics);
+               std::vector<std::shared_ptr<subtask_metrics>>& metrics,
+               std::shared_ptr<const checkpoint::store> checkpoints = nullptr,
+               std::vector<subtask_restore>* restore = nullptr);
 
 /// Sends every subtask its peers; `actors` is indexed by subtask id.
 void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
                    const std::vector<caf::actor>& actors);
 
 /// Waits for the subtasks in `actors` (indexed by subtask id) to finish.
+/// With `checkpoints`, takes the job's checkpoints meanwhile.
 /// `on_down` is asked about down messages of other monitored actors (e.g.
 /// remote nodes) and returns an error text to fail the job, or "".
 job_result supervise(
@@ -86,6 +100,7 @@ job_result supervise(
     const std::vector<caf::actor>& actors,
     std::vector<std::shared_ptr<subtask_metrics>> metrics,
     const job_options& opts, const std::atomic<bool>* stop,
-    const std::function<std::string(const caf::down_msg&)>& on_down = nullptr);
+    const std::function<std::string(const caf::down_msg&)>& on_down = nullptr,
+    job_checkpoints* checkpoints = nullptr);
 
 } // namespace flow::runtime

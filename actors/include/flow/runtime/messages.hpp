@@ -16,6 +16,7 @@ namespace flow::runtime {
 //   (eos_atom, uint32 in_slot)                end-of-stream
 //   (watermark_atom, uint32 in_slot, int64)   event-time progress, no credit
 //   (idle_atom, uint32 in_slot, bool idle)    watermark status, no credit
+//   (barrier_atom, uint32 in_slot, uint64 id) checkpoint barrier, no credit
 // Against the data direction, sent with high priority:
 //   (credit_atom, uint32 out_slot, uint32 n)  n batches processed
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
@@ -23,6 +24,7 @@ using eos_atom = caf::atom_constant<caf::atom("eos")>;
 using watermark_atom = caf::atom_constant<caf::atom("watermark")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
+using barrier_atom = caf::atom_constant<caf::atom("barrier")>;
 
 // Control plane (job <-> subtask, and a subtask to itself).
 using wire_atom = caf::atom_constant<caf::atom("wire")>;
@@ -40,6 +42,21 @@ using failed_atom = caf::atom_constant<caf::atom("failed")>;
 /// (report_atom, uint32 subtask, subtask_totals, bool blocked): periodic
 /// counters of a subtask for the status line.
 using report_atom = caf::atom_constant<caf::atom("report")>;
+
+// Checkpoints (job <-> subtask; ids are checkpoint_id values, parts
+// serialized flow::checkpoint::pb::Part messages):
+/// (cp_trigger_atom, uint64 id): job -> source subtasks: inject barrier id.
+using cp_trigger_atom = caf::atom_constant<caf::atom("cptrigger")>;
+/// (cp_ack_atom, uint32 subtask, uint64 id, string part): the subtask's
+/// part of checkpoint id is written.
+using cp_ack_atom = caf::atom_constant<caf::atom("cpack")>;
+/// (cp_decline_atom, uint32 subtask, uint64 id, string cause): it is not.
+using cp_decline_atom = caf::atom_constant<caf::atom("cpdecline")>;
+/// (cp_abort_atom, uint64 id): job -> subtasks: checkpoint id is aborted.
+using cp_abort_atom = caf::atom_constant<caf::atom("cpabort")>;
+/// (cp_done_atom, uint64 id, string part): job -> source subtasks:
+/// checkpoint id, in which the subtask's part was `part`, is complete.
+using cp_done_atom = caf::atom_constant<caf::atom("cpdone")>;
 
 /// A subtask's peers: for every output slot the downstream actor and its
 /// input slot, for every input slot the upstream actor and its output slot.

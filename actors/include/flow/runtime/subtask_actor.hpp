@@ -1,5 +1,6 @@
 #pragma once
 
+#include "flow/checkpoint/store.hpp"
 #include "flow/job_options.hpp"
 #include "flow/metrics.hpp"
 #include "flow/plan.hpp"
@@ -8,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include <memory>
+#include <optional>
 
 namespace flow::runtime {
 
@@ -17,8 +19,13 @@ struct subtask_spec {
   task_factory make_task;
   job_options options;
   std::shared_ptr<subtask_metrics> metrics;
-  /// Receives (done_atom, uint32 subtask) or (failed_atom, uint32, string).
+  /// Receives (done_atom, uint32 subtask) or (failed_atom, uint32, string),
+  /// and the subtask's checkpoint acknowledgements.
   caf::actor job;
+  /// Where the subtask writes its checkpoint parts; null: no checkpoints.
+  std::shared_ptr<const checkpoint::store> checkpoints;
+  /// The state the subtask starts from, if the job restores a checkpoint.
+  std::optional<subtask_restore> restore;
 };
 
 /// Spawns the actor hosting one subtask. It waits for a (wire_atom, wiring)

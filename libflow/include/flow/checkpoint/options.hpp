@@ -1,40 +1,43 @@
 #pragma once
 
-#include "flow/job_options.hpp"
-
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <string>
 
 namespace flow::checkpoint {
 
-/// Checkpoint and recovery options with their defaults and limits (the
-/// keys are `flow.<name>`; validate() checks them). Declared here until the
-/// job's option schema holds them.
+/// Checkpoint and recovery settings of a job. The member initializers are
+/// the defaults of the `flow.checkpoint*` and `flow.restore` options, which
+/// libflow/src/job_options.cpp declares (with their bounds) in the option
+/// schema; job_options::from() fills this in from checked settings. The
+/// restart_* members feed checkpoint::restart_strategy, which no runtime
+/// uses yet: they become options when the job restarts itself.
 struct options {
-  /// flow.checkpoint-dir: where checkpoints go; empty: no checkpoints.
+  /// flow.checkpoint-dir: where checkpoints go (a directory, created if
+  /// missing); empty: none. Required when interval > 0.
   std::string dir;
-  /// flow.checkpoint-interval: period between checkpoints; zero: only
-  /// savepoints on request.
-  std::chrono::milliseconds interval = std::chrono::seconds(10);
+  /// flow.checkpoint-interval: period between checkpoints; zero: none.
+  std::chrono::milliseconds interval{0};
   /// flow.checkpoint-timeout: a checkpoint not acknowledged by every
   /// subtask this long after its trigger is aborted.
   std::chrono::milliseconds timeout = std::chrono::minutes(10);
   /// flow.checkpoints-retained: complete checkpoints kept (savepoints are
   /// never deleted).
   uint32_t retained = 3;
-  /// flow.restart-attempts: restarts allowed without a checkpoint
+  /// flow.restore: "latest" (the latest complete checkpoint in dir, if
+  /// any), "none" (start fresh), or the path of a checkpoint directory.
+  std::string restore = "latest";
+  /// Restarts allowed without a checkpoint
   /// completing in between; zero: a failure ends the job.
   uint32_t restart_attempts = 3;
-  /// flow.restart-backoff: delay before the first restart; it doubles with
+  /// Delay before the first restart; it doubles with
   /// each further attempt...
   std::chrono::milliseconds restart_backoff = std::chrono::seconds(1);
-  /// flow.restart-backoff-max: ...up to this.
+  /// ...up to this.
   std::chrono::milliseconds restart_backoff_max = std::chrono::minutes(1);
-};
 
-/// The first option whose value cannot be used.
-std::optional<config_error> validate(const options& o);
+  /// True if the job takes periodic checkpoints.
+  bool enabled() const noexcept { return interval.count() > 0; }
+};
 
 } // namespace flow::checkpoint

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/connector.hpp"
+#include "flow/kafka/admin.hpp"
 #include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/error.hpp"
 #include "flow/kafka/offset_committer.hpp"
@@ -11,6 +12,7 @@
 #include "flow/watermark.hpp"
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,15 +74,12 @@ public:
                         "start offset 'committed' needs kafka.group-id"};
     label_ = ctx.operator_name + "[" + std::to_string(ctx.subtask_index) + "]";
     executor_ = ctx.executor;
-    opening_.start(executor_, [s = settings_, topic = topic_,
-                               subtask = ctx.subtask_index,
-                               parallelism = ctx.parallelism] {
-      return std::make_unique<partition_reader>(
-          s, topic, subtask, parallelism, static_cast<int32_t>(parallelism));
-    });
+    subtask_ = ctx.subtask_index;
+    parallelism_ = ctx.parallelism;
   }
 
   source_state poll(emitter<T>& out, size_t max_records) override {
+    if (!opening_.started() && !reader_ && !stopped_) start_opening();
     if (!reader_ && !open_reader())
       return stopped_ ? finish() : source_state::idle;
     if (stopped_ || reader_->finished()) return finish();
@@ -119,6 +118,57 @@ public:
 
   void request_stop() override { stopped_ = true; }
 
+  /// One split per assigned partition ("3"): the next offset to read.
+  /// Before the reader is open: the positions restored, if any.
+  std::vector<source_position> positions() const override {
+    std::vector<source_position> out;
+    if (reader_) {
+      for (auto& [p, o] : reader_->positions())
+        out.push_back({std::to_string(p), o});
+    } else if (restored_) {
+      for (auto& [p, o] : settings_.start.offsets)
+        out.push_back({std::to_string(p), o});
+    }
+    return out;
+  }
+
+  /// Reads each partition from its checkpointed offset (the consumer
+  /// group's offsets and kafka.start-offset do not apply); partitions not
+  /// in the checkpoint start at their earliest offset.
+  void restore(const std::vector<source_position>& positions) override {
+    if (opening_.started() || reader_)
+      throw std::logic_error("kafka source: restore after the first poll");
+    start_offset from;
+    from.what = start_offset::kind::explicit_offsets;
+    for (auto& x : positions)
+      from.offsets[static_cast<int32_t>(std::stol(x.split))] = x.position;
+    settings_.start = std::move(from);
+    restored_ = true;
+  }
+
+  /// Commits the checkpointed offsets to kafka.group-id (if set), on the
+  /// executor; a failed commit is logged (lag tools lag, nothing else).
+  void
+  checkpoint_complete(const std::vector<source_position>& positions) override {
+    if (settings_.group_id.empty() || positions.empty()) return;
+    std::map<int32_t, int64_t> offsets;
+    for (auto& x : positions)
+      offsets[static_cast<int32_t>(std::stol(x.split))] = x.position;
+    if (committing_.ready()) committing_.take();
+    if (committing_.started()) return; // the next completion commits
+    committing_.start(executor_, [s = settings_, topic = topic_,
+                                  offsets = std::move(offsets)]() noexcept {
+      try {
+        admin{s}.commit(s.group_id, topic, offsets);
+      } catch (const std::exception& e) {
+        logger("flow/kafka")
+            ->warn("commit of checkpointed offsets of {} to group {} "
+                   "failed: {}",
+                   topic, s.group_id, e.what());
+      }
+    });
+  }
+
   /// Wake-ups come from the reader (records arrived), the dead-letter
   /// queue (room again, acknowledgements) and the executor (opened).
   bool set_wakeup(std::function<void()> wake) override {
@@ -129,6 +179,14 @@ public:
   }
 
 private:
+  void start_opening() {
+    opening_.start(executor_, [s = settings_, topic = topic_,
+                               subtask = subtask_, parallelism = parallelism_] {
+      return std::make_unique<partition_reader>(
+          s, topic, subtask, parallelism, static_cast<int32_t>(parallelism));
+    });
+  }
+
   /// False while the reader is being opened; takes it once it is (and
   /// rethrows why it could not be opened).
   bool open_reader() {
@@ -231,7 +289,11 @@ private:
   std::string label_;
   blocking_executor* executor_ = nullptr;
   std::function<void()> wake_;
+  uint32_t subtask_ = 0;
+  uint32_t parallelism_ = 1;
   background_result<std::unique_ptr<partition_reader>> opening_;
+  background_result<void> committing_;
+  bool restored_ = false;
   // The DLQ writer is destroyed after the reader: members in reverse.
   std::unique_ptr<dead_letter_queue> dlq_;
   std::unique_ptr<partition_reader> reader_;

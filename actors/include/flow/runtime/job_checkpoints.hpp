@@ -1,0 +1,85 @@
+#pragma once
+
+#include "flow/checkpoint/coordinator.hpp"
+#include "flow/checkpoint/parts.hpp"
+#include "flow/checkpoint/store.hpp"
+#include "flow/plan.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flow::runtime {
+
+/// The state a job starts from: the checkpoint restored and every
+/// subtask's part of it, indexed by subtask id.
+struct restored_job {
+  checkpoint::completed_checkpoint from;
+  std::vector<subtask_restore> subtasks;
+};
+
+/// The checkpoint a job with `plan` starts from, as flow.restore and
+/// flow.checkpoint-dir say (`store` null: no directory): nullopt for a
+/// fresh start. Logs which checkpoint and its age. Throws
+/// checkpoint::incompatible_checkpoint if it does not fit `plan` or
+/// cannot be read (the program then exits 2). Reads files: call it before
+/// the job runs, never on a scheduler thread.
+std::optional<restored_job> load_restore(const checkpoint::options& opts,
+                                         const checkpoint::store* store,
+                                         const physical_plan& plan);
+
+/// Hosts a job's checkpoint::coordinator in the loop that supervises the
+/// job (runtime::supervise), on that loop's own thread (never a scheduler
+/// thread: the metadata is written there). It tells the source subtasks to
+/// inject barriers, collects the subtasks' acknowledgements, commits the
+/// metadata to the store, and tells the sources when a checkpoint is
+/// complete (so that they commit their positions) or the subtasks when one
+/// is aborted. Decisions are the coordinator's.
+///
+/// A bounded job takes checkpoints until its first subtask finishes: a
+/// finished subtask cannot acknowledge, so the one in flight is aborted and
+/// no more are triggered.
+class job_checkpoints {
+public:
+  /// `restored`: the id of the checkpoint the job started from (0: none);
+  /// new ids follow it.
+  job_checkpoints(caf::scoped_actor& self, const std::string& job_name,
+                  const physical_plan& plan,
+                  std::shared_ptr<checkpoint::store> store,
+                  const checkpoint::options& opts, checkpoint_id restored);
+  ~job_checkpoints();
+
+  /// The subtasks' actors, indexed by subtask id.
+  void set_actors(std::vector<caf::actor> actors);
+
+  /// Triggers a checkpoint that is due; aborts one that timed out.
+  void poll();
+
+  /// How long the supervising loop may wait before poll() has work.
+  std::chrono::milliseconds next_wakeup() const;
+
+  void on_ack(uint32_t subtask, uint64_t id, const std::string& part);
+  void on_decline(uint32_t subtask, uint64_t id, const std::string& cause);
+  /// Subtask `subtask` finished.
+  void on_finished(uint32_t subtask);
+
+  const checkpoint::coordinator_stats& stats() const;
+
+private:
+  void completed(const checkpoint::pb::Metadata& md);
+  void aborted(const checkpoint::trigger& t, const std::string& cause);
+
+  caf::scoped_actor& self_;
+  const physical_plan& plan_;
+  std::shared_ptr<checkpoint::store> store_;
+  checkpoint::coordinator coordinator_;
+  std::vector<caf::actor> actors_;
+  std::vector<bool> finished_;
+  bool stopped_ = false;
+};
+
+} // namespace flow::runtime

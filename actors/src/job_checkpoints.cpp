@@ -1,0 +1,168 @@
+#include "flow/runtime/job_checkpoints.hpp"
+
+#include "flow/log.hpp"
+#include "flow/runtime/messages.hpp"
+
+#include <caf/all.hpp>
+
+namespace flow::runtime {
+
+namespace {
+
+std::vector<subtask_id> all_subtasks(const physical_plan& plan) {
+  std::vector<subtask_id> out;
+  for (auto& s : plan.subtasks)
+    out.push_back(s.id);
+  return out;
+}
+
+} // namespace
+
+std::optional<restored_job> load_restore(const checkpoint::options& opts,
+                                         const checkpoint::store* store,
+                                         const physical_plan& plan) {
+  auto log = logger("flow/checkpoint");
+  if (opts.restore == "none") return std::nullopt;
+  std::optional<checkpoint::completed_checkpoint> cp;
+  if (opts.restore == "latest") {
+    if (!store) return std::nullopt;
+    cp = store->latest();
+    if (!cp) {
+      log->info("no complete checkpoint in {}: starting fresh",
+                store->root().string());
+      return std::nullopt;
+    }
+  } else {
+    auto opened = checkpoint::store::open(opts.restore);
+    if (!opened)
+      throw checkpoint::incompatible_checkpoint(
+          "flow.restore = " + opts.restore +
+          ": not a complete checkpoint: " + opened.error().message());
+    cp = std::move(opened.value());
+  }
+  auto parts = checkpoint::match_parts(cp->metadata, plan);
+  restored_job r{*cp, {}};
+  r.subtasks.resize(plan.subtasks.size());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    auto& p = *parts[i];
+    auto& sr = r.subtasks[i];
+    sr.id = cp->id();
+    sr.positions = checkpoint::positions_of(p);
+    auto bytes = checkpoint::store::read_part(*cp, p);
+    if (!bytes)
+      throw checkpoint::incompatible_checkpoint(
+          "checkpoint " + cp->dir.string() +
+          " cannot be read: " + bytes.error().message());
+    try {
+      sr.key_groups = checkpoint::decode_state(bytes.value());
+    } catch (const std::exception& e) {
+      throw checkpoint::incompatible_checkpoint("checkpoint " +
+                                                cp->dir.string() + ": " +
+                                                p.file() + ": " + e.what());
+    }
+  }
+  auto age_ms = clock::system().now() - cp->metadata.complete_time_ms();
+  log->info("restoring checkpoint {} from {} (taken {:.1f} s ago)",
+            cp->id().value(), cp->dir.string(), age_ms / 1000.0);
+  return r;
+}
+
+job_checkpoints::job_checkpoints(caf::scoped_actor& self,
+                                 const std::string& job_name,
+                                 const physical_plan& plan,
+                                 std::shared_ptr<checkpoint::store> store,
+                                 const checkpoint::options& opts,
+                                 checkpoint_id restored)
+    : self_(self), plan_(plan), store_(std::move(store)),
+      coordinator_(job_name, all_subtasks(plan), opts, clock::system(),
+                   restored),
+      finished_(plan.subtasks.size(), false) {
+  coordinator_.on_complete(
+      [this](const checkpoint::pb::Metadata& md) { completed(md); });
+  coordinator_.on_abort(
+      [this](const checkpoint::trigger& t, const std::string& cause) {
+        aborted(t, cause);
+      });
+}
+
+job_checkpoints::~job_checkpoints() = default;
+
+void job_checkpoints::set_actors(std::vector<caf::actor> actors) {
+  actors_ = std::move(actors);
+}
+
+void job_checkpoints::poll() {
+  if (stopped_) return;
+  auto t = coordinator_.poll();
+  if (!t) return;
+  for (auto& s : plan_.subtasks)
+    if (s.kind == node_kind::source)
+      self_->send(actors_[s.id.value()], cp_trigger_atom::value, t->id.value());
+}
+
+std::chrono::milliseconds job_checkpoints::next_wakeup() const {
+  if (stopped_) return std::chrono::hours(1);
+  auto wake = coordinator_.next_wakeup();
+  if (wake == max_timestamp) return std::chrono::hours(1);
+  return std::chrono::milliseconds(
+      std::max<int64_t>(0, wake - clock::system().now()));
+}
+
+void job_checkpoints::on_ack(uint32_t subtask, uint64_t id,
+                             const std::string& part) {
+  checkpoint::pb::Part p;
+  if (!p.ParseFromString(part)) {
+    on_decline(subtask, id, "unreadable acknowledgement");
+    return;
+  }
+  auto md = coordinator_.on_ack(checkpoint_id{id}, subtask_id{subtask},
+                                std::move(p));
+  if (!md) return;
+  // Every part is written: the metadata goes last, on this thread.
+  if (auto err = store_->commit(*md))
+    coordinator_.on_commit_failed(checkpoint_id{id}, err->message());
+  else
+    coordinator_.on_committed(checkpoint_id{id});
+}
+
+void job_checkpoints::on_decline(uint32_t subtask, uint64_t id,
+                                 const std::string& cause) {
+  coordinator_.on_decline(checkpoint_id{id}, subtask_id{subtask}, cause);
+}
+
+void job_checkpoints::on_finished(uint32_t subtask) {
+  if (subtask < finished_.size()) finished_[subtask] = true;
+  if (stopped_) return;
+  stopped_ = true;
+  auto& s = plan_.subtasks.at(subtask);
+  logger("flow/checkpoint")
+      ->info("{}[{}] finished: no more checkpoints", s.operator_name, s.index);
+  if (auto t = coordinator_.in_flight())
+    coordinator_.on_decline(t->id, subtask_id{subtask},
+                            "finished before the barrier reached it");
+}
+
+const checkpoint::coordinator_stats& job_checkpoints::stats() const {
+  return coordinator_.stats();
+}
+
+void job_checkpoints::completed(const checkpoint::pb::Metadata& md) {
+  for (auto& p : md.parts()) {
+    for (auto& s : plan_.subtasks) {
+      if (s.kind != node_kind::source || s.node.value() != p.operator_id() ||
+          s.index != p.subtask_index() || finished_[s.id.value()])
+        continue;
+      self_->send(actors_[s.id.value()], cp_done_atom::value,
+                  md.checkpoint_id(), p.SerializeAsString());
+    }
+  }
+}
+
+void job_checkpoints::aborted(const checkpoint::trigger& t,
+                              const std::string&) {
+  for (size_t i = 0; i < actors_.size(); ++i)
+    if (!finished_[i]) self_->send(actors_[i], cp_abort_atom::value, t.id.value());
+  store_->discard(t.id, t.savepoint);
+}
+
+} // namespace flow::runtime
