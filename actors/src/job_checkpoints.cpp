@@ -56,9 +56,8 @@ std::optional<restored_job> load_restore(const checkpoint::options& opts,
     try {
       sr.key_groups = checkpoint::decode_state(bytes.value());
     } catch (const std::exception& e) {
-      throw checkpoint::incompatible_checkpoint("checkpoint " +
-                                                cp->dir.string() + ": " +
-                                                p.file() + ": " + e.what());
+      throw checkpoint::incompatible_checkpoint(
+          "checkpoint " + cp->dir.string() + ": " + p.file() + ": " + e.what());
     }
   }
   auto age_ms = clock::system().now() - cp->metadata.complete_time_ms();
@@ -115,8 +114,8 @@ void job_checkpoints::on_ack(uint32_t subtask, uint64_t id,
     on_decline(subtask, id, "unreadable acknowledgement");
     return;
   }
-  auto md = coordinator_.on_ack(checkpoint_id{id}, subtask_id{subtask},
-                                std::move(p));
+  auto md =
+      coordinator_.on_ack(checkpoint_id{id}, subtask_id{subtask}, std::move(p));
   if (!md) return;
   // Every part is written: the metadata goes last, on this thread.
   if (auto err = store_->commit(*md))
@@ -161,7 +160,8 @@ void job_checkpoints::completed(const checkpoint::pb::Metadata& md) {
 void job_checkpoints::aborted(const checkpoint::trigger& t,
                               const std::string&) {
   for (size_t i = 0; i < actors_.size(); ++i)
-    if (!finished_[i]) self_->send(actors_[i], cp_abort_atom::value, t.id.value());
+    if (!finished_[i])
+      self_->send(actors_[i], cp_abort_atom::value, t.id.value());
   store_->discard(t.id, t.savepoint);
 }
 

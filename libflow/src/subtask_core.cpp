@@ -147,9 +147,18 @@ void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
   subtask_snapshot s{id, alignment_ms, {}, {}};
   task_->snapshot_key_groups(s.key_groups);
   if (is_source()) task_->snapshot_positions(s.positions);
-  snapshots_.push_back(std::move(s));
+  task_->prepare_checkpoint();
+  unflushed_.push_back(std::move(s));
+  release_flushed();
   outbox_.push_barrier(id);
   release_held();
+}
+
+void subtask_core::release_flushed() {
+  if (unflushed_.empty() || task_->busy()) return;
+  for (auto& s : unflushed_)
+    snapshots_.push_back(std::move(s));
+  unflushed_.clear();
 }
 
 void subtask_core::release_held() {
@@ -177,6 +186,7 @@ void subtask_core::on_credit(size_t out_slot, uint32_t n) {
 
 step_result subtask_core::drain() {
   if (task_->busy()) task_->resume();
+  release_flushed();
   if (wm_dirty_ && !stalled()) {
     update_watermark();
     update_idle();

@@ -39,6 +39,11 @@ struct gated_sink final : sink_function<int> {
     finish_calls++;
     waiting = true;
   }
+  /// A checkpoint waits, as for acknowledgements of what was written.
+  void prepare_checkpoint() override {
+    ++prepared;
+    waiting = true;
+  }
   bool busy() const override { return waiting; }
   void resume() override {
     ++resumes;
@@ -60,6 +65,7 @@ struct gated_sink final : sink_function<int> {
   bool gate_open = false;
   int resumes = 0;
   int finish_calls = 0;
+  int prepared = 0;
 };
 
 batch_ptr batch_of(std::vector<int> xs) {
@@ -106,6 +112,29 @@ struct manual_executor final : blocking_executor {
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(busy_sink)
+
+BOOST_AUTO_TEST_CASE(
+    a_checkpoint_waits_until_the_sink_made_its_writes_durable) {
+  sink_subtask s{4};
+  s.core->on_batch(0, batch_of({1}));
+  s.core->on_barrier(0, checkpoint_id{1});
+  s.core->on_batch(0, batch_of({2}));
+  s.core->drain(); // writes {1}, then waits
+  s.sink->gate_open = true;
+  s.core->drain(); // the barrier: the sink is asked to make {1} durable
+  BOOST_TEST(s.sink->prepared == 1);
+  BOOST_TEST(s.core->take_snapshots().empty());
+  BOOST_TEST(s.sink->written == std::vector<int>({1}));
+  s.sink->gate_open = false;
+  s.core->drain(); // still flushing: no acknowledgement yet
+  BOOST_TEST(s.core->take_snapshots().empty());
+  s.sink->gate_open = true;
+  s.core->drain(); // flushed: the snapshot goes out, then input goes on
+  auto snaps = s.core->take_snapshots();
+  BOOST_REQUIRE_EQUAL(snaps.size(), 1u);
+  BOOST_TEST(snaps[0].id.value() == 1u);
+  BOOST_TEST(s.sink->written == std::vector<int>({1, 2}));
+}
 
 BOOST_AUTO_TEST_CASE(busy_sink_takes_no_input_and_withholds_credit) {
   sink_subtask s{4};

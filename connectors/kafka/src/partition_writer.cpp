@@ -242,7 +242,10 @@ bool partition_writer::flushed() {
                         std::chrono::seconds(5);
   auto done = [&] { return !holding() && in_flight() == 0; };
   service();
-  if (done()) return true;
+  if (done()) {
+    im.flush_deadline.reset(); // the next flush has a deadline of its own
+    return true;
+  }
   if (now > *im.flush_deadline)
     throw kafka_error{
         errc::delivery_failed,
@@ -250,7 +253,9 @@ bool partition_writer::flushed() {
             " records to " + topic_ +
             " not acknowledged within delivery-timeout-ms"};
   arm_and_serve();
-  return done();
+  if (!done()) return false;
+  im.flush_deadline.reset();
+  return true;
 }
 
 void partition_writer::set_wakeup(std::function<void()> wake) {

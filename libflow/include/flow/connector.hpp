@@ -89,6 +89,12 @@ public:
   /// thread, cheaply) once resume() may make progress, and returns true.
   /// Called once, after open().
   virtual bool set_wakeup(std::function<void()> wake) { return false; }
+
+  /// A checkpoint's barrier arrived: everything write() got so far must be
+  /// durable (delivered, acknowledged) before the checkpoint completes,
+  /// else a restart from it would lose records. Start that here and stay
+  /// busy() until it is done; the checkpoint waits for it.
+  virtual void prepare_checkpoint() {}
 };
 
 template <class T>
@@ -137,6 +143,7 @@ public:
   bool set_wakeup(std::function<void()> wake) override {
     return fn_->set_wakeup(std::move(wake));
   }
+  void prepare_checkpoint() override { fn_->prepare_checkpoint(); }
 
 private:
   std::unique_ptr<sink_function<T>> fn_;

@@ -196,6 +196,8 @@ private:
   /// back during alignment in front of the queue.
   void checkpoint(checkpoint_id id, int64_t alignment_ms);
   void release_held();
+  /// Moves unflushed_ to snapshots_ once the task is not busy.
+  void release_flushed();
   /// No input, watermark or timer can go to the task now.
   bool stalled() const { return outbox_.blocked() || task_->busy(); }
   void push_event(input_event ev);
@@ -230,6 +232,9 @@ private:
   /// input; empty unless aligning.
   std::vector<std::deque<input_event>> held_;
   std::vector<subtask_snapshot> snapshots_;
+  /// Snapshots of a sink that is making its writes durable
+  /// (task::prepare_checkpoint): released once it is no longer busy.
+  std::vector<subtask_snapshot> unflushed_;
 };
 
 } // namespace flow

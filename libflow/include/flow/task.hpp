@@ -150,6 +150,10 @@ public:
   virtual void
   restore_key_groups(const std::vector<key_group_snapshot>& groups);
 
+  /// Sinks: a checkpoint's barrier arrived (sink_function::
+  /// prepare_checkpoint); the subtask acknowledges it once busy() is false.
+  virtual void prepare_checkpoint() {}
+
   /// Sources: appends where the source stands (source_function::positions),
   /// called between two polls.
   virtual void snapshot_positions(std::vector<source_position>& out) const {}

@@ -61,16 +61,15 @@ std::vector<source_position> positions_of(const pb::Part& part) {
 
 std::vector<const pb::Part*> match_parts(const pb::Metadata& md,
                                          const physical_plan& plan) {
-  auto where = "checkpoint " + std::to_string(md.checkpoint_id()) + " of job '" +
-               md.job_name() + "'";
+  auto where = "checkpoint " + std::to_string(md.checkpoint_id()) +
+               " of job '" + md.job_name() + "'";
   std::map<std::tuple<uint32_t, uint32_t>, const pb::Part*> parts;
   for (auto& p : md.parts())
     if (!parts.emplace(std::make_tuple(p.operator_id(), p.subtask_index()), &p)
              .second)
-      throw incompatible_checkpoint(where + " holds operator " +
-                                    std::to_string(p.operator_id()) +
-                                    " subtask " +
-                                    std::to_string(p.subtask_index()) + " twice");
+      throw incompatible_checkpoint(
+          where + " holds operator " + std::to_string(p.operator_id()) +
+          " subtask " + std::to_string(p.subtask_index()) + " twice");
   std::vector<const pb::Part*> out(plan.subtasks.size(), nullptr);
   for (auto& s : plan.subtasks) {
     auto it = parts.find({s.node.value(), s.index});
@@ -82,25 +81,23 @@ std::vector<const pb::Part*> match_parts(const pb::Metadata& md,
                                     " (another topology or parallelism?)");
     auto& p = *it->second;
     if (p.operator_name() != s.operator_name)
-      throw incompatible_checkpoint(where + ": operator " +
-                                    std::to_string(s.node.value()) + " is '" +
-                                    p.operator_name() + "' there, '" +
-                                    s.operator_name + "' here");
-    if (p.parallelism() != s.parallelism)
       throw incompatible_checkpoint(
-          where + ": " + op + " ran at parallelism " +
-          std::to_string(p.parallelism()) + ", here " +
-          std::to_string(s.parallelism) + " (rescaling is not supported yet)");
+          where + ": operator " + std::to_string(s.node.value()) + " is '" +
+          p.operator_name() + "' there, '" + s.operator_name + "' here");
+    if (p.parallelism() != s.parallelism)
+      throw incompatible_checkpoint(where + ": " + op + " ran at parallelism " +
+                                    std::to_string(p.parallelism()) +
+                                    ", here " + std::to_string(s.parallelism) +
+                                    " (rescaling is not supported yet)");
     out[s.id.value()] = &p;
     parts.erase(it);
   }
   if (!parts.empty()) {
     auto& p = *parts.begin()->second;
-    throw incompatible_checkpoint(where + " holds state of operator " +
-                                  std::to_string(p.operator_id()) + " '" +
-                                  p.operator_name() + "' subtask " +
-                                  std::to_string(p.subtask_index()) +
-                                  ", which this job does not have");
+    throw incompatible_checkpoint(
+        where + " holds state of operator " + std::to_string(p.operator_id()) +
+        " '" + p.operator_name() + "' subtask " +
+        std::to_string(p.subtask_index()) + ", which this job does not have");
   }
   return out;
 }

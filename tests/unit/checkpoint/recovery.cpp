@@ -58,7 +58,8 @@ final_counts(const collector<std::pair<uint64_t, int64_t>>& out) {
   return m;
 }
 
-job_options checkpointing(const fs::path& dir, std::chrono::milliseconds every) {
+job_options checkpointing(const fs::path& dir,
+                          std::chrono::milliseconds every) {
   job_options o;
   o.status_interval = std::chrono::nanoseconds::zero();
   o.checkpoints.dir = dir.string();

@@ -73,9 +73,11 @@ public:
   void service();
 
   /// Flush without blocking: service(), then true once nothing is held or
-  /// unacknowledged; while false, the wake-up is armed. The first call
-  /// starts a deadline (delivery-timeout-ms plus a margin) after which it
-  /// throws kafka_error(delivery_failed), as flush() does.
+  /// unacknowledged; while false, the wake-up is armed. The first call of
+  /// a flush starts a deadline (delivery-timeout-ms plus a margin) after
+  /// which it throws kafka_error(delivery_failed), as flush() does; the
+  /// flush ends when it returns true (a checkpoint's flush, then the final
+  /// one).
   bool flushed();
 
   /// `wake` is called when a delivery report (or error) arrives while the

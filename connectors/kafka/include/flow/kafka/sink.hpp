@@ -69,8 +69,13 @@ public:
   }
 
   bool busy() const override {
-    return stage_ == stage::open ? writer_->holding()
+    return stage_ == stage::open ? writer_->holding() || draining_
                                  : stage_ != stage::finished;
+  }
+  /// Busy until every record written so far is acknowledged.
+  void prepare_checkpoint() override {
+    draining_ = true;
+    resume();
   }
 
   void resume() override {
@@ -83,6 +88,7 @@ public:
       return;
     case stage::open:
       writer_->service();
+      if (draining_ && writer_->flushed()) draining_ = false;
       return;
     case stage::flushing:
       if (!writer_->flushed()) return;
@@ -116,6 +122,8 @@ private:
   stage stage_ = stage::opening;
   bool opened_ = false;
   bool finished_ = false;
+  /// A checkpoint waits for the acknowledgement of what was written.
+  bool draining_ = false;
 };
 
 } // namespace detail
