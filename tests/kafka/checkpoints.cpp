@@ -166,7 +166,7 @@ BOOST_AUTO_TEST_CASE(a_job_killed_anywhere_resumes_from_its_checkpoint) {
     observed o;
     for (auto& r : read_all(counts_topic)) {
       BOOST_REQUIRE(r.key);
-      auto c = std::stoll(r.value);
+      int64_t c = std::stoll(r.value);
       o.last[*r.key] = c;
       o.highest[*r.key] = std::max(o.highest[*r.key], c);
     }
