@@ -10,8 +10,9 @@
 
 namespace flow::runtime {
 
-/// Runs `t` as flow/runtime/job.hpp's execute() does, on an actor system the caller owns (several jobs may run on
-/// it at once; its scheduler settings are the caller's).
+/// Runs `t` as flow/runtime/job.hpp's execute() does, on an actor system the
+/// caller owns (several jobs may run on it at once; its scheduler settings are
+/// the caller's).
 job_result execute(caf::actor_system& sys, const topology& t,
                    const job_options& opts,
                    const std::atomic<bool>* stop = nullptr);
