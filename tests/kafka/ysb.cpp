@@ -70,8 +70,8 @@ BOOST_AUTO_TEST_CASE(window_counts_in_the_output_topic_match_a_reference) {
   }
   produce(events_topic, events);
 
-  auto cmd = std::string(FLOW_YSB) + " --kafka.bootstrap=" +
-             settings.bootstrap +
+  auto cmd = std::string(FLOW_YSB) +
+             " --kafka.bootstrap=" + settings.bootstrap +
              " --kafka.stop-at-end=true --flow.parallelism=2"
              " --flow.status-interval=0s --ysb.input=" +
              events_topic + " --ysb.ads=" + ads_topic +
@@ -111,8 +111,8 @@ BOOST_AUTO_TEST_CASE(the_feed_fills_new_topics_and_the_counts_check) {
   auto events_topic = unique("ysb-feed-events");
   auto ads_topic = unique("ysb-feed-ads");
   auto counts_topic = unique("ysb-feed-counts");
-  auto cmd = std::string(FLOW_YSB) + " --kafka.bootstrap=" +
-             settings.bootstrap +
+  auto cmd = std::string(FLOW_YSB) +
+             " --kafka.bootstrap=" + settings.bootstrap +
              " --kafka.stop-at-end=true --flow.parallelism=2"
              " --flow.status-interval=0s --ysb.events=300000"
              " --ysb.campaigns=20 --ysb.feed=true --ysb.input=" +

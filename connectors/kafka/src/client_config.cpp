@@ -84,6 +84,9 @@ conf_ptr make_conf(const client_settings& s, role r) {
     set(conf.get(), "auto.offset.reset", "earliest");
     break;
   case role::producer:
+    // A mistyped output topic fails the job (unknown_topic) instead of
+    // being created with the broker's defaults on the first run.
+    set(conf.get(), "allow.auto.create.topics", "false");
     set(conf.get(), "enable.idempotence", "true");
     set(conf.get(), "acks", "all");
     set(conf.get(), "partitioner", "murmur2_random");
