@@ -6,8 +6,8 @@
 #include "flow/kafka/error.hpp"
 #include "flow/kafka/offset_committer.hpp"
 #include "flow/kafka/options.hpp"
-#include "flow/kafka/partition_reader.hpp"
 #include "flow/kafka/serde.hpp"
+#include "flow/kafka/subtask_consumer.hpp"
 #include "flow/log.hpp"
 #include "flow/watermark.hpp"
 
@@ -48,10 +48,10 @@ struct source_options {
 
 namespace detail {
 
-/// The source function: one partition_reader per subtask, deserializing
+/// The source function: one subtask_consumer per subtask, deserializing
 /// into T; undeserializable records go to the dead-letter topic;
 /// tombstones are skipped unless T can hold them (sees_tombstones<T>).
-/// Never blocks the subtask's thread: the reader is opened on the
+/// Never blocks the subtask's thread: the consumer is opened on the
 /// subtask's blocking_executor (poll() is idle until it is open), and a
 /// dead-letter queue that cannot take more makes poll() idle instead of
 /// reading on.
@@ -79,16 +79,16 @@ public:
   }
 
   source_state poll(emitter<T>& out, size_t max_records) override {
-    if (!opening_.started() && !reader_ && !stopped_) start_opening();
-    if (!reader_ && !open_reader())
+    if (!opening_.started() && !consumer_ && !stopped_) start_opening();
+    if (!consumer_ && !open_consumer())
       return stopped_ ? finish() : source_state::idle;
-    if (stopped_ || reader_->finished()) return finish();
+    if (stopped_ || consumer_->finished()) return finish();
     if (dlq_ && !dlq_->accepting()) return source_state::idle;
     auto* time = out.time();
     auto* strategy = time ? time->strategy() : nullptr;
     if (strategy && !splits_) start_split_watermarks(out, *time, *strategy);
     auto now = splits_ ? time->now() : 0;
-    auto& batch = reader_->fetch(max_records);
+    auto& batch = consumer_->fetch(max_records);
     for (auto& v : batch) {
       if constexpr (!sees_tombstones<T>::value) {
         if (v.is_tombstone()) {
@@ -112,18 +112,18 @@ public:
     counters().records_read.fetch_add(batch.size(), std::memory_order_relaxed);
     if (dlq_) dlq_->accepting();
     if (batch.empty())
-      return reader_->finished() ? finish() : source_state::idle;
+      return consumer_->finished() ? finish() : source_state::idle;
     return source_state::more;
   }
 
   void request_stop() override { stopped_ = true; }
 
   /// One split per assigned partition ("3"): the next offset to read.
-  /// Before the reader is open: the positions restored, if any.
+  /// Before the consumer is open: the positions restored, if any.
   std::vector<source_position> positions() const override {
     std::vector<source_position> out;
-    if (reader_) {
-      for (auto& [p, o] : reader_->positions())
+    if (consumer_) {
+      for (auto& [p, o] : consumer_->positions())
         out.push_back({std::to_string(p), o});
     } else if (restored_) {
       for (auto& [p, o] : settings_.start.offsets)
@@ -136,7 +136,7 @@ public:
   /// group's offsets and kafka.start-offset do not apply); partitions not
   /// in the checkpoint start at their earliest offset.
   void restore(const std::vector<source_position>& positions) override {
-    if (opening_.started() || reader_)
+    if (opening_.started() || consumer_)
       throw std::logic_error("kafka source: restore after the first poll");
     start_offset from;
     from.what = start_offset::kind::explicit_offsets;
@@ -169,11 +169,11 @@ public:
     });
   }
 
-  /// Wake-ups come from the reader (records arrived), the dead-letter
+  /// Wake-ups come from the consumer (records arrived), the dead-letter
   /// queue (room again, acknowledgements) and the executor (opened).
   bool set_wakeup(std::function<void()> wake) override {
     wake_ = std::move(wake);
-    if (reader_) reader_->set_wakeup(wake_);
+    if (consumer_) consumer_->set_wakeup(wake_);
     if (dlq_) dlq_->set_wakeup(wake_);
     return true;
   }
@@ -182,17 +182,17 @@ private:
   void start_opening() {
     opening_.start(executor_, [s = settings_, topic = topic_,
                                subtask = subtask_, parallelism = parallelism_] {
-      return std::make_unique<partition_reader>(
+      return std::make_unique<subtask_consumer>(
           s, topic, subtask, parallelism, static_cast<int32_t>(parallelism));
     });
   }
 
-  /// False while the reader is being opened; takes it once it is (and
+  /// False while the consumer is being opened; takes it once it is (and
   /// rethrows why it could not be opened).
-  bool open_reader() {
+  bool open_consumer() {
     if (!opening_.ready()) return false;
-    reader_ = opening_.take();
-    if (wake_) reader_->set_wakeup(wake_);
+    consumer_ = opening_.take();
+    if (wake_) consumer_->set_wakeup(wake_);
     return true;
   }
 
@@ -208,9 +208,9 @@ private:
                               const watermark_strategy<T>& strategy) {
     splits_.emplace(strategy.max_out_of_orderness, time.idle_timeout());
     watermark_interval_ = time.watermark_interval();
-    partitions_ = reader_->assigned();
+    partitions_ = consumer_->assigned();
     for (auto p : partitions_)
-      if (!reader_->partition_finished(p))
+      if (!consumer_->partition_finished(p))
         splits_->add(static_cast<uint32_t>(p), time.now());
     // Claims the watermarks: the task generates none from the records.
     out.emit_watermark(min_timestamp);
@@ -220,9 +220,9 @@ private:
     if (watermark_interval_ > 0 && now - last_emit_ < watermark_interval_)
       return;
     for (auto p : partitions_) {
-      if (reader_->partition_finished(p))
+      if (consumer_->partition_finished(p))
         splits_->remove(static_cast<uint32_t>(p));
-      else if (reader_->caught_up(p))
+      else if (consumer_->caught_up(p))
         splits_->caught_up(static_cast<uint32_t>(p));
     }
     auto wm = splits_->current(now);
@@ -235,19 +235,19 @@ private:
   }
 
   /// Done once the dead letters are acknowledged (idle until then). A
-  /// source stopped before its reader opened has nothing to commit.
+  /// source stopped before its consumer opened has nothing to commit.
   source_state finish() {
     if (finished_) return source_state::done;
     if (dlq_ && !dlq_->flushed()) return source_state::idle;
     finished_ = true;
-    if (!reader_) return source_state::done;
+    if (!consumer_) return source_state::done;
     offset_committer::instance().source_finished(settings_, topic_,
-                                                 reader_->positions());
+                                                 consumer_->positions());
     logger("flow/kafka")
         ->info("{}: {} finished ({} dead-lettered, {} tombstones skipped, "
                "fetcher woken {}x)",
                label_, topic_, dead_lettered_, tombstones_skipped_,
-               reader_->fetcher_wakeups());
+               consumer_->fetcher_wakeups());
     return source_state::done;
   }
 
@@ -291,12 +291,12 @@ private:
   std::function<void()> wake_;
   uint32_t subtask_ = 0;
   uint32_t parallelism_ = 1;
-  background_result<std::unique_ptr<partition_reader>> opening_;
+  background_result<std::unique_ptr<subtask_consumer>> opening_;
   background_result<void> committing_;
   bool restored_ = false;
-  // The DLQ writer is destroyed after the reader: members in reverse.
+  // The DLQ producer is destroyed after the consumer: members in reverse.
   std::unique_ptr<dead_letter_queue> dlq_;
-  std::unique_ptr<partition_reader> reader_;
+  std::unique_ptr<subtask_consumer> consumer_;
   std::optional<split_watermarks> splits_;
   std::vector<int32_t> partitions_;
   int64_t watermark_interval_ = 0;
