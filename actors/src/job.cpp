@@ -88,6 +88,19 @@ std::string status_line(const std::vector<operator_summary>& now,
   return os.str();
 }
 
+/// The status line's checkpoint part: the last complete one and failures.
+std::string checkpoint_status(const checkpoint::coordinator_stats& st) {
+  std::ostringstream os;
+  os << "; checkpoint ";
+  if (auto& c = st.last_completed)
+    os << c->id.value() << " (" << c->duration_ms << " ms, " << c->size_bytes
+       << " bytes, alignment " << c->alignment_ms << " ms)";
+  else
+    os << "none yet";
+  if (st.failed > 0) os << ", " << st.failed << " failed";
+  return os.str();
+}
+
 } // namespace
 
 std::vector<caf::actor>
@@ -238,8 +251,10 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
       for (size_t i = 0; i < known.size(); ++i)
         if (!known[i] && !metrics[i]) known[i] = latest[i];
       auto now = summarize(plan, metrics, known);
-      log->info("{}", status_line(now, status_before, plan, metrics,
-                                  latest_blocked, seconds_since(last_status)));
+      auto line = status_line(now, status_before, plan, metrics, latest_blocked,
+                              seconds_since(last_status));
+      if (checkpoints) line += checkpoint_status(checkpoints->stats());
+      log->info("{}", line);
       status_before = std::move(now);
       last_status = clock_type::now();
       fresh.assign(fresh.size(), false);

@@ -32,13 +32,13 @@ driver_action subtask_driver::start(std::function<void()> wake,
     core_ = std::make_unique<subtask_core>(
         make_, std::move(setup), plan_.input_edges, plan_.outputs.size(),
         opts_.channels, transport_, metrics_, &clock_);
-  } catch (const std::exception& e) {
-    return fail("failed to open", e);
+  } catch (...) {
+    return fail("failed to open", describe_current_exception());
   }
   try {
     if (restore) core_->restore(*restore);
-  } catch (const std::exception& e) {
-    return fail("failed to restore", e);
+  } catch (...) {
+    return fail("failed to restore", describe_current_exception());
   }
   try {
     wakes_ = core_->set_wakeup(std::move(wake));
