@@ -2,6 +2,7 @@
 
 #include "flow/log.hpp"
 #include "flow/run.hpp"
+#include "flow/runtime/job_host.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/runtime/node_config.hpp"
 

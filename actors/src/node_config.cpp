@@ -4,6 +4,8 @@
 #include <caf/config_option_adder.hpp>
 #include <caf/settings.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace flow::runtime {
@@ -273,6 +275,19 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
     }
   }
   if (!file.empty()) {
+    // CAF reads a directory or a device as an empty file: no error, no
+    // options.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) {
+      message_ = "invalid config: --config-file=" + file + ": " +
+                 (std::filesystem::exists(file, ec) ? "not a regular file"
+                                                    : "no such file");
+      return outcome::error;
+    }
+    if (!std::ifstream{file}) {
+      message_ = "invalid config: --config-file=" + file + ": cannot be read";
+      return outcome::error;
+    }
     auto parsed = caf::actor_system_config::parse_config_file(file.c_str());
     if (!parsed) {
       message_ = "invalid config: cannot read config file " + file + ": " +
@@ -304,6 +319,18 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
       if (*parse_boolean(g.text)) caf_args.push_back("--" + g.key);
     } else if (g.caf_text.empty()) {
       caf_args.push_back("--" + g.key);
+    } else if (spec && spec->type == option_type::list &&
+               g.caf_text.front() != '[') {
+      // `--key=a,b` on the command line; CAF takes lists as ["a", "b"].
+      std::string list = "[";
+      for (auto& item : parse_list(g.text)) {
+        list += list.size() > 1 ? ", \"" : "\"";
+        for (char c : item)
+          list +=
+              (c == '"' || c == '\\') ? std::string{'\\', c} : std::string{c};
+        list += '"';
+      }
+      caf_args.push_back("--" + g.key + "=" + list + "]");
     } else {
       caf_args.push_back("--" + g.key + "=" + g.caf_text);
     }
