@@ -68,9 +68,9 @@ public:
   explicit direct_run(const task_factory& make) {
     task_setup setup;
     setup.outputs = {out_edge_layout{partitioning::forward, nullptr, {0}, 128}};
-    core_ = std::make_unique<subtask_core>(make, setup, std::vector<size_t>{0, 1},
-                                           1, channel_options{}, tr_, metrics_,
-                                           &clock_);
+    core_ = std::make_unique<subtask_core>(
+        make, setup, std::vector<size_t>{0, 1}, 1, channel_options{}, tr_,
+        metrics_, &clock_);
   }
 
   template <class T>
@@ -341,7 +341,7 @@ BOOST_AUTO_TEST_CASE(late_outputs_of_window_and_interval_joins_lose_nothing) {
       return v;
     };
     auto expected = [&](const std::vector<rec>& late_a,
-                         const std::vector<rec>& late_b, bool window) {
+                        const std::vector<rec>& late_b, bool window) {
       auto la = values(late_a), lb = values(late_b);
       std::vector<result> want;
       for (auto& x : as) {
@@ -403,7 +403,8 @@ BOOST_AUTO_TEST_CASE(versioned_join_with_max_wait_matches_brute_force) {
     for (auto& c : changelog) {
       if (c.id != o.customer) continue;
       if (c.ts <= o.ts && (!at || c.ts >= at->ts)) at = &c;
-      if (c.ts > o.ts && c.ts <= o.ts + max_wait && (!after || c.ts < after->ts))
+      if (c.ts > o.ts && c.ts <= o.ts + max_wait &&
+          (!after || c.ts < after->ts))
         after = &c;
     }
     const customer* v = at && at->tier ? at : nullptr;
@@ -418,9 +419,9 @@ BOOST_AUTO_TEST_CASE(versioned_join_with_max_wait_matches_brute_force) {
     left_want.emplace_back(o.id, v ? *v->tier : -1);
   }
   std::sort(inner_want.begin(), inner_want.end());
-  BOOST_TEST_MESSAGE(inner_want.size() << " joined (" << waited
-                                       << " after waiting), "
-                                       << unjoined_want.size() << " unjoined");
+  BOOST_TEST_MESSAGE(inner_want.size()
+                     << " joined (" << waited << " after waiting), "
+                     << unjoined_want.size() << " unjoined");
   BOOST_REQUIRE_GT(waited, 20u);
   BOOST_REQUIRE_GT(unjoined_want.size(), 100u);
 

@@ -140,12 +140,17 @@ public:
   }
 
   void end_of_input() override {
-    if (late_records_ > 0 || late_versions_ > 0 || dropped_ > 0)
-      logger("flow/join")
-          ->warn("versioned join: {} late records, {} records dropped "
-                 "unjoined (no unjoined output), {} late table versions "
-                 "applied",
-                 late_records_, dropped_, late_versions_);
+    if (late_records_ == 0 && late_versions_ == 0 && dropped_ == 0) return;
+    auto log = logger("flow/join");
+    if constexpr (Unjoined)
+      log->warn("versioned join: {} late records (to the unjoined output), "
+                "{} late table versions applied",
+                late_records_, late_versions_);
+    else
+      log->warn("versioned join: {} late records, {} records without a "
+                "result dropped (no unjoined output), {} late table versions "
+                "applied",
+                late_records_, dropped_, late_versions_);
   }
 
   /// Keys with state (versions or waiting records).
