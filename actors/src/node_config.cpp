@@ -1,5 +1,7 @@
 #include "flow/runtime/node_config.hpp"
 
+#include "flow/runtime/cluster.hpp"
+
 #include <caf/config_option.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/settings.hpp>
@@ -53,6 +55,22 @@ const option<bool> tls{"cluster.tls", cluster_defaults.tls,
                        "TLS for remoting; needs openssl.certificate, "
                        "openssl.key and openssl.cafile."};
 
+const option<bool> allow_insecure{
+    "cluster.allow-insecure", cluster_defaults.allow_insecure,
+    "Allow a non-loopback cluster.host without cluster.tls. Remoting is then "
+    "unauthenticated: any process that reaches the port can register as a "
+    "worker or exhaust the node's memory. Logged as a warning."};
+
+const option_check non_loopback_needs_tls{
+    [](const settings_map& s) -> std::optional<config_error> {
+      if (tls.get(s) || allow_insecure.get(s) || is_loopback(host.get(s)))
+        return std::nullopt;
+      return config_error{host.key(), host.get(s),
+                          "a loopback address (127.0.0.1, ::1, localhost) "
+                          "unless cluster.tls = true (or, on a trusted "
+                          "network only, cluster.allow-insecure = true)"};
+    }};
+
 const option_check cluster_roles_have_slots{
     [](const settings_map& s) -> std::optional<config_error> {
       auto r = role.get(s);
@@ -88,6 +106,7 @@ cluster_options cluster_from(const settings_map& s) {
   c.workers = static_cast<uint32_t>(workers.get(s));
   c.connect_timeout_s = static_cast<uint32_t>(connect_timeout.get(s));
   c.tls = tls.get(s);
+  c.allow_insecure = allow_insecure.get(s);
   return c;
 }
 
