@@ -115,10 +115,10 @@ BOOST_AUTO_TEST_CASE(enrich_output_matches_a_brute_force_reference) {
     }
     want[o.id()] = name;
   }
-  BOOST_TEST_MESSAGE(changelog.size() << " customer versions, " << waited
-                                      << " orders join a later version, "
-                                      << tombstoned
-                                      << " come after a tombstone");
+  BOOST_TEST_MESSAGE(changelog.size()
+                     << " customer versions, " << waited
+                     << " orders join a later version, " << tombstoned
+                     << " come after a tombstone");
   BOOST_REQUIRE_GT(waited, 5u);
   BOOST_REQUIRE_GT(tombstoned, 50u);
 
@@ -131,17 +131,17 @@ BOOST_AUTO_TEST_CASE(enrich_output_matches_a_brute_force_reference) {
     BOOST_TEST_CONTEXT("parallelism " << parallelism) {
       auto output = unique("enrich-output");
       auto late = unique("enrich-late");
-      auto cmd = std::string(FLOW_ENRICH) +
-                 " --kafka.bootstrap=" + settings.bootstrap +
-                 " --kafka.stop-at-end=true --flow.status-interval=0s"
-                 " --flow.parallelism=" +
-                 std::to_string(parallelism) +
-                 " --enrich.feed=false --enrich.customers-topic=" +
-                 customers_topic + " --enrich.orders-topic=" + orders_topic +
-                 " --enrich.output-topic=" + output +
-                 " --enrich.late-topic=" + late +
-                 " --enrich.max-wait=" + std::to_string(max_wait) +
-                 " --enrich.out-of-orderness=" + std::to_string(disorder);
+      auto cmd =
+          std::string(FLOW_ENRICH) +
+          " --kafka.bootstrap=" + settings.bootstrap +
+          " --kafka.stop-at-end=true --flow.status-interval=0s"
+          " --flow.parallelism=" +
+          std::to_string(parallelism) +
+          " --enrich.feed=false --enrich.customers-topic=" + customers_topic +
+          " --enrich.orders-topic=" + orders_topic +
+          " --enrich.output-topic=" + output + " --enrich.late-topic=" + late +
+          " --enrich.max-wait=" + std::to_string(max_wait) +
+          " --enrich.out-of-orderness=" + std::to_string(disorder);
       BOOST_TEST_MESSAGE(cmd);
       BOOST_REQUIRE_EQUAL(std::system(cmd.c_str()), 0);
 
