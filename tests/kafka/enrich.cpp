@@ -1,8 +1,9 @@
 // examples/enrich over real topics: a seeded customer changelog (versions
 // racing the orders in event time, tombstones, customers created after
 // some of their orders) and seeded orders are produced, the enrich binary
-// joins them with --enrich.feed=false at two parallelisms, and each
-// output topic is compared with a brute-force reference computed here:
+// joins them with --enrich.feed=false five times (parallelism 1 to 4,
+// batch sizes 1 and 1024, a slow sink), and each output topic is
+// compared with a brute-force reference computed here:
 // each order with the customer version valid at its time, else the
 // customer's first version within enrich.max-wait after it, else none.
 #include "../unit/seed.hpp"
@@ -127,8 +128,18 @@ BOOST_AUTO_TEST_CASE(enrich_output_matches_a_brute_force_reference) {
   produce(customers_topic, changelog);
   produce(orders_topic, order_records);
 
-  for (int parallelism : {1, 3}) {
-    BOOST_TEST_CONTEXT("parallelism " << parallelism) {
+  // Five runs: parallelism 1 to 4, batch sizes 1 and 1024, one with a
+  // sink that holds its records 50 ms before sending.
+  struct run {
+    int parallelism;
+    int batch;
+    int linger_ms;
+  };
+  for (auto [parallelism, batch, linger_ms] :
+       {run{1, 1024, 1}, run{2, 1, 1}, run{3, 1024, 1}, run{4, 1, 1},
+        run{2, 1024, 50}}) {
+    BOOST_TEST_CONTEXT("parallelism " << parallelism << " batch " << batch
+                                      << " linger " << linger_ms << " ms") {
       auto output = unique("enrich-output");
       auto late = unique("enrich-late");
       auto cmd =
@@ -137,6 +148,8 @@ BOOST_AUTO_TEST_CASE(enrich_output_matches_a_brute_force_reference) {
           " --kafka.stop-at-end=true --flow.status-interval=0s"
           " --flow.parallelism=" +
           std::to_string(parallelism) +
+          " --flow.batch-size=" + std::to_string(batch) +
+          " --kafka.linger-ms=" + std::to_string(linger_ms) +
           " --enrich.feed=false --enrich.customers-topic=" + customers_topic +
           " --enrich.orders-topic=" + orders_topic +
           " --enrich.output-topic=" + output + " --enrich.late-topic=" + late +
