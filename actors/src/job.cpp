@@ -205,6 +205,10 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
           if (checkpoints) checkpoints->on_decline(id, cp, cause);
         },
         [&](failed_atom, uint32_t, std::string& msg) { fail(std::move(msg)); },
+        [&](config_failed_atom, uint32_t, std::string& msg) {
+          if (!failed) result.bad_config = true;
+          fail(std::move(msg));
+        },
         [&](report_atom, uint32_t id, subtask_totals& t, bool blocked) {
           if (id < latest.size() && !done[id]) {
             latest[id] = t;
@@ -303,7 +307,7 @@ int report(const std::string& name, const job_result& r) {
               cp.last_failure);
   if (!r.ok) {
     log->error("job '{}' FAILED after {:.3f}s: {}", name, r.seconds, r.error);
-    return exit_job_failed;
+    return r.bad_config ? exit_bad_config : exit_job_failed;
   }
   log->info("job '{}' finished in {:.3f}s", name, r.seconds);
   return exit_ok;

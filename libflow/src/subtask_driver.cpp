@@ -42,6 +42,8 @@ driver_action subtask_driver::start(std::function<void()> wake,
   }
   try {
     wakes_ = core_->set_wakeup(std::move(wake));
+  } catch (const config_failure&) {
+    return fail("failed to open", describe_current_exception(), true);
   } catch (...) {
     return fail("failed to open", describe_current_exception());
   }
@@ -122,6 +124,8 @@ driver_action subtask_driver::run(Event&& event) {
   try {
     event(*core_);
     decide(a);
+  } catch (const config_failure&) {
+    return fail("failed", describe_current_exception(), true);
   } catch (...) {
     return fail("failed", describe_current_exception());
   }
@@ -199,9 +203,11 @@ void subtask_driver::arm_timer(driver_action& a) {
 }
 
 driver_action subtask_driver::fail(const char* what,
-                                   const std::string& exception) {
+                                   const std::string& exception,
+                                   bool bad_config) {
   driver_action a;
   a.report = subtask_report::failed;
+  a.bad_config = bad_config;
   a.error = "operator '" + plan_.operator_name + "' subtask " +
             std::to_string(plan_.index) + "/" +
             std::to_string(plan_.parallelism) + " " + what + ": " + exception;

@@ -19,8 +19,9 @@ struct subtask_spec {
   task_factory make_task;
   job_options options;
   std::shared_ptr<subtask_metrics> metrics;
-  /// Receives (done_atom, uint32 subtask) or (failed_atom, uint32, string),
-  /// and the subtask's checkpoint acknowledgements.
+  /// Receives (done_atom, uint32 subtask) or (failed_atom or
+  /// config_failed_atom, uint32, string), and the subtask's checkpoint
+  /// acknowledgements.
   caf::actor job;
   /// Where the subtask writes its checkpoint parts; null: no checkpoints.
   std::shared_ptr<const checkpoint::store> checkpoints;
