@@ -6,6 +6,7 @@
 #include <caf/config_option_adder.hpp>
 #include <caf/settings.hpp>
 
+#include <limits>
 #include <sstream>
 
 namespace flow::runtime {
@@ -91,7 +92,14 @@ node_config::node_config() {
       .add(options_.scheduler, "scheduler",
            "CAF scheduler policy: stealing or sharing")
       .add(options_.channels.watermark_interval, "watermark-interval",
-           "sources emit generated watermarks at most this often, e.g. 200ms");
+           "sources emit generated watermarks at most this often, e.g. 200ms")
+      .add(http_port_, "http-port",
+           "port of /metrics, /api/v1 and the web UI; 0 turns them off")
+      .add(options_.http_host, "http-host",
+           "address the HTTP endpoints listen on (unauthenticated: loopback "
+           "unless the network is trusted)")
+      .add(options_.log_format, "log-format",
+           "text, or json (one JSON object per line, for log shippers)");
   opt_group{custom_options_, "cluster"}
       .add(cluster_.role, "role", "standalone, coordinator or worker")
       .add(cluster_.name, "name", "node name (default: role@host:port)")
@@ -224,6 +232,8 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
   options_.source_poll_records = source_poll_records_;
   options_.log_level = log_level_;
   options_.threads = threads_;
+  options_.http_port = static_cast<uint32_t>(
+      std::min<size_t>(http_port_, std::numeric_limits<uint32_t>::max()));
   cluster_.port = static_cast<uint16_t>(port_);
   cluster_.coordinator_port = static_cast<uint16_t>(coordinator_port_);
   cluster_.slots = static_cast<uint32_t>(slots_);

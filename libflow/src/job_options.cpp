@@ -1,5 +1,6 @@
 #include "flow/job_options.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace flow {
@@ -7,6 +8,12 @@ namespace flow {
 std::string config_error::message() const {
   return "invalid config: " + key + " = " + value + " (expected " + expected +
          ")";
+}
+
+std::chrono::nanoseconds report_interval(const job_options& o) {
+  std::chrono::nanoseconds second = std::chrono::seconds(1);
+  if (o.status_interval.count() > 0) return std::min(o.status_interval, second);
+  return second;
 }
 
 std::optional<config_error> validate(const job_options& o) {
@@ -63,6 +70,15 @@ std::optional<config_error> validate(const job_options& o) {
   if (o.scheduler != "stealing" && o.scheduler != "sharing")
     return config_error{"flow.scheduler", "\"" + o.scheduler + "\"",
                         "stealing or sharing"};
+  if (o.http_port > 65535)
+    return config_error{"flow.http-port", num(o.http_port),
+                        "a port in [0, 65535] (0: no HTTP endpoints)"};
+  if (o.http_host.empty())
+    return config_error{"flow.http-host", "\"\"",
+                        "an IP address to listen on, e.g. 127.0.0.1"};
+  if (o.log_format != "text" && o.log_format != "json")
+    return config_error{"flow.log-format", "\"" + o.log_format + "\"",
+                        "text or json"};
   if (o.threads > 256)
     return config_error{"flow.threads", num(o.threads),
                         "an integer in [0, 256] (0: one per core)"};

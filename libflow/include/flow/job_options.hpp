@@ -29,9 +29,23 @@ struct job_options {
   /// sleep between steal attempts, which costs CPU and latency at low load:
   /// bench/RESULTS.md).
   std::string scheduler = "sharing";
+  /// Port of this process's HTTP endpoints (/metrics, /api/v1, the web
+  /// UI); 0 turns them off. Per node: never sent to workers.
+  uint32_t http_port = 8081;
+  /// Address the HTTP endpoints listen on; loopback by default (they are
+  /// unauthenticated).
+  std::string http_host = "127.0.0.1";
+  /// Log lines as `text` (for people) or `json` (one object per line, for
+  /// log shippers).
+  std::string log_format = "text";
   /// All configured values as text, for connectors (kafka.*, ...).
   settings_map settings;
 };
+
+/// How often subtasks report their counters to the job (status line, the
+/// coordinator's HTTP endpoints): every second, or at the status interval
+/// if that is shorter.
+std::chrono::nanoseconds report_interval(const job_options& o);
 
 /// A configuration value that cannot be used.
 struct config_error {

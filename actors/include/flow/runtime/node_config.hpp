@@ -60,6 +60,7 @@ private:
   size_t source_poll_records_ = 4096;
   std::string log_level_ = "info";
   size_t threads_ = 0;
+  size_t http_port_ = 8081;
   cluster_options cluster_;
   size_t port_ = 0;
   size_t coordinator_port_ = 4100;
