@@ -2,6 +2,7 @@
 
 #include "flow/log.hpp"
 #include "flow/run.hpp"
+#include "flow/runtime/http_server.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/runtime/node_config.hpp"
 
@@ -96,7 +97,8 @@ void prepare_system_config(node_config& cfg, const cluster_options& co) {
 /// The worker's agent: spawns the subtasks the coordinator places here.
 caf::behavior agent(caf::event_based_actor* self, const topology* t,
                     std::vector<std::string> own_args,
-                    std::shared_ptr<std::vector<caf::actor>> spawned) {
+                    std::shared_ptr<std::vector<caf::actor>> spawned,
+                    observe::job_view* view) {
   return {
       [=](deploy_atom, std::vector<std::string>& args,
           std::vector<uint32_t>& ids,
@@ -121,6 +123,13 @@ caf::behavior agent(caf::event_based_actor* self, const topology* t,
             return s;
           }());
           spawned->insert(spawned->end(), actors.begin(), actors.end());
+          // A worker's view knows where its own subtasks run only.
+          std::vector<std::string> node_of(plan.subtasks.size());
+          for (auto id : ids)
+            node_of[id] = view->node();
+          view->set_plan(plan, std::move(node_of));
+          view->set_local(metrics);
+          view->set_status(observe::job_status::running);
           return actors;
         } catch (const std::exception& e) {
           return caf::make_error(caf::sec::invalid_argument, e.what());
@@ -136,7 +145,8 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   prepare_system_config(cfg, co);
   caf::actor_system sys{cfg};
   auto spawned = std::make_shared<std::vector<caf::actor>>();
-  auto agent_actor = sys.spawn(agent, &t, args, spawned);
+  observe::job_view view{t.name(), "worker", "worker"};
+  auto agent_actor = sys.spawn(agent, &t, args, spawned, &view);
   auto kill_local = [&] {
     for (auto& a : *spawned)
       caf::anon_send_exit(a, caf::exit_reason::kill);
@@ -153,6 +163,9 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   auto name = co.name.empty()
                   ? "worker@" + co.host + ":" + std::to_string(*port)
                   : co.name;
+  view.set_node(name);
+  auto http =
+      serve_http(view, cfg.options().http_host, cfg.options().http_port);
   // The coordinator may start later than this worker: retry with backoff.
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::seconds(co.connect_timeout_s);
@@ -201,7 +214,14 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   log->info("{}: registered with the coordinator at {}:{} ({} slots)", name,
             co.coordinator_host, co.coordinator_port, co.slots);
   int code = -1;
+  auto next_node_report = std::chrono::steady_clock::now();
   while (code < 0) {
+    if (std::chrono::steady_clock::now() >= next_node_report) {
+      // The coordinator's endpoints show every node's memory and CPU.
+      self->send(coordinator, node_atom::value, name,
+                 observe::sample_process());
+      next_node_report += std::chrono::seconds(1);
+    }
     self->receive(
         [&](peers_atom, std::vector<std::string>& hosts,
             std::vector<uint32_t>& ports) -> bool {
@@ -224,6 +244,8 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
         },
         [&](finish_atom, bool ok) {
           log->info("{}: job {}", name, ok ? "finished" : "failed");
+          view.set_status(ok ? observe::job_status::finished
+                             : observe::job_status::failed);
           code = ok ? exit_ok : exit_job_failed;
         },
         [&](caf::down_msg& dm) {
@@ -261,6 +283,8 @@ int run_coordinator(const topology& t, node_config& cfg,
     return exit_job_failed;
   }
   auto name = co.name.empty() ? std::string("coordinator") : co.name;
+  observe::job_view view{t.name(), name, "coordinator"};
+  auto http = serve_http(view, opts.http_host, opts.http_port);
   log->info("{}: listening on {}:{}{}, waiting for {} worker(s)", name, co.host,
             *port, co.tls ? " (TLS)" : "", co.workers);
   auto fingerprint = t.fingerprint();
@@ -351,6 +375,12 @@ int run_coordinator(const topology& t, node_config& cfg,
   for (uint32_t n = 0; n < nodes.size(); ++n)
     log->info("placement: {} ({} slots): {}", nodes[n].name, nodes[n].slots,
               describe_subtasks(plan, node_of, n));
+  {
+    std::vector<std::string> node_names;
+    for (auto n : node_of)
+      node_names.push_back(nodes[n].name);
+    view.set_plan(plan, std::move(node_names));
+  }
 
   std::vector<caf::actor> actors(plan.subtasks.size());
   std::vector<std::shared_ptr<subtask_metrics>> metrics;
@@ -389,6 +419,8 @@ int run_coordinator(const topology& t, node_config& cfg,
   log->info("job '{}': {} subtasks on {} node(s), {} channels; starting",
             t.name(), plan.subtasks.size(), nodes.size(), plan.channels.size());
   wire_subtasks(self, plan, actors);
+  view.set_local(metrics);
+  view.set_status(observe::job_status::running);
 
   std::string lost_node;
   auto on_down = [&](const caf::down_msg& dm) -> std::string {
@@ -402,7 +434,7 @@ int run_coordinator(const topology& t, node_config& cfg,
       }
     return "";
   };
-  auto r = supervise(self, plan, actors, metrics, opts, stop, on_down);
+  auto r = supervise(self, plan, actors, metrics, opts, stop, on_down, &view);
   if (!r.ok && lost_node.empty()) {
     // A subtask of a lost node usually reports first: name the node too.
     for (int i = 0; i < 5 && lost_node.empty(); ++i)

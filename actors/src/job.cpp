@@ -128,12 +128,19 @@ void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
   }
 }
 
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 job_result
 supervise(caf::scoped_actor& self, const physical_plan& plan,
           const std::vector<caf::actor>& actors,
           std::vector<std::shared_ptr<subtask_metrics>> metrics,
           const job_options& opts, const std::atomic<bool>* stop,
-          const std::function<std::string(const caf::down_msg&)>& on_down) {
+          const std::function<std::string(const caf::down_msg&)>& on_down,
+          observe::job_view* view) {
   auto log = logger("flow/runtime");
   metrics.resize(plan.subtasks.size());
   job_result result;
@@ -160,16 +167,21 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
         [&](done_atom, uint32_t id, subtask_totals& t) {
           if (id < done.size() && !done[id]) {
             done[id] = true;
-            reported[id] = t;
+            if (view) view->on_report(id, t, wall_clock_ms());
+            reported[id] = std::move(t);
             --remaining;
           }
         },
         [&](failed_atom, uint32_t, std::string& msg) { fail(std::move(msg)); },
         [&](report_atom, uint32_t id, subtask_totals& t, bool blocked) {
           if (id < latest.size() && !done[id]) {
-            latest[id] = t;
+            if (view) view->on_report(id, t, wall_clock_ms());
+            latest[id] = std::move(t);
             latest_blocked[id] = blocked;
           }
+        },
+        [&](node_atom, std::string& name, observe::process_sample& p) {
+          if (view) view->on_node(name, p, wall_clock_ms());
         },
         [&](caf::down_msg& dm) {
           bool ours = false;
@@ -215,6 +227,9 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
   for (auto& a : actors)
     self->demonitor(a);
   result.ok = !failed;
+  if (view)
+    view->set_status(failed ? observe::job_status::failed
+                            : observe::job_status::finished);
   result.seconds = seconds_since(t0);
   result.operators = summarize(plan, metrics, reported);
   for (auto& o : result.operators)
@@ -248,7 +263,7 @@ int report(const std::string& name, const job_result& r) {
 }
 
 job_result execute(const topology& t, const job_options& opts,
-                   const std::atomic<bool>* stop) {
+                   const std::atomic<bool>* stop, observe::job_view* view) {
   auto log = logger("flow/runtime");
   auto plan = physical_plan::build(t, opts.plan);
   log->info("job '{}': {} subtasks, {} channels", t.name(),
@@ -266,7 +281,13 @@ job_result execute(const topology& t, const job_options& opts,
   auto actors = spawn_subtasks(sys, t, plan, ids, opts,
                                caf::actor_cast<caf::actor>(self), metrics);
   wire_subtasks(self, plan, actors);
-  return supervise(self, plan, actors, std::move(metrics), opts, stop);
+  if (view) {
+    view->set_plan(plan, {});
+    view->set_local(metrics);
+    view->set_status(observe::job_status::running);
+  }
+  return supervise(self, plan, actors, std::move(metrics), opts, stop, nullptr,
+                   view);
 }
 
 } // namespace flow::runtime

@@ -2,6 +2,7 @@
 
 #include "flow/log.hpp"
 #include "flow/runtime/cluster.hpp"
+#include "flow/runtime/http_server.hpp"
 #include "flow/runtime/job.hpp"
 #include "flow/runtime/node_config.hpp"
 
@@ -36,6 +37,7 @@ int run(topology& t, int argc, char** argv) {
     break;
   }
   set_log_level(cfg.options().log_level);
+  set_log_format(cfg.options().log_format);
   auto log = logger("flow/runtime");
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
@@ -47,9 +49,14 @@ int run(topology& t, int argc, char** argv) {
       return exit_job_failed;
     }
   }
+  auto node = cfg.cluster().name.empty() ? std::string("standalone")
+                                         : cfg.cluster().name;
+  observe::job_view view{t.name(), node, "standalone"};
+  auto http = runtime::serve_http(view, cfg.options().http_host,
+                                  cfg.options().http_port);
   runtime::job_result r;
   try {
-    r = runtime::execute(t, cfg.options(), &stop_requested);
+    r = runtime::execute(t, cfg.options(), &stop_requested, &view);
   } catch (const std::invalid_argument& e) {
     log->error("job '{}' cannot run: {}", t.name(), e.what());
     return exit_job_failed;

@@ -182,14 +182,15 @@ caf::behavior running(subtask_actor* self) {
         });
       },
       [=](report_atom) {
-        // Counters for the job's status line (which may be on another node).
+        // Counters for the job's status line and HTTP endpoints (which may
+        // be on another node).
         auto& st = self->state;
         self->send(st.spec.job, report_atom::value, st.spec.plan.id.value(),
                    totals_of(*st.spec.metrics),
                    st.spec.metrics->blocked.load());
         self->delayed_send(self,
                            std::chrono::duration_cast<caf::timespan>(
-                               st.spec.options.status_interval),
+                               report_interval(st.spec.options)),
                            report_atom::value);
       },
       [=](stop_atom) {
@@ -245,11 +246,10 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
         }
         self->set_default_handler(caf::print_and_drop);
         self->become(running(self));
-        if (st.spec.options.status_interval.count() > 0)
-          self->delayed_send(self,
-                             std::chrono::duration_cast<caf::timespan>(
-                                 st.spec.options.status_interval),
-                             report_atom::value);
+        self->delayed_send(self,
+                           std::chrono::duration_cast<caf::timespan>(
+                               report_interval(st.spec.options)),
+                           report_atom::value);
         drive(self, [](subtask_core&) {});
       },
   };

@@ -18,7 +18,17 @@ struct connector_context {
   uint32_t parallelism = 1;
   /// The node's configuration: connectors read their options here.
   const settings_map* settings = nullptr;
+  /// Where the connector publishes gauges about the system it talks to
+  /// (consumer lag, producer queue), for the HTTP endpoints; may be null.
+  /// Written from the subtask's thread only.
+  connector_metrics* metrics = nullptr;
 };
+
+/// The context of the source or sink of the subtask `s` sets up.
+inline connector_context context_of(const task_setup& s) {
+  return {s.operator_name, s.subtask_index, s.parallelism, s.settings,
+          s.metrics ? &s.metrics->connector : nullptr};
+}
 
 /// A source of records of type T, one instance per source subtask.
 template <class T>
@@ -86,7 +96,7 @@ class sink_task final : public task {
 public:
   sink_task(const task_setup& s, std::unique_ptr<sink_function<T>> f)
       : fn_(std::move(f)) {
-    fn_->open({s.operator_name, s.subtask_index, s.parallelism, s.settings});
+    fn_->open(context_of(s));
   }
   void process(size_t, batch_base& b) override { fn_->write(records_of<T>(b)); }
   void end_of_input() override { fn_->finish(); }

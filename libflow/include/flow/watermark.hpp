@@ -88,7 +88,7 @@ public:
         out_(this->router_, this) {
     if (strategy_ && !strategy_->timestamp)
       throw std::invalid_argument("watermark strategy without timestamp");
-    fn_->open({s.operator_name, s.subtask_index, s.parallelism, s.settings});
+    fn_->open(context_of(s));
   }
 
   source_state poll(size_t max_records) override {

@@ -2,6 +2,7 @@
 
 #include "flow/job_options.hpp"
 #include "flow/metrics.hpp"
+#include "flow/observe/job_view.hpp"
 #include "flow/plan.hpp"
 #include "flow/topology.hpp"
 
@@ -47,9 +48,11 @@ struct job_result {
 /// Runs `t` on this process's actor system until every sink has seen
 /// end-of-stream, a subtask fails, or `*stop` turns true (then sources stop,
 /// the job drains and ends normally). Throws std::invalid_argument if the
-/// topology cannot be planned.
+/// topology cannot be planned. `view`, if given, is kept up to date for
+/// the HTTP endpoints (plan, counters, status).
 job_result execute(const topology& t, const job_options& opts,
-                   const std::atomic<bool>* stop = nullptr);
+                   const std::atomic<bool>* stop = nullptr,
+                   observe::job_view* view = nullptr);
 
 /// Applies flow.threads and flow.scheduler to an actor system config.
 void configure_scheduler(caf::actor_system_config& cfg,
@@ -75,11 +78,17 @@ void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
 /// Waits for the subtasks in `actors` (indexed by subtask id) to finish.
 /// `on_down` is asked about down messages of other monitored actors (e.g.
 /// remote nodes) and returns an error text to fail the job, or "".
+/// Subtask and node reports go to `view` if given; its status follows the
+/// job's.
 job_result supervise(
     caf::scoped_actor& self, const physical_plan& plan,
     const std::vector<caf::actor>& actors,
     std::vector<std::shared_ptr<subtask_metrics>> metrics,
     const job_options& opts, const std::atomic<bool>* stop,
-    const std::function<std::string(const caf::down_msg&)>& on_down = nullptr);
+    const std::function<std::string(const caf::down_msg&)>& on_down = nullptr,
+    observe::job_view* view = nullptr);
+
+/// Wall-clock time in ms since the epoch (report times for job_view).
+int64_t wall_clock_ms();
 
 } // namespace flow::runtime

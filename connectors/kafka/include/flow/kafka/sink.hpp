@@ -39,23 +39,34 @@ public:
         s, topic_, static_cast<int32_t>(ctx.parallelism));
     offset_committer::instance().sink_opened();
     opened_ = true;
+    metrics_ = ctx.metrics;
   }
 
   void write(std::vector<T>& records) override {
     for (auto& x : records)
       writer_->produce(serialize_(x));
     writer_->poll();
+    publish_queue();
   }
 
   void finish() override {
     writer_->flush();
+    publish_queue();
     finished_ = true;
     offset_committer::instance().sink_finished();
   }
 
 private:
+  /// Producer queue depth for the HTTP endpoints.
+  void publish_queue() {
+    if (metrics_)
+      metrics_->producer_queue.store(static_cast<int64_t>(writer_->in_flight()),
+                                     std::memory_order_relaxed);
+  }
+
   std::string topic_;
   S serialize_;
+  connector_metrics* metrics_ = nullptr;
   std::unique_ptr<partition_writer> writer_;
   bool opened_ = false;
   bool finished_ = false;

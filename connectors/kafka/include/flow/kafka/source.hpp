@@ -68,6 +68,7 @@ public:
       throw kafka_error{errc::bad_config,
                         "start offset 'committed' needs kafka.group-id"};
     label_ = ctx.operator_name + "[" + std::to_string(ctx.subtask_index) + "]";
+    metrics_ = ctx.metrics;
     reader_ = std::make_unique<partition_reader>(
         settings_, topic_, ctx.subtask_index, ctx.parallelism,
         static_cast<int32_t>(ctx.parallelism));
@@ -96,6 +97,7 @@ public:
     if (splits_) emit_split_watermark(out, now);
     counters().records_read.fetch_add(batch.size(), std::memory_order_relaxed);
     if (dlq_) dlq_->poll();
+    publish_lags();
     if (batch.empty())
       return reader_->finished() ? finish() : source_state::idle;
     return source_state::more;
@@ -139,9 +141,22 @@ private:
     }
   }
 
+  /// Consumer lag for the HTTP endpoints, after every poll (local
+  /// librdkafka look-ups, no request to the broker). While the source waits
+  /// for credit it is not polled, and the lag shown is that of its last
+  /// poll.
+  void publish_lags() {
+    if (!metrics_) return;
+    std::vector<partition_lag> lags;
+    for (auto& [p, lag] : reader_->lags())
+      lags.push_back({topic_, p, lag});
+    metrics_->partition_lags(std::move(lags));
+  }
+
   source_state finish() {
     if (!finished_) {
       finished_ = true;
+      publish_lags();
       if (dlq_) dlq_->flush();
       offset_committer::instance().source_finished(settings_, topic_,
                                                    reader_->positions());
@@ -170,6 +185,8 @@ private:
     dlq_->produce(v.value, v.has_key() ? &v.key : nullptr, hs);
     ++dead_lettered_;
     counters().dead_lettered.fetch_add(1, std::memory_order_relaxed);
+    if (metrics_)
+      metrics_->dead_lettered.store(dead_lettered_, std::memory_order_relaxed);
     if (dead_lettered_ == 1)
       logger("flow/kafka")
           ->warn("{}: record {} to {}: {}", label_, where, dlq_->topic(),
@@ -190,6 +207,7 @@ private:
   int64_t watermark_sent_ = min_timestamp;
   int64_t last_emit_ = min_timestamp / 2;
   uint64_t dead_lettered_ = 0;
+  connector_metrics* metrics_ = nullptr;
   bool stopped_ = false;
   bool finished_ = false;
 };
