@@ -21,9 +21,13 @@ namespace {
 
 // Cluster control messages.
 //   worker -> coordinator: (register_atom, name, slots, fingerprint, agent,
-//                           control) => (bool accepted, string reason)
+//                           control, host, port, job keys, job values)
+//                           => (bool accepted, string reason)
+//                           the job options the worker set itself must
+//                           agree with the coordinator's
 //   coordinator -> agent:  (deploy_atom, job args, subtask ids, job)
 //                           => vector<actor> (the spawned subtasks)
+//                           job args: the coordinator's job configuration
 //   coordinator -> control: (peers_atom, hosts, ports) => bool
 //                           connect to these workers before deployment
 //   coordinator -> control: (finish_atom, bool ok)
@@ -32,14 +36,12 @@ using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using deploy_atom = caf::atom_constant<caf::atom("deploy")>;
 using finish_atom = caf::atom_constant<caf::atom("finish")>;
 
-/// Options that must be equal on every node for the plan and the channels
-/// to match: the coordinator sends them to the workers.
+/// A coordinator's job configuration as command-line arguments, which a
+/// worker's node_config parses after its own (so they win).
 std::vector<std::string> job_args(const job_options& o) {
   std::vector<std::string> out;
-  for (auto& [key, value] : o.settings)
-    if (key.rfind("flow.", 0) == 0 && key != "flow.log-level" &&
-        key != "flow.threads")
-      out.push_back("--" + key + "=" + value);
+  for (auto& [key, value] : job_settings(o.settings))
+    out.push_back("--" + key + "=" + value);
   return out;
 }
 
@@ -196,10 +198,16 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   self->monitor(coordinator);
   bool accepted = false;
   std::string reason;
+  std::vector<std::string> own_keys;
+  std::vector<std::string> own_values;
+  for (auto& [key, value] : job_settings(cfg.options().settings)) {
+    own_keys.push_back(key);
+    own_values.push_back(value);
+  }
   self->request(coordinator, std::chrono::seconds(co.connect_timeout_s),
                 register_atom::value, name, co.slots, t.fingerprint(),
                 agent_actor, caf::actor_cast<caf::actor>(self), co.host,
-                static_cast<uint32_t>(*port))
+                static_cast<uint32_t>(*port), own_keys, own_values)
       .receive(
           [&](bool ok, std::string& why) {
             accepted = ok;
@@ -211,8 +219,9 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
     kill_local();
     return exit_job_failed;
   }
-  log->info("{}: registered with the coordinator at {}:{} ({} slots)", name,
-            co.coordinator_host, co.coordinator_port, co.slots);
+  log->info("{}: registered with the coordinator at {}:{} ({} slots); the "
+            "job runs with the coordinator's job configuration",
+            name, co.coordinator_host, co.coordinator_port, co.slots);
   int code = -1;
   auto next_node_report = std::chrono::steady_clock::now();
   while (code < 0) {
@@ -288,6 +297,7 @@ int run_coordinator(const topology& t, node_config& cfg,
   log->info("{}: listening on {}:{}{}, waiting for {} worker(s)", name, co.host,
             *port, co.tls ? " (TLS)" : "", co.workers);
   auto fingerprint = t.fingerprint();
+  auto own_job = job_settings(opts.settings);
   std::vector<worker_info> workers;
   auto finish_workers = [&](bool ok) {
     for (auto& w : workers)
@@ -305,11 +315,33 @@ int run_coordinator(const topology& t, node_config& cfg,
     self->receive(
         [&](register_atom, std::string& wname, uint32_t slots, uint64_t fp,
             caf::actor& agent_actor, caf::actor& control, std::string& whost,
-            uint32_t wport) -> std::tuple<bool, std::string> {
+            uint32_t wport, std::vector<std::string>& keys,
+            std::vector<std::string>& values) -> std::tuple<bool, std::string> {
+          settings_map worker_job;
+          for (size_t i = 0; i < keys.size() && i < values.size(); ++i)
+            worker_job[keys[i]] = values[i];
+          auto differing = differing_job_settings(own_job, worker_job);
+          std::string why;
           if (fp != fingerprint) {
-            auto why = "topology fingerprint mismatch: worker " + wname +
-                       " runs a different program (" + std::to_string(fp) +
-                       " != " + std::to_string(fingerprint) + ")";
+            why = "topology fingerprint mismatch: worker " + wname +
+                  " runs a different program (" + std::to_string(fp) +
+                  " != " + std::to_string(fingerprint) + ")";
+            std::string only_here;
+            for (auto& [key, value] : own_job)
+              if (key.rfind("flow.", 0) != 0 && key.rfind("kafka.", 0) != 0 &&
+                  worker_job.count(key) == 0)
+                only_here += (only_here.empty() ? "" : ", ") + key;
+            if (!only_here.empty())
+              why += "; options that shape the topology (here: " + only_here +
+                     ") must be given to every node";
+          } else if (!differing.empty()) {
+            why = "job configuration of worker " + wname +
+                  " differs from the coordinator's, which is the one that "
+                  "counts (give job options to the coordinator only): ";
+            for (size_t i = 0; i < differing.size(); ++i)
+              why += (i ? "; " : "") + differing[i];
+          }
+          if (!why.empty()) {
             log->error("{}: rejected {}: {}", name, wname, why);
             return {false, why};
           }
@@ -447,6 +479,42 @@ int run_coordinator(const topology& t, node_config& cfg,
 }
 
 } // namespace
+
+settings_map job_settings(const settings_map& all) {
+  static const char* const node_groups[] = {
+      "cluster",   "openssl", "global",        "logger", "middleman",
+      "scheduler", "stream",  "work-stealing", "opencl", "caf"};
+  static const char* const node_keys[] = {"flow.log-level", "flow.log-format",
+                                          "flow.threads",   "flow.scheduler",
+                                          "flow.http-port", "flow.http-host"};
+  settings_map out;
+  for (auto& [key, value] : all) {
+    auto dot = key.find('.');
+    if (dot == std::string::npos) continue;
+    auto group = key.substr(0, dot);
+    bool own = std::any_of(std::begin(node_groups), std::end(node_groups),
+                           [&](const char* g) { return group == g; }) ||
+               std::any_of(std::begin(node_keys), std::end(node_keys),
+                           [&](const char* k) { return key == k; });
+    if (!own) out.emplace(key, value);
+  }
+  return out;
+}
+
+std::vector<std::string> differing_job_settings(const settings_map& coordinator,
+                                                const settings_map& worker) {
+  std::vector<std::string> out;
+  for (auto& [key, value] : worker) {
+    auto there = coordinator.find(key);
+    if (there == coordinator.end())
+      out.push_back(key + " = \"" + value +
+                    "\" here, unset on the coordinator");
+    else if (there->second != value)
+      out.push_back(key + " = \"" + value + "\" here, \"" + there->second +
+                    "\" on the coordinator");
+  }
+  return out;
+}
 
 std::vector<uint32_t> place(const physical_plan& plan,
                             const std::vector<node_slots>& nodes) {

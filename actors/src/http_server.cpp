@@ -67,20 +67,19 @@ struct http_server::impl {
     server.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(ui_index_html(), "text/html; charset=utf-8");
     });
-    server.Get("/metrics", [this](const httplib::Request&,
-                                  httplib::Response& res) {
-      res.set_content(observe::prometheus_text(*view.latest()),
-                      observe::prometheus_content_type);
-    });
+    server.Get("/metrics",
+               [this](const httplib::Request&, httplib::Response& res) {
+                 res.set_content(observe::prometheus_text(*view.latest()),
+                                 observe::prometheus_content_type);
+               });
     server.Get("/api/v1/job",
                [this](const httplib::Request&, httplib::Response& res) {
                  json_reply(res, observe::job_json(*view.latest()));
                });
-    server.Get("/api/v1/rates",
-               [this](const httplib::Request&, httplib::Response& res) {
-                 json_reply(res, observe::rates_json(*view.latest(),
-                                                     view.rates()));
-               });
+    server.Get("/api/v1/rates", [this](const httplib::Request&,
+                                       httplib::Response& res) {
+      json_reply(res, observe::rates_json(*view.latest(), view.rates()));
+    });
     server.Get("/api/v1/checkpoints",
                [this](const httplib::Request&, httplib::Response& res) {
                  json_reply(res, observe::checkpoints_json(*view.latest()));
@@ -88,20 +87,19 @@ struct http_server::impl {
     server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
-    server.Get("/readyz", [this](const httplib::Request&,
-                                 httplib::Response& res) {
-      auto s = view.latest();
-      if (s->ready()) {
-        res.set_content("ready\n", "text/plain");
-      } else {
-        res.status = 503;
-        res.set_content("not ready: job " + observe::to_string(s->status) +
-                            "\n",
-                        "text/plain");
-      }
-    });
-    auto not_allowed = [](const httplib::Request& req,
-                          httplib::Response& res) {
+    server.Get("/readyz",
+               [this](const httplib::Request&, httplib::Response& res) {
+                 auto s = view.latest();
+                 if (s->ready()) {
+                   res.set_content("ready\n", "text/plain");
+                 } else {
+                   res.status = 503;
+                   res.set_content("not ready: job " +
+                                       observe::to_string(s->status) + "\n",
+                                   "text/plain");
+                 }
+               });
+    auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
       res.status = 405;
       res.set_header("Allow", "GET, HEAD");
       res.set_content("405 method " + req.method + " not allowed\n",
@@ -111,13 +109,13 @@ struct http_server::impl {
     server.Put(".*", not_allowed);
     server.Patch(".*", not_allowed);
     server.Delete(".*", not_allowed);
-    server.set_error_handler([](const httplib::Request& req,
-                                httplib::Response& res) {
-      if (!res.body.empty()) return;
-      auto text = std::to_string(res.status) + " " + reason(res.status);
-      if (res.status == 404) text += ": no endpoint " + req.path;
-      res.set_content(text + "\n", "text/plain");
-    });
+    server.set_error_handler(
+        [](const httplib::Request& req, httplib::Response& res) {
+          if (!res.body.empty()) return;
+          auto text = std::to_string(res.status) + " " + reason(res.status);
+          if (res.status == 404) text += ": no endpoint " + req.path;
+          res.set_content(text + "\n", "text/plain");
+        });
     server.set_exception_handler([](const httplib::Request&,
                                     httplib::Response& res,
                                     std::exception_ptr) {
@@ -150,9 +148,8 @@ http_server::http_server(observe::job_view& view, const std::string& host,
   impl_->port = static_cast<uint16_t>(bound);
   // The first snapshot exists before the first request is served.
   view.sample(now_ms(), observe::sample_process());
-  impl_->sampler = std::thread([this, sample_interval] {
-    impl_->sample_every(sample_interval);
-  });
+  impl_->sampler = std::thread(
+      [this, sample_interval] { impl_->sample_every(sample_interval); });
   impl_->listener = std::thread([this] { impl_->server.listen_after_bind(); });
 }
 
@@ -171,16 +168,15 @@ uint16_t http_server::port() const noexcept {
   return impl_->port;
 }
 
-std::unique_ptr<http_server> serve_http(observe::job_view& view,
-                                        const std::string& host,
-                                        uint32_t port) {
+std::unique_ptr<http_server>
+serve_http(observe::job_view& view, const std::string& host, uint32_t port) {
   if (port == 0) return nullptr;
   auto log = logger("flow/http");
   try {
-    auto server = std::make_unique<http_server>(view, host,
-                                                static_cast<uint16_t>(port));
-    log->info("serving /metrics, /api/v1 and the web UI on http://{}:{}/",
-              host, server->port());
+    auto server =
+        std::make_unique<http_server>(view, host, static_cast<uint16_t>(port));
+    log->info("serving /metrics, /api/v1 and the web UI on http://{}:{}/", host,
+              server->port());
     return server;
   } catch (const std::exception& e) {
     log->error("{} (flow.http-host / flow.http-port): running without the "

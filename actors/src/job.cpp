@@ -156,6 +156,14 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
   bool stop_sent = false;
   auto last_status = clock_type::now();
   auto status_before = summarize(plan, metrics, reported);
+  // A subtask on another node is seen through its reports, one per status
+  // interval. A line waits until every running remote subtask has reported
+  // since the previous line, so that none shows 0/s (or, on the next line,
+  // twice its rate) for want of a report; a subtask that stops reporting
+  // delays the line by at most status_report_grace.
+  std::vector<bool> fresh(actors.size(), false);
+  const auto status_report_grace = std::max<std::chrono::nanoseconds>(
+      opts.status_interval, std::chrono::seconds(2));
   auto fail = [&](std::string why) {
     if (failed) return;
     failed = true;
@@ -178,6 +186,7 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
             if (view) view->on_report(id, t, wall_clock_ms());
             latest[id] = std::move(t);
             latest_blocked[id] = blocked;
+            fresh[id] = true;
           }
         },
         [&](node_atom, std::string& name, observe::process_sample& p) {
@@ -207,8 +216,14 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
         if (s.kind == node_kind::source)
           self->send(actors[s.id.value()], stop_atom::value);
     }
+    auto since_status = clock_type::now() - last_status;
+    bool reports_in = true;
+    for (size_t i = 0; i < actors.size(); ++i)
+      reports_in = reports_in && (metrics[i] || done[i] || fresh[i]);
     if (opts.status_interval.count() > 0 &&
-        clock_type::now() - last_status >= opts.status_interval) {
+        since_status >= opts.status_interval &&
+        (reports_in ||
+         since_status >= opts.status_interval + status_report_grace)) {
       // Finished subtasks count with their final totals, running remote
       // ones with their latest report.
       auto known = reported;
@@ -219,6 +234,7 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
                                   latest_blocked, seconds_since(last_status)));
       status_before = std::move(now);
       last_status = clock_type::now();
+      fresh.assign(fresh.size(), false);
     }
   }
   if (failed)

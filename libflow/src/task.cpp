@@ -14,4 +14,13 @@ source_state task::poll(size_t) {
   throw std::logic_error("task is not a source");
 }
 
+void task::snapshot_key_groups(std::vector<key_group_snapshot>&) const {
+  // No keyed state.
+}
+
+void task::restore_key_groups(const std::vector<key_group_snapshot>& groups) {
+  if (!groups.empty())
+    throw std::logic_error("task has no keyed state to restore");
+}
+
 } // namespace flow

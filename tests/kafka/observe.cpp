@@ -127,9 +127,8 @@ BOOST_AUTO_TEST_CASE(scraped_metrics_show_lag_falling_and_counters_growing) {
   gate->store(true);
   auto second = wait_for(
       [&](auto& x) {
-        return lag(x) == 0 &&
-               sum_of(x, "flow_records_in_total", "operator=\"" + out + "\"") ==
-                   n;
+        return lag(x) == 0 && sum_of(x, "flow_records_in_total",
+                                     "operator=\"" + out + "\"") == n;
       },
       "all records written and lag 0");
   stop = true;
@@ -146,8 +145,8 @@ BOOST_AUTO_TEST_CASE(scraped_metrics_show_lag_falling_and_counters_growing) {
   for (auto name : {"flow_records_in_total", "flow_records_out_total",
                     "flow_batches_out_total"})
     BOOST_TEST(sum_of(second, name) > sum_of(first, name), name);
-  BOOST_TEST(sum_of(second, "flow_records_out_total",
-                    "operator=\"" + in + "\"") == n);
+  BOOST_TEST(
+      sum_of(second, "flow_records_out_total", "operator=\"" + in + "\"") == n);
   BOOST_TEST(sum_of(second, "flow_kafka_producer_queue_messages") >= 0);
   BOOST_TEST(sum_of(second, "process_resident_memory_bytes") > 0);
   BOOST_TEST(read_all(out).size() == static_cast<size_t>(n));

@@ -23,6 +23,10 @@ done
 # The coordinator runs no subtask: its status line comes from the workers'
 # reports, and shows the sources waiting for credit.
 grep -qE "status: numbers=[1-9]" "$WORK/coord.err" || fail "no status line with remote rates"
+# The first line waits for the workers' first reports: no running operator
+# shows 0/s in it.
+first=$(grep -m1 "status:" "$WORK/coord.err")
+[[ -n "$first" && "$first" != *"=0/s"* ]] || fail "first status line shows 0/s: $first"
 grep -qE "blocked on credit:.*numbers\[" "$WORK/coord.err" || fail "status line does not show blocked sources"
 blocked=$(line numbers | sed -E 's/.*blocked ([0-9.]+)s.*/\1/')
 [[ $(echo "$blocked > 0.5" | bc) == 1 ]] || fail "sources were not held back (blocked ${blocked}s)"

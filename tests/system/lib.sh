@@ -59,8 +59,10 @@ wait_for_log() {
 coordinator_flags() {
   echo "--cluster.role=coordinator --cluster.coordinator-port=$1 --cluster.slots=0 --cluster.workers=${2:-2} --cluster.connect-timeout=${3:-30} --flow.status-interval=0s"
 }
+# Workers set no job options: they run with the coordinator's (a worker
+# that sets one to another value is rejected).
 worker_flags() {
-  echo "--cluster.role=worker --cluster.name=$2 --cluster.coordinator-port=$1 --cluster.slots=${3:-2} --cluster.connect-timeout=${4:-30} --flow.status-interval=0s"
+  echo "--cluster.role=worker --cluster.name=$2 --cluster.coordinator-port=$1 --cluster.slots=${3:-2} --cluster.connect-timeout=${4:-30}"
 }
 
 # free_port: a TCP port on loopback that nothing listens on now.

@@ -33,7 +33,8 @@ struct demo_job {
   std::vector<std::shared_ptr<subtask_metrics>> metrics;
 
   demo_job() {
-    t.source(generator(10, [](uint64_t i) { return i; }, "numbers"))
+    t.source(generator(
+                 10, [](uint64_t i) { return i; }, "numbers"))
         .parallelism(2)
         .map([](uint64_t x) { return 2 * x; }, "double")
         .parallelism(2)
@@ -70,14 +71,14 @@ std::string raw_exchange(uint16_t port, const std::string& request) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr),
-                          sizeof addr) == 0);
+  BOOST_REQUIRE(
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   timeval tv{2, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   size_t sent = 0;
   while (sent < request.size()) {
-    auto n = ::send(fd, request.data() + sent, request.size() - sent,
-                    MSG_NOSIGNAL);
+    auto n =
+        ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) break; // the server may close before reading it all
     sent += static_cast<size_t>(n);
   }
@@ -125,20 +126,20 @@ BOOST_AUTO_TEST_CASE(snapshot_rates_backpressure_and_prometheus_text) {
 
   auto text = observe::prometheus_text(*s);
   BOOST_TEST_MESSAGE(text);
-  BOOST_TEST(has_line(text, series("flow_records_in_total", "double", 1) +
-                                " 1500"));
-  BOOST_TEST(has_line(text, series("flow_records_out_total", "double", 1) +
-                                " 1600"));
-  BOOST_TEST(has_line(text, series("flow_credit_blocked_seconds_total",
-                                   "double", 1) +
-                                " 0.75"));
-  BOOST_TEST(has_line(text, series("flow_queued_batches", "double", 1) +
-                                " 3"));
+  BOOST_TEST(
+      has_line(text, series("flow_records_in_total", "double", 1) + " 1500"));
+  BOOST_TEST(
+      has_line(text, series("flow_records_out_total", "double", 1) + " 1600"));
+  BOOST_TEST(
+      has_line(text, series("flow_credit_blocked_seconds_total", "double", 1) +
+                         " 0.75"));
+  BOOST_TEST(has_line(text, series("flow_queued_batches", "double", 1) + " 3"));
   BOOST_TEST(has_line(text, series("flow_watermark_lag_seconds", "double", 1) +
                                 " 2.5"));
   BOOST_TEST(has_line(text, series("flow_records_in_total", "out", 0) + " 0"));
   BOOST_TEST(has_line(
-      text, "process_resident_memory_bytes{job=\"demo\",node=\"node-a\"} 4096"));
+      text,
+      "process_resident_memory_bytes{job=\"demo\",node=\"node-a\"} 4096"));
   BOOST_TEST(has_line(text, "flow_job_ready{job=\"demo\",node=\"node-a\"} 1"));
   BOOST_TEST(has_line(
       text, "flow_checkpoints_total{job=\"demo\",result=\"completed\"} 0"));
@@ -189,12 +190,10 @@ BOOST_AUTO_TEST_CASE(connector_gauges_and_checkpoints_reach_the_endpoints) {
   BOOST_TEST(has_line(text, lag(0) + " 42"));
   BOOST_TEST(has_line(text, lag(2) + " 0"));
   BOOST_TEST(text.find(lag(4)) == std::string::npos); // end unknown
-  BOOST_TEST(has_line(text, series("flow_dead_lettered_records_total",
-                                   "numbers", 0) +
-                                " 3"));
-  BOOST_TEST(has_line(text, series("flow_kafka_producer_queue_messages", "out",
-                                   0) +
-                                " 17"));
+  BOOST_TEST(has_line(
+      text, series("flow_dead_lettered_records_total", "numbers", 0) + " 3"));
+  BOOST_TEST(has_line(
+      text, series("flow_kafka_producer_queue_messages", "out", 0) + " 17"));
   BOOST_TEST(has_line(
       text, "flow_checkpoints_total{job=\"demo\",result=\"completed\"} 1"));
   BOOST_TEST(has_line(
@@ -219,7 +218,8 @@ BOOST_AUTO_TEST_CASE(connector_gauges_and_checkpoints_reach_the_endpoints) {
 BOOST_AUTO_TEST_CASE(reports_from_other_nodes_and_label_escaping) {
   topology t{"demo"};
   collector<uint64_t> out;
-  t.source(generator(10, [](uint64_t i) { return i; }, "say \"hi\"\\"))
+  t.source(generator(
+               10, [](uint64_t i) { return i; }, "say \"hi\"\\"))
       .sink(out.sink("out"));
   auto plan = physical_plan::build(t, {});
   job_view view{"demo", "coordinator", "coordinator"};
@@ -315,10 +315,11 @@ BOOST_AUTO_TEST_CASE(http_endpoints_on_loopback) {
   std::string huge = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " +
                      std::string(64 * 1024, 'a') + "\r\n\r\n";
   auto big = raw_exchange(server.port(), huge);
-  BOOST_TEST((big.rfind("HTTP/1.1 4", 0) == 0 || big.empty()), big.substr(0, 80));
-  auto long_uri = raw_exchange(
-      server.port(),
-      "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  BOOST_TEST((big.rfind("HTTP/1.1 4", 0) == 0 || big.empty()),
+             big.substr(0, 80));
+  auto long_uri =
+      raw_exchange(server.port(), "GET /" + std::string(20000, 'a') +
+                                      " HTTP/1.1\r\nHost: x\r\n\r\n");
   BOOST_TEST(long_uri.rfind("HTTP/1.1 414", 0) == 0, long_uri.substr(0, 80));
   // Still serving afterwards.
   auto again = cli.Get("/healthz");
@@ -335,7 +336,7 @@ BOOST_AUTO_TEST_CASE(a_running_job_feeds_its_view) {
     }
   };
   t.source(generator(
-          unbounded, [](uint64_t i) { return i; }, "numbers"))
+               unbounded, [](uint64_t i) { return i; }, "numbers"))
       .map([](uint64_t x) { return x * x; }, "square")
       .sink({"slow",
              [](const connector_context&) {
@@ -351,8 +352,7 @@ BOOST_AUTO_TEST_CASE(a_running_job_feeds_its_view) {
   job_view view{"slow", "node-a", "standalone"};
   std::atomic<bool> stop{false};
   runtime::job_result result;
-  std::thread runner{
-      [&] { result = runtime::execute(t, opts, &stop, &view); }};
+  std::thread runner{[&] { result = runtime::execute(t, opts, &stop, &view); }};
   bool seen = false;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   int64_t now = 0;

@@ -4,6 +4,8 @@
 #include "rdkafka.hpp"
 
 #include <array>
+#include <chrono>
+#include <thread>
 
 namespace flow::kafka {
 
@@ -69,6 +71,23 @@ void admin::create_topic(const std::string& topic, int32_t partitions,
       throw kafka_error{detail::to_errc(e),
                         "create topic " + topic + ": " +
                             rd_kafka_topic_result_error_string(topics[i])};
+  }
+  // The controller has created it; the broker's metadata may still lack it
+  // for a moment (seen on a fresh broker: a producer opened right after
+  // got unknown_topic). Return once clients can see it.
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(impl_->settings.timeout_ms);
+  for (;;) {
+    try {
+      detail::partition_count(impl_->handle.get(), topic,
+                              impl_->settings.timeout_ms, impl_->bootstrap);
+      return;
+    } catch (const kafka_error& e) {
+      if (e.code() != errc::unknown_topic ||
+          std::chrono::steady_clock::now() > deadline)
+        throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 

@@ -3,10 +3,20 @@
 #include "rdkafka.hpp"
 
 #include <array>
+#include <string_view>
 
 namespace flow::kafka::detail {
 
 namespace {
+
+/// A request librdkafka repeats by itself ("... Coordinator load in
+/// progress: retrying", normal on a fresh broker): if the retries run out,
+/// the failure reaches the client as an error.
+bool is_own_retry(std::string_view msg) {
+  constexpr std::string_view suffix = ": retrying";
+  return msg.size() >= suffix.size() &&
+         msg.substr(msg.size() - suffix.size()) == suffix;
+}
 
 /// Runs on librdkafka's internal threads: only logs (spdlog is thread-safe).
 void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
@@ -14,7 +24,7 @@ void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   auto name = rd_kafka_name(rk);
   if (level <= 3)
     log->warn("[{}] {}: {}", name, fac, buf);
-  else if (level <= 5)
+  else if (level <= 5 && !is_own_retry(buf))
     log->info("[{}] {}: {}", name, fac, buf);
   else
     log->debug("[{}] {}: {}", name, fac, buf);

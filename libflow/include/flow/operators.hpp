@@ -1,10 +1,11 @@
 #pragma once
 
 #include "flow/emitting_task.hpp"
+#include "flow/keyed_store.hpp"
+#include "flow/keyed_task.hpp"
 
 #include <algorithm>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 
 namespace flow {
@@ -79,20 +80,21 @@ public:
 
 /// Running reduce per key: emits the new reduced value after each input.
 template <class K, class T, class KeyFn, class F>
-class reduce_task final : public emitting_task<T> {
+class reduce_task final : public keyed_task<T> {
 public:
   reduce_task(const task_setup& s, KeyFn k, F f)
-      : emitting_task<T>(s), key_(std::move(k)), f_(std::move(f)) {}
+      : keyed_task<T>(s), key_(std::move(k)), f_(std::move(f)),
+        state_(s.max_parallelism) {
+    this->key_groups_.add(state_);
+  }
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b)) {
       auto k = key_(static_cast<const T&>(x));
-      auto i = state_.find(k);
-      if (i == state_.end()) {
-        i = state_.emplace(std::move(k), x).first;
-      } else {
+      auto kg = this->key_group(k);
+      auto [i, fresh] = state_.try_emplace(kg, std::move(k), x);
+      if (!fresh)
         i->second =
             f_(static_cast<const T&>(i->second), static_cast<const T&>(x));
-      }
       this->router_.emit(static_cast<const T&>(i->second));
     }
   }
@@ -100,31 +102,35 @@ public:
 private:
   KeyFn key_;
   F f_;
-  std::unordered_map<K, T> state_;
+  keyed_store<K, T> state_;
 };
 
 /// Running aggregate per key: emits (key, result) after each input.
 template <class K, class T, class KeyFn, class Agg>
 class aggregate_task final
-    : public emitting_task<std::pair<K, typename Agg::result>> {
+    : public keyed_task<std::pair<K, typename Agg::result>> {
 public:
   using out_type = std::pair<K, typename Agg::result>;
   aggregate_task(const task_setup& s, KeyFn k, Agg a)
-      : emitting_task<out_type>(s), key_(std::move(k)), agg_(std::move(a)) {}
+      : keyed_task<out_type>(s), key_(std::move(k)), agg_(std::move(a)),
+        state_(s.max_parallelism) {
+    this->key_groups_.add(state_);
+  }
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b)) {
       auto k = key_(static_cast<const T&>(x));
-      auto i = state_.find(k);
-      if (i == state_.end()) i = state_.emplace(k, agg_.init()).first;
-      agg_.add(i->second, static_cast<const T&>(x));
-      this->router_.emit(out_type{std::move(k), agg_.get(i->second)});
+      auto kg = this->key_group(k);
+      auto acc = state_.find(kg, k);
+      if (!acc) acc = &state_.try_emplace(kg, k, agg_.init()).first->second;
+      agg_.add(*acc, static_cast<const T&>(x));
+      this->router_.emit(out_type{std::move(k), agg_.get(*acc)});
     }
   }
 
 private:
   KeyFn key_;
   Agg agg_;
-  std::unordered_map<K, typename Agg::accumulator> state_;
+  keyed_store<K, typename Agg::accumulator> state_;
 };
 
 } // namespace flow

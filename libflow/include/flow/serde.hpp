@@ -2,9 +2,12 @@
 
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -26,9 +29,10 @@ public:
 ///     };
 ///
 /// `read` advances `pos` and throws serde_error on malformed input.
-/// Provided: arithmetic types, std::string, std::pair, and Protobuf
-/// messages (include flow/serde_protobuf.hpp). Local channels never
-/// serialize.
+/// Provided: arithmetic types, std::string, std::pair, std::optional,
+/// std::vector, std::map, std::multimap, std::unordered_map (of types that
+/// have a serde), and Protobuf messages (include flow/serde_protobuf.hpp).
+/// Local channels never serialize; keyed state snapshots use it too.
 template <class T, class = void>
 struct serde {
   static constexpr bool available = false;
@@ -109,5 +113,83 @@ struct serde<std::pair<A, B>,
     return {std::move(a), std::move(b)};
   }
 };
+
+template <class T>
+struct serde<std::optional<T>, std::enable_if_t<serde<T>::available>> {
+  static constexpr bool available = true;
+  static void write(const std::optional<T>& x, std::vector<char>& out) {
+    out.push_back(x ? 1 : 0);
+    if (x) serde<T>::write(*x, out);
+  }
+  static std::optional<T> read(const char*& pos, const char* end) {
+    detail::need(pos, end, 1);
+    if (*pos++ == 0) return std::nullopt;
+    return serde<T>::read(pos, end);
+  }
+};
+
+namespace detail {
+
+/// serde of a sequence: its size, then its elements in order.
+template <class C, class Elem>
+struct sequence_serde {
+  static constexpr bool available = true;
+  static void write(const C& xs, std::vector<char>& out) {
+    write_varint(xs.size(), out);
+    for (auto& x : xs)
+      serde<Elem>::write(x, out);
+  }
+  static C read(const char*& pos, const char* end) {
+    auto n = read_varint(pos, end);
+    C xs;
+    for (uint64_t i = 0; i < n; ++i)
+      xs.push_back(serde<Elem>::read(pos, end));
+    return xs;
+  }
+};
+
+/// serde of a map: its size, then key and value of each entry in
+/// iteration order (a multimap keeps the order of equal keys).
+template <class C, class K, class V>
+struct map_serde {
+  static constexpr bool available = true;
+  static void write(const C& xs, std::vector<char>& out) {
+    write_varint(xs.size(), out);
+    for (auto& [k, v] : xs) {
+      serde<K>::write(k, out);
+      serde<V>::write(v, out);
+    }
+  }
+  static C read(const char*& pos, const char* end) {
+    auto n = read_varint(pos, end);
+    C xs;
+    for (uint64_t i = 0; i < n; ++i) {
+      auto k = serde<K>::read(pos, end);
+      xs.emplace_hint(xs.end(), std::move(k), serde<V>::read(pos, end));
+    }
+    return xs;
+  }
+};
+
+} // namespace detail
+
+template <class T>
+struct serde<std::vector<T>, std::enable_if_t<serde<T>::available>>
+    : detail::sequence_serde<std::vector<T>, T> {};
+
+template <class K, class V>
+struct serde<std::map<K, V>,
+             std::enable_if_t<serde<K>::available && serde<V>::available>>
+    : detail::map_serde<std::map<K, V>, K, V> {};
+
+template <class K, class V>
+struct serde<std::multimap<K, V>,
+             std::enable_if_t<serde<K>::available && serde<V>::available>>
+    : detail::map_serde<std::multimap<K, V>, K, V> {};
+
+template <class K, class V>
+struct serde<std::unordered_map<K, V>,
+             std::enable_if_t<serde<K>::available && serde<V>::available>>
+    : detail::map_serde<std::unordered_map<K, V>, K, V> {};
 
 } // namespace flow

@@ -19,8 +19,9 @@
 //   events.key_by(&event::user).process([] {
 //     return std::make_unique<first_seen>(); });
 
-#include "flow/emitting_task.hpp"
-#include "flow/partitioning.hpp"
+#include "flow/key_groups.hpp"
+#include "flow/keyed_store.hpp"
+#include "flow/keyed_task.hpp"
 #include "flow/time.hpp"
 #include "flow/timers.hpp"
 #include "flow/topology.hpp"
@@ -28,125 +29,135 @@
 #include <memory>
 #include <type_traits>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 namespace flow {
 
-/// The key a keyed function works on right now, and its key group
-/// (key_group_of(std::hash<K>(key), max parallelism): the unit in which
-/// keyed state is stored, so that it can move when parallelism changes).
+/// The key a keyed function works on right now, its key group, and the
+/// keyed state members (value_state, map_state) registered with it.
 template <class K>
 class keyed_state_owner {
 public:
+  keyed_state_owner() = default;
+  keyed_state_owner(const keyed_state_owner&) = delete;
+  keyed_state_owner& operator=(const keyed_state_owner&) = delete;
+
   const K& current_key() const { return *key_; }
   uint32_t current_key_group() const noexcept { return key_group_; }
-  uint32_t key_groups() const noexcept { return max_parallelism_; }
+  uint32_t key_groups() const noexcept { return key_groups_; }
 
   /// Set by the hosting task before each call into user code.
   void set_current_key(const K& k, uint32_t kg) {
     key_ = &k;
     key_group_ = kg;
   }
-  void set_key_groups(uint32_t n) { max_parallelism_ = n; }
+
+  /// Set by the hosting task (flow.max-parallelism) before any state is
+  /// used.
+  void set_key_groups(uint32_t n) {
+    key_groups_ = n;
+    for (auto s : states_)
+      s->set_key_groups(n);
+  }
+
+  /// Called by the state members' constructors.
+  void add_state(key_group_state& s) {
+    s.set_key_groups(key_groups_);
+    states_.push_back(&s);
+  }
+
+  /// The state members, in the order they were constructed.
+  const std::vector<key_group_state*>& states() const noexcept {
+    return states_;
+  }
 
 private:
   const K* key_ = nullptr;
   uint32_t key_group_ = 0;
-  uint32_t max_parallelism_ = 128;
+  uint32_t key_groups_ = 128;
+  std::vector<key_group_state*> states_;
 };
 
-namespace detail {
-
-/// State of type V per key, stored per key group.
-template <class K, class V>
-class keyed_table {
-public:
-  explicit keyed_table(keyed_state_owner<K>& owner) : owner_(&owner) {}
-  keyed_table(const keyed_table&) = delete;
-  keyed_table& operator=(const keyed_table&) = delete;
-
-  V* find() {
-    auto& g = group();
-    auto i = g.find(owner_->current_key());
-    return i == g.end() ? nullptr : &i->second;
-  }
-  V& get_or_create() { return group()[owner_->current_key()]; }
-  void erase() { group().erase(owner_->current_key()); }
-
-  /// Every key's value in key group `kg` (for snapshots and tests).
-  const std::unordered_map<K, V>* key_group(uint32_t kg) const {
-    return kg < groups_.size() ? &groups_[kg] : nullptr;
-  }
-
-private:
-  std::unordered_map<K, V>& group() {
-    if (groups_.empty()) groups_.resize(owner_->key_groups());
-    return groups_[owner_->current_key_group()];
-  }
-  keyed_state_owner<K>* owner_;
-  std::vector<std::unordered_map<K, V>> groups_;
-};
-
-} // namespace detail
-
-/// One value of type V per key.
+/// One value of type V per key (a member of a keyed_process_function,
+/// built with `*this`).
 template <class K, class V>
 class value_state {
 public:
-  explicit value_state(keyed_state_owner<K>& owner) : table_(owner) {}
+  explicit value_state(keyed_state_owner<K>& owner) : owner_(&owner) {
+    owner.add_state(store_);
+  }
+  value_state(const value_state&) = delete;
+  value_state& operator=(const value_state&) = delete;
+
   /// The current key's value, or null.
-  const V* get() { return table_.find(); }
+  const V* get() { return store_.find(group(), owner_->current_key()); }
   /// The current key's value, or `fallback`.
   V value_or(V fallback) {
-    auto p = table_.find();
+    auto p = get();
     return p ? *p : fallback;
   }
-  void update(V v) { table_.get_or_create() = std::move(v); }
-  void clear() { table_.erase(); }
-  const std::unordered_map<K, V>* key_group(uint32_t kg) const {
-    return table_.key_group(kg);
+  void update(V v) {
+    store_.get_or_create(group(), owner_->current_key()) = std::move(v);
+  }
+  void clear() { store_.erase(group(), owner_->current_key()); }
+  /// Every key's value in key group `kg`.
+  const std::unordered_map<K, V>& key_group(uint32_t kg) const {
+    return store_.key_group(kg);
   }
 
 private:
-  detail::keyed_table<K, V> table_;
+  uint32_t group() const noexcept { return owner_->current_key_group(); }
+  keyed_state_owner<K>* owner_;
+  keyed_store<K, V> store_{0};
 };
 
-/// A map MK -> MV per key.
+/// A map MK -> MV per key (a member of a keyed_process_function, built
+/// with `*this`).
 template <class K, class MK, class MV>
 class map_state {
 public:
   using map_type = std::unordered_map<MK, MV>;
-  explicit map_state(keyed_state_owner<K>& owner) : table_(owner) {}
+  explicit map_state(keyed_state_owner<K>& owner) : owner_(&owner) {
+    owner.add_state(store_);
+  }
+  map_state(const map_state&) = delete;
+  map_state& operator=(const map_state&) = delete;
+
   const MV* get(const MK& k) {
-    auto m = table_.find();
+    auto m = find();
     if (!m) return nullptr;
     auto i = m->find(k);
     return i == m->end() ? nullptr : &i->second;
   }
-  void put(const MK& k, MV v) { table_.get_or_create()[k] = std::move(v); }
+  void put(const MK& k, MV v) {
+    store_.get_or_create(group(), owner_->current_key())[k] = std::move(v);
+  }
   void remove(const MK& k) {
-    if (auto m = table_.find()) {
+    if (auto m = find()) {
       m->erase(k);
-      if (m->empty()) table_.erase();
+      if (m->empty()) clear();
     }
   }
   bool contains(const MK& k) { return get(k) != nullptr; }
   /// The current key's entries (empty if none).
   const map_type& entries() {
     static const map_type none;
-    auto m = table_.find();
+    auto m = find();
     return m ? *m : none;
   }
-  void clear() { table_.erase(); }
+  void clear() { store_.erase(group(), owner_->current_key()); }
 
 private:
-  detail::keyed_table<K, map_type> table_;
+  map_type* find() { return store_.find(group(), owner_->current_key()); }
+  uint32_t group() const noexcept { return owner_->current_key_group(); }
+  keyed_state_owner<K>* owner_;
+  keyed_store<K, map_type> store_{0};
 };
 
 /// A function over a keyed stream with keyed state (value_state and
-/// map_state members built with `*this`) and timers. One instance per
+/// map_state members built with `*this`) and timers, all kept by key group
+/// (snapshots need flow::serde of keys and values). One instance per
 /// subtask; never called concurrently.
 template <class K, class T, class Out>
 class keyed_process_function : public keyed_state_owner<K> {
@@ -186,62 +197,58 @@ public:
 
 namespace detail {
 
-template <class K>
-struct key_time_hash {
-  size_t operator()(const std::pair<K, int64_t>& x) const noexcept {
-    return std::hash<K>{}(x.first) * 31 + std::hash<int64_t>{}(x.second);
-  }
-};
-
-/// Hosts a keyed_process_function.
+/// Hosts a keyed_process_function: its state members and its timers are
+/// the task's keyed state.
 template <class K, class T, class Out, class KeyFn>
 class keyed_process_task final
-    : public emitting_task<Out>,
+    : public keyed_task<Out>,
       private keyed_process_function<K, T, Out>::context {
 public:
   using function = keyed_process_function<K, T, Out>;
 
   keyed_process_task(const task_setup& s, KeyFn key,
                      std::unique_ptr<function> fn, timestamp_fn<T> ts)
-      : emitting_task<Out>(s), key_fn_(std::move(key)), fn_(std::move(fn)),
+      : keyed_task<Out>(s), key_fn_(std::move(key)), fn_(std::move(fn)),
         ts_fn_(std::move(ts)), clock_(s.clock ? s.clock : &clock::system()),
-        max_parallelism_(s.max_parallelism) {
-    fn_->set_key_groups(max_parallelism_);
+        event_(s.max_parallelism), processing_(s.max_parallelism) {
+    fn_->set_key_groups(s.max_parallelism);
+    for (auto part : fn_->states())
+      this->key_groups_.add(*part);
+    this->key_groups_.add(event_);
+    this->key_groups_.add(processing_);
   }
 
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b)) {
       K k = key_fn_(x);
-      enter(k, ts_fn_ ? ts_fn_(x) : min_timestamp);
+      enter(k, this->key_group(k), ts_fn_ ? ts_fn_(x) : min_timestamp);
       fn_->process_element(x, *this);
     }
   }
 
   void on_watermark(int64_t wm) override {
     wm_ = wm;
-    fire(event_, event_set_, wm, time_domain::event);
+    fire(event_, wm, time_domain::event);
     this->router_.emit_watermark(wm);
   }
 
   void on_processing_time(int64_t now) override {
-    fire(processing_, processing_set_, now, time_domain::processing);
+    fire(processing_, now, time_domain::processing);
   }
 
   int64_t next_timer() const override { return processing_.next(); }
 
 private:
-  using timer_set = std::unordered_set<std::pair<K, int64_t>, key_time_hash<K>>;
-
-  void enter(const K& k, int64_t ts) {
-    fn_->set_current_key(k, key_group_of(std::hash<K>{}(k), max_parallelism_));
+  void enter(const K& k, uint32_t kg, int64_t ts) {
+    fn_->set_current_key(k, kg);
     this->key_ = &k;
+    key_group_ = kg;
     this->ts_ = ts;
   }
 
-  void fire(timer_queue<K>& q, timer_set& set, int64_t now, time_domain d) {
-    q.fire(now, [&](int64_t t, const K& k) {
-      if (set.erase({k, t}) == 0) return; // deleted
-      enter(k, t);
+  void fire(keyed_timers<K>& timers, int64_t now, time_domain d) {
+    timers.fire(now, [&](int64_t t, uint32_t kg, const K& k) {
+      enter(k, kg, t);
       fn_->on_timer(t, d, *this);
     });
   }
@@ -249,17 +256,16 @@ private:
   int64_t watermark() const override { return wm_; }
   int64_t processing_time() const override { return clock_->now(); }
   void register_event_time_timer(int64_t t) override {
-    if (event_set_.emplace(*this->key_, t).second) event_.add(t, *this->key_);
+    event_.add(key_group_, *this->key_, t);
   }
   void register_processing_time_timer(int64_t t) override {
-    if (processing_set_.emplace(*this->key_, t).second)
-      processing_.add(t, *this->key_);
+    processing_.add(key_group_, *this->key_, t);
   }
   void delete_event_time_timer(int64_t t) override {
-    event_set_.erase({*this->key_, t});
+    event_.remove(key_group_, *this->key_, t);
   }
   void delete_processing_time_timer(int64_t t) override {
-    processing_set_.erase({*this->key_, t});
+    processing_.remove(key_group_, *this->key_, t);
   }
   void emit(Out x) override { this->router_.emit(std::move(x)); }
 
@@ -267,12 +273,10 @@ private:
   std::unique_ptr<function> fn_;
   timestamp_fn<T> ts_fn_;
   const clock* clock_;
-  uint32_t max_parallelism_;
+  uint32_t key_group_ = 0;
   int64_t wm_ = min_timestamp;
-  timer_queue<K> event_;
-  timer_queue<K> processing_;
-  timer_set event_set_;
-  timer_set processing_set_;
+  keyed_timers<K> event_;
+  keyed_timers<K> processing_;
 };
 
 } // namespace detail

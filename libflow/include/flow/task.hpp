@@ -41,6 +41,13 @@ struct task_setup {
   int64_t watermark_interval = 200;
 };
 
+/// The keyed state of one key group of an operator instance, serialized
+/// with flow::serde: what moves between subtasks when parallelism changes.
+struct key_group_snapshot {
+  uint32_t key_group = 0;
+  std::vector<char> bytes;
+};
+
 /// Result of one poll of a source.
 enum class source_state {
   /// More records may follow right away.
@@ -96,6 +103,22 @@ public:
 
   /// True if some output record sits in a partially filled batch.
   virtual bool has_buffered() const { return false; }
+
+  /// Keyed operators: appends the state (values, window contents, buffers,
+  /// timers) of every key group that holds any in this subtask. Called
+  /// between two of the calls above, the task goes on unchanged. Throws
+  /// std::logic_error if a key or value type has no flow::serde.
+  virtual void snapshot_key_groups(std::vector<key_group_snapshot>& out) const;
+
+  /// Keyed operators: adds key groups snapshotted by instances of the same
+  /// operator at any parallelism (and the same max parallelism) to this
+  /// fresh instance, before its first input. The watermark is no keyed
+  /// state: timers fire when the inputs' watermark reaches them again.
+  /// Throws std::invalid_argument for a key group out of range or restored
+  /// twice, serde_error for malformed bytes, std::logic_error if the task
+  /// has no keyed state.
+  virtual void
+  restore_key_groups(const std::vector<key_group_snapshot>& groups);
 };
 
 using task_factory = std::function<std::unique_ptr<task>(const task_setup&)>;

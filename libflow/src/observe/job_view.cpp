@@ -173,8 +173,8 @@ std::shared_ptr<const job_snapshot> job_view::sample(int64_t now_ms,
     if (track.previous && !v.counters.finished) {
       auto& before = track.previous->counters;
       auto ms = track.current->time_ms - track.previous->time_ms;
-      v.records_in_per_s = per_second(v.counters.records_in, before.records_in,
-                                      ms);
+      v.records_in_per_s =
+          per_second(v.counters.records_in, before.records_in, ms);
       v.records_out_per_s =
           per_second(v.counters.records_out, before.records_out, ms);
       v.backpressure = std::min(

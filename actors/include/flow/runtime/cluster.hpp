@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/runtime/job.hpp"
+#include "flow/settings.hpp"
 #include "flow/topology.hpp"
 
 #include <atomic>
@@ -52,6 +53,21 @@ struct node_slots {
 /// operator's parallelism exceeds the number of slots.
 std::vector<uint32_t> place(const physical_plan& plan,
                             const std::vector<node_slots>& nodes);
+
+/// The job configuration in `all` (a node's configured values): every key
+/// but the node's own - its cluster.* and openssl.* options, CAF's groups,
+/// flow.log-level, flow.threads and flow.scheduler. In a cluster the
+/// coordinator's job configuration is the one that counts: workers run
+/// their subtasks with it.
+settings_map job_settings(const settings_map& all);
+
+/// The job options a worker set itself (`worker`, its job_settings) that
+/// disagree with the coordinator's (`coordinator`): set there to another
+/// value, or not set there (the coordinator's default counts). Each entry
+/// names the key and both values, e.g. `kafka.bootstrap = "a:9092" here,
+/// unset on the coordinator`. Empty: the worker may join.
+std::vector<std::string> differing_job_settings(const settings_map& coordinator,
+                                                const settings_map& worker);
 
 /// Runs this node's part of the job according to its cluster role and
 /// returns the process exit code (see flow/run.hpp).

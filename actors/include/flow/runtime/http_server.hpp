@@ -24,9 +24,9 @@ public:
 
   /// Listens on `host`:`port` (0: any free port, see port()). Throws
   /// std::runtime_error naming the address if it cannot listen.
-  http_server(observe::job_view& view, const std::string& host, uint16_t port,
-              std::chrono::milliseconds sample_interval =
-                  std::chrono::seconds(1));
+  http_server(
+      observe::job_view& view, const std::string& host, uint16_t port,
+      std::chrono::milliseconds sample_interval = std::chrono::seconds(1));
   ~http_server();
 
   http_server(const http_server&) = delete;
@@ -44,7 +44,6 @@ private:
 /// (nothing for port 0). A port that cannot be bound is logged and the job
 /// runs without them.
 std::unique_ptr<http_server> serve_http(observe::job_view& view,
-                                        const std::string& host,
-                                        uint32_t port);
+                                        const std::string& host, uint32_t port);
 
 } // namespace flow::runtime

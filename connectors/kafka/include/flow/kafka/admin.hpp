@@ -22,7 +22,9 @@ public:
   admin& operator=(const admin&) = delete;
 
   /// Creates `topic`; an existing topic is fine. replication -1: the
-  /// broker's default. Throws kafka_error.
+  /// broker's default. Returns once the topic's metadata is visible to
+  /// clients (within kafka.timeout-ms). Blocks: not on a scheduler
+  /// thread. Throws kafka_error.
   void create_topic(const std::string& topic, int32_t partitions,
                     int32_t replication = -1);
 

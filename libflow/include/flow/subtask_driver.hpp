@@ -1,0 +1,147 @@
+#pragma once
+
+#include "flow/job_options.hpp"
+#include "flow/metrics.hpp"
+#include "flow/plan.hpp"
+#include "flow/subtask_core.hpp"
+#include "flow/time.hpp"
+#include "flow/transport.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace flow {
+
+/// Whether and when the host delivers subtask_driver::on_poll.
+enum class poll_request : uint8_t {
+  none,
+  /// Right away (behind what is already in the mailbox).
+  now,
+  /// After driver_action::poll_delay.
+  later,
+};
+
+/// What the host reports to the job.
+enum class subtask_report : uint8_t {
+  none,
+  /// Every output has sent end-of-stream: report the totals, stop.
+  finished,
+  /// driver_action::error says why: report it, stop.
+  failed,
+};
+
+/// What the host of a subtask_driver must do after an event. The fields
+/// are independent: the host carries out every one that is set. New kinds
+/// of work (barriers, snapshots) become new fields.
+struct driver_action {
+  poll_request poll = poll_request::none;
+  /// poll_request::later: how long to wait before delivering the poll.
+  std::chrono::nanoseconds poll_delay{0};
+  /// To pass back with on_poll: polls of an older generation are stale.
+  uint64_t poll_generation = 0;
+  /// Deliver on_timer() after this long. The driver asks for one timer at
+  /// a time: the next request comes after on_timer().
+  std::optional<std::chrono::nanoseconds> timer;
+  subtask_report report = subtask_report::none;
+  /// subtask_report::failed: "operator 'name' subtask i/p failed: what".
+  std::string error;
+};
+
+/// Where a subtask_driver is in its life.
+enum class driver_state : uint8_t { created, running, finished, failed };
+
+/// Decides, for one subtask, when to poll its source, flush its output,
+/// fire its timers and report completion or failure. It owns the
+/// subtask_core and knows no actor system: the host (an actor, or the
+/// test simulator) turns messages into the events below and carries out
+/// the driver_action each returns. After finished or failed every event
+/// returns an empty action.
+///
+/// Threading: not thread-safe; the host calls it from one thread of
+/// control at a time (the actor's). Only the wake callback given to
+/// start() may run on another thread.
+class subtask_driver {
+public:
+  /// An idle source is polled again after this long...
+  static constexpr std::chrono::milliseconds idle_retry{1};
+  /// ... or after this long if it wakes the subtask when input arrives
+  /// (the retry is a fallback; idle timeouts and watermark intervals still
+  /// advance).
+  static constexpr std::chrono::milliseconds idle_retry_with_wakeups{10};
+
+  /// `mailbox_empty` tells whether more input waits for the subtask right
+  /// now (natural batching). `plan`, `make`, `opts`, `tr`, `metrics` and
+  /// `clk` must outlive the driver.
+  subtask_driver(const subtask_plan& plan, const task_factory& make,
+                 const job_options& opts, transport& tr,
+                 subtask_metrics& metrics, const flow::clock& clk,
+                 std::function<bool()> mailbox_empty);
+  ~subtask_driver();
+
+  subtask_driver(const subtask_driver&) = delete;
+  subtask_driver& operator=(const subtask_driver&) = delete;
+
+  // -- events ---------------------------------------------------------------
+
+  /// The subtask is wired: builds the task (a throw fails the subtask,
+  /// "failed to open"), hands a source `wake` (called from any thread
+  /// when input may have arrived; the host then delivers on_wakeup()),
+  /// and starts. Call once, first.
+  driver_action start(std::function<void()> wake);
+
+  driver_action on_batch(size_t in_slot, batch_ptr b);
+  driver_action on_end_of_stream(size_t in_slot);
+  driver_action on_watermark(size_t in_slot, int64_t wm);
+  driver_action on_credit(size_t out_slot, uint32_t n);
+  /// A poll the driver asked for; stale generations do nothing.
+  driver_action on_poll(uint64_t generation);
+  /// The source's wake callback ran: an idle source polls at once (its
+  /// pending retry becomes stale); a busy one ignores it.
+  driver_action on_wakeup();
+  /// The timer the driver asked for fired: flushes partial batches and
+  /// lets processing time advance (timers, idle inputs).
+  driver_action on_timer();
+  /// Graceful shutdown: the source ends as if its input had.
+  driver_action on_stop();
+
+  // -- state ----------------------------------------------------------------
+
+  driver_state state() const noexcept { return state_; }
+  /// Null before start() and after finished or failed.
+  const subtask_core* core() const noexcept { return core_.get(); }
+  subtask_metrics& metrics() noexcept { return metrics_; }
+
+private:
+  /// Applies `event` to the core, then runs it as far as it goes and
+  /// decides what comes next.
+  template <class Event>
+  driver_action run(Event&& event);
+  void decide(driver_action& a);
+  void arm_timer(driver_action& a);
+  driver_action fail(const char* what, const std::exception& e);
+
+  const subtask_plan& plan_;
+  const task_factory& make_;
+  const job_options& opts_;
+  transport& transport_;
+  subtask_metrics& metrics_;
+  const flow::clock& clock_;
+  std::function<bool()> mailbox_empty_;
+  std::unique_ptr<subtask_core> core_;
+  driver_state state_ = driver_state::created;
+  /// A poll is pending (asked for and not yet delivered).
+  bool poll_pending_ = false;
+  bool timer_armed_ = false;
+  /// Generation of the pending poll.
+  uint64_t poll_generation_ = 0;
+  /// An idle source waits for its retry poll, or for a wake-up.
+  bool idle_ = false;
+  /// The source sends wake-ups: idle retries are a fallback only.
+  bool wakes_ = false;
+};
+
+} // namespace flow

@@ -1,0 +1,351 @@
+// Keyed state by key group: every keyed operator snapshots its key groups
+// mid-stream at parallelism p, fresh instances at parallelism q restore
+// them (each key group into the subtask that owns it at q), and the rest
+// of the input gives exactly the output of an uninterrupted run.
+#include "seed.hpp"
+
+#include "flow/collection.hpp"
+#include "flow/state.hpp"
+#include "flow/topology.hpp"
+#include "flow/windows.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+using namespace flow;
+using flow::test::test_seed;
+
+namespace {
+
+constexpr uint32_t key_groups = 128;
+
+struct rec {
+  uint32_t key;
+  int64_t ts;
+  int64_t value;
+  friend bool operator==(const rec& a, const rec& b) {
+    return std::tie(a.key, a.ts, a.value) == std::tie(b.key, b.ts, b.value);
+  }
+  friend bool operator<(const rec& a, const rec& b) {
+    return std::tie(a.key, a.ts, a.value) < std::tie(b.key, b.ts, b.value);
+  }
+};
+
+} // namespace
+
+template <>
+struct flow::serde<rec> {
+  static constexpr bool available = true;
+  static void write(const rec& x, std::vector<char>& out) {
+    serde<uint32_t>::write(x.key, out);
+    serde<int64_t>::write(x.ts, out);
+    serde<int64_t>::write(x.value, out);
+  }
+  static rec read(const char*& pos, const char* end) {
+    rec x;
+    x.key = serde<uint32_t>::read(pos, end);
+    x.ts = serde<int64_t>::read(pos, end);
+    x.value = serde<int64_t>::read(pos, end);
+    return x;
+  }
+};
+
+namespace {
+
+/// What the harness feeds: a chunk of records, then the bounded
+/// out-of-orderness watermark and the processing time after it.
+struct step {
+  std::vector<rec> records;
+  int64_t watermark;
+  int64_t now;
+};
+
+std::vector<step> random_steps(std::mt19937_64& rng, size_t n, uint32_t keys,
+                               int64_t disorder) {
+  std::vector<step> steps;
+  int64_t max_ts = min_timestamp;
+  int64_t now = 1000;
+  size_t i = 0;
+  while (i < n) {
+    step s;
+    auto len = 1 + rng() % 40;
+    for (size_t j = 0; j < len && i < n; ++j, ++i) {
+      auto ts = static_cast<int64_t>(i) * 3 +
+                static_cast<int64_t>(rng() % static_cast<uint64_t>(disorder));
+      s.records.push_back(rec{static_cast<uint32_t>(rng() % keys), ts,
+                              static_cast<int64_t>(rng() % 100)});
+      max_ts = std::max(max_ts, ts);
+    }
+    s.watermark = max_ts - disorder - 1;
+    now += static_cast<int64_t>(rng() % 30);
+    s.now = now;
+    steps.push_back(std::move(s));
+  }
+  return steps;
+}
+
+/// Instances of one keyed operator (a node of a topology), driven the way
+/// subtask_core drives tasks, with records routed by key group as hash
+/// partitioning does; their output is collected.
+template <class Out>
+class keyed_instances {
+public:
+  keyed_instances(const node_def& op, uint32_t parallelism,
+                  std::function<uint32_t(const rec&)> key)
+      : op_(op), key_(std::move(key)) {
+    start(parallelism);
+  }
+
+  void run(const step& s) {
+    std::vector<std::vector<rec>> parts(subtasks_.size());
+    for (auto& x : s.records)
+      parts[owner(key_group_for(key_(x), key_groups))].push_back(x);
+    for (size_t i = 0; i < parts.size(); ++i)
+      if (!parts[i].empty()) {
+        typed_batch<rec> b{std::move(parts[i])};
+        subtasks_[i]->op->process(0, b);
+      }
+    advance(s.watermark, s.now);
+  }
+
+  void finish() {
+    for (auto& st : subtasks_) {
+      st->op->on_watermark(max_timestamp);
+      st->op->end_of_input();
+      st->op->flush_all();
+    }
+  }
+
+  /// Snapshots every key group, replaces the instances with `parallelism`
+  /// fresh ones that restore them, and gives those the last watermark and
+  /// processing time again (what their restored inputs would send).
+  void rescale(uint32_t parallelism) {
+    std::vector<key_group_snapshot> groups;
+    for (auto& st : subtasks_) {
+      st->op->flush_all();
+      st->op->snapshot_key_groups(groups);
+    }
+    BOOST_TEST_MESSAGE("  " << groups.size() << " key groups from "
+                            << subtasks_.size() << " to " << parallelism
+                            << " subtasks");
+    start(parallelism);
+    std::vector<std::vector<key_group_snapshot>> parts(parallelism);
+    for (auto& g : groups)
+      parts[owner(g.key_group)].push_back(std::move(g));
+    for (uint32_t i = 0; i < parallelism; ++i)
+      subtasks_[i]->op->restore_key_groups(parts[i]);
+    advance(wm_, clock_.now());
+  }
+
+  std::vector<Out> output() {
+    for (auto& st : subtasks_)
+      st->op->flush_all();
+    auto out = done_;
+    for (auto& st : subtasks_)
+      out.insert(out.end(), st->out.records.begin(), st->out.records.end());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+private:
+  struct recording final : transport {
+    std::vector<Out> records;
+    void send_batch(size_t, batch_ptr b) override {
+      for (auto& x : records_of<Out>(*b))
+        records.push_back(x);
+    }
+    void send_end_of_stream(size_t) override {}
+    void send_watermark(size_t, int64_t) override {}
+    void send_credit(size_t, uint32_t) override {}
+  };
+  struct subtask {
+    recording out;
+    subtask_metrics metrics;
+    std::unique_ptr<outbox> box;
+    std::unique_ptr<flow::task> op;
+  };
+
+  uint32_t owner(uint32_t kg) const {
+    return subtask_of_key_group(kg, key_groups,
+                                static_cast<uint32_t>(subtasks_.size()));
+  }
+
+  void start(uint32_t parallelism) {
+    for (auto& st : subtasks_)
+      done_.insert(done_.end(), st->out.records.begin(), st->out.records.end());
+    subtasks_.clear();
+    for (uint32_t i = 0; i < parallelism; ++i) {
+      auto st = std::make_unique<subtask>();
+      st->box = std::make_unique<outbox>(1, 1u << 30, st->out, st->metrics);
+      task_setup s;
+      s.operator_name = op_.name;
+      s.subtask_index = i;
+      s.parallelism = parallelism;
+      s.batch_size = 16;
+      s.outputs = {
+          out_edge_layout{partitioning::forward, nullptr, {0}, key_groups}};
+      s.out = st->box.get();
+      s.max_parallelism = key_groups;
+      s.clock = &clock_;
+      st->op = op_.make_task(s);
+      subtasks_.push_back(std::move(st));
+    }
+  }
+
+  void advance(int64_t wm, int64_t now) {
+    wm_ = wm;
+    clock_.set(now);
+    for (auto& st : subtasks_) {
+      if (wm > min_timestamp) st->op->on_watermark(wm);
+      if (st->op->next_timer() <= now) st->op->on_processing_time(now);
+    }
+  }
+
+  const node_def& op_;
+  std::function<uint32_t(const rec&)> key_;
+  manual_clock clock_{0};
+  int64_t wm_ = min_timestamp;
+  std::vector<std::unique_ptr<subtask>> subtasks_;
+  std::vector<Out> done_;
+};
+
+/// The operator `build` adds to a keyed stream of recs with event time.
+template <class Out, class Build>
+void check_rescaling(const char* what, Build build, int64_t disorder) {
+  auto seed = test_seed();
+  BOOST_TEST_MESSAGE(what << ": seed " << seed);
+  std::mt19937_64 rng{seed};
+  auto key = [](const rec& x) { return x.key; };
+  topology t{what};
+  auto keyed =
+      t.source(from_collection(std::vector<rec>{}))
+          .assign_timestamps([](const rec& x) { return x.ts; }, disorder)
+          .key_by(key);
+  build(keyed);
+  const node_def& op = t.nodes().back();
+  for (int round = 0; round < 12; ++round) {
+    auto steps =
+        random_steps(rng, 200 + rng() % 1500, 1 + rng() % 60, disorder);
+    auto p = 1 + static_cast<uint32_t>(rng() % 4);
+    uint32_t qs[] = {1, p, p + 1};
+    auto q = qs[round % 3];
+    auto cut = rng() % steps.size();
+    BOOST_TEST_MESSAGE("  round " << round << ": " << steps.size()
+                                  << " steps, p " << p << ", q " << q
+                                  << ", snapshot after step " << cut);
+    keyed_instances<Out> whole{op, p, key};
+    keyed_instances<Out> rescaled{op, p, key};
+    for (size_t i = 0; i < steps.size(); ++i) {
+      whole.run(steps[i]);
+      rescaled.run(steps[i]);
+      if (i == cut) rescaled.rescale(q);
+    }
+    whole.finish();
+    rescaled.finish();
+    auto want = whole.output();
+    BOOST_TEST_CONTEXT(what << " round " << round) {
+      BOOST_CHECK(!want.empty());
+      BOOST_CHECK(rescaled.output() == want);
+    }
+  }
+}
+
+using count_out = std::pair<uint32_t, int64_t>;
+
+/// Per key: a running count in value_state, sums per 100 ms bucket in
+/// map_state flushed by event-time timers, and a processing-time timer
+/// that reports the count 50 ms after a key's first record.
+struct counts_and_buckets final
+    : keyed_process_function<uint32_t, rec,
+                             std::tuple<uint32_t, int64_t, int64_t, int>> {
+  using out = std::tuple<uint32_t, int64_t, int64_t, int>;
+  value_state<uint32_t, int64_t> count{*this};
+  map_state<uint32_t, int64_t, int64_t> sums{*this};
+  void process_element(const rec& x, context& ctx) override {
+    auto n = count.value_or(0);
+    if (n == 0) ctx.register_processing_time_timer(ctx.processing_time() + 50);
+    count.update(n + 1);
+    auto bucket = x.ts / 100 * 100;
+    auto old = sums.get(bucket);
+    sums.put(bucket, (old ? *old : 0) + x.value);
+    ctx.register_event_time_timer(bucket + 99);
+  }
+  void on_timer(int64_t t, time_domain d, context& ctx) override {
+    if (d == time_domain::processing) {
+      ctx.emit(out{ctx.key(), 0, count.value_or(0), 0});
+      return;
+    }
+    auto bucket = t - 99;
+    ctx.emit(out{ctx.key(), bucket, *sums.get(bucket), 1});
+    sums.remove(bucket);
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(keyed_state_by_key_group)
+
+BOOST_AUTO_TEST_CASE(keyed_count_survives_snapshot_and_rescaling) {
+  check_rescaling<count_out>(
+      "count", [](auto& keyed) { keyed.aggregate(flow::count()); }, 20);
+}
+
+BOOST_AUTO_TEST_CASE(keyed_reduce_survives_snapshot_and_rescaling) {
+  check_rescaling<rec>(
+      "reduce",
+      [](auto& keyed) {
+        keyed.reduce([](const rec& acc, const rec& x) {
+          return rec{acc.key, std::max(acc.ts, x.ts), acc.value + x.value};
+        });
+      },
+      20);
+}
+
+BOOST_AUTO_TEST_CASE(keyed_process_state_and_timers_survive_rescaling) {
+  check_rescaling<counts_and_buckets::out>(
+      "process",
+      [](auto& keyed) {
+        keyed.process([] { return std::make_unique<counts_and_buckets>(); });
+      },
+      150);
+}
+
+BOOST_AUTO_TEST_CASE(snapshots_name_the_missing_serde_and_bad_key_groups) {
+  struct opaque {
+    int64_t n;
+  };
+  topology t{"opaque"};
+  t.source(from_collection(std::vector<opaque>{}))
+      .key_by([](const opaque& x) { return x.n; })
+      .reduce(
+          [](const opaque& a, const opaque& b) { return opaque{a.n + b.n}; });
+  struct nothing final : transport {
+    void send_batch(size_t, batch_ptr) override {}
+    void send_end_of_stream(size_t) override {}
+    void send_watermark(size_t, int64_t) override {}
+    void send_credit(size_t, uint32_t) override {}
+  } tr;
+  subtask_metrics m;
+  outbox box{1, 8, tr, m};
+  task_setup s;
+  s.outputs = {out_edge_layout{partitioning::forward, nullptr, {0}, 128}};
+  s.out = &box;
+  auto op = t.nodes().back().make_task(s);
+  std::vector<key_group_snapshot> groups;
+  op->snapshot_key_groups(groups); // empty: nothing to write
+  BOOST_CHECK(groups.empty());
+  typed_batch<opaque> b{{opaque{1}}};
+  op->process(0, b);
+  BOOST_CHECK_THROW(op->snapshot_key_groups(groups), std::logic_error);
+  BOOST_CHECK_THROW(op->restore_key_groups({key_group_snapshot{128, {}}}),
+                    std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
