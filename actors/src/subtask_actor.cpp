@@ -105,6 +105,7 @@ caf::behavior running(subtask_actor* self) {
       [=, &d](flush_atom) { act(self, d.on_timer()); },
       [=, &d](stop_atom) { act(self, d.on_stop()); },
       [=](report_atom) {
+        auto interval = report_interval(self->state.spec.options);
         // Counters for the job's status line and HTTP endpoints (which may
         // be on another node).
         auto& st = self->state;
@@ -112,8 +113,7 @@ caf::behavior running(subtask_actor* self) {
                    totals_of(*st.spec.metrics),
                    st.spec.metrics->blocked.load());
         self->delayed_send(self,
-                           std::chrono::duration_cast<caf::timespan>(
-                               report_interval(st.spec.options)),
+                           std::chrono::duration_cast<caf::timespan>(interval),
                            report_atom::value);
       },
   };
@@ -145,10 +145,11 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
         if (st.driver->state() == driver_state::running) {
           self->set_default_handler(caf::print_and_drop);
           self->become(running(self));
-          self->delayed_send(self,
-                             std::chrono::duration_cast<caf::timespan>(
-                                 report_interval(st.spec.options)),
-                             report_atom::value);
+          if (auto interval = report_interval(st.spec.options);
+              interval.count() > 0)
+            self->delayed_send(
+                self, std::chrono::duration_cast<caf::timespan>(interval),
+                report_atom::value);
         }
         act(self, std::move(first));
       },

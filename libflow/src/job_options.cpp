@@ -13,7 +13,7 @@ std::string config_error::message() const {
 std::chrono::nanoseconds report_interval(const job_options& o) {
   std::chrono::nanoseconds second = std::chrono::seconds(1);
   if (o.status_interval.count() > 0) return std::min(o.status_interval, second);
-  return second;
+  return o.http_port > 0 ? second : std::chrono::nanoseconds::zero();
 }
 
 std::optional<config_error> validate(const job_options& o) {

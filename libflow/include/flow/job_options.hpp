@@ -44,7 +44,8 @@ struct job_options {
 
 /// How often subtasks report their counters to the job (status line, the
 /// coordinator's HTTP endpoints): every second, or at the status interval
-/// if that is shorter.
+/// if that is shorter; zero (never) if the node has neither a status line
+/// nor HTTP endpoints.
 std::chrono::nanoseconds report_interval(const job_options& o);
 
 /// A configuration value that cannot be used.
