@@ -9,28 +9,15 @@
 //                  -> join ad -> campaign (static table) -> key_by
 //                  campaign -> 10 s tumbling event-time windows -> count
 //                  -> CampaignWindowCount -> Kafka, key campaign_id
-// Options: --kafka.* (bootstrap, ...), --flow.* and
-//   --bench.input=TOPIC --bench.output=TOPIC
-//   --bench.unbounded      keep reading until SIGTERM (W4, W5); default:
-//                          stop at the end offsets seen at start
-//   --bench.sink-rate=N    at most N records/s reach the sink (W5): a
-//                          throttle before it, so backpressure holds the
-//                          source back instead of buffering
-//   --bench.split-nodes    the sink in a slot group of its own, so that on
-//                          a cluster it runs on another node than the
-//                          source (bench/libflow-2nodes)
+// Options: --kafka.* (bootstrap, ...), --flow.* and --bench.* (--help).
 #include "bench_common.hpp"
 
 #include "flow/kafka.hpp"
 #include "flow/run.hpp"
-#include "flow/runtime/option_registry.hpp"
 #include "flow/serde_protobuf.hpp"
 #include "flow/windows.hpp"
 
-#include <caf/make_config_option.hpp>
-
 #include <chrono>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -42,54 +29,32 @@ using flow::bench::CampaignWindowCount;
 using flow::bench::Count;
 using flow::bench::Event;
 
+const flow::option<std::string> input_option{"bench.input", "bench-in",
+                                             "Input topic."};
+const flow::option<std::string> output_option{"bench.output", "bench-out",
+                                              "Output topic."};
+const flow::option<bool> unbounded_option{
+    "bench.unbounded", false,
+    "Read until SIGTERM (W4, W5); otherwise stop at the end offsets seen at "
+    "start."};
+const flow::option<int64_t> sink_rate_option{
+    "bench.sink-rate", 0,
+    "At most this many records/s reach the sink (W5), through a throttle "
+    "before it; 0: no limit.",
+    flow::at_least(0)};
+const flow::option<bool> split_nodes_option{
+    "bench.split-nodes", false,
+    "The sink in a slot group of its own, so that on a cluster it runs on "
+    "another node than the source (bench/libflow-2nodes)."};
+
 struct bench_args {
   std::string workload;
-  std::string input = "bench-in";
-  std::string output = "bench-out";
+  std::string input;
+  std::string output;
   bool unbounded = false;
   double sink_rate = 0;
   bool split_nodes = false;
 };
-
-/// The topology needs the topic names before flow::run parses options, so
-/// read the bench.* options here; node_config checks them again (declared
-/// below) and rejects anything malformed with exit 2.
-bench_args scan(int argc, char** argv) {
-  bench_args a;
-  std::string self = argv[0];
-  a.workload = self.substr(self.find_last_of('/') + 1);
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const char* key) -> const char* {
-      auto n = std::strlen(key);
-      return arg.compare(0, n, key) == 0 ? argv[i] + n : nullptr;
-    };
-    if (auto v = value("--bench.input="))
-      a.input = v;
-    else if (auto v = value("--bench.output="))
-      a.output = v;
-    else if (auto v = value("--bench.sink-rate="))
-      a.sink_rate = std::atof(v);
-    else if (arg == "--bench.unbounded" || arg == "--bench.unbounded=true")
-      a.unbounded = true;
-    else if (arg == "--bench.split-nodes")
-      a.split_nodes = true;
-  }
-  return a;
-}
-
-void declare_bench_options() {
-  flow::runtime::register_option_group(
-      {"bench",
-       [](caf::config_option_adder& add) {
-         add.add<std::string>("input", "input topic")
-             .add<std::string>("output", "output topic")
-             .add<bool>("unbounded", "read until SIGTERM")
-             .add<double>("sink-rate", "records/s limit before the sink")
-             .add<bool>("split-nodes", "sink in a slot group of its own");
-       },
-       nullptr});
-}
 
 /// Passes records on at most `rate` per second per subtask, sleeping when
 /// ahead: the time it sleeps is time it returns no credit upstream.
@@ -165,8 +130,18 @@ void ysb(flow::topology& t, const bench_args& args,
 } // namespace
 
 int main(int argc, char** argv) {
-  auto args = scan(argc, argv);
-  declare_bench_options();
+  flow::program program{argc, argv,
+                        "libflow's job of a Kafka benchmark workload "
+                        "(bench/README.md), chosen by the binary's name."};
+  if (program.done()) return program.exit_code();
+  bench_args args;
+  std::string self = argv[0];
+  args.workload = self.substr(self.find_last_of('/') + 1);
+  args.input = program.get(input_option);
+  args.output = program.get(output_option);
+  args.unbounded = program.get(unbounded_option);
+  args.sink_rate = static_cast<double>(program.get(sink_rate_option));
+  args.split_nodes = program.get(split_nodes_option);
   flow::kafka::source_options in;
   in.name = "source";
   in.stop_at_end = !args.unbounded;
@@ -176,7 +151,7 @@ int main(int argc, char** argv) {
   flow::topology t{args.workload};
   if (args.workload == "flow_bench_w3") {
     ysb(t, args, in, out);
-    return flow::run(t, argc, argv);
+    return program.run(t);
   }
   auto events = t.source(flow::kafka::source<Event>(args.input, parse, in));
   if (args.workload == "flow_bench_w2") {
@@ -218,5 +193,5 @@ int main(int argc, char** argv) {
     spec.slot_group = sink_group;
     kept.sink(spec);
   }
-  return flow::run(t, argc, argv);
+  return program.run(t);
 }

@@ -10,7 +10,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(flow_installed_targets flow flow_runtime flow_connectors)
+set(flow_installed_targets flow flow_checkpoint_proto flow_runtime flow_connectors)
 set(flow_include_dirs libflow/include actors/include connectors/include)
 if(TARGET flow_kafka)
   list(APPEND flow_installed_targets flow_kafka)
@@ -23,6 +23,7 @@ endif()
 # flow::flow, flow::runtime, flow::connectors, flow::kafka: the names the
 # build uses (its ALIAS targets) are the names the package exports.
 set_target_properties(flow PROPERTIES EXPORT_NAME flow)
+set_target_properties(flow_checkpoint_proto PROPERTIES EXPORT_NAME checkpoint_proto)
 set_target_properties(flow_runtime PROPERTIES EXPORT_NAME runtime)
 set_target_properties(flow_connectors PROPERTIES EXPORT_NAME connectors)
 if(TARGET flow_kafka)
@@ -37,6 +38,9 @@ foreach(dir ${flow_include_dirs})
   install(DIRECTORY ${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
     FILES_MATCHING PATTERN "*.hpp")
 endforeach()
+# Generated from proto/flow/checkpoint/metadata.proto.
+install(FILES ${PROJECT_BINARY_DIR}/proto/flow/checkpoint/metadata.pb.h
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/flow/checkpoint)
 
 set(flow_package_dir ${CMAKE_INSTALL_LIBDIR}/cmake/libflow)
 install(EXPORT libflowTargets NAMESPACE flow:: DESTINATION ${flow_package_dir})

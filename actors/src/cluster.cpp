@@ -144,10 +144,13 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
                const std::vector<std::string>& args,
                const std::atomic<bool>* stop) {
   auto log = logger("flow/cluster");
+  // The endpoints first: a port that cannot be bound ends the process
+  // before it joins the cluster. The view outlives the actor system.
+  observe::job_view view{t.name(), "worker", "worker"};
+  auto http = serve_http(view, cfg.options());
   prepare_system_config(cfg, co);
   caf::actor_system sys{cfg};
   auto spawned = std::make_shared<std::vector<caf::actor>>();
-  observe::job_view view{t.name(), "worker", "worker"};
   auto agent_actor = sys.spawn(agent, &t, args, spawned, &view);
   auto kill_local = [&] {
     for (auto& a : *spawned)
@@ -166,8 +169,6 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
                   ? "worker@" + co.host + ":" + std::to_string(*port)
                   : co.name;
   view.set_node(name);
-  auto http =
-      serve_http(view, cfg.options().http_host, cfg.options().http_port);
   // The coordinator may start later than this worker: retry with backoff.
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::seconds(co.connect_timeout_s);
@@ -281,6 +282,11 @@ int run_coordinator(const topology& t, node_config& cfg,
   auto log = logger("flow/cluster");
   const auto& opts = cfg.options();
   auto plan = physical_plan::build(t, opts.plan);
+  auto name = co.name.empty() ? std::string("coordinator") : co.name;
+  // The endpoints first: a port that cannot be bound ends the process
+  // before workers are waited for. The view outlives the actor system.
+  observe::job_view view{t.name(), name, "coordinator"};
+  auto http = serve_http(view, opts);
   prepare_system_config(cfg, co);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
@@ -291,9 +297,6 @@ int run_coordinator(const topology& t, node_config& cfg,
                sys.render(port.error()));
     return exit_job_failed;
   }
-  auto name = co.name.empty() ? std::string("coordinator") : co.name;
-  observe::job_view view{t.name(), name, "coordinator"};
-  auto http = serve_http(view, opts.http_host, opts.http_port);
   log->info("{}: listening on {}:{}{}, waiting for {} worker(s)", name, co.host,
             *port, co.tls ? " (TLS)" : "", co.workers);
   auto fingerprint = t.fingerprint();

@@ -6,9 +6,12 @@
 
 #include <httplib.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
-#include <stdexcept>
 #include <thread>
 
 namespace flow::runtime {
@@ -57,6 +60,10 @@ struct http_server::impl {
   explicit impl(observe::job_view& v) : view(v) {}
 
   void routes() {
+    server.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     server.new_task_queue = [] { return new httplib::ThreadPool(threads); };
     server.set_read_timeout(5, 0);
     server.set_write_timeout(5, 0);
@@ -140,11 +147,22 @@ http_server::http_server(observe::job_view& view, const std::string& host,
                          std::chrono::milliseconds sample_interval)
     : impl_(std::make_unique<impl>(view)) {
   impl_->routes();
+  errno = 0;
   int bound = port == 0 ? impl_->server.bind_to_any_port(host)
                         : (impl_->server.bind_to_port(host, port) ? port : -1);
-  if (bound <= 0)
-    throw std::runtime_error("cannot listen on " + host + ":" +
-                             std::to_string(port));
+  if (bound <= 0) {
+    int err = errno;
+    bool port_taken = err == EADDRINUSE || err == EACCES;
+    auto why = err != 0 ? std::string(std::strerror(err))
+                        : std::string("cannot listen");
+    if (port_taken)
+      throw http_unavailable{config_error{
+          "flow.http-port", std::to_string(port),
+          "a port free on " + host + " (" + why + "), or 0 for none"}};
+    throw http_unavailable{
+        config_error{"flow.http-host", host,
+                     "an address of this host to listen on (" + why + ")"}};
+  }
   impl_->port = static_cast<uint16_t>(bound);
   // The first snapshot exists before the first request is served.
   view.sample(now_ms(), observe::sample_process());
@@ -168,22 +186,15 @@ uint16_t http_server::port() const noexcept {
   return impl_->port;
 }
 
-std::unique_ptr<http_server>
-serve_http(observe::job_view& view, const std::string& host, uint32_t port) {
-  if (port == 0) return nullptr;
-  auto log = logger("flow/http");
-  try {
-    auto server =
-        std::make_unique<http_server>(view, host, static_cast<uint16_t>(port));
-    log->info("serving /metrics, /api/v1 and the web UI on http://{}:{}/", host,
-              server->port());
-    return server;
-  } catch (const std::exception& e) {
-    log->error("{} (flow.http-host / flow.http-port): running without the "
-               "HTTP endpoints",
-               e.what());
-    return nullptr;
-  }
+std::unique_ptr<http_server> serve_http(observe::job_view& view,
+                                        const job_options& opts) {
+  if (opts.http_port == 0) return nullptr;
+  auto server =
+      std::make_unique<http_server>(view, opts.http_host, opts.http_port);
+  logger("flow/http")
+      ->info("serving /metrics, /api/v1 and the web UI on http://{}:{}/",
+             opts.http_host, server->port());
+  return server;
 }
 
 } // namespace flow::runtime

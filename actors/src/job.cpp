@@ -280,15 +280,21 @@ int report(const std::string& name, const job_result& r) {
 
 job_result execute(const topology& t, const job_options& opts,
                    const std::atomic<bool>* stop, observe::job_view* view) {
+  caf::actor_system_config cfg;
+  configure_scheduler(cfg, opts);
+  caf::actor_system sys{cfg};
+  return execute(sys, t, opts, stop, view);
+}
+
+job_result execute(caf::actor_system& sys, const topology& t,
+                   const job_options& opts, const std::atomic<bool>* stop,
+                   observe::job_view* view) {
   auto log = logger("flow/runtime");
   auto plan = physical_plan::build(t, opts.plan);
   log->info("job '{}': {} subtasks, {} channels", t.name(),
             plan.subtasks.size(), plan.channels.size());
   log->debug("plan:\n{}", plan.describe());
 
-  caf::actor_system_config cfg;
-  configure_scheduler(cfg, opts);
-  caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   std::vector<uint32_t> ids;
   for (auto& s : plan.subtasks)

@@ -1,37 +1,155 @@
 #include "flow/runtime/node_config.hpp"
 
-#include "flow/runtime/option_registry.hpp"
-
 #include <caf/config_option.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/settings.hpp>
 
-#include <limits>
 #include <sstream>
 
 namespace flow::runtime {
 
 namespace {
 
-/// Turns a parsed config file into `--group.key=value` arguments, so that
-/// CAF's command-line parser type-checks file and CLI alike.
+const cluster_options cluster_defaults{};
+
+const option<std::string> role{"cluster.role", cluster_defaults.role,
+                               "What this process is: a single-node cluster "
+                               "(standalone), the coordinator or a worker.",
+                               one_of({"standalone", "coordinator", "worker"})};
+const option<std::string> name{
+    "cluster.name", no_default,
+    "Node name in logs and placement; default role@host:port."};
+const option<std::string> host{
+    "cluster.host", cluster_defaults.host,
+    "Listen address. Without TLS remoting is unauthenticated: keep loopback "
+    "unless the network is trusted."};
+const option<int64_t> port{
+    "cluster.port", cluster_defaults.port,
+    "Listen port of a worker (0: any free one; the coordinator listens on "
+    "coordinator-port).",
+    in_range(0, 65535)};
+const option<std::string> coordinator_host{
+    "cluster.coordinator-host", cluster_defaults.coordinator_host,
+    "Where workers reach the coordinator."};
+const option<int64_t> coordinator_port{
+    "cluster.coordinator-port", cluster_defaults.coordinator_port,
+    "The coordinator's port.", in_range(1, 65535)};
+const option<int64_t> slots{
+    "cluster.slots", cluster_defaults.slots,
+    "Pipeline slices this node runs (subtask i of every operator: slot i); "
+    "0 on a coordinator: coordinate only.",
+    in_range(0, 4096)};
+const option<int64_t> workers{"cluster.workers", cluster_defaults.workers,
+                              "Workers the coordinator waits for.",
+                              in_range(0, 4096)};
+const option<int64_t> connect_timeout{
+    "cluster.connect-timeout", cluster_defaults.connect_timeout_s,
+    "Seconds to keep trying to reach the coordinator / to wait for the "
+    "workers.",
+    in_range(1, 86400)};
+const option<bool> tls{"cluster.tls", cluster_defaults.tls,
+                       "TLS for remoting; needs openssl.certificate, "
+                       "openssl.key and openssl.cafile."};
+
+const option_check cluster_roles_have_slots{
+    [](const settings_map& s) -> std::optional<config_error> {
+      auto r = role.get(s);
+      if (r == "worker" && slots.get(s) == 0)
+        return config_error{slots.key(), "0",
+                            "an integer in [1, 4096] on a worker"};
+      if (r == "coordinator" && workers.get(s) == 0 && slots.get(s) == 0)
+        return config_error{
+            workers.key(), "0",
+            "at least 1, or cluster.slots > 0 on the coordinator"};
+      return std::nullopt;
+    }};
+const option_check tls_has_files{
+    [](const settings_map& s) -> std::optional<config_error> {
+      if (!tls.get(s)) return std::nullopt;
+      for (auto key : {"openssl.certificate", "openssl.key", "openssl.cafile"})
+        if (auto v = setting(&s, key); !v || v->empty())
+          return config_error{tls.key(), "true",
+                              "openssl.certificate, openssl.key and "
+                              "openssl.cafile set as well"};
+      return std::nullopt;
+    }};
+
+cluster_options cluster_from(const settings_map& s) {
+  cluster_options c;
+  c.role = role.get(s);
+  c.name = name.get(s);
+  c.host = host.get(s);
+  c.port = static_cast<uint16_t>(port.get(s));
+  c.coordinator_host = coordinator_host.get(s);
+  c.coordinator_port = static_cast<uint16_t>(coordinator_port.get(s));
+  c.slots = static_cast<uint32_t>(slots.get(s));
+  c.workers = static_cast<uint32_t>(workers.get(s));
+  c.connect_timeout_s = static_cast<uint32_t>(connect_timeout.get(s));
+  c.tls = tls.get(s);
+  return c;
+}
+
+/// Groups of CAF's own options: not listed by --help (CAF's --long-help
+/// has them); openssl.* is listed because cluster.tls needs it.
+bool is_caf_group(const std::string& g) {
+  static constexpr const char* caf_groups[] = {
+      "global", "logger",        "middleman", "scheduler",
+      "stream", "work-stealing", "opencl",    "caf"};
+  for (auto c : caf_groups)
+    if (g == c) return true;
+  return false;
+}
+
+/// A value of the config file as the user would write it on the command
+/// line: strings unquoted, durations with their unit.
+std::string to_text(const caf::config_value& v) {
+  if (auto str = caf::get_if<std::string>(&v)) return *str;
+  if (auto ts = caf::get_if<caf::timespan>(&v))
+    return format_duration(std::chrono::nanoseconds(ts->count()));
+  if (auto b = caf::get_if<bool>(&v)) return *b ? "true" : "false";
+  return caf::to_string(v);
+}
+
+/// A value of the config file as CAF's command-line parser takes it.
+std::string to_caf_text(const caf::config_value& v) {
+  // caf::to_string renders a zero duration as "0d", which the CLI parser
+  // rejects.
+  if (auto ts = caf::get_if<caf::timespan>(&v))
+    return std::to_string(ts->count()) + "ns";
+  return caf::to_string(v);
+}
+
+/// One value given in the config file or on the command line.
+struct given_value {
+  std::string key;
+  /// As the user wrote it (strings unquoted).
+  std::string text;
+  /// As CAF's command-line parser takes it.
+  std::string caf_text;
+  /// Where it came from, for error messages ("" = command line).
+  std::string file;
+};
+
 void flatten(const caf::settings& xs, const std::string& prefix,
-             std::vector<std::string>& out) {
+             const std::string& file, std::vector<given_value>& out) {
   for (auto& kv : xs) {
     auto key = prefix.empty() ? kv.first : prefix + "." + kv.first;
     if (auto sub = caf::get_if<caf::settings>(&kv.second))
-      flatten(*sub, key, out);
-    else if (auto ts = caf::get_if<caf::timespan>(&kv.second))
-      // caf::to_string renders a zero duration as "0d", which the CLI
-      // parser rejects.
-      out.push_back("--" + key + "=" + std::to_string(ts->count()) + "ns");
-    else if (auto flag = caf::get_if<bool>(&kv.second)) {
-      // CAF's CLI takes boolean options as bare flags; every boolean
-      // option defaults to false.
-      if (*flag) out.push_back("--" + key);
-    } else
-      out.push_back("--" + key + "=" + caf::to_string(kv.second));
+      flatten(*sub, key, file, out);
+    else
+      out.push_back({key, to_text(kv.second), to_caf_text(kv.second), file});
   }
+}
+
+/// `"text"` -> `text`, as CAF reads a quoted string on the command line.
+std::string unquote(const std::string& s) {
+  if (s.size() < 2 || s.front() != '"' || s.back() != '"') return s;
+  std::string out;
+  for (size_t i = 1; i + 1 < s.size(); ++i) {
+    if (s[i] == '\\' && i + 2 < s.size()) ++i;
+    out += s[i];
+  }
+  return out;
 }
 
 std::string argument_of(const caf::error& err) {
@@ -48,81 +166,44 @@ std::string argument_of(const caf::error& err) {
   return clean;
 }
 
-/// All configured values as text, strings without quotes.
+/// Values of options outside the schema (openssl.*, CAF's own) as text.
 void to_settings_map(const caf::settings& xs, const std::string& prefix,
                      settings_map& out) {
   for (auto& kv : xs) {
     auto key = prefix.empty() ? kv.first : prefix + "." + kv.first;
     if (auto sub = caf::get_if<caf::settings>(&kv.second))
       to_settings_map(*sub, key, out);
-    else if (auto str = caf::get_if<std::string>(&kv.second))
-      out[key] = *str;
-    else if (auto ts = caf::get_if<caf::timespan>(&kv.second))
-      out[key] = std::to_string(ts->count()) + "ns";
     else
-      out[key] = caf::to_string(kv.second);
+      out[key] = to_text(kv.second);
   }
 }
 
 } // namespace
 
 node_config::node_config() {
-  opt_group{custom_options_, "flow"}
-      .add(parallelism_, "parallelism",
-           "default parallelism of operators that set none")
-      .add(max_parallelism_, "max-parallelism",
-           "number of key groups (upper bound of any parallelism)")
-      .add(batch_size_, "batch-size", "records per batch on a channel")
-      .add(credit_window_, "credit-window",
-           "batches a sender may have unacknowledged per channel")
-      .add(credit_return_, "credit-return",
-           "credits a receiver returns at once while input is queued")
-      .add(flush_interval_, "flush-interval",
-           "longest wait of a partially filled batch, e.g. 5ms")
-      .add(status_interval_, "status-interval",
-           "period of the status line, e.g. 5s; 0s disables it")
-      .add(source_poll_records_, "source-poll-records",
-           "records a source emits per turn before yielding")
-      .add(log_level_, "log-level",
-           "trace, debug, info, warn, error, critical or off")
-      .add(threads_, "threads", "scheduler threads; 0 = one per core")
-      .add(options_.channels.idle_timeout, "idle-timeout",
-           "input channel or source split without data for this long stops "
-           "holding the watermark back, e.g. 10s; 0s: never")
-      .add(options_.scheduler, "scheduler",
-           "CAF scheduler policy: stealing or sharing")
-      .add(options_.channels.watermark_interval, "watermark-interval",
-           "sources emit generated watermarks at most this often, e.g. 200ms")
-      .add(http_port_, "http-port",
-           "port of /metrics, /api/v1 and the web UI; 0 turns them off")
-      .add(options_.http_host, "http-host",
-           "address the HTTP endpoints listen on (unauthenticated: loopback "
-           "unless the network is trusted)")
-      .add(options_.log_format, "log-format",
-           "text, or json (one JSON object per line, for log shippers)");
-  opt_group{custom_options_, "cluster"}
-      .add(cluster_.role, "role", "standalone, coordinator or worker")
-      .add(cluster_.name, "name", "node name (default: role@host:port)")
-      .add(
-          cluster_.host, "host",
-          "listen address; loopback unless the network is trusted or TLS is on")
-      .add(port_, "port", "listen port (coordinator: for workers; 0: any)")
-      .add(cluster_.coordinator_host, "coordinator-host",
-           "where workers reach the coordinator")
-      .add(coordinator_port_, "coordinator-port", "the coordinator's port")
-      .add(slots_, "slots",
-           "pipeline slices this node runs (subtask i of each operator -> slot "
-           "i)")
-      .add(workers_, "workers",
-           "workers the coordinator waits for before starting the job")
-      .add(connect_timeout_s_, "connect-timeout",
-           "seconds to keep trying to reach the coordinator / to wait for "
-           "workers")
-      .add(cluster_.tls, "tls",
-           "TLS for remoting; certificate, key and CA from openssl.*");
-  for (auto& g : registered_option_groups()) {
-    caf::config_option_adder adder{custom_options_, g.name};
-    g.declare(adder);
+  for (auto& spec : option_schema::global().specs()) {
+    // The adder keeps a view of the group name.
+    auto group = spec.group();
+    caf::config_option_adder add{custom_options_, group};
+    auto n = spec.name();
+    auto& d = spec.description;
+    switch (spec.type) {
+    case option_type::integer:
+      add.add<int64_t>(n, d);
+      break;
+    case option_type::duration:
+      add.add<caf::timespan>(n, d);
+      break;
+    case option_type::boolean:
+      add.add<bool>(n, d);
+      break;
+    case option_type::text:
+      add.add<std::string>(n, d);
+      break;
+    case option_type::list:
+      add.add<std::vector<std::string>>(n, d);
+      break;
+    }
   }
 }
 
@@ -142,33 +223,29 @@ bool node_config::has_tls_files() const {
 }
 
 std::string node_config::help() const {
+  auto& schema = option_schema::global();
   std::ostringstream os;
-  os << "options (config file: --config-file=PATH, same keys as below):\n";
+  os << "options (config file: --config-file=PATH, same keys as below):\n"
+     << schema.help();
   for (auto& opt : custom_options_) {
     auto cat = std::string(opt.category().data(), opt.category().size());
-    // CAF's own groups (scheduler, middleman, ...) are in --long-help of
-    // CAF; openssl.* is listed because cluster.tls needs it.
-    static constexpr const char* caf_groups[] = {
-        "global", "logger",        "middleman", "scheduler",
-        "stream", "work-stealing", "opencl",    "caf"};
-    bool caf_own = false;
-    for (auto g : caf_groups)
-      caf_own = caf_own || cat == g;
-    if (caf_own) continue;
-    auto name = "--" + cat + "." +
-                std::string(opt.long_name().data(), opt.long_name().size());
-    os << "  " << name << "=<" << opt.type_name() << ">";
-    for (auto n = name.size() + opt.type_name().size() + 3; n < 44; ++n)
-      os << ' ';
-    os << ' ' << std::string(opt.description().data(), opt.description().size())
+    auto key =
+        cat + "." + std::string(opt.long_name().data(), opt.long_name().size());
+    if (is_caf_group(cat) || schema.find(key)) continue;
+    os << "  --" << key << "=<"
+       << std::string(opt.type_name().data(), opt.type_name().size()) << ">\n"
+       << "        "
+       << std::string(opt.description().data(), opt.description().size())
        << '\n';
   }
   return os.str();
 }
 
 node_config::outcome node_config::load(const std::vector<std::string>& args) {
-  std::vector<std::string> cli;
+  auto& schema = option_schema::global();
   std::string file;
+  std::vector<given_value> given;
+  std::vector<std::string> stray;
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     if (a == "--help" || a == "-h") {
@@ -179,20 +256,22 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
       file = a.substr(14);
     } else if (a == "--config-file" && i + 1 < args.size()) {
       file = args[++i];
-    } else if (auto eq = a.find('=');
-               eq != std::string::npos && is_flag(a.substr(0, eq))) {
-      // CAF takes boolean options only as bare flags; accept
-      // --key=true/false too.
-      auto v = a.substr(eq + 1);
-      if (v == "true")
-        cli.push_back(a.substr(0, eq));
-      else if (v != "false")
-        cli.push_back(a); // let CAF reject it with the key named
+    } else if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      auto eq = a.find('=');
+      auto key = a.substr(2, eq == std::string::npos ? eq : eq - 2);
+      if (eq == std::string::npos) {
+        // A bare flag: true for a boolean option, no value for others.
+        auto spec = schema.find(key);
+        bool flag =
+            spec ? spec->type == option_type::boolean : is_flag("--" + key);
+        given.push_back({key, flag ? "true" : "", "", ""});
+      } else {
+        given.push_back({key, unquote(a.substr(eq + 1)), a.substr(eq + 1), ""});
+      }
     } else {
-      cli.push_back(a);
+      stray.push_back(a);
     }
   }
-  std::vector<std::string> all;
   if (!file.empty()) {
     auto parsed = caf::actor_system_config::parse_config_file(file.c_str());
     if (!parsed) {
@@ -200,11 +279,39 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
                  render(parsed.error());
       return outcome::error;
     }
-    flatten(*parsed, "", all);
+    std::vector<given_value> from_file;
+    flatten(*parsed, "", file, from_file);
+    // The command line wins: it comes last.
+    given.insert(given.begin(), from_file.begin(), from_file.end());
   }
-  all.insert(all.end(), cli.begin(), cli.end());
+  auto where = [](const given_value& g) {
+    return g.file.empty() ? std::string(" [command line]")
+                          : " [config file " + g.file + "]";
+  };
+  // The schema's checks first: they report the value as given.
+  std::vector<std::string> caf_args;
+  for (auto& g : given) {
+    auto spec = schema.find(g.key);
+    if (spec) {
+      if (auto bad = spec->check(g.text)) {
+        message_ = bad->message() + where(g);
+        return outcome::error;
+      }
+    }
+    if ((spec && spec->type == option_type::boolean) ||
+        (!spec && is_flag("--" + g.key) && parse_boolean(g.text))) {
+      // CAF takes boolean options only as bare flags.
+      if (*parse_boolean(g.text)) caf_args.push_back("--" + g.key);
+    } else if (g.caf_text.empty()) {
+      caf_args.push_back("--" + g.key);
+    } else {
+      caf_args.push_back("--" + g.key + "=" + g.caf_text);
+    }
+  }
+  // CAF's parser: unknown keys, and the types of its own options.
+  caf_args.insert(caf_args.end(), stray.begin(), stray.end());
   std::istringstream no_ini;
-  if (auto err = parse(all, no_ini)) {
+  if (auto err = parse(caf_args, no_ini)) {
     auto arg = argument_of(err);
     auto key = arg.substr(0, arg.find('='));
     std::string expected = "a known option (see --help)";
@@ -219,77 +326,23 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
   }
   if (!remainder.empty()) {
     message_ = "invalid config: unexpected argument '" + remainder.front() +
-               "': expected --flow.key=value options (see --help)";
+               "': expected --group.key=value options (see --help)";
     return outcome::error;
   }
-  options_.plan.default_parallelism = static_cast<uint32_t>(parallelism_);
-  options_.plan.max_parallelism = static_cast<uint32_t>(max_parallelism_);
-  options_.channels.batch_size = batch_size_;
-  options_.channels.credit_window = static_cast<uint32_t>(credit_window_);
-  options_.channels.credit_return = static_cast<uint32_t>(credit_return_);
-  options_.flush_interval = flush_interval_;
-  options_.status_interval = status_interval_;
-  options_.source_poll_records = source_poll_records_;
-  options_.log_level = log_level_;
-  options_.threads = threads_;
-  options_.http_port = static_cast<uint32_t>(
-      std::min<size_t>(http_port_, std::numeric_limits<uint32_t>::max()));
-  cluster_.port = static_cast<uint16_t>(port_);
-  cluster_.coordinator_port = static_cast<uint16_t>(coordinator_port_);
-  cluster_.slots = static_cast<uint32_t>(slots_);
-  cluster_.workers = static_cast<uint32_t>(workers_);
-  cluster_.connect_timeout_s = static_cast<uint32_t>(connect_timeout_s_);
-  auto bad_cluster = [&](std::string key, std::string value,
-                         std::string expected) {
-    message_ = config_error{"cluster." + std::move(key), std::move(value),
-                            std::move(expected)}
-                   .message();
-    return outcome::error;
-  };
-  if (cluster_.role != "standalone" && cluster_.role != "coordinator" &&
-      cluster_.role != "worker")
-    return bad_cluster("role", "\"" + cluster_.role + "\"",
-                       "standalone, coordinator or worker");
-  if (port_ > 65535)
-    return bad_cluster("port", std::to_string(port_), "a port in [0, 65535]");
-  if (coordinator_port_ == 0 || coordinator_port_ > 65535)
-    return bad_cluster("coordinator-port", std::to_string(coordinator_port_),
-                       "a port in [1, 65535]");
-  if (slots_ > 4096 || (cluster_.role == "worker" && slots_ == 0))
-    return bad_cluster("slots", std::to_string(slots_),
-                       cluster_.role == "worker" ? "an integer in [1, 4096]"
-                                                 : "an integer in [0, 4096]");
-  if (cluster_.role == "coordinator" && workers_ == 0 && slots_ == 0)
-    return bad_cluster("workers", "0",
-                       "at least 1, or cluster.slots > 0 on the coordinator");
-  if (cluster_.tls && !has_tls_files())
-    return bad_cluster("tls", "true",
-                       "openssl.certificate, openssl.key and openssl.cafile "
-                       "set as well");
-  if (parallelism_ > 4096 || max_parallelism_ > 32768 ||
-      credit_window_ > 1024 || credit_return_ > 1024) {
-    // Values too large for the narrower fields: let validate() report them
-    // with the original number.
-    options_.plan.default_parallelism =
-        static_cast<uint32_t>(std::min<size_t>(parallelism_, 4097));
-    options_.plan.max_parallelism =
-        static_cast<uint32_t>(std::min<size_t>(max_parallelism_, 32769));
-    options_.channels.credit_window =
-        static_cast<uint32_t>(std::min<size_t>(credit_window_, 1025));
-    options_.channels.credit_return =
-        static_cast<uint32_t>(std::min<size_t>(credit_return_, 1025));
-  }
-  if (auto bad = validate(options_)) {
+  settings_map configured;
+  to_settings_map(content, "", configured);
+  for (auto i = configured.begin(); i != configured.end();)
+    i = schema.find(i->first) ? configured.erase(i) : std::next(i);
+  for (auto& g : given)
+    if (schema.find(g.key)) configured[g.key] = g.text;
+  if (auto bad = schema.check(configured)) {
     message_ = bad->message();
     return outcome::error;
   }
-  to_settings_map(content, "", options_.settings);
-  for (auto& g : registered_option_groups())
-    if (g.validate)
-      if (auto bad = g.validate(options_.settings)) {
-        message_ = bad->message();
-        return outcome::error;
-      }
+  // Only what was configured: option::get supplies the defaults, and a
+  // worker's own job settings must be what it set (cluster.cpp).
+  options_ = job_options::from(configured);
+  cluster_ = cluster_from(configured);
   return outcome::ok;
 }
 

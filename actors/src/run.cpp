@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <csignal>
-#include <cstdio>
 #include <iostream>
 
 namespace flow {
@@ -23,45 +22,93 @@ extern "C" void on_stop_signal(int) {
 
 } // namespace
 
-int run(topology& t, int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  runtime::node_config cfg;
-  switch (cfg.load(args)) {
+program::program(int argc, char** argv, std::string about)
+    : cfg_(std::make_unique<runtime::node_config>()),
+      args_(argv + 1, argv + argc), argv0_(argv[0]) {
+  switch (cfg_->load(args_)) {
   case runtime::node_config::outcome::help:
-    std::cout << "usage: " << argv[0] << " [options]\n" << cfg.message();
-    return exit_ok;
+    std::cout << "usage: " << argv0_ << " [options]\n";
+    if (!about.empty()) std::cout << about << '\n';
+    std::cout << '\n' << cfg_->message();
+    done_ = true;
+    exit_code_ = exit_ok;
+    return;
   case runtime::node_config::outcome::error:
-    std::cerr << argv[0] << ": " << cfg.message() << '\n';
-    return exit_bad_config;
+    std::cerr << argv0_ << ": " << cfg_->message() << '\n';
+    done_ = true;
+    exit_code_ = exit_bad_config;
+    return;
   case runtime::node_config::outcome::ok:
     break;
   }
-  set_log_level(cfg.options().log_level);
-  set_log_format(cfg.options().log_format);
-  auto log = logger("flow/runtime");
+  set_log_level(cfg_->options().log_level);
+  set_log_format(cfg_->options().log_format);
+}
+
+program::~program() = default;
+
+const job_options& program::options() const {
+  return cfg_->options();
+}
+
+bool program::check_required() {
+  if (done_) return false;
+  if (auto missing =
+          option_schema::global().check_required(cfg_->options().settings)) {
+    std::cerr << argv0_ << ": " << missing->message() << '\n';
+    done_ = true;
+    exit_code_ = exit_bad_config;
+    return false;
+  }
+  return true;
+}
+
+int program::run(topology& t) {
+  // A worker runs with the coordinator's job configuration, which the
+  // coordinator has checked; its own may leave required options unset.
+  if (cfg_->cluster().role != "worker" && !check_required()) return exit_code_;
+  if (cfg_->cluster().role == "standalone") return run_here(t);
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
-  if (cfg.cluster().role != "standalone") {
-    try {
-      return runtime::run_node(t, cfg, cfg.cluster(), args, &stop_requested);
-    } catch (const std::invalid_argument& e) {
-      log->error("job '{}' cannot run: {}", t.name(), e.what());
-      return exit_job_failed;
-    }
+  try {
+    return runtime::run_node(t, *cfg_, cfg_->cluster(), args_, &stop_requested);
+  } catch (const runtime::http_unavailable& e) {
+    std::cerr << argv0_ << ": " << e.error.message() << '\n';
+    return exit_bad_config;
+  } catch (const std::invalid_argument& e) {
+    logger("flow/runtime")
+        ->error("job '{}' cannot run: {}", t.name(), e.what());
+    return exit_job_failed;
   }
-  auto node = cfg.cluster().name.empty() ? std::string("standalone")
-                                         : cfg.cluster().name;
+}
+
+int program::run_here(topology& t) {
+  if (!check_required()) return exit_code_;
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  auto node = cfg_->cluster().name.empty() ? std::string("standalone")
+                                           : cfg_->cluster().name;
   observe::job_view view{t.name(), node, "standalone"};
-  auto http = runtime::serve_http(view, cfg.options().http_host,
-                                  cfg.options().http_port);
+  std::unique_ptr<runtime::http_server> http;
   runtime::job_result r;
   try {
-    r = runtime::execute(t, cfg.options(), &stop_requested, &view);
+    http = runtime::serve_http(view, cfg_->options());
+    r = runtime::execute(t, cfg_->options(), &stop_requested, &view);
+  } catch (const runtime::http_unavailable& e) {
+    std::cerr << argv0_ << ": " << e.error.message() << '\n';
+    return exit_bad_config;
   } catch (const std::invalid_argument& e) {
-    log->error("job '{}' cannot run: {}", t.name(), e.what());
+    logger("flow/runtime")
+        ->error("job '{}' cannot run: {}", t.name(), e.what());
     return exit_job_failed;
   }
   return runtime::report(t.name(), r);
+}
+
+int run(topology& t, int argc, char** argv) {
+  program p{argc, argv};
+  if (p.done()) return p.exit_code();
+  return p.run(t);
 }
 
 } // namespace flow

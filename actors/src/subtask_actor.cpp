@@ -1,5 +1,6 @@
 #include "flow/runtime/subtask_actor.hpp"
 
+#include "flow/runtime/detached_executor.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/subtask_driver.hpp"
 
@@ -29,6 +30,11 @@ public:
                 wires_.downstream_slots[out_slot], wm);
   }
 
+  void send_idle(size_t out_slot, bool idle) override {
+    self_->send(wires_.downstream[out_slot], idle_atom::value,
+                wires_.downstream_slots[out_slot], idle);
+  }
+
   void send_credit(size_t in_slot, uint32_t n) override {
     self_->send<caf::message_priority::high>(wires_.upstream[in_slot],
                                              credit_atom::value,
@@ -47,6 +53,8 @@ struct subtask_state {
   static inline const char* name = "flow-subtask";
   subtask_spec spec;
   std::unique_ptr<actor_transport> transport;
+  /// Before the driver: the connectors use it until they are destroyed.
+  std::unique_ptr<detached_executor> executor;
   std::optional<subtask_driver> driver;
 };
 
@@ -95,6 +103,9 @@ caf::behavior running(subtask_actor* self) {
       [=, &d](watermark_atom, uint32_t in_slot, int64_t wm) {
         act(self, d.on_watermark(in_slot, wm));
       },
+      [=, &d](idle_atom, uint32_t in_slot, bool idle) {
+        act(self, d.on_idle(in_slot, idle));
+      },
       [=, &d](credit_atom, uint32_t out_slot, uint32_t n) {
         act(self, d.on_credit(out_slot, n));
       },
@@ -128,6 +139,8 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
   st.spec.metrics->operator_name = st.spec.plan.operator_name;
   st.spec.metrics->subtask_index = st.spec.plan.index;
   st.transport = std::make_unique<actor_transport>(self);
+  st.executor = std::make_unique<detached_executor>(
+      self->system(), caf::weak_actor_ptr{self->ctrl()});
   st.driver.emplace(st.spec.plan, st.spec.make_task, st.spec.options,
                     *st.transport, *st.spec.metrics, clock::system(),
                     [self] { return self->mailbox().empty(); });
@@ -138,10 +151,12 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
         // Called on a connector's thread: only a weak reference, so that
         // the callback keeps nothing alive.
         caf::weak_actor_ptr weak{self->ctrl()};
-        auto first = st.driver->start([weak] {
-          if (auto me = caf::actor_cast<caf::actor>(weak))
-            caf::anon_send(me, wake_atom::value);
-        });
+        auto first = st.driver->start(
+            [weak] {
+              if (auto me = caf::actor_cast<caf::actor>(weak))
+                caf::anon_send(me, wake_atom::value);
+            },
+            st.executor.get());
         if (st.driver->state() == driver_state::running) {
           self->set_default_handler(caf::print_and_drop);
           self->become(running(self));

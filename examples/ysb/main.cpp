@@ -9,11 +9,7 @@
 #include "flow/collection.hpp"
 #include "flow/join.hpp"
 #include "flow/run.hpp"
-#include "flow/runtime/option_registry.hpp"
 #include "flow/windows.hpp"
-
-#include <caf/config_option_adder.hpp>
-#include <caf/make_config_option.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -72,30 +68,13 @@ ad_event make_event(uint64_t i, uint32_t ads) {
                       static_cast<int64_t>((h >> 41) % max_disorder_ms)};
 }
 
-int64_t get_int(const flow::settings_map* s, const char* key, int64_t def) {
-  auto v = flow::setting(s, key);
-  return v ? std::stoll(*v) : def;
-}
-
-void register_ysb_options() {
-  flow::runtime::option_group g;
-  g.name = "ysb";
-  g.declare = [](caf::config_option_adder& add) {
-    // Parsed into these for type checking; read from the settings map.
-    static size_t events = 2'000'000;
-    static size_t campaigns = 100;
-    add.add(events, "events", "ad events generated; default 2000000")
-        .add(campaigns, "campaigns", "campaigns (10 ads each); default 100");
-  };
-  g.validate =
-      [](const flow::settings_map& s) -> std::optional<flow::config_error> {
-    for (auto key : {"ysb.events", "ysb.campaigns"})
-      if (auto v = flow::setting(&s, key); v && std::stoll(*v) < 1)
-        return flow::config_error{key, *v, "an integer >= 1"};
-    return std::nullopt;
-  };
-  flow::runtime::register_option_group(std::move(g));
-}
+const flow::option<int64_t> events_option{
+    "ysb.events", 2'000'000,
+    "Ad events generated (1 ms of event time per 100).",
+    flow::in_range(1, int64_t{1} << 40)};
+const flow::option<int64_t> campaigns_option{"ysb.campaigns", 100,
+                                             "Campaigns, 10 ads each.",
+                                             flow::in_range(1, 100'000'000)};
 
 /// What the run used, for the check at the end.
 struct run_info {
@@ -108,10 +87,8 @@ flow::source_spec<ad_event> ad_events(std::shared_ptr<run_info> info) {
   struct fn final : flow::source_function<ad_event> {
     explicit fn(std::shared_ptr<run_info> i) : info_(std::move(i)) {}
     void open(const flow::connector_context& ctx) override {
-      auto n =
-          static_cast<uint64_t>(get_int(ctx.settings, "ysb.events", 2'000'000));
-      auto c =
-          static_cast<uint32_t>(get_int(ctx.settings, "ysb.campaigns", 100));
+      auto n = static_cast<uint64_t>(events_option.get(ctx.settings));
+      auto c = static_cast<uint32_t>(campaigns_option.get(ctx.settings));
       info_->events = n;
       info_->campaigns = c;
       ads_ = c * ads_per_campaign;
@@ -140,8 +117,7 @@ flow::source_spec<ad_event> ad_events(std::shared_ptr<run_info> info) {
 flow::source_spec<ad_campaign> campaign_table() {
   struct fn final : flow::source_function<ad_campaign> {
     void open(const flow::connector_context& ctx) override {
-      auto c =
-          static_cast<uint32_t>(get_int(ctx.settings, "ysb.campaigns", 100));
+      auto c = static_cast<uint32_t>(campaigns_option.get(ctx.settings));
       // One subtask loads the whole table; the others have nothing.
       end_ = ctx.subtask_index == 0 ? c * ads_per_campaign : 0;
     }
@@ -166,7 +142,10 @@ flow::source_spec<ad_campaign> campaign_table() {
 } // namespace
 
 int main(int argc, char** argv) {
-  register_ysb_options();
+  flow::program program{argc, argv,
+                        "The Yahoo Streaming Benchmark on generated ad events; "
+                        "checks every window count."};
+  if (program.done()) return program.exit_code();
   using result = flow::window_result<uint32_t, int64_t>;
   auto info = std::make_shared<run_info>();
   flow::collector<result> counts;
@@ -194,7 +173,7 @@ int main(int argc, char** argv) {
       .aggregate(flow::count(), "count-10s")
       .sink(counts.sink("windows"));
 
-  auto rc = flow::run(t, argc, argv);
+  auto rc = program.run(t);
   if (rc != flow::exit_ok || info->events == 0) return rc;
 
   // The check: the same counts computed straight from the generator.

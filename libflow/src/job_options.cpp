@@ -1,14 +1,121 @@
 #include "flow/job_options.hpp"
 
 #include <algorithm>
-#include <array>
 
 namespace flow {
 
-std::string config_error::message() const {
-  return "invalid config: " + key + " = " + value + " (expected " + expected +
-         ")";
-}
+namespace {
+
+const job_options defaults{};
+
+/// The `flow.*` options (named apart from job_options' members).
+namespace opt {
+
+const option<int64_t> parallelism{
+    "flow.parallelism", defaults.plan.default_parallelism,
+    "Parallelism of operators that set none (sources and sinks too).",
+    in_range(1, 4096)};
+const option<int64_t> max_parallelism{
+    "flow.max-parallelism", defaults.plan.max_parallelism,
+    "Number of key groups: keys hash into this many groups, the unit of "
+    "keyed state; no operator may have a higher parallelism.",
+    in_range(1, 32768)};
+const option<int64_t> batch_size{
+    "flow.batch-size", static_cast<int64_t>(defaults.channels.batch_size),
+    "Records per batch on a channel: a batch is sent when it is full, when "
+    "its subtask has nothing else to do, or after flush-interval.",
+    in_range(1, 1 << 20)};
+const option<std::chrono::nanoseconds> flush_interval{
+    "flow.flush-interval", defaults.flush_interval,
+    "Longest wait of a partially filled batch (bounds latency at low load).",
+    in_range(std::chrono::nanoseconds(1), std::chrono::seconds(60))};
+const option<int64_t> credit_window{
+    "flow.credit-window", defaults.channels.credit_window,
+    "Batches a sender may have unacknowledged per channel; a subtask's "
+    "input memory is bounded by credit-window * batch-size records per "
+    "input channel.",
+    in_range(1, 1024)};
+const option<int64_t> credit_return{
+    "flow.credit-return", defaults.channels.credit_return,
+    "Credits a receiver returns at once while more input is queued (all at "
+    "once when its queue runs empty); at most credit-window.",
+    in_range(1, 1024)};
+const option<int64_t> source_poll_records{
+    "flow.source-poll-records",
+    static_cast<int64_t>(defaults.source_poll_records),
+    "Records a source emits per turn before other messages get a chance.",
+    at_least(1)};
+const option<std::chrono::nanoseconds> status_interval{
+    "flow.status-interval", defaults.status_interval,
+    "Period of the status line (records/s per operator, who is blocked on "
+    "credit); 0s disables it.",
+    at_least(std::chrono::nanoseconds(0))};
+const option<std::string> log_level{
+    "flow.log-level", defaults.log_level, "Level of the log.",
+    one_of({"trace", "debug", "info", "warn", "error", "critical", "off"})};
+const option<int64_t> threads{
+    "flow.threads", static_cast<int64_t>(defaults.threads),
+    "Scheduler threads of the actor system; 0: one per core.",
+    in_range(0, 256)};
+const option<std::string> scheduler{
+    "flow.scheduler", defaults.scheduler,
+    "CAF scheduler policy: sharing (one queue; idle workers block and wake "
+    "at once) or stealing (idle workers poll and sleep between steal "
+    "attempts: more CPU at low load, longer tails; bench/RESULTS.md).",
+    one_of({"sharing", "stealing"})};
+const option<std::chrono::nanoseconds> idle_timeout{
+    "flow.idle-timeout", defaults.channels.idle_timeout,
+    "Event time: a caught-up source split (a Kafka partition) without "
+    "records for this long is idle: it stops holding the watermark back "
+    "until data arrives again; 0s: never.",
+    at_least(std::chrono::nanoseconds(0))};
+const option<std::chrono::nanoseconds> watermark_interval{
+    "flow.watermark-interval", defaults.channels.watermark_interval,
+    "Sources emit a generated watermark at most this often; 0s: after every "
+    "poll in which it advanced.",
+    at_least(std::chrono::nanoseconds(0))};
+const option<int64_t> http_port{
+    "flow.http-port", defaults.http_port,
+    "Port of this process's HTTP endpoints: /metrics (Prometheus), "
+    "/api/v1/job, /api/v1/rates, /api/v1/checkpoints, /healthz, /readyz and "
+    "the web UI at /; 0: none. Per node.",
+    in_range(0, 65535)};
+const option<std::string> http_host{
+    "flow.http-host", defaults.http_host,
+    "Address the HTTP endpoints listen on. They are unauthenticated: keep "
+    "loopback unless the network is trusted.",
+    valid_if([](const std::string& h) { return !h.empty(); },
+             "an IP address to listen on, e.g. 127.0.0.1")};
+const option<std::string> log_format{
+    "flow.log-format", defaults.log_format,
+    "Log lines as text (for people) or json (one object per line with time, "
+    "level, logger, thread and msg, for log shippers).",
+    one_of({"text", "json"})};
+
+} // namespace opt
+
+using namespace opt;
+
+const option_check parallelism_within_key_groups{
+    [](const settings_map& s) -> std::optional<config_error> {
+      if (parallelism.get(s) > max_parallelism.get(s))
+        return config_error{parallelism.key(),
+                            std::to_string(parallelism.get(s)),
+                            "at most flow.max-parallelism (" +
+                                std::to_string(max_parallelism.get(s)) + ")"};
+      return std::nullopt;
+    }};
+const option_check credit_return_within_window{
+    [](const settings_map& s) -> std::optional<config_error> {
+      if (credit_return.get(s) > credit_window.get(s))
+        return config_error{
+            credit_return.key(), std::to_string(credit_return.get(s)),
+            "an integer in [1, flow.credit-window] (credit-window is " +
+                std::to_string(credit_window.get(s)) + ")"};
+      return std::nullopt;
+    }};
+
+} // namespace
 
 std::chrono::nanoseconds report_interval(const job_options& o) {
   std::chrono::nanoseconds second = std::chrono::seconds(1);
@@ -16,73 +123,26 @@ std::chrono::nanoseconds report_interval(const job_options& o) {
   return o.http_port > 0 ? second : std::chrono::nanoseconds::zero();
 }
 
-std::optional<config_error> validate(const job_options& o) {
-  auto num = [](auto x) { return std::to_string(x); };
-  if (o.plan.default_parallelism < 1 || o.plan.default_parallelism > 4096)
-    return config_error{"flow.parallelism", num(o.plan.default_parallelism),
-                        "an integer in [1, 4096]"};
-  if (o.plan.max_parallelism < 1 || o.plan.max_parallelism > 32768)
-    return config_error{"flow.max-parallelism", num(o.plan.max_parallelism),
-                        "an integer in [1, 32768]"};
-  if (o.plan.default_parallelism > o.plan.max_parallelism)
-    return config_error{"flow.parallelism", num(o.plan.default_parallelism),
-                        "at most flow.max-parallelism (" +
-                            num(o.plan.max_parallelism) + ")"};
-  if (o.channels.batch_size < 1 || o.channels.batch_size > (1u << 20))
-    return config_error{"flow.batch-size", num(o.channels.batch_size),
-                        "an integer in [1, 1048576]"};
-  if (o.channels.credit_window < 1 || o.channels.credit_window > 1024)
-    return config_error{"flow.credit-window", num(o.channels.credit_window),
-                        "an integer in [1, 1024]"};
-  if (o.channels.credit_return < 1 ||
-      o.channels.credit_return > o.channels.credit_window)
-    return config_error{"flow.credit-return", num(o.channels.credit_return),
-                        "an integer in [1, flow.credit-window]"};
-  if (o.flush_interval <= std::chrono::nanoseconds::zero() ||
-      o.flush_interval > std::chrono::seconds(60))
-    return config_error{"flow.flush-interval",
-                        num(o.flush_interval.count()) + "ns",
-                        "a duration in (0, 60s], e.g. 5ms"};
-  if (o.status_interval < std::chrono::nanoseconds::zero())
-    return config_error{"flow.status-interval",
-                        num(o.status_interval.count()) + "ns",
-                        "a duration >= 0 (0 disables it)"};
-  if (o.channels.idle_timeout < std::chrono::nanoseconds::zero())
-    return config_error{"flow.idle-timeout",
-                        num(o.channels.idle_timeout.count()) + "ns",
-                        "a duration >= 0 (0 disables idleness)"};
-  if (o.channels.watermark_interval < std::chrono::nanoseconds::zero())
-    return config_error{"flow.watermark-interval",
-                        num(o.channels.watermark_interval.count()) + "ns",
-                        "a duration >= 0, e.g. 200ms"};
-  if (o.source_poll_records < 1)
-    return config_error{"flow.source-poll-records", num(o.source_poll_records),
-                        "an integer >= 1"};
-  static constexpr std::array<const char*, 7> levels{
-      "trace", "debug", "info", "warn", "error", "critical", "off"};
-  bool known = false;
-  for (auto l : levels)
-    known = known || o.log_level == l;
-  if (!known)
-    return config_error{
-        "flow.log-level", "\"" + o.log_level + "\"",
-        "one of trace, debug, info, warn, error, critical, off"};
-  if (o.scheduler != "stealing" && o.scheduler != "sharing")
-    return config_error{"flow.scheduler", "\"" + o.scheduler + "\"",
-                        "stealing or sharing"};
-  if (o.http_port > 65535)
-    return config_error{"flow.http-port", num(o.http_port),
-                        "a port in [0, 65535] (0: no HTTP endpoints)"};
-  if (o.http_host.empty())
-    return config_error{"flow.http-host", "\"\"",
-                        "an IP address to listen on, e.g. 127.0.0.1"};
-  if (o.log_format != "text" && o.log_format != "json")
-    return config_error{"flow.log-format", "\"" + o.log_format + "\"",
-                        "text or json"};
-  if (o.threads > 256)
-    return config_error{"flow.threads", num(o.threads),
-                        "an integer in [0, 256] (0: one per core)"};
-  return std::nullopt;
+job_options job_options::from(const settings_map& s) {
+  job_options o;
+  o.plan.default_parallelism = static_cast<uint32_t>(parallelism.get(s));
+  o.plan.max_parallelism = static_cast<uint32_t>(max_parallelism.get(s));
+  o.channels.batch_size = static_cast<size_t>(batch_size.get(s));
+  o.channels.credit_window = static_cast<uint32_t>(credit_window.get(s));
+  o.channels.credit_return = static_cast<uint32_t>(credit_return.get(s));
+  o.channels.idle_timeout = opt::idle_timeout.get(s);
+  o.channels.watermark_interval = opt::watermark_interval.get(s);
+  o.flush_interval = opt::flush_interval.get(s);
+  o.status_interval = opt::status_interval.get(s);
+  o.source_poll_records = static_cast<size_t>(opt::source_poll_records.get(s));
+  o.log_level = opt::log_level.get(s);
+  o.threads = static_cast<size_t>(opt::threads.get(s));
+  o.scheduler = opt::scheduler.get(s);
+  o.http_port = static_cast<uint16_t>(opt::http_port.get(s));
+  o.http_host = opt::http_host.get(s);
+  o.log_format = opt::log_format.get(s);
+  o.settings = s;
+  return o;
 }
 
 } // namespace flow

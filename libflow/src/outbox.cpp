@@ -18,9 +18,10 @@ outbox::outbox(size_t channels, uint32_t window, transport& tr,
 
 void outbox::push(size_t slot, batch_ptr b) {
   if (closed_) throw std::logic_error("outbox: push after close");
+  if (idle_) push_idle(false);
   auto& ch = channels_[slot];
   bool was_blocked = !ch.pending.empty();
-  ch.pending.push_back({std::move(b), 0});
+  ch.pending.push_back({std::move(b)});
   subtask_metrics::raise_to(metrics_.max_pending_batches,
                             static_cast<uint32_t>(ch.pending.size()));
   try_send(slot);
@@ -36,10 +37,26 @@ void outbox::push_watermark(int64_t wm) {
     auto& ch = channels_[slot];
     if (ch.pending.empty()) {
       transport_.send_watermark(slot, wm);
-    } else if (!ch.pending.back().batch) {
+    } else if (!ch.pending.back().batch && !ch.pending.back().is_status) {
       ch.pending.back().wm = wm; // coalesce with the queued watermark
     } else {
       ch.pending.push_back({nullptr, wm});
+    }
+  }
+}
+
+void outbox::push_idle(bool idle) {
+  if (closed_) throw std::logic_error("outbox: status after close");
+  if (idle == idle_) return;
+  idle_ = idle;
+  for (size_t slot = 0; slot < channels_.size(); ++slot) {
+    auto& ch = channels_[slot];
+    if (ch.pending.empty()) {
+      transport_.send_idle(slot, idle);
+    } else if (ch.pending.back().is_status) {
+      ch.pending.back().idle = idle; // coalesce with the queued status
+    } else {
+      ch.pending.push_back({nullptr, 0, true, idle});
     }
   }
 }
@@ -64,9 +81,12 @@ void outbox::try_send(size_t slot) {
   auto& ch = channels_[slot];
   while (!ch.pending.empty()) {
     if (!ch.pending.front().batch) {
-      auto wm = ch.pending.front().wm;
+      auto e = ch.pending.front();
       ch.pending.pop_front();
-      transport_.send_watermark(slot, wm);
+      if (e.is_status)
+        transport_.send_idle(slot, e.idle);
+      else
+        transport_.send_watermark(slot, e.wm);
       continue;
     }
     if (!ch.credit.can_send()) break;

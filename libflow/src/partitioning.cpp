@@ -2,6 +2,8 @@
 
 namespace flow {
 
+record_hasher::~record_hasher() = default;
+
 std::string to_string(partitioning p) {
   switch (p) {
   case partitioning::forward:

@@ -13,8 +13,7 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
     : outbox_(output_channels, opts.credit_window, tr, metrics),
       input_edges_(std::move(input_edges)), ended_(input_edges_.size(), false),
       open_inputs_(input_edges_.size()), transport_(tr), metrics_(metrics),
-      clock_(clk ? clk : &flow::clock::system()), times_(input_edges_.size()),
-      idle_timeout_(to_millis(opts.idle_timeout)) {
+      clock_(clk ? clk : &flow::clock::system()), times_(input_edges_.size()) {
   inputs_.reserve(input_edges_.size());
   for (size_t i = 0; i < input_edges_.size(); ++i)
     inputs_.emplace_back(opts.credit_window, opts.credit_return);
@@ -26,18 +25,6 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
   setup.watermark_interval = to_millis(opts.watermark_interval);
   batch_size_ = opts.batch_size;
   task_ = make(setup);
-  if (idle_timeout_ > 0) {
-    auto now = clock_->now();
-    for (auto& t : times_)
-      t.last_active = now;
-  }
-}
-
-void subtask_core::touch(size_t slot) {
-  if (idle_timeout_ <= 0) return;
-  auto& t = times_[slot];
-  t.last_active = clock_->now();
-  t.idle = false;
 }
 
 void subtask_core::push_event(input_event ev) {
@@ -47,12 +34,16 @@ void subtask_core::push_event(input_event ev) {
   queue_.push_back(std::move(ev));
 }
 
+subtask_core::input_event* subtask_core::last_queued(size_t slot) {
+  auto& t = times_[slot];
+  return t.has_queued ? &queue_[t.last_seq - head_seq_] : nullptr;
+}
+
 void subtask_core::on_batch(size_t in_slot, batch_ptr b) {
   if (ended_[in_slot])
     throw std::logic_error("channel protocol: batch after end-of-stream");
   inputs_[in_slot].on_receive();
-  touch(in_slot);
-  push_event(input_event{in_slot, std::move(b)});
+  push_event(input_event{in_slot, input_event::batch, std::move(b)});
   // Batches only: end-of-stream and watermarks take no credit.
   auto queued = static_cast<uint32_t>(++queued_batches_);
   metrics_.queued_batches.store(queued, std::memory_order_relaxed);
@@ -60,30 +51,48 @@ void subtask_core::on_batch(size_t in_slot, batch_ptr b) {
 }
 
 void subtask_core::on_end_of_stream(size_t in_slot) {
-  push_event(input_event{in_slot, nullptr});
+  push_event(input_event{in_slot, input_event::end_of_stream, nullptr});
 }
 
 void subtask_core::on_watermark(size_t in_slot, int64_t wm) {
   if (ended_[in_slot])
     throw std::logic_error("channel protocol: watermark after end-of-stream");
-  touch(in_slot);
-  auto& t = times_[in_slot];
-  if (!t.has_queued) {
+  auto* last = last_queued(in_slot);
+  if (!last) {
     // Everything before it on this channel is processed: applies now.
+    auto& t = times_[in_slot];
     if (wm > t.wm) {
       t.wm = wm;
       wm_dirty_ = true;
     }
     return;
   }
-  auto& last = queue_[t.last_seq - head_seq_];
-  if (last.is_wm) {
+  if (last->kind == input_event::watermark) {
     // Consecutive watermarks of a channel coalesce: the queue stays
     // bounded by the credit window.
-    last.wm = std::max(last.wm, wm);
+    last->wm = std::max(last->wm, wm);
     return;
   }
-  push_event(input_event{in_slot, nullptr, wm, true});
+  push_event(input_event{in_slot, input_event::watermark, nullptr, wm});
+}
+
+void subtask_core::on_idle(size_t in_slot, bool idle) {
+  if (ended_[in_slot])
+    throw std::logic_error("channel protocol: status after end-of-stream");
+  auto* last = last_queued(in_slot);
+  if (!last) {
+    auto& t = times_[in_slot];
+    if (t.idle != idle) {
+      t.idle = idle;
+      wm_dirty_ = true;
+    }
+    return;
+  }
+  if (last->kind == input_event::status) {
+    last->idle = idle; // statuses coalesce as watermarks do
+    return;
+  }
+  push_event(input_event{in_slot, input_event::status, nullptr, 0, idle});
 }
 
 void subtask_core::on_credit(size_t out_slot, uint32_t n) {
@@ -91,36 +100,52 @@ void subtask_core::on_credit(size_t out_slot, uint32_t n) {
 }
 
 step_result subtask_core::drain() {
-  if (wm_dirty_ && !outbox_.blocked()) update_watermark();
-  while (!queue_.empty() && !outbox_.blocked()) {
+  if (task_->busy()) task_->resume();
+  if (wm_dirty_ && !stalled()) {
+    update_watermark();
+    update_idle();
+  }
+  while (!queue_.empty() && !stalled()) {
     auto ev = std::move(queue_.front());
     queue_.pop_front();
     ++head_seq_;
     auto& t = times_[ev.slot];
     if (t.has_queued && t.last_seq < head_seq_) t.has_queued = false;
-    if (ev.is_wm) {
+    switch (ev.kind) {
+    case input_event::watermark:
       if (ev.wm > t.wm) {
         t.wm = ev.wm;
         update_watermark();
       }
       continue;
-    }
-    if (!ev.batch) {
+    case input_event::status:
+      if (ev.idle != t.idle) {
+        t.idle = ev.idle;
+        update_watermark();
+        update_idle();
+      }
+      continue;
+    case input_event::end_of_stream:
       if (ended_[ev.slot])
         throw std::logic_error("channel protocol: end-of-stream twice");
       ended_[ev.slot] = true;
       t.wm = max_timestamp;
+      --open_inputs_;
       update_watermark();
-      if (--open_inputs_ == 0) {
+      if (open_inputs_ == 0) {
         task_->end_of_input();
         finish_output();
+      } else {
+        update_idle();
       }
       continue;
+    case input_event::batch:
+      break;
     }
     metrics_.add(metrics_.batches_in, 1);
-    metrics_.add(metrics_.records_in, ev.batch->size());
-    task_->process(input_edges_[ev.slot], *ev.batch);
-    ev.batch.reset();
+    metrics_.add(metrics_.records_in, ev.data->size());
+    task_->process(input_edges_[ev.slot], *ev.data);
+    ev.data.reset();
     metrics_.queued_batches.store(static_cast<uint32_t>(--queued_batches_),
                                   std::memory_order_relaxed);
     if (auto n = inputs_[ev.slot].on_processed(queue_.empty()))
@@ -133,7 +158,7 @@ step_result subtask_core::drain() {
       if (auto n = inputs_[slot].release()) transport_.send_credit(slot, n);
   }
   if (finished()) return step_result::finished;
-  return step_result::waiting;
+  return task_->busy() ? step_result::busy : step_result::waiting;
 }
 
 step_result subtask_core::poll_source(size_t budget) {
@@ -157,7 +182,9 @@ step_result subtask_core::poll_source(size_t budget) {
 }
 
 void subtask_core::flush() {
-  if (!done_) task_->flush();
+  if (done_) return;
+  task_->flush();
+  update_idle(); // a flushed batch declared the output active
 }
 
 bool subtask_core::set_wakeup(std::function<void()> wake) {
@@ -170,55 +197,56 @@ void subtask_core::request_stop() {
 
 void subtask_core::update_watermark() {
   wm_dirty_ = false;
-  int64_t wm = max_timestamp;
+  if (times_.empty()) return;
+  // As Flink's status watermark valve: the minimum over the open inputs
+  // that are active; while every open input is idle, the highest of
+  // theirs (each promised no earlier records until it becomes active).
+  int64_t active_min = max_timestamp;
   int64_t idle_max = min_timestamp;
-  bool any = false;
+  bool any_active = false;
   for (size_t i = 0; i < times_.size(); ++i) {
+    if (ended_[i]) continue;
     auto& t = times_[i];
-    if (t.idle && !ended_[i]) {
+    if (t.idle) {
       idle_max = std::max(idle_max, t.wm);
-      continue;
+    } else {
+      any_active = true;
+      active_min = std::min(active_min, t.wm);
     }
-    any = true;
-    wm = std::min(wm, t.wm);
   }
-  if (!any) {
-    // Every open input is idle: as Flink's watermark valve, go to the
-    // highest watermark among them.
-    wm = idle_max;
-  }
-  if (times_.empty() || wm <= watermark_) return;
+  auto wm = open_inputs_ == 0 ? max_timestamp
+            : any_active      ? active_min
+                              : idle_max;
+  if (wm <= watermark_) return;
   watermark_ = wm;
   subtask_metrics::raise_to(metrics_.watermark, wm);
   task_->on_watermark(wm);
 }
 
+bool subtask_core::inputs_idle() const noexcept {
+  if (open_inputs_ == 0) return false;
+  for (size_t i = 0; i < times_.size(); ++i)
+    if (!ended_[i] && !times_[i].idle) return false;
+  return true;
+}
+
+void subtask_core::update_idle() {
+  if (is_source() || done_) return;
+  auto idle = inputs_idle();
+  if (idle != outbox_.idle()) task_->on_idle(idle);
+}
+
 void subtask_core::advance_time() {
-  if (done_) return;
-  auto now = clock_->now();
-  if (idle_timeout_ > 0) {
-    for (size_t i = 0; i < times_.size(); ++i) {
-      auto& t = times_[i];
-      if (!t.idle && !ended_[i] && !t.has_queued &&
-          now - t.last_active >= idle_timeout_) {
-        t.idle = true;
-        wm_dirty_ = true;
-      }
-    }
-  }
-  if (outbox_.blocked()) return;
+  if (done_ || stalled()) return;
   if (wm_dirty_) update_watermark();
+  auto now = clock_->now();
   if (task_->next_timer() <= now) task_->on_processing_time(now);
+  update_idle();
 }
 
 int64_t subtask_core::next_wakeup() const {
   if (done_) return max_timestamp;
-  auto next = task_->next_timer();
-  if (idle_timeout_ > 0 && times_.size() > 1)
-    for (size_t i = 0; i < times_.size(); ++i)
-      if (!times_[i].idle && !ended_[i])
-        next = std::min(next, times_[i].last_active + idle_timeout_);
-  return next;
+  return task_->next_timer();
 }
 
 void subtask_core::finish_output() {

@@ -14,7 +14,8 @@ subtask_driver::subtask_driver(const subtask_plan& plan,
 
 subtask_driver::~subtask_driver() = default;
 
-driver_action subtask_driver::start(std::function<void()> wake) {
+driver_action subtask_driver::start(std::function<void()> wake,
+                                    blocking_executor* executor) {
   if (state_ != driver_state::created) return {};
   try {
     task_setup setup;
@@ -24,10 +25,11 @@ driver_action subtask_driver::start(std::function<void()> wake) {
     setup.outputs = plan_.out_edges;
     setup.settings = &opts_.settings;
     setup.max_parallelism = opts_.plan.max_parallelism;
+    setup.executor = executor;
     core_ = std::make_unique<subtask_core>(
         make_, std::move(setup), plan_.input_edges, plan_.outputs.size(),
         opts_.channels, transport_, metrics_, &clock_);
-    if (core_->is_source()) wakes_ = core_->set_wakeup(std::move(wake));
+    wakes_ = core_->set_wakeup(std::move(wake));
   } catch (const std::exception& e) {
     return fail("failed to open", e);
   }
@@ -45,6 +47,10 @@ driver_action subtask_driver::on_end_of_stream(size_t in_slot) {
 
 driver_action subtask_driver::on_watermark(size_t in_slot, int64_t wm) {
   return run([&](subtask_core& c) { c.on_watermark(in_slot, wm); });
+}
+
+driver_action subtask_driver::on_idle(size_t in_slot, bool idle) {
+  return run([&](subtask_core& c) { c.on_idle(in_slot, idle); });
 }
 
 driver_action subtask_driver::on_credit(size_t out_slot, uint32_t n) {
@@ -106,18 +112,16 @@ void subtask_driver::decide(driver_action& a) {
       case step_result::idle:
         // Nothing to read now: what was read goes out.
         if (c.has_buffered()) c.flush();
-        poll_pending_ = true;
-        idle_ = true;
-        a.poll = poll_request::later;
-        a.poll_delay = wakes_ ? idle_retry_with_wakeups : idle_retry;
-        a.poll_generation = poll_generation_;
+        wait_for_wakeup(a);
         break;
       default:
         break;
       }
     }
   } else {
-    c.drain();
+    // A busy sink (full producer queue, final flush) takes no input until
+    // its wake-up or the retry resumes it.
+    if (c.drain() == step_result::busy && !poll_pending_) wait_for_wakeup(a);
     // Natural batching: with nothing else in the mailbox, partial batches
     // leave now instead of at the flush timer, so at low load a record
     // crosses each hop at once; under load the mailbox is rarely empty
@@ -134,9 +138,17 @@ void subtask_driver::decide(driver_action& a) {
   if (!timer_armed_) arm_timer(a);
 }
 
+void subtask_driver::wait_for_wakeup(driver_action& a) {
+  poll_pending_ = true;
+  idle_ = true;
+  a.poll = poll_request::later;
+  a.poll_delay = wakes_ ? idle_retry_with_wakeups : idle_retry;
+  a.poll_generation = poll_generation_;
+}
+
 void subtask_driver::arm_timer(driver_action& a) {
   // One timer serves the flush interval and the core's clock wake-ups
-  // (processing-time timers, idle inputs), the latter to within one flush
+  // (processing-time timers), the latter to within one flush
   // interval.
   auto& c = *core_;
   std::optional<std::chrono::nanoseconds> delay;

@@ -21,9 +21,14 @@ fail() {
 }
 
 # start NAME ARGS...: runs the job in the background, output in $WORK/NAME.*
+# Without HTTP endpoints unless ARGS set flow.http-port: the processes of a
+# test (and of tests run elsewhere on this machine) must not compete for
+# the default port.
 start() {
   local name="$1"; shift
-  "$JOB" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  local http=(--flow.http-port=0)
+  [[ " $* " == *" --flow.http-port="* ]] && http=()
+  "$JOB" "$@" "${http[@]}" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   eval "PID_${name//-/_}=$!"
 }

@@ -1,8 +1,35 @@
+#include "flow/option.hpp"
 #include "flow/runtime/node_config.hpp"
+
+#ifdef FLOW_TEST_KAFKA
+#include "flow/kafka/options.hpp"
+#endif
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
 using flow::runtime::node_config;
+
+namespace {
+
+/// A job's own option, as a program declares one.
+const flow::option<int64_t> test_rows{
+    "config-test.rows", 10, "Rows the test job makes.", flow::in_range(1, 100)};
+const flow::option<std::string> test_mode{"config-test.mode", "fast",
+                                          "How the test job runs.",
+                                          flow::one_of({"fast", "slow"})};
+const flow::option<std::string> test_needed{
+    "config-test.needed", flow::no_default,
+    "Set only by the test of required options."};
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
 
 BOOST_AUTO_TEST_SUITE(config)
 
@@ -59,6 +86,160 @@ BOOST_AUTO_TEST_CASE(boolean_options_take_true_and_false) {
                       bad.message());
 }
 
+BOOST_AUTO_TEST_CASE(values_are_reported_as_given) {
+  struct bad_case {
+    std::vector<std::string> args;
+    std::string shown;
+  };
+  // The old node_config read into narrower fields first and reported
+  // --flow.credit-window=2000 as 1025.
+  std::vector<bad_case> cases{
+      {{"--flow.credit-window=2000"}, "flow.credit-window = 2000 "},
+      {{"--flow.parallelism=99999999999"}, "flow.parallelism = 99999999999 "},
+      {{"--flow.threads=-1"}, "flow.threads = -1 "},
+      {{"--flow.flush-interval=90s"}, "flow.flush-interval = 90s "},
+      {{"--flow.flush-interval=0s"}, "flow.flush-interval = 0s "},
+      {{"--flow.flush-interval=5"}, "flow.flush-interval = 5 "},
+      {{"--flow.scheduler=fifo"}, "flow.scheduler = fifo "},
+      {{"--cluster.port=70000"}, "cluster.port = 70000 "},
+      {{std::string("--config-file=") + FLOW_SOURCE_DIR +
+        "/tests/unit/data/bad.conf"},
+       "flow.credit-window = 0 "},
+  };
+  for (auto& c : cases) {
+    node_config cfg;
+    BOOST_TEST_CONTEXT(c.args.back()) {
+      BOOST_CHECK(cfg.load(c.args) == node_config::outcome::error);
+      BOOST_CHECK_MESSAGE(contains(cfg.message(), c.shown), cfg.message());
+    }
+  }
+  node_config from_file;
+  from_file.load({std::string("--config-file=") + FLOW_SOURCE_DIR +
+                  "/tests/unit/data/bad.conf"});
+  BOOST_CHECK_MESSAGE(contains(from_file.message(), "bad.conf"),
+                      from_file.message());
+}
+
+BOOST_AUTO_TEST_CASE(expected_values_come_from_the_schema) {
+  node_config cfg;
+  BOOST_REQUIRE(cfg.load({"--flow.batch-size=0"}) ==
+                node_config::outcome::error);
+  BOOST_CHECK_EQUAL(cfg.message(),
+                    "invalid config: flow.batch-size = 0 (expected an integer "
+                    "in [1, 1048576]) [command line]");
+  node_config dur;
+  BOOST_REQUIRE(dur.load({"--flow.flush-interval=2min"}) ==
+                node_config::outcome::error);
+  BOOST_CHECK_MESSAGE(contains(dur.message(), "a duration in (0, 1min]"),
+                      dur.message());
+}
+
+BOOST_AUTO_TEST_CASE(durations_read_and_render_alike) {
+  using namespace std::chrono;
+  for (auto d : {nanoseconds(0), nanoseconds(7), nanoseconds(milliseconds(5)),
+                 nanoseconds(seconds(90)), nanoseconds(minutes(2)),
+                 nanoseconds(hours(3)), nanoseconds(microseconds(1500))})
+    BOOST_CHECK(flow::parse_duration(flow::format_duration(d)) == d);
+  BOOST_CHECK_EQUAL(flow::format_duration(milliseconds(5)), "5ms");
+  BOOST_CHECK_EQUAL(flow::format_duration(seconds(120)), "2min");
+  BOOST_CHECK(!flow::parse_duration("5"));
+  BOOST_CHECK(!flow::parse_duration("ms"));
+  BOOST_CHECK(!flow::parse_duration("5 ms"));
+  BOOST_CHECK(!flow::parse_duration("99999999999h"));
+}
+
+BOOST_AUTO_TEST_CASE(a_job_option_is_listed_by_help_and_parsed) {
+  node_config help;
+  BOOST_REQUIRE(help.load({"--help"}) == node_config::outcome::help);
+  BOOST_CHECK_MESSAGE(contains(help.message(), "--config-test.rows=10\n"),
+                      help.message());
+  BOOST_CHECK(contains(help.message(), "Rows the test job makes."));
+  BOOST_CHECK(contains(help.message(), "An integer in [1, 100]."));
+  node_config unset;
+  BOOST_REQUIRE(unset.load({}) == node_config::outcome::ok);
+  BOOST_CHECK_EQUAL(test_rows.get(unset.options().settings), 10);
+  BOOST_CHECK_EQUAL(test_mode.get(unset.options().settings), "fast");
+  node_config set;
+  BOOST_REQUIRE(
+      set.load({"--config-test.rows=42", "--config-test.mode=slow"}) ==
+      node_config::outcome::ok);
+  BOOST_CHECK_EQUAL(test_rows.get(set.options().settings), 42);
+  BOOST_CHECK_EQUAL(test_mode.get(set.options().settings), "slow");
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_job_option_names_key_value_and_expectation) {
+  node_config range;
+  BOOST_REQUIRE(range.load({"--config-test.rows=500"}) ==
+                node_config::outcome::error);
+  BOOST_CHECK_MESSAGE(contains(range.message(), "config-test.rows = 500 "
+                                                "(expected an integer in "
+                                                "[1, 100])"),
+                      range.message());
+  node_config choice;
+  BOOST_REQUIRE(choice.load({"--config-test.mode=\"medium\""}) ==
+                node_config::outcome::error);
+  BOOST_CHECK_MESSAGE(contains(choice.message(), "config-test.mode = medium "
+                                                 "(expected fast or slow)"),
+                      choice.message());
+}
+
+BOOST_AUTO_TEST_CASE(required_options_are_named_when_missing) {
+  auto& schema = flow::option_schema::global();
+  schema.require(test_needed.key(), "the required-options test");
+  auto missing = schema.check_required({});
+  BOOST_REQUIRE(missing);
+  BOOST_CHECK_EQUAL(missing->key, "config-test.needed");
+  BOOST_CHECK_MESSAGE(contains(missing->message(), "the required-options test"),
+                      missing->message());
+  BOOST_CHECK(!schema.check_required({{"config-test.needed", "x"}}));
+}
+
+BOOST_AUTO_TEST_CASE(an_option_is_declared_once) {
+  BOOST_CHECK_THROW((flow::option<int64_t>{"config-test.rows", 1, "again"}),
+                    std::logic_error);
+  // A default that fails its own bounds is a programming error too.
+  BOOST_CHECK_THROW((flow::option<int64_t>{"config-test.other", 0, "bad",
+                                           flow::in_range(1, 2)}),
+                    std::logic_error);
+}
+
+#ifdef FLOW_TEST_KAFKA
+BOOST_AUTO_TEST_CASE(kafka_options_are_checked_by_the_schema) {
+  using flow::kafka::client_settings;
+  BOOST_CHECK_EXCEPTION(client_settings::from(nullptr), std::invalid_argument,
+                        [](const std::invalid_argument& e) {
+                          return contains(e.what(),
+                                          "kafka.bootstrap = (unset)");
+                        });
+  flow::settings_map bad{{"kafka.bootstrap", "embedded"},
+                         {"kafka.linger-ms", "-1"}};
+  BOOST_CHECK_EXCEPTION(client_settings::from(&bad), std::invalid_argument,
+                        [](const std::invalid_argument& e) {
+                          return contains(e.what(), "kafka.linger-ms = -1 ");
+                        });
+  flow::settings_map ok{{"kafka.bootstrap", "127.0.0.1:9092"},
+                        {"kafka.stop-at-end", "true"},
+                        {"kafka.start-offset", "offsets:0=5,1=7"},
+                        {"kafka.properties", "[\"compression.type=lz4\"]"}};
+  auto s = client_settings::from(&ok);
+  BOOST_CHECK_EQUAL(s.bootstrap, "127.0.0.1:9092");
+  BOOST_CHECK(s.stop_at_end);
+  BOOST_CHECK_EQUAL(s.start.offsets.at(1), 7);
+  BOOST_REQUIRE_EQUAL(s.properties.size(), 1u);
+  BOOST_CHECK_EQUAL(s.properties[0].second, "lz4");
+  node_config cfg;
+  BOOST_REQUIRE(cfg.load({"--kafka.start-offset=yesterday"}) ==
+                node_config::outcome::error);
+  BOOST_CHECK_MESSAGE(contains(cfg.message(), "kafka.start-offset = yesterday"),
+                      cfg.message());
+  node_config flag;
+  BOOST_REQUIRE(
+      flag.load({"--kafka.bootstrap=embedded", "--kafka.stop-at-end=true"}) ==
+      node_config::outcome::ok);
+  BOOST_CHECK(client_settings::from(&flag.options().settings).stop_at_end);
+}
+#endif
+
 BOOST_AUTO_TEST_CASE(help_lists_every_flow_option) {
   node_config cfg;
   BOOST_REQUIRE(cfg.load({"--help"}) == node_config::outcome::help);
@@ -70,20 +251,96 @@ BOOST_AUTO_TEST_CASE(help_lists_every_flow_option) {
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_CASE(defaults_file_lists_every_option_with_its_default) {
-  // conf/libflow.conf must match node_config: same keys, same defaults.
+  // conf/libflow.conf, read as a config file, sets every option of the
+  // flow and cluster groups that has a default, to that default.
   node_config from_file;
   BOOST_REQUIRE(from_file.load({std::string("--config-file=") +
                                 FLOW_SOURCE_DIR + "/conf/libflow.conf"}) ==
                 node_config::outcome::ok);
-  node_config defaults;
-  BOOST_REQUIRE(defaults.load({}) == node_config::outcome::ok);
   auto& a = from_file.options().settings;
-  for (auto& [key, value] : defaults.options().settings)
-    if (key.rfind("flow.", 0) == 0)
-      BOOST_CHECK_MESSAGE(a.count(key) == 1 && a.at(key) == value,
-                          key << ": default " << value << " not in the file");
-  auto help = defaults.help();
+  auto& schema = flow::option_schema::global();
+  for (auto& spec : schema.specs())
+    if ((spec.group() == "flow" || spec.group() == "cluster") &&
+        spec.default_text)
+      BOOST_CHECK_MESSAGE(
+          a.count(spec.key) == 1 && a.at(spec.key) == *spec.default_text,
+          spec.key << ": default " << *spec.default_text << " not in the file");
   for (auto& [key, value] : a)
-    BOOST_CHECK_MESSAGE(help.find("--" + key + "=") != std::string::npos,
-                        key << " in conf/libflow.conf is no option");
+    BOOST_CHECK_MESSAGE(schema.find(key), key << " in conf/libflow.conf is no "
+                                                 "option");
 }
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in{path};
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+/// Checks that `path` holds `generated` between `begin` and `end` (the
+/// whole file if `begin` is empty); with FLOW_UPDATE_OPTION_DOCS=1 set,
+/// writes it there instead.
+void check_generated(const std::string& path, const std::string& begin,
+                     const std::string& end, const std::string& generated) {
+  auto text = read_file(path);
+  size_t from = 0, to = text.size();
+  if (!begin.empty()) {
+    from = text.find(begin);
+    BOOST_REQUIRE_MESSAGE(from != std::string::npos,
+                          path << " lacks " << begin);
+    from += begin.size();
+    to = text.find(end, from);
+    BOOST_REQUIRE_MESSAGE(to != std::string::npos, path << " lacks " << end);
+  }
+  auto current = text.substr(from, to - from);
+  if (current == generated) return;
+  if (auto update = std::getenv("FLOW_UPDATE_OPTION_DOCS");
+      update && std::string(update) == "1") {
+    std::ofstream{path} << text.substr(0, from) << generated << text.substr(to);
+    BOOST_TEST_MESSAGE("updated " << path);
+    return;
+  }
+  BOOST_ERROR(path << " differs from the option schema; run "
+                      "FLOW_UPDATE_OPTION_DOCS=1 build/tests/flow_unit_tests "
+                      "-t option_docs, then review the diff. Expected:\n"
+                   << generated);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(option_docs)
+
+// conf/libflow.conf and the README's option tables are generated from the
+// option schema: a changed option fails here until they are regenerated.
+BOOST_AUTO_TEST_CASE(defaults_file_is_generated_from_the_schema) {
+  auto& schema = flow::option_schema::global();
+  check_generated(
+      std::string(FLOW_SOURCE_DIR) + "/conf/libflow.conf", "", "",
+      "; libflow node configuration: every option with its default.\n"
+      "; Format: CAF config file (INI style, `;` comments). Pass it with\n"
+      "; --config-file=conf/libflow.conf; every key is also a command-line "
+      "flag\n"
+      "; (--flow.parallelism=4), and the command line wins. --help lists "
+      "them.\n"
+      "; A bad value names the key, the value and the expected form, and the\n"
+      "; node exits 2 before doing any work.\n"
+      "; Generated from the option schema (README: \"Adding an option\").\n" +
+          schema.config_file({"flow", "cluster"}));
+}
+
+BOOST_AUTO_TEST_CASE(readme_tables_are_generated_from_the_schema) {
+  auto& schema = flow::option_schema::global();
+  for (auto group : {"flow", "cluster"})
+    check_generated(std::string(FLOW_SOURCE_DIR) + "/README.md",
+                    std::string("<!-- options ") + group + " -->\n",
+                    "<!-- end options -->", schema.markdown_table(group));
+#ifdef FLOW_TEST_KAFKA
+  check_generated(std::string(FLOW_SOURCE_DIR) + "/connectors/kafka/README.md",
+                  "<!-- options kafka -->\n", "<!-- end options -->",
+                  schema.markdown_table("kafka"));
+#endif
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,7 @@
 #include "seed.hpp"
 
 #include "flow/collection.hpp"
+#include "flow/join.hpp"
 #include "flow/state.hpp"
 #include "flow/topology.hpp"
 #include "flow/windows.hpp"
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -97,21 +99,23 @@ std::vector<step> random_steps(std::mt19937_64& rng, size_t n, uint32_t keys,
 template <class Out>
 class keyed_instances {
 public:
+  /// `input(x)`: the input edge of the operator that record x comes on.
   keyed_instances(const node_def& op, uint32_t parallelism,
-                  std::function<uint32_t(const rec&)> key)
-      : op_(op), key_(std::move(key)) {
+                  std::function<uint32_t(const rec&)> key,
+                  std::function<size_t(const rec&)> input)
+      : op_(op), key_(std::move(key)), input_(std::move(input)) {
     start(parallelism);
   }
 
   void run(const step& s) {
-    std::vector<std::vector<rec>> parts(subtasks_.size());
+    std::map<std::pair<size_t, size_t>, std::vector<rec>> parts;
     for (auto& x : s.records)
-      parts[owner(key_group_for(key_(x), key_groups))].push_back(x);
-    for (size_t i = 0; i < parts.size(); ++i)
-      if (!parts[i].empty()) {
-        typed_batch<rec> b{std::move(parts[i])};
-        subtasks_[i]->op->process(0, b);
-      }
+      parts[{owner(key_group_for(key_(x), key_groups)), input_(x)}].push_back(
+          x);
+    for (auto& [to, xs] : parts) {
+      typed_batch<rec> b{std::move(xs)};
+      subtasks_[to.first]->op->process(to.second, b);
+    }
     advance(s.watermark, s.now);
   }
 
@@ -163,6 +167,7 @@ private:
     }
     void send_end_of_stream(size_t) override {}
     void send_watermark(size_t, int64_t) override {}
+    void send_idle(size_t, bool) override {}
     void send_credit(size_t, uint32_t) override {}
   };
   struct subtask {
@@ -210,26 +215,41 @@ private:
 
   const node_def& op_;
   std::function<uint32_t(const rec&)> key_;
+  std::function<size_t(const rec&)> input_;
   manual_clock clock_{0};
   int64_t wm_ = min_timestamp;
   std::vector<std::unique_ptr<subtask>> subtasks_;
   std::vector<Out> done_;
 };
 
-/// The operator `build` adds to a keyed stream of recs with event time.
+uint32_t key_of(const rec& x) {
+  return x.key;
+}
+
+/// A keyed stream of recs with event time, for `build` to add the operator
+/// under test to.
+auto keyed_recs(topology& t, int64_t disorder) {
+  return t.source(from_collection(std::vector<rec>{}))
+      .assign_timestamps([](const rec& x) { return x.ts; }, disorder)
+      .key_by(&key_of);
+}
+
+/// Runs the operator `build(t, disorder)` adds last to `t` on random input
+/// (records with an odd value on input edge 1 when `two_inputs`),
+/// uninterrupted and with a rescaling after a random step.
 template <class Out, class Build>
-void check_rescaling(const char* what, Build build, int64_t disorder) {
+void check_rescaling(const char* what, Build build, int64_t disorder,
+                     bool two_inputs = false) {
   auto seed = test_seed();
   BOOST_TEST_MESSAGE(what << ": seed " << seed);
   std::mt19937_64 rng{seed};
-  auto key = [](const rec& x) { return x.key; };
+  std::function<size_t(const rec&)> input = [two_inputs](const rec& x) {
+    return two_inputs ? static_cast<size_t>(x.value % 2) : 0;
+  };
   topology t{what};
-  auto keyed =
-      t.source(from_collection(std::vector<rec>{}))
-          .assign_timestamps([](const rec& x) { return x.ts; }, disorder)
-          .key_by(key);
-  build(keyed);
+  build(t, disorder);
   const node_def& op = t.nodes().back();
+  auto key = &key_of;
   for (int round = 0; round < 12; ++round) {
     auto steps =
         random_steps(rng, 200 + rng() % 1500, 1 + rng() % 60, disorder);
@@ -240,8 +260,8 @@ void check_rescaling(const char* what, Build build, int64_t disorder) {
     BOOST_TEST_MESSAGE("  round " << round << ": " << steps.size()
                                   << " steps, p " << p << ", q " << q
                                   << ", snapshot after step " << cut);
-    keyed_instances<Out> whole{op, p, key};
-    keyed_instances<Out> rescaled{op, p, key};
+    keyed_instances<Out> whole{op, p, key, input};
+    keyed_instances<Out> rescaled{op, p, key, input};
     for (size_t i = 0; i < steps.size(); ++i) {
       whole.run(steps[i]);
       rescaled.run(steps[i]);
@@ -294,14 +314,16 @@ BOOST_AUTO_TEST_SUITE(keyed_state_by_key_group)
 
 BOOST_AUTO_TEST_CASE(keyed_count_survives_snapshot_and_rescaling) {
   check_rescaling<count_out>(
-      "count", [](auto& keyed) { keyed.aggregate(flow::count()); }, 20);
+      "count",
+      [](topology& t, int64_t d) { keyed_recs(t, d).aggregate(flow::count()); },
+      20);
 }
 
 BOOST_AUTO_TEST_CASE(keyed_reduce_survives_snapshot_and_rescaling) {
   check_rescaling<rec>(
       "reduce",
-      [](auto& keyed) {
-        keyed.reduce([](const rec& acc, const rec& x) {
+      [](topology& t, int64_t d) {
+        keyed_recs(t, d).reduce([](const rec& acc, const rec& x) {
           return rec{acc.key, std::max(acc.ts, x.ts), acc.value + x.value};
         });
       },
@@ -311,10 +333,85 @@ BOOST_AUTO_TEST_CASE(keyed_reduce_survives_snapshot_and_rescaling) {
 BOOST_AUTO_TEST_CASE(keyed_process_state_and_timers_survive_rescaling) {
   check_rescaling<counts_and_buckets::out>(
       "process",
-      [](auto& keyed) {
-        keyed.process([] { return std::make_unique<counts_and_buckets>(); });
+      [](topology& t, int64_t d) {
+        keyed_recs(t, d).process(
+            [] { return std::make_unique<counts_and_buckets>(); });
       },
       150);
+}
+
+BOOST_AUTO_TEST_CASE(tumbling_window_contents_survive_rescaling) {
+  // With lateness: records behind the watermark update fired windows, and
+  // cleanup timers are part of the state.
+  check_rescaling<window_result<uint32_t, int64_t>>(
+      "tumbling",
+      [](topology& t, int64_t d) {
+        keyed_recs(t, d)
+            .window(tumbling(50))
+            .allowed_lateness(30)
+            .aggregate(flow::count());
+      },
+      80);
+}
+
+BOOST_AUTO_TEST_CASE(sliding_window_panes_survive_rescaling) {
+  check_rescaling<window_result<uint32_t, rec>>(
+      "sliding",
+      [](topology& t, int64_t d) {
+        keyed_recs(t, d)
+            .window(sliding(60, 20))
+            .reduce([](const rec& a, const rec& b) {
+              return rec{a.key, std::max(a.ts, b.ts), a.value + b.value};
+            });
+      },
+      40);
+}
+
+BOOST_AUTO_TEST_CASE(session_windows_survive_rescaling) {
+  check_rescaling<window_result<uint32_t, int64_t>>(
+      "session",
+      [](topology& t, int64_t d) {
+        keyed_recs(t, d)
+            .window(session(25))
+            .allowed_lateness(20)
+            .aggregate(flow::sum([](const rec& x) { return x.value; }));
+      },
+      40);
+}
+
+BOOST_AUTO_TEST_CASE(count_windows_survive_rescaling) {
+  check_rescaling<window_result<uint32_t, int64_t>>(
+      "counting",
+      [](topology& t, int64_t d) {
+        keyed_recs(t, d).window(counting(5, 2)).aggregate(flow::count());
+      },
+      20);
+}
+
+BOOST_AUTO_TEST_CASE(join_buffers_and_tables_survive_rescaling) {
+  auto values = [](const rec& a, const rec& b) {
+    return std::tuple<int64_t, int64_t>{a.value, b.value};
+  };
+  using out = std::tuple<int64_t, int64_t>;
+  check_rescaling<out>(
+      "window-join",
+      [&](topology& t, int64_t d) {
+        window_join(keyed_recs(t, d), keyed_recs(t, d), tumbling(40), values);
+      },
+      30, true);
+  check_rescaling<out>(
+      "interval-join",
+      [&](topology& t, int64_t d) {
+        interval_join(keyed_recs(t, d), keyed_recs(t, d), -15, 10, values);
+      },
+      30, true);
+  check_rescaling<out>(
+      "table-join",
+      [&](topology& t, int64_t d) {
+        join_table(keyed_recs(t, d), keyed_recs(t, d), values,
+                   time_domain::event);
+      },
+      30, true);
 }
 
 BOOST_AUTO_TEST_CASE(snapshots_name_the_missing_serde_and_bad_key_groups) {
@@ -330,6 +427,7 @@ BOOST_AUTO_TEST_CASE(snapshots_name_the_missing_serde_and_bad_key_groups) {
     void send_batch(size_t, batch_ptr) override {}
     void send_end_of_stream(size_t) override {}
     void send_watermark(size_t, int64_t) override {}
+    void send_idle(size_t, bool) override {}
     void send_credit(size_t, uint32_t) override {}
   } tr;
   subtask_metrics m;

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <queue>
@@ -118,12 +119,13 @@ private:
   }
 
   struct message {
-    enum kind_t { batch, eos, watermark, credit, poll, wake, timer } kind;
+    enum kind_t { batch, eos, watermark, status, credit, poll, wake, timer };
+    kind_t kind;
     /// Messages of one lane arrive in order.
     size_t lane = 0;
     size_t slot = 0;
     batch_ptr b;
-    /// credit: batches; poll: generation.
+    /// credit: batches; poll: generation; status: 1 if idle.
     uint64_t n = 0;
     int64_t wm = 0;
   };
@@ -160,6 +162,11 @@ private:
       auto& ch = owner->channel_out(id, out_slot);
       owner->deliver(ch.to.value(), {message::watermark, owner->data_lane(id),
                                      ch.to_slot, nullptr, 0, wm});
+    }
+    void send_idle(size_t out_slot, bool idle) override {
+      auto& ch = owner->channel_out(id, out_slot);
+      owner->deliver(ch.to.value(), {message::status, owner->data_lane(id),
+                                     ch.to_slot, nullptr, idle ? 1u : 0u});
     }
     void send_credit(size_t in_slot, uint32_t n) override {
       auto& ch = owner->channel_in(id, in_slot);
@@ -249,6 +256,9 @@ private:
       case message::watermark:
         a = d.on_watermark(m.slot, m.wm);
         break;
+      case message::status:
+        a = d.on_idle(m.slot, m.n != 0);
+        break;
       case message::credit:
         a = d.on_credit(m.slot, static_cast<uint32_t>(m.n));
         break;
@@ -310,6 +320,14 @@ private:
   size_t max_mailbox_ = 0;
 };
 
+/// flow.idle-timeout of randomized runs: FLOW_TEST_IDLE_TIMEOUT_MS if set
+/// (tests/system/results_under_load.sh sets it), else 1 ms. Results must
+/// not depend on it: only caught-up sources are ever idle.
+inline std::chrono::milliseconds test_idle_timeout() {
+  const char* v = std::getenv("FLOW_TEST_IDLE_TIMEOUT_MS");
+  return std::chrono::milliseconds(v ? std::atoll(v) : 1);
+}
+
 /// Runs `t` to completion with a random batch size (and credit window on
 /// the simulator), either on the actor runtime or on the simulator, whose
 /// processing time advances `ms_per_step` per step.
@@ -320,6 +338,7 @@ inline void run_randomized(std::mt19937_64& rng, const topology& t,
     o.status_interval = std::chrono::nanoseconds::zero();
     o.channels.batch_size = 1 + rng() % 64;
     o.channels.watermark_interval = std::chrono::nanoseconds::zero();
+    o.channels.idle_timeout = test_idle_timeout();
     auto r = runtime::execute(t, o);
     if (!r.ok) throw std::runtime_error(r.error);
   } else {
@@ -328,6 +347,7 @@ inline void run_randomized(std::mt19937_64& rng, const topology& t,
     c.credit_window = 1 + static_cast<uint32_t>(rng() % 4);
     c.credit_return = 1;
     c.watermark_interval = std::chrono::nanoseconds::zero();
+    c.idle_timeout = test_idle_timeout();
     sim s{t, plan_options{}, c, rng()};
     s.set_ms_per_step(ms_per_step);
     s.run();

@@ -21,6 +21,7 @@ struct counting_transport final : transport {
   void send_batch(size_t, batch_ptr) override { ++batches; }
   void send_end_of_stream(size_t) override { ++ends; }
   void send_watermark(size_t, int64_t) override {}
+  void send_idle(size_t, bool) override {}
   void send_credit(size_t, uint32_t n) override { credits += n; }
 };
 

@@ -54,4 +54,12 @@ int32_t embedded_cluster::ensure_topic(const std::string& topic,
   return partitions;
 }
 
+void embedded_cluster::set_available(bool up) {
+  constexpr int32_t broker = 1; // the mock's brokers are numbered from 1
+  auto err = up ? rd_kafka_mock_broker_set_up(impl_->cluster.get(), broker)
+                : rd_kafka_mock_broker_set_down(impl_->cluster.get(), broker);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw detail::make_error(err, "embedded cluster: broker up/down");
+}
+
 } // namespace flow::kafka

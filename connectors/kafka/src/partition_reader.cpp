@@ -28,6 +28,9 @@ struct partition_reader::impl {
     /// End offset (exclusive) with stop_at_end, else -1.
     int64_t end = -1;
     bool done = false;
+    /// Everything the partition held was read: its end-of-partition event
+    /// came after the last record returned (until the next record).
+    bool caught_up = false;
   };
   // Destruction order: messages and queue before the handle.
   detail::handle_ptr handle;
@@ -272,7 +275,9 @@ const std::vector<record_view>& partition_reader::fetch(size_t max,
   for (auto& m : im.held) {
     auto pit = im.parts.find(m->partition);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (pit != im.parts.end() && im.bounded && m->offset >= pit->second.end)
+      if (pit == im.parts.end()) continue;
+      if (m->offset >= pit->second.next) pit->second.caught_up = true;
+      if (im.bounded && m->offset >= pit->second.end)
         im.mark_done(pit->first, pit->second);
       continue;
     }
@@ -296,13 +301,16 @@ const std::vector<record_view>& partition_reader::fetch(size_t max,
       continue;
     }
     st.next = m->offset + 1;
+    st.caught_up = false;
     record_view v;
     if (m->key)
       v.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+    // A null payload is a tombstone: data() stays null. An empty value
+    // gets a non-null data().
     v.value =
         m->payload
             ? std::string_view(static_cast<const char*>(m->payload), m->len)
-            : std::string_view("", 0);
+            : std::string_view();
     v.topic = topic_;
     v.partition = m->partition;
     v.offset = m->offset;
@@ -374,6 +382,11 @@ bool partition_reader::set_wakeup(std::function<void()> wake) {
 
 uint64_t partition_reader::fetcher_wakeups() const noexcept {
   return impl_->fetcher_wakeups;
+}
+
+bool partition_reader::caught_up(int32_t p) const noexcept {
+  auto i = impl_->parts.find(p);
+  return i == impl_->parts.end() || i->second.done || i->second.caught_up;
 }
 
 bool partition_reader::partition_finished(int32_t p) const noexcept {

@@ -5,7 +5,9 @@
 #include "rdkafka.hpp"
 
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <optional>
 
 namespace flow::kafka {
 
@@ -19,8 +21,25 @@ struct partition_writer::impl {
   errc failure_code = errc::none;
   int64_t delivery_timeout_ms = 0;
   std::string bootstrap;
+  /// Records enqueue() held back, in order; those before next_held are
+  /// passed on already.
+  std::vector<producer_record> held;
+  size_t next_held = 0;
+  /// Set by flushed() on its first call.
+  std::optional<std::chrono::steady_clock::time_point> flush_deadline;
+  std::function<void()> wake;
+  std::atomic<bool> armed{false};
   detail::handle_ptr handle;
   detail::topic_ptr topic;
+  /// The queue of delivery reports and errors, with the wake-up's event
+  /// callback (set_wakeup); released before the handle.
+  detail::queue_ptr reports;
+
+  /// librdkafka calls this when its report queue turns non-empty.
+  static void on_report_event(rd_kafka_t*, void* opaque) {
+    auto* self = static_cast<impl*>(opaque);
+    if (self->armed.exchange(false, std::memory_order_acq_rel)) self->wake();
+  }
 
   /// Delivery report: runs inside rd_kafka_poll/flush on the caller's
   /// thread (see the class comment).
@@ -85,7 +104,11 @@ partition_writer::partition_writer(const client_settings& s, std::string topic,
 }
 
 partition_writer::~partition_writer() {
-  if (impl_ && impl_->handle && rd_kafka_outq_len(impl_->handle.get()) > 0) {
+  // Under the queue's lock: no wake-up runs once this returns.
+  if (impl_->reports)
+    rd_kafka_queue_cb_event_enable(impl_->reports.get(), nullptr, nullptr);
+  impl_->reports.reset();
+  if (impl_->handle && rd_kafka_outq_len(impl_->handle.get()) > 0) {
     // Not flushed (the job failed): drop what is queued rather than block
     // the destructor for up to delivery-timeout-ms. Nothing is lost
     // silently: the job has already failed.
@@ -97,6 +120,10 @@ partition_writer::~partition_writer() {
           ->warn("writer for {} destroyed with {} records not acknowledged",
                  topic_, impl_->queued - impl_->delivered);
   }
+  if (holding())
+    logger("flow/kafka")
+        ->warn("writer for {} destroyed holding {} records never sent", topic_,
+               impl_->held.size() - impl_->next_held);
   impl_->topic.reset();
   impl_->handle.reset();
 }
@@ -113,7 +140,8 @@ void partition_writer::check() {
 void partition_writer::produce(const producer_record& r) {
   std::string_view key;
   if (r.key) key = *r.key;
-  produce(r.value, r.key ? &key : nullptr, r.headers, r.partition, r.timestamp);
+  auto value = r.tombstone ? std::string_view() : std::string_view(r.value);
+  produce(value, r.key ? &key : nullptr, r.headers, r.partition, r.timestamp);
 }
 
 void partition_writer::produce(std::string_view value,
@@ -121,37 +149,115 @@ void partition_writer::produce(std::string_view value,
                                const std::vector<header>& headers,
                                std::optional<int32_t> partition,
                                std::optional<int64_t> timestamp) {
-  auto* rk = impl_->handle.get();
-  int32_t part = partition ? *partition : RD_KAFKA_PARTITION_UA;
-  int64_t ts = timestamp ? *timestamp : 0; // 0: now
-  for (;;) {
-    detail::headers_ptr hdrs;
-    if (!headers.empty()) {
-      hdrs.reset(rd_kafka_headers_new(headers.size()));
-      for (auto& h : headers)
-        rd_kafka_header_add(hdrs.get(), h.key.data(),
-                            static_cast<ssize_t>(h.key.size()), h.value.data(),
-                            static_cast<ssize_t>(h.value.size()));
-    }
-    auto err = rd_kafka_producev(
-        rk, RD_KAFKA_V_RKT(impl_->topic.get()), RD_KAFKA_V_PARTITION(part),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-        RD_KAFKA_V_KEY(key ? key->data() : nullptr, key ? key->size() : 0),
-        RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(hdrs.get()),
-        RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      hdrs.release(); // owned by the message now
-      ++impl_->queued;
-      return;
-    }
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-      throw detail::make_error(err, "produce to " + topic_);
-    // Queue full: serve delivery reports until there is room. Blocking the
-    // sink subtask here withholds credit upstream (backpressure).
-    rd_kafka_poll(rk, 10);
+  while (!try_produce(value, key, headers, partition, timestamp)) {
+    // Queue full: serve delivery reports until there is room.
+    rd_kafka_poll(impl_->handle.get(), 10);
     check();
   }
+}
+
+bool partition_writer::try_produce(const producer_record& r) {
+  std::string_view key;
+  if (r.key) key = *r.key;
+  return try_produce(r.value, r.key ? &key : nullptr, r.headers, r.partition,
+                     r.timestamp);
+}
+
+bool partition_writer::try_produce(std::string_view value,
+                                   const std::string_view* key,
+                                   const std::vector<header>& headers,
+                                   std::optional<int32_t> partition,
+                                   std::optional<int64_t> timestamp) {
+  int32_t part = partition ? *partition : RD_KAFKA_PARTITION_UA;
+  int64_t ts = timestamp ? *timestamp : 0; // 0: now
+  detail::headers_ptr hdrs;
+  if (!headers.empty()) {
+    hdrs.reset(rd_kafka_headers_new(headers.size()));
+    for (auto& h : headers)
+      rd_kafka_header_add(hdrs.get(), h.key.data(),
+                          static_cast<ssize_t>(h.key.size()), h.value.data(),
+                          static_cast<ssize_t>(h.value.size()));
+  }
+  auto err = rd_kafka_producev(
+      impl_->handle.get(), RD_KAFKA_V_RKT(impl_->topic.get()),
+      RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_KEY(key ? key->data() : nullptr, key ? key->size() : 0),
+      RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(hdrs.get()), RD_KAFKA_V_END);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    hdrs.release(); // owned by the message now
+    ++impl_->queued;
+    return true;
+  }
+  if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    throw detail::make_error(err, "produce to " + topic_);
+  return false;
+}
+
+void partition_writer::enqueue(producer_record&& r) {
+  auto& im = *impl_;
+  if (!holding()) {
+    if (try_produce(r)) return;
+    im.held.clear();
+    im.next_held = 0;
+  }
+  im.held.push_back(std::move(r));
+}
+
+bool partition_writer::holding() const noexcept {
+  return impl_->next_held < impl_->held.size();
+}
+
+void partition_writer::send_held() {
+  auto& im = *impl_;
+  while (holding() && try_produce(im.held[im.next_held]))
+    ++im.next_held;
+  if (!holding()) {
+    // Keeps the capacity: no allocation the next time the queue is full.
+    im.held.clear();
+    im.next_held = 0;
+  }
+}
+
+void partition_writer::arm_and_serve() {
+  impl_->armed.store(true, std::memory_order_release);
+  rd_kafka_poll(impl_->handle.get(), 0);
+  check();
+  send_held();
+}
+
+void partition_writer::service() {
+  rd_kafka_poll(impl_->handle.get(), 0);
+  check();
+  send_held();
+  if (holding()) arm_and_serve();
+}
+
+bool partition_writer::flushed() {
+  auto& im = *impl_;
+  auto now = std::chrono::steady_clock::now();
+  if (!im.flush_deadline)
+    im.flush_deadline = now +
+                        std::chrono::milliseconds(im.delivery_timeout_ms) +
+                        std::chrono::seconds(5);
+  auto done = [&] { return !holding() && in_flight() == 0; };
+  service();
+  if (done()) return true;
+  if (now > *im.flush_deadline)
+    throw kafka_error{
+        errc::delivery_failed,
+        std::to_string(in_flight() + (im.held.size() - im.next_held)) +
+            " records to " + topic_ +
+            " not acknowledged within delivery-timeout-ms"};
+  arm_and_serve();
+  return done();
+}
+
+void partition_writer::set_wakeup(std::function<void()> wake) {
+  impl_->wake = std::move(wake);
+  impl_->reports.reset(rd_kafka_queue_get_main(impl_->handle.get()));
+  rd_kafka_queue_cb_event_enable(impl_->reports.get(), &impl::on_report_event,
+                                 impl_.get());
 }
 
 void partition_writer::poll() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "flow/blocking_executor.hpp"
 #include "flow/emitting_task.hpp"
 
 #include <cstdint>
@@ -18,17 +19,20 @@ struct connector_context {
   uint32_t parallelism = 1;
   /// The node's configuration: connectors read their options here.
   const settings_map* settings = nullptr;
+  /// Where the connector runs what would block its thread (see
+  /// blocking_executor); null: nowhere, background_result runs it inline.
+  blocking_executor* executor = nullptr;
   /// Where the connector publishes gauges about the system it talks to
   /// (consumer lag, producer queue), for the HTTP endpoints; may be null.
   /// Written from the subtask's thread only.
   connector_metrics* metrics = nullptr;
-};
 
-/// The context of the source or sink of the subtask `s` sets up.
-inline connector_context context_of(const task_setup& s) {
-  return {s.operator_name, s.subtask_index, s.parallelism, s.settings,
-          s.metrics ? &s.metrics->connector : nullptr};
-}
+  static connector_context of(const task_setup& s) {
+    return {s.operator_name, s.subtask_index,
+            s.parallelism,   s.settings,
+            s.executor,      s.metrics ? &s.metrics->connector : nullptr};
+  }
+};
 
 /// A source of records of type T, one instance per source subtask.
 template <class T>
@@ -57,6 +61,21 @@ public:
   virtual void write(std::vector<T>& records) = 0;
   /// End of input: flush everything written so far.
   virtual void finish() {}
+
+  /// A sink that has to wait (a full producer queue, acknowledgements
+  /// after finish(), a connection still opening) says so here instead of
+  /// blocking its thread. While busy, the host gives it no input and does
+  /// not count it as finished: the subtask withholds credit upstream, and
+  /// calls resume() after the sink's wake-up (set_wakeup), or after a short
+  /// delay if it has none. Asked after open(), write(), finish() and
+  /// resume().
+  virtual bool busy() const { return false; }
+  /// Goes on with what made the sink busy. Throws as write() does.
+  virtual void resume() {}
+  /// As source_function::set_wakeup: the sink calls `wake` (from any
+  /// thread, cheaply) once resume() may make progress, and returns true.
+  /// Called once, after open().
+  virtual bool set_wakeup(std::function<void()> wake) { return false; }
 };
 
 template <class T>
@@ -96,10 +115,15 @@ class sink_task final : public task {
 public:
   sink_task(const task_setup& s, std::unique_ptr<sink_function<T>> f)
       : fn_(std::move(f)) {
-    fn_->open(context_of(s));
+    fn_->open(connector_context::of(s));
   }
   void process(size_t, batch_base& b) override { fn_->write(records_of<T>(b)); }
   void end_of_input() override { fn_->finish(); }
+  bool busy() const override { return fn_->busy(); }
+  void resume() override { fn_->resume(); }
+  bool set_wakeup(std::function<void()> wake) override {
+    return fn_->set_wakeup(std::move(wake));
+  }
 
 private:
   std::unique_ptr<sink_function<T>> fn_;

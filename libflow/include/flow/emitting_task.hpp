@@ -16,6 +16,8 @@ public:
   bool has_buffered() const override { return router_.has_buffered(); }
   /// Forwards the watermark after the records emitted so far.
   void on_watermark(int64_t wm) override { router_.emit_watermark(wm); }
+  /// Passes the idle status on, after the records emitted so far.
+  void on_idle(bool idle) override { router_.emit_idle(idle); }
 
 protected:
   router<Out> router_;

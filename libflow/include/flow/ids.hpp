@@ -40,6 +40,9 @@ using node_id = strong_id<struct node_id_tag>;
 using channel_id = strong_id<struct channel_id_tag>;
 /// Index of a subtask in a physical plan (unique across operators).
 using subtask_id = strong_id<struct subtask_id_tag>;
+/// Number of a checkpoint or savepoint of a job; grows by one per trigger
+/// and keeps growing across restores.
+using checkpoint_id = strong_id<struct checkpoint_id_tag, uint64_t>;
 
 } // namespace flow
 

@@ -1,16 +1,18 @@
 #pragma once
 
+#include "flow/option.hpp"
 #include "flow/plan.hpp"
 #include "flow/settings.hpp"
 #include "flow/subtask_core.hpp"
 
 #include <chrono>
-#include <optional>
 #include <string>
 
 namespace flow {
 
-/// Everything a job run can be configured with (see conf/libflow.conf).
+/// Everything a job run can be configured with. The member initializers
+/// here (and in plan_options, channel_options) are the defaults of the
+/// `flow.*` options: job_options.cpp declares those options with them.
 struct job_options {
   plan_options plan;
   channel_options channels;
@@ -31,15 +33,21 @@ struct job_options {
   std::string scheduler = "sharing";
   /// Port of this process's HTTP endpoints (/metrics, /api/v1, the web
   /// UI); 0 turns them off. Per node: never sent to workers.
-  uint32_t http_port = 8081;
+  uint16_t http_port = 8081;
   /// Address the HTTP endpoints listen on; loopback by default (they are
   /// unauthenticated).
   std::string http_host = "127.0.0.1";
   /// Log lines as `text` (for people) or `json` (one object per line, for
   /// log shippers).
   std::string log_format = "text";
-  /// All configured values as text, for connectors (kafka.*, ...).
+  /// Every configured value as text, by key ("kafka.bootstrap"); options
+  /// left unset are absent (flow::option::get supplies their defaults).
+  /// Connectors and the job's own code read their options here.
   settings_map settings;
+
+  /// The `flow.*` options of `s` (defaults where unset), with `s` as
+  /// settings. `s` must have passed option_schema::global().check().
+  static job_options from(const settings_map& s);
 };
 
 /// How often subtasks report their counters to the job (status line, the
@@ -47,16 +55,5 @@ struct job_options {
 /// if that is shorter; zero (never) if the node has neither a status line
 /// nor HTTP endpoints.
 std::chrono::nanoseconds report_interval(const job_options& o);
-
-/// A configuration value that cannot be used.
-struct config_error {
-  std::string key;
-  std::string value;
-  std::string expected;
-  std::string message() const;
-};
-
-/// Checks the ranges and enumerations that the option types cannot express.
-std::optional<config_error> validate(const job_options& o);
 
 } // namespace flow

@@ -8,22 +8,27 @@
 //                                         a.ts + lo <= b.ts <= a.ts + hi
 //   join_table(a, table, f, domain)       each a with the latest table record
 //                                         of its key (a changelog: last
-//                                         value wins): `Out f(const A&,
-//                                         const B&)`; no match, no output
+//                                         value wins, a tombstone deletes,
+//                                         flow/changelog.hpp): `Out f(const
+//                                         A&, const B&)`; no match, no output
 //
 // Records that arrive behind the watermark are dropped by the window and
 // interval joins (counted, logged at end of input).
 
+#include "flow/changelog.hpp"
+#include "flow/keyed_store.hpp"
+#include "flow/keyed_task.hpp"
 #include "flow/log.hpp"
+#include "flow/serde.hpp"
 #include "flow/timers.hpp"
 #include "flow/topology.hpp"
 #include "flow/window.hpp"
 
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
-#include <unordered_map>
 #include <vector>
 
 namespace flow {
@@ -33,9 +38,9 @@ namespace detail {
 /// Adds a node reading `a` (edges 0..n_a-1) and `b` (the rest), both hash
 /// partitioned; returns its output stream.
 template <class Out, class KA, class A, class FA, class KB, class B, class FB>
-stream<Out> add_two_input(const keyed_stream<KA, A, FA>& a,
-                          const keyed_stream<KB, B, FB>& b,
-                          const std::string& name, task_factory make) {
+stream<Out> add_two_input(keyed_stream<KA, A, FA>& a,
+                          keyed_stream<KB, B, FB>& b, const std::string& name,
+                          task_factory make) {
   static_assert(std::is_same_v<KA, KB>, "joins need the same key type");
   auto& t = a.input().graph();
   if (&b.input().graph() != &t)
@@ -60,11 +65,12 @@ timestamp_fn<T> need_timestamps(const stream<T>& s, const std::string& what) {
   return *s.timestamps();
 }
 
+/// Base of the joins: keyed state, the two inputs, late records.
 template <class Out>
-class join_task_base : public emitting_task<Out> {
+class join_task_base : public keyed_task<Out> {
 public:
   join_task_base(const task_setup& s, size_t a_edges)
-      : emitting_task<Out>(s), a_edges_(a_edges) {}
+      : keyed_task<Out>(s), a_edges_(a_edges) {}
   void end_of_input() override {
     if (dropped_ > 0)
       logger("flow/join")->warn("{} late records dropped", dropped_);
@@ -76,13 +82,39 @@ protected:
   int64_t wm_ = min_timestamp;
 };
 
+/// The records of both sides of one key in one window.
+template <class A, class B>
+struct join_cell {
+  std::vector<A> a;
+  std::vector<B> b;
+};
+
+/// The buffered records of both sides of one key, by timestamp.
+template <class A, class B>
+struct interval_buffers {
+  std::multimap<int64_t, A> a;
+  std::multimap<int64_t, B> b;
+};
+
+/// One key of a stream-table join: the table's latest record, and the
+/// stream's records waiting for the watermark.
+template <class A, class B>
+struct table_entry {
+  std::optional<B> latest;
+  std::multimap<int64_t, A> held;
+};
+
 template <class K, class A, class B, class Out, class FA, class FB, class F>
 class window_join_task final : public join_task_base<Out> {
 public:
   window_join_task(const task_setup& s, size_t a_edges, FA ka, FB kb, F f,
                    sliding_windows w, timestamp_fn<A> ta, timestamp_fn<B> tb)
       : join_task_base<Out>(s, a_edges), ka_(ka), kb_(kb), f_(f), w_(w),
-        ta_(std::move(ta)), tb_(std::move(tb)) {}
+        ta_(std::move(ta)), tb_(std::move(tb)), windows_(s.max_parallelism),
+        ends_(s.max_parallelism) {
+    this->key_groups_.add(windows_);
+    this->key_groups_.add(ends_);
+  }
 
   void process(size_t input, batch_base& b) override {
     if (input < this->a_edges_) {
@@ -96,23 +128,25 @@ public:
 
   void on_watermark(int64_t wm) override {
     this->wm_ = wm;
-    while (!windows_.empty() && windows_.begin()->first - 1 <= wm) {
-      auto& cells = windows_.begin()->second;
-      for (auto& [k, c] : cells)
-        for (auto& x : c.a)
-          for (auto& y : c.b)
-            this->router_.emit(
-                f_(static_cast<const A&>(x), static_cast<const B&>(y)));
-      windows_.erase(windows_.begin());
-    }
+    ends_.fire(wm, [this](int64_t t, uint32_t kg, const K& k) {
+      auto& group = windows_.key_group(kg);
+      auto key = group.find(k);
+      if (key == group.end()) return;
+      auto& cells = key->second;
+      auto c = cells.find(t + 1);
+      if (c == cells.end()) return;
+      for (auto& x : c->second.a)
+        for (auto& y : c->second.b)
+          this->router_.emit(
+              f_(static_cast<const A&>(x), static_cast<const B&>(y)));
+      cells.erase(c);
+      if (cells.empty()) group.erase(key);
+    });
     this->router_.emit_watermark(wm);
   }
 
 private:
-  struct cell {
-    std::vector<A> a;
-    std::vector<B> b;
-  };
+  using cell = join_cell<A, B>;
 
   template <class Put>
   void add(int64_t ts, const K& k, Put&& put) {
@@ -121,8 +155,14 @@ private:
       ++this->dropped_;
       return;
     }
-    for (auto s = last; s > ts - w_.size; s -= w_.slide)
-      if (s + w_.size - 1 > this->wm_) put(windows_[s + w_.size][k]);
+    auto kg = this->key_group(k);
+    auto& cells = windows_.get_or_create(kg, k);
+    for (auto s = last; s > ts - w_.size; s -= w_.slide) {
+      auto end = s + w_.size;
+      if (end - 1 <= this->wm_) continue;
+      put(cells[end]);
+      ends_.add(kg, k, end - 1);
+    }
   }
 
   FA ka_;
@@ -131,8 +171,10 @@ private:
   sliding_windows w_;
   timestamp_fn<A> ta_;
   timestamp_fn<B> tb_;
-  /// window end -> key -> records of both sides.
-  std::map<int64_t, std::unordered_map<K, cell>> windows_;
+  /// key -> window end -> records of both sides.
+  keyed_store<K, std::map<int64_t, cell>> windows_;
+  /// A timer at end - 1 per (key, window end).
+  keyed_timers<K> ends_;
 };
 
 template <class K, class A, class B, class Out, class FA, class FB, class F>
@@ -142,7 +184,11 @@ public:
                      int64_t lower, int64_t upper, timestamp_fn<A> ta,
                      timestamp_fn<B> tb)
       : join_task_base<Out>(s, a_edges), ka_(ka), kb_(kb), f_(f), lower_(lower),
-        upper_(upper), ta_(std::move(ta)), tb_(std::move(tb)) {}
+        upper_(upper), ta_(std::move(ta)), tb_(std::move(tb)),
+        keys_(s.max_parallelism), expiry_(s.max_parallelism) {
+    this->key_groups_.add(keys_);
+    this->key_groups_.add(expiry_);
+  }
 
   void process(size_t input, batch_base& b) override {
     if (input < this->a_edges_) {
@@ -153,13 +199,14 @@ public:
           continue;
         }
         auto k = ka_(x);
-        auto& st = keys_[k];
+        auto kg = this->key_group(k);
+        auto& st = keys_.get_or_create(kg, k);
         for (auto i = st.b.lower_bound(ts + lower_);
              i != st.b.end() && i->first <= ts + upper_; ++i)
           this->router_.emit(
               f_(static_cast<const A&>(x), static_cast<const B&>(i->second)));
         st.a.emplace(ts, x);
-        expiry_.add(ts + upper_, k);
+        expiry_.add(kg, k, ts + upper_);
       }
     } else {
       for (auto& y : records_of<B>(b)) {
@@ -169,13 +216,14 @@ public:
           continue;
         }
         auto k = kb_(y);
-        auto& st = keys_[k];
+        auto kg = this->key_group(k);
+        auto& st = keys_.get_or_create(kg, k);
         for (auto i = st.a.lower_bound(ts - upper_);
              i != st.a.end() && i->first <= ts - lower_; ++i)
           this->router_.emit(
               f_(static_cast<const A&>(i->second), static_cast<const B&>(y)));
         st.b.emplace(ts, y);
-        expiry_.add(ts - lower_, k);
+        expiry_.add(kg, k, ts - lower_);
       }
     }
   }
@@ -184,22 +232,19 @@ public:
     this->wm_ = wm;
     // Future records have ts > wm: an a with a.ts + upper <= wm and a b
     // with b.ts - lower <= wm can no longer match anything.
-    expiry_.fire(wm, [this, wm](int64_t, const K& k) {
-      auto it = keys_.find(k);
-      if (it == keys_.end()) return;
+    expiry_.fire(wm, [this, wm](int64_t, uint32_t kg, const K& k) {
+      auto& group = keys_.key_group(kg);
+      auto it = group.find(k);
+      if (it == group.end()) return;
       auto& st = it->second;
       st.a.erase(st.a.begin(), st.a.upper_bound(wm - upper_));
       st.b.erase(st.b.begin(), st.b.upper_bound(wm + lower_));
-      if (st.a.empty() && st.b.empty()) keys_.erase(it);
+      if (st.a.empty() && st.b.empty()) group.erase(it);
     });
     this->router_.emit_watermark(wm);
   }
 
 private:
-  struct state {
-    std::multimap<int64_t, A> a;
-    std::multimap<int64_t, B> b;
-  };
   FA ka_;
   FB kb_;
   F f_;
@@ -207,8 +252,8 @@ private:
   int64_t upper_;
   timestamp_fn<A> ta_;
   timestamp_fn<B> tb_;
-  std::unordered_map<K, state> keys_;
-  timer_queue<K> expiry_;
+  keyed_store<K, interval_buffers<A, B>> keys_;
+  keyed_timers<K> expiry_;
 };
 
 template <class K, class A, class B, class Out, class FA, class FB, class F>
@@ -217,62 +262,126 @@ public:
   table_join_task(const task_setup& s, size_t a_edges, FA ka, FB kb, F f,
                   timestamp_fn<A> ta)
       : join_task_base<Out>(s, a_edges), ka_(ka), kb_(kb), f_(f),
-        ta_(std::move(ta)) {}
+        ta_(std::move(ta)), keys_(s.max_parallelism),
+        waiting_(s.max_parallelism) {
+    this->key_groups_.add(keys_);
+    this->key_groups_.add(waiting_);
+  }
 
   void process(size_t input, batch_base& b) override {
     if (input >= this->a_edges_) {
       for (auto& y : records_of<B>(b)) {
         auto k = kb_(y);
-        table_.insert_or_assign(std::move(k), std::move(y));
+        auto kg = this->key_group(k);
+        if (!changelog_traits<B>::is_delete(y)) {
+          keys_.get_or_create(kg, k).latest = std::move(y);
+        } else if (auto e = keys_.find(kg, k)) {
+          e->latest.reset();
+          if (e->held.empty()) keys_.erase(kg, k);
+        }
       }
       return;
     }
     for (auto& x : records_of<A>(b)) {
+      auto k = ka_(x);
+      auto kg = this->key_group(k);
       if (ta_) {
         // Event time: wait until the table is complete up to x's time.
         auto ts = ta_(x);
         if (ts > this->wm_) {
-          held_.emplace(ts, std::move(x));
+          keys_.get_or_create(kg, k).held.emplace(ts, std::move(x));
+          waiting_.add(kg, k, ts);
           continue;
         }
       }
-      probe(x);
+      auto e = keys_.find(kg, k);
+      if (e && e->latest) probe(x, *e->latest);
     }
   }
 
   void on_watermark(int64_t wm) override {
     this->wm_ = wm;
-    auto end = held_.upper_bound(wm);
-    for (auto i = held_.begin(); i != end; ++i)
-      probe(i->second);
-    held_.erase(held_.begin(), end);
+    waiting_.fire(wm, [this, wm](int64_t, uint32_t kg, const K& k) {
+      auto& group = keys_.key_group(kg);
+      auto it = group.find(k);
+      if (it == group.end()) return;
+      auto& e = it->second;
+      auto end = e.held.upper_bound(wm);
+      if (e.latest)
+        for (auto i = e.held.begin(); i != end; ++i)
+          probe(i->second, *e.latest);
+      e.held.erase(e.held.begin(), end);
+      if (!e.latest && e.held.empty()) group.erase(it);
+    });
     this->router_.emit_watermark(wm);
   }
 
-  size_t table_size() const noexcept { return table_.size(); }
-
 private:
-  void probe(const A& x) {
-    auto i = table_.find(ka_(x));
-    if (i != table_.end())
-      this->router_.emit(f_(x, static_cast<const B&>(i->second)));
-  }
+  void probe(const A& x, const B& y) { this->router_.emit(f_(x, y)); }
 
   FA ka_;
   FB kb_;
   F f_;
   timestamp_fn<A> ta_;
-  std::unordered_map<K, B> table_;
-  std::multimap<int64_t, A> held_;
+  keyed_store<K, table_entry<A, B>> keys_;
+  /// A timer at the timestamp of each held record's key.
+  keyed_timers<K> waiting_;
 };
 
 } // namespace detail
 
+// Keyed state of the joins in snapshots.
+
+template <class A, class B>
+struct serde<detail::join_cell<A, B>,
+             std::enable_if_t<serde<A>::available && serde<B>::available>> {
+  static constexpr bool available = true;
+  static void write(const detail::join_cell<A, B>& x, std::vector<char>& out) {
+    serde<std::vector<A>>::write(x.a, out);
+    serde<std::vector<B>>::write(x.b, out);
+  }
+  static detail::join_cell<A, B> read(const char*& pos, const char* end) {
+    auto a = serde<std::vector<A>>::read(pos, end);
+    return {std::move(a), serde<std::vector<B>>::read(pos, end)};
+  }
+};
+
+template <class A, class B>
+struct serde<detail::interval_buffers<A, B>,
+             std::enable_if_t<serde<A>::available && serde<B>::available>> {
+  static constexpr bool available = true;
+  static void write(const detail::interval_buffers<A, B>& x,
+                    std::vector<char>& out) {
+    serde<std::multimap<int64_t, A>>::write(x.a, out);
+    serde<std::multimap<int64_t, B>>::write(x.b, out);
+  }
+  static detail::interval_buffers<A, B> read(const char*& pos,
+                                             const char* end) {
+    auto a = serde<std::multimap<int64_t, A>>::read(pos, end);
+    return {std::move(a), serde<std::multimap<int64_t, B>>::read(pos, end)};
+  }
+};
+
+template <class A, class B>
+struct serde<detail::table_entry<A, B>,
+             std::enable_if_t<serde<A>::available && serde<B>::available>> {
+  static constexpr bool available = true;
+  static void write(const detail::table_entry<A, B>& x,
+                    std::vector<char>& out) {
+    serde<std::optional<B>>::write(x.latest, out);
+    serde<std::multimap<int64_t, A>>::write(x.held, out);
+  }
+  static detail::table_entry<A, B> read(const char*& pos, const char* end) {
+    auto latest = serde<std::optional<B>>::read(pos, end);
+    return {std::move(latest),
+            serde<std::multimap<int64_t, A>>::read(pos, end)};
+  }
+};
+
 /// Pairs of a and b records with the same key in the same tumbling or
 /// sliding event-time window, emitted when the window completes.
 template <class K, class A, class FA, class B, class FB, class W, class F>
-auto window_join(const keyed_stream<K, A, FA>& a,
-                 const keyed_stream<K, B, FB>& b, W w, F f,
+auto window_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b, W w, F f,
                  std::string name = "window-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,
                 "window_join expects `Out f(const A&, const B&)`");
@@ -301,9 +410,9 @@ auto window_join(const keyed_stream<K, A, FA>& a,
 /// Pairs with the same key and a.ts + lower <= b.ts <= a.ts + upper (ms),
 /// emitted as soon as both are there.
 template <class K, class A, class FA, class B, class FB, class F>
-auto interval_join(const keyed_stream<K, A, FA>& a,
-                   const keyed_stream<K, B, FB>& b, int64_t lower,
-                   int64_t upper, F f, std::string name = "interval-join") {
+auto interval_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b,
+                   int64_t lower, int64_t upper, F f,
+                   std::string name = "interval-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,
                 "interval_join expects `Out f(const A&, const B&)`");
   using out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
@@ -322,14 +431,14 @@ auto interval_join(const keyed_stream<K, A, FA>& a,
 }
 
 /// Joins each record of `a` with the latest record of its key in `table`
-/// (a changelog stream: the last value per key wins). With
+/// (a changelog stream: the last value per key wins; a tombstone, see
+/// flow::changelog_traits, deletes the key). With
 /// time_domain::event, a record waits until the operator's watermark
 /// passes its timestamp, so a table that is loaded first (a bounded
 /// source ends: +infinity) or carries event time is complete up to it;
 /// with time_domain::processing it joins with the table as it is now.
 template <class K, class A, class FA, class B, class FB, class F>
-auto join_table(const keyed_stream<K, A, FA>& a,
-                const keyed_stream<K, B, FB>& table, F f,
+auto join_table(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> table, F f,
                 time_domain domain = time_domain::processing,
                 std::string name = "table-join") {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,

@@ -15,9 +15,11 @@ namespace flow {
 /// The output channels of one subtask. Closed batches are sent while the
 /// channel has credit and queued (pending) otherwise; a subtask with any
 /// pending batch is blocked and must not take more input. Control events
-/// (watermarks, end-of-stream) go out in order with the batches of their
-/// channel and need no credit; consecutive pending watermarks coalesce, so
-/// a blocked channel holds at most one per pending batch.
+/// (watermarks, idle status, end-of-stream) go out in order with the
+/// batches of their channel and need no credit; consecutive pending
+/// watermarks (and statuses) coalesce, so a blocked channel holds at most
+/// two per pending batch. The subtask's status is one for all channels: a
+/// batch pushed while it is idle declares it active first.
 class outbox {
 public:
   outbox(size_t channels, uint32_t window, transport& tr,
@@ -32,6 +34,13 @@ public:
   /// it is higher than the last one sent or queued there. Callers close
   /// partially filled batches first (router::emit_watermark).
   void push_watermark(int64_t wm);
+
+  /// Sends status `idle` (see transport::send_idle) on every channel after
+  /// its pending batches, if it changes the subtask's status.
+  void push_idle(bool idle);
+
+  /// The status sent or queued last: true while the subtask is idle.
+  bool idle() const noexcept { return idle_; }
 
   /// Requests end-of-stream on every channel, after their pending batches.
   void close();
@@ -61,11 +70,13 @@ private:
   struct channel {
     explicit channel(uint32_t window) : credit(window) {}
     credit_sender credit;
-    /// Batches waiting for credit, and the watermarks queued behind them
-    /// (a null batch: watermark `wm`).
+    /// Batches waiting for credit, and the control events queued behind
+    /// them (a null batch: watermark `wm`, or status `idle` if is_status).
     struct entry {
       batch_ptr batch;
-      int64_t wm;
+      int64_t wm = 0;
+      bool is_status = false;
+      bool idle = false;
     };
     std::deque<entry> pending;
     bool eos_sent = false;
@@ -80,6 +91,7 @@ private:
   size_t blocked_channels_ = 0;
   size_t unsent_eos_ = 0;
   bool closed_ = false;
+  bool idle_ = false;
   int64_t watermark_;
   std::chrono::steady_clock::time_point blocked_since_;
 };

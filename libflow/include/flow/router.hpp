@@ -23,7 +23,7 @@ public:
       x.slots = std::move(e.slots);
       x.max_parallelism = e.max_parallelism;
       if (e.kind == partitioning::hash)
-        x.hash = *static_cast<const key_hasher<T>*>(e.hasher.get());
+        x.hash = hasher_for<T>(*e.hasher).hash();
       edges_.push_back(std::move(x));
     }
     single_slot_ = edges_.size() == 1 && edges_[0].slots.size() == 1 &&
@@ -80,6 +80,15 @@ public:
     out_.push_watermark(wm);
   }
 
+  /// Declares the subtask idle (true) or active again (false) on every
+  /// channel (transport::send_idle). Records emitted so far go first; the
+  /// next record emitted declares it active again by itself.
+  void emit_idle(bool idle) {
+    if (idle == out_.idle()) return;
+    if (idle) flush_all();
+    out_.push_idle(idle);
+  }
+
   /// The last watermark emitted (min_timestamp before the first).
   int64_t watermark_sent() const noexcept { return out_.watermark(); }
 
@@ -98,7 +107,7 @@ public:
 private:
   struct edge {
     partitioning kind;
-    key_hasher<T> hash;
+    typename key_hasher<T>::function hash;
     std::vector<size_t> slots;
     uint32_t max_parallelism;
     size_t next = 0;
@@ -161,7 +170,8 @@ public:
   virtual const watermark_strategy<T>* strategy() const = 0;
   /// Processing time, ms.
   virtual int64_t now() const = 0;
-  /// flow.idle-timeout in ms; 0: splits never count as idle.
+  /// flow.idle-timeout in ms: a split with nothing to read and no record
+  /// for this long counts as idle; 0: never.
   virtual int64_t idle_timeout() const = 0;
   /// flow.watermark-interval in ms: emit watermarks at most this often
   /// (0: whenever they advance).
@@ -171,6 +181,8 @@ public:
   /// A watermark from the source function itself; from then on the task
   /// generates none of its own.
   virtual void on_watermark(int64_t wm) = 0;
+  /// The source function declares the subtask idle (emitter::mark_idle).
+  virtual void mark_idle() = 0;
 
 protected:
   ~source_time() = default;
@@ -199,6 +211,16 @@ public:
     if (!time_)
       throw std::logic_error("emit_watermark: only sources emit watermarks");
     time_->on_watermark(wm);
+  }
+
+  /// Sources only: this source subtask has nothing to read (every split it
+  /// reads is caught up, and has had no record for flow.idle-timeout): its
+  /// watermark stops holding the job back until its next record, which
+  /// declares it active again. Only the source knows: the runtime never
+  /// infers idleness from silence. Throws std::logic_error elsewhere.
+  void mark_idle() {
+    if (!time_) throw std::logic_error("mark_idle: only sources are idle");
+    time_->mark_idle();
   }
 
   /// Sources only: the source's event-time settings; null elsewhere.

@@ -285,7 +285,7 @@ private:
 /// subclass; it is called once per subtask.
 template <class K, class T, class KeyFn>
 template <class F>
-auto keyed_stream<K, T, KeyFn>::process(F make, std::string name) const {
+auto keyed_stream<K, T, KeyFn>::process(F make, std::string name) {
   using ptr = std::decay_t<std::invoke_result_t<F&>>;
   using fn_type = typename ptr::element_type;
   using out = typename fn_type::output_type;

@@ -25,9 +25,11 @@ struct channel_options {
   /// Credit is returned in groups of this many batches while input is
   /// queued (all at once when the input queue runs empty).
   uint32_t credit_return = 2;
-  /// An input channel with neither data nor watermark for this long stops
-  /// holding the subtask's watermark back until it speaks again (also a
-  /// source split, see split_watermarks). Zero: never.
+  /// A source (or source split: a Kafka partition) that has nothing to
+  /// read and has had no records for this long declares itself idle, in
+  /// band (transport::send_idle), until it has records again. Silence
+  /// inside the graph never counts: a slow or backpressured channel holds
+  /// the watermark back. Zero: sources never declare themselves idle.
   std::chrono::nanoseconds idle_timeout{0};
   /// Sources emit a generated watermark at most this often (zero: after
   /// every poll in which it advanced).
@@ -44,6 +46,11 @@ enum class step_result {
   idle,
   /// Everything was processed and end-of-stream sent on every output.
   finished,
+  /// The task waits for work of its own (a sink's full producer queue, its
+  /// final flush, a connection being opened) and takes no input meanwhile:
+  /// call drain() again after its wake-up (set_wakeup), or after a short
+  /// delay if it has none.
+  busy,
 };
 
 /// The protocol logic of one subtask, free of any actor system: input queue
@@ -69,12 +76,17 @@ public:
   /// In-band watermark of input channel `in_slot`; takes effect after the
   /// batches received before it on that channel.
   void on_watermark(size_t in_slot, int64_t wm);
+  /// In-band status of input channel `in_slot` (transport::send_idle);
+  /// takes effect after the batches received before it on that channel. An
+  /// idle input stops holding the watermark back; the subtask is idle, and
+  /// says so downstream, while every open input is idle.
+  void on_idle(size_t in_slot, bool idle);
   void on_credit(size_t out_slot, uint32_t n);
 
   // -- driving ------------------------------------------------------------
 
-  /// Operators and sinks: processes queued input until it runs out or an
-  /// output blocks.
+  /// Operators and sinks: resumes a busy task, then processes queued input
+  /// until it runs out, an output blocks or the task is busy.
   step_result drain();
 
   /// Sources: emits up to `budget` records unless an output is blocked.
@@ -86,14 +98,14 @@ public:
   /// Asks a source to stop (graceful shutdown).
   void request_stop();
 
-  /// Sources: `wake` is called (from any thread) when input may have
-  /// arrived after poll_source() returned idle. False: the source cannot
-  /// tell, poll it again after a short delay.
+  /// `wake` is called (from any thread) when a source's input may have
+  /// arrived after poll_source() returned idle, or when a busy task may go
+  /// on (drain() returned busy). False: the task cannot tell; poll or drain
+  /// it again after a short delay.
   bool set_wakeup(std::function<void()> wake);
 
-  /// Processing time moved on: marks idle input channels and fires due
-  /// processing-time timers (unless an output is blocked; drain() and
-  /// poll_source() go on afterwards as usual).
+  /// Processing time moved on: fires due processing-time timers (unless an
+  /// output is blocked; drain() and poll_source() go on afterwards as usual).
   void advance_time();
 
   /// Processing time (ms) at which the host should call advance_time();
@@ -104,7 +116,11 @@ public:
   int64_t watermark() const noexcept { return watermark_; }
 
   bool is_source() const noexcept { return inputs_.empty(); }
-  bool finished() const noexcept { return outbox_.finished() && done_; }
+  /// True while every open input is idle (false once all ended).
+  bool inputs_idle() const noexcept;
+  bool finished() const {
+    return outbox_.finished() && done_ && !task_->busy();
+  }
   bool blocked() const noexcept { return outbox_.blocked(); }
   bool has_buffered() const { return task_->has_buffered(); }
   size_t queued() const noexcept { return queue_.size(); }
@@ -114,16 +130,17 @@ public:
 
 private:
   struct input_event {
+    enum kind_t : uint8_t { batch, end_of_stream, watermark, status };
     size_t slot;
-    batch_ptr batch; // null: end-of-stream, or a watermark if is_wm
+    kind_t kind;
+    batch_ptr data;
     int64_t wm = 0;
-    bool is_wm = false;
+    bool idle = false;
   };
 
   /// Event time of one input channel.
   struct input_time {
     int64_t wm = min_timestamp;
-    int64_t last_active = 0;
     bool idle = false;
     /// Sequence number of the last event of this channel still queued.
     uint64_t last_seq = 0;
@@ -131,10 +148,16 @@ private:
   };
 
   void finish_output();
-  void touch(size_t slot);
+  /// No input, watermark or timer can go to the task now.
+  bool stalled() const { return outbox_.blocked() || task_->busy(); }
   void push_event(input_event ev);
+  /// The last event still queued for channel `slot`, or null.
+  input_event* last_queued(size_t slot);
   /// Recomputes the input watermark and tells the task if it advanced.
   void update_watermark();
+  /// Operators: tells the task when "every open input is idle" differs
+  /// from the status its output last declared.
+  void update_idle();
 
   outbox outbox_;
   std::unique_ptr<task> task_;
@@ -153,7 +176,6 @@ private:
   /// Sequence number of queue_.front().
   uint64_t head_seq_ = 0;
   int64_t watermark_ = min_timestamp;
-  int64_t idle_timeout_ = 0;
   bool wm_dirty_ = false;
 };
 

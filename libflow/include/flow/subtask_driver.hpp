@@ -1,5 +1,6 @@
 #pragma once
 
+#include "flow/blocking_executor.hpp"
 #include "flow/job_options.hpp"
 #include "flow/metrics.hpp"
 #include "flow/plan.hpp"
@@ -66,11 +67,12 @@ enum class driver_state : uint8_t { created, running, finished, failed };
 /// start() may run on another thread.
 class subtask_driver {
 public:
-  /// An idle source is polled again after this long...
+  /// An idle source is polled again (a busy sink resumed) after this
+  /// long...
   static constexpr std::chrono::milliseconds idle_retry{1};
   /// ... or after this long if it wakes the subtask when input arrives
-  /// (the retry is a fallback; idle timeouts and watermark intervals still
-  /// advance).
+  /// (the retry is a fallback; sources still see processing time advance
+  /// for their idle timeouts and watermark intervals).
   static constexpr std::chrono::milliseconds idle_retry_with_wakeups{10};
 
   /// `mailbox_empty` tells whether more input waits for the subtask right
@@ -88,22 +90,26 @@ public:
   // -- events ---------------------------------------------------------------
 
   /// The subtask is wired: builds the task (a throw fails the subtask,
-  /// "failed to open"), hands a source `wake` (called from any thread
-  /// when input may have arrived; the host then delivers on_wakeup()),
-  /// and starts. Call once, first.
-  driver_action start(std::function<void()> wake);
+  /// "failed to open") with `executor` for its connectors' blocking work
+  /// (null: they run it inline; it must outlive the driver), hands the
+  /// task `wake` (called from any thread when a source's input may have
+  /// arrived or a busy sink may go on; the host then delivers
+  /// on_wakeup()), and starts. Call once, first.
+  driver_action start(std::function<void()> wake,
+                      blocking_executor* executor = nullptr);
 
   driver_action on_batch(size_t in_slot, batch_ptr b);
   driver_action on_end_of_stream(size_t in_slot);
   driver_action on_watermark(size_t in_slot, int64_t wm);
+  driver_action on_idle(size_t in_slot, bool idle);
   driver_action on_credit(size_t out_slot, uint32_t n);
   /// A poll the driver asked for; stale generations do nothing.
   driver_action on_poll(uint64_t generation);
-  /// The source's wake callback ran: an idle source polls at once (its
-  /// pending retry becomes stale); a busy one ignores it.
+  /// The task's wake callback ran: an idle source polls at once, a busy
+  /// sink resumes (the pending retry becomes stale); otherwise nothing.
   driver_action on_wakeup();
   /// The timer the driver asked for fired: flushes partial batches and
-  /// lets processing time advance (timers, idle inputs).
+  /// lets processing time advance (timers).
   driver_action on_timer();
   /// Graceful shutdown: the source ends as if its input had.
   driver_action on_stop();
@@ -121,6 +127,9 @@ private:
   template <class Event>
   driver_action run(Event&& event);
   void decide(driver_action& a);
+  /// Asks for the retry poll of an idle source or a busy sink; a wake-up
+  /// makes it stale.
+  void wait_for_wakeup(driver_action& a);
   void arm_timer(driver_action& a);
   driver_action fail(const char* what, const std::exception& e);
 
@@ -138,9 +147,10 @@ private:
   bool timer_armed_ = false;
   /// Generation of the pending poll.
   uint64_t poll_generation_ = 0;
-  /// An idle source waits for its retry poll, or for a wake-up.
+  /// An idle source or a busy sink waits for its retry poll, or for a
+  /// wake-up.
   bool idle_ = false;
-  /// The source sends wake-ups: idle retries are a fallback only.
+  /// The task sends wake-ups: retries are a fallback only.
   bool wakes_ = false;
 };
 

@@ -15,6 +15,8 @@
 
 namespace flow {
 
+class blocking_executor;
+
 /// Everything a task needs to set itself up for one subtask.
 struct task_setup {
   std::string operator_name;
@@ -33,12 +35,15 @@ struct task_setup {
   subtask_metrics* metrics = nullptr;
   /// Processing time (set by subtask_core; never null inside a job).
   const flow::clock* clock = nullptr;
-  /// flow.idle-timeout in ms (0: off): a source split without records for
-  /// this long stops holding the source's watermark back.
+  /// flow.idle-timeout in ms (0: off): a source (or source split) that has
+  /// nothing to read and no records for this long declares itself idle.
   int64_t idle_timeout = 0;
   /// flow.watermark-interval in ms: a source emits a generated watermark at
   /// most this often (0: after every poll in which it advanced).
   int64_t watermark_interval = 200;
+  /// Runs the connectors' blocking work off the subtask's thread (null:
+  /// none, such work runs inline; see blocking_executor).
+  blocking_executor* executor = nullptr;
 };
 
 /// The keyed state of one key group of an operator instance, serialized
@@ -75,8 +80,17 @@ public:
   /// Asks a source to finish as if its input had ended.
   virtual void request_stop() {}
 
-  /// Sources: see source_function::set_wakeup.
+  /// Sources and sinks: see source_function::set_wakeup and
+  /// sink_function::set_wakeup.
   virtual bool set_wakeup(std::function<void()> wake) { return false; }
+
+  /// Sinks: true while the task waits for work of its own (see
+  /// sink_function::busy); it then gets no input, watermark or timer, only
+  /// resume().
+  virtual bool busy() const { return false; }
+
+  /// Goes on with what made the task busy.
+  virtual void resume() {}
 
   /// All inputs ended: emit what remains of the state. on_watermark
   /// (max_timestamp) came before.
@@ -87,6 +101,13 @@ public:
   /// when it advances and never while an output is blocked. Tasks fire
   /// event-time timers, then forward it (emitting_task does the forwarding).
   virtual void on_watermark(int64_t wm) {}
+
+  /// Operators: every open input of the subtask became idle (true: its
+  /// sources are caught up, see transport::send_idle) or one became active
+  /// again (false). Tasks pass it on (emitting_task does); a task that
+  /// emits records while idle declares itself active by that, and the
+  /// subtask goes idle again after the call that emitted them.
+  virtual void on_idle(bool idle) {}
 
   /// Processing time reached `now` (ms), at or after next_timer().
   virtual void on_processing_time(int64_t now) {}

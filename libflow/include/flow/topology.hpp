@@ -24,8 +24,8 @@ struct edge_def {
   node_id from;
   /// Unset: forward if parallelism matches, else rebalance.
   std::optional<partitioning> kind;
-  /// A key_hasher<T> for hash edges.
-  std::shared_ptr<const void> hasher;
+  /// Hash edges: the key hasher of the upstream's records.
+  std::shared_ptr<const record_hasher> hasher;
 };
 
 enum class node_kind { source, operation, sink };
@@ -41,9 +41,13 @@ struct node_def {
   std::string slot_group = "default";
   std::vector<edge_def> inputs;
   task_factory make_task;
-  /// Sources: where assign_timestamps puts the watermark strategy (a
-  /// std::shared_ptr<const watermark_strategy<T>>).
-  std::shared_ptr<void> event_time;
+};
+
+/// Where assign_timestamps puts the watermark strategy of a source; the
+/// source's task factory reads it when the job makes its tasks.
+template <class T>
+struct source_event_time {
+  std::shared_ptr<const watermark_strategy<T>> strategy;
 };
 
 template <class T>
@@ -75,18 +79,22 @@ private:
 };
 
 /// A stream of records of type T: the output of one or more operators
-/// (several after union_with).
+/// (several after union_with). A handle on its topology: the methods that
+/// add operators or change them change the topology and are not const.
 template <class T>
 class stream {
 public:
   using value_type = T;
 
-  stream(topology& t, std::vector<node_id> producers)
-      : topo_(&t), producers_(std::move(producers)) {}
+  /// `sources`: the event time slots of `producers` if they are sources.
+  stream(topology& t, std::vector<node_id> producers,
+         std::vector<std::shared_ptr<source_event_time<T>>> sources = {})
+      : topo_(&t), producers_(std::move(producers)),
+        sources_(std::move(sources)) {}
 
   /// One output per input: `Out f(T)`.
   template <class F>
-  auto map(F f, std::string name = "map") const {
+  auto map(F f, std::string name = "map") {
     using out = std::decay_t<std::invoke_result_t<F&, T&&>>;
     static_assert(!std::is_void_v<out>,
                   "map expects `Out f(T)` returning a value; use flat_map "
@@ -98,7 +106,7 @@ public:
 
   /// Keeps records where `bool f(const T&)` holds.
   template <class F>
-  stream<T> filter(F f, std::string name = "filter") const {
+  stream<T> filter(F f, std::string name = "filter") {
     static_assert(std::is_invocable_r_v<bool, F&, const T&>,
                   "filter expects `bool f(const T&)`");
     auto s = add<T>(name, [f](const task_setup& s) mutable {
@@ -117,21 +125,18 @@ public:
   /// upstream ones.
   template <class F>
   stream<T> assign_timestamps(F ts, int64_t max_out_of_orderness,
-                              std::string name = "timestamps") const {
+                              std::string name = "timestamps") {
     static_assert(std::is_invocable_r_v<int64_t, F&, const T&>,
                   "assign_timestamps expects `int64_t ts(const T&)`");
     auto strategy = std::make_shared<watermark_strategy<T>>();
     strategy->timestamp = ts;
     strategy->max_out_of_orderness = max_out_of_orderness;
-    bool sources = !producers_.empty() && !next_;
-    for (auto id : producers_)
-      sources = sources && topo_->node(id).kind == node_kind::source &&
-                topo_->node(id).event_time;
+    bool sources =
+        !producers_.empty() && !next_ && sources_.size() == producers_.size();
     stream<T> result = *this;
     if (sources) {
-      for (auto id : producers_)
-        *std::static_pointer_cast<std::shared_ptr<const watermark_strategy<T>>>(
-            topo_->node(id).event_time) = strategy;
+      for (auto& s : sources_)
+        s->strategy = strategy;
     } else {
       std::shared_ptr<const watermark_strategy<T>> st = strategy;
       result = add<T>(name, [st](const task_setup& s) {
@@ -165,7 +170,7 @@ public:
   /// Zero or more outputs per input:
   /// `void f(T, flow::emitter<Out>&)` (the lambda must not be generic).
   template <class F>
-  auto flat_map(F f, std::string name = "flat_map") const {
+  auto flat_map(F f, std::string name = "flat_map") {
     static_assert(detail::callable_traits<F>::arity == 2,
                   "flat_map expects `void f(T, flow::emitter<Out>&)`");
     using out = typename detail::emitter_value<detail::arg_t<F, 1>>::type;
@@ -193,11 +198,13 @@ public:
     auto result = *this;
     result.producers_.insert(result.producers_.end(), other.producers_.begin(),
                              other.producers_.end());
+    result.sources_.insert(result.sources_.end(), other.sources_.begin(),
+                           other.sources_.end());
     return result;
   }
 
   /// Sets the parallelism of the operator that produced this stream.
-  stream<T> parallelism(uint32_t n) const {
+  stream<T> parallelism(uint32_t n) {
     for (auto id : producers_)
       topo_->node(id).parallelism = n;
     return *this;
@@ -206,14 +213,14 @@ public:
   /// Puts the operator that produced this stream into slot group `name`:
   /// its subtasks get slots of their own, after those of the groups named
   /// before (e.g. sinks on another node than sources).
-  stream<T> slot_group(std::string name) const {
+  stream<T> slot_group(std::string name) {
     for (auto id : producers_)
       topo_->node(id).slot_group = name;
     return *this;
   }
 
   /// Writes the stream to a sink.
-  void sink(sink_spec<T> spec) const {
+  void sink(sink_spec<T> spec) {
     auto make = spec.make;
     auto name = spec.name;
     auto id =
@@ -230,12 +237,13 @@ public:
                                 : spec.slot_group;
   }
 
-  topology& graph() const noexcept { return *topo_; }
+  topology& graph() noexcept { return *topo_; }
+  const topology& graph() const noexcept { return *topo_; }
   const std::vector<node_id>& producers() const noexcept { return producers_; }
 
   /// Adds an operator consuming this stream (for operator libraries).
   template <class Out>
-  stream<Out> add(const std::string& name, task_factory make) const {
+  stream<Out> add(const std::string& name, task_factory make) {
     return stream<Out>(
         *topo_, {add_node_of(name, node_kind::operation, std::move(make))});
   }
@@ -243,7 +251,7 @@ public:
   /// As add(), with the given hash partitioning on the input edges.
   template <class Out>
   stream<Out> add_keyed(const std::string& name, task_factory make,
-                        std::shared_ptr<const void> hasher) const {
+                        std::shared_ptr<const key_hasher<T>> hasher) {
     auto s = *this;
     s.next_ = partitioning::hash;
     s.hasher_ = std::move(hasher);
@@ -258,7 +266,7 @@ private:
   }
 
   node_id add_node_of(const std::string& name, node_kind kind,
-                      task_factory make) const {
+                      task_factory make) {
     node_def n;
     n.name = name;
     n.kind = kind;
@@ -271,8 +279,10 @@ private:
   topology* topo_;
   std::vector<node_id> producers_;
   std::optional<partitioning> next_;
-  std::shared_ptr<const void> hasher_;
+  std::shared_ptr<const key_hasher<T>> hasher_;
   std::shared_ptr<const timestamp_fn<T>> ts_;
+  /// Per producer, while every producer is a source.
+  std::vector<std::shared_ptr<source_event_time<T>>> sources_;
 };
 
 /// A stream partitioned by key: what keyed operators consume.
@@ -287,7 +297,7 @@ public:
   /// Running reduce: `T f(const T& acc, const T& x)`; emits the new
   /// accumulated value for every input.
   template <class F>
-  stream<T> reduce(F f, std::string name = "reduce") const {
+  stream<T> reduce(F f, std::string name = "reduce") {
     static_assert(std::is_invocable_r_v<T, F&, const T&, const T&>,
                   "reduce expects `T f(const T& acc, const T& x)`");
     auto key = key_;
@@ -303,7 +313,7 @@ public:
   /// (key, result) for every input.
   template <class Agg>
   stream<std::pair<K, typename Agg::result>>
-  aggregate(Agg agg, std::string name = "aggregate") const {
+  aggregate(Agg agg, std::string name = "aggregate") {
     auto key = key_;
     return in_.template add_keyed<std::pair<K, typename Agg::result>>(
         name,
@@ -315,7 +325,7 @@ public:
   }
 
   /// The keyed stream's records, hash-partitioned, for a custom task.
-  stream<T> partitioned(std::string name = "partition") const {
+  stream<T> partitioned(std::string name = "partition") {
     return in_.template add_keyed<T>(
         name,
         [](const task_setup& s) {
@@ -326,7 +336,12 @@ public:
 
   const KeyFn& key() const noexcept { return key_; }
   const stream<T>& input() const noexcept { return in_; }
-  const std::shared_ptr<const void>& hasher() const noexcept { return hasher_; }
+  stream<T>& input() noexcept { return in_; }
+  /// Hashes a record by std::hash of its key (what hash partitioning and
+  /// key groups use).
+  const std::shared_ptr<const key_hasher<T>>& hasher() const noexcept {
+    return hasher_;
+  }
 
   /// Windows by `assigner` (tumbling, sliding, session, counting); defined
   /// in flow/windows.hpp.
@@ -336,12 +351,12 @@ public:
   /// A keyed process function with state and timers; defined in
   /// flow/state.hpp.
   template <class F>
-  auto process(F f, std::string name = "process") const;
+  auto process(F f, std::string name = "process");
 
 private:
   stream<T> in_;
   KeyFn key_;
-  std::shared_ptr<const void> hasher_;
+  std::shared_ptr<const key_hasher<T>> hasher_;
 };
 
 template <class T>
@@ -360,16 +375,14 @@ stream<T> topology::source(source_spec<T> spec) {
   n.kind = node_kind::source;
   n.parallelism = spec.parallelism;
   auto make = spec.make;
-  auto strategy =
-      std::make_shared<std::shared_ptr<const watermark_strategy<T>>>();
-  n.event_time = strategy;
-  n.make_task = [make, strategy](const task_setup& s) -> std::unique_ptr<task> {
+  auto time = std::make_shared<source_event_time<T>>();
+  n.make_task = [make, time](const task_setup& s) -> std::unique_ptr<task> {
     auto fn =
         make({s.operator_name, s.subtask_index, s.parallelism, s.settings});
     return std::make_unique<event_time_source_task<T>>(s, std::move(fn),
-                                                       *strategy);
+                                                       time->strategy);
   };
-  return stream<T>(*this, {add_node(std::move(n))});
+  return stream<T>(*this, {add_node(std::move(n))}, {time});
 }
 
 } // namespace flow

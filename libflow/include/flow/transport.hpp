@@ -18,6 +18,12 @@ public:
   /// In-band watermark (event-time progress, see flow/time.hpp); in order
   /// with the batches of the channel, needs no credit.
   virtual void send_watermark(size_t out_slot, int64_t wm) = 0;
+  /// In-band watermark status (as Flink's WatermarkStatus): `idle` says
+  /// the sending subtask has nothing to read (its sources are caught up)
+  /// and its watermark stops holding the receiver back until it sends
+  /// `idle = false`, which always comes before its next batch. In order
+  /// with the batches of the channel, needs no credit.
+  virtual void send_idle(size_t out_slot, bool idle) = 0;
   virtual void send_credit(size_t in_slot, uint32_t n) = 0;
 };
 

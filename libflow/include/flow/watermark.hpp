@@ -13,11 +13,14 @@ namespace flow {
 
 /// Bounded out-of-orderness watermarks of a source that reads several
 /// splits (Kafka partitions): one watermark per split (highest timestamp
-/// - max delay - 1), the source's watermark is their minimum over open
-/// splits; a split without records for `idle_timeout` ms stops holding it
-/// back until it has records again; a finished split no longer counts.
-/// Plain logic: the source calls it and emits current() with
-/// emitter::emit_watermark.
+/// - max delay - 1). A split is idle while it is caught up (nothing left
+/// to read: the source says so) and has had no record for `idle_timeout`
+/// ms; a split that is merely slow or not read (backpressure) never is.
+/// The source's watermark is the minimum over its active splits; while
+/// every split is idle, the highest of theirs (as Flink's watermark valve),
+/// and the source declares itself idle (emitter::mark_idle). A finished
+/// split no longer counts. Plain logic: the source calls it and emits
+/// current() with emitter::emit_watermark.
 class split_watermarks {
 public:
   split_watermarks(int64_t max_out_of_orderness, int64_t idle_timeout)
@@ -32,29 +35,41 @@ public:
   /// The split ended (or was revoked): it no longer holds anything back.
   void remove(uint32_t split) { splits_.erase(split); }
 
-  /// A record with event time `ts` from `split`.
+  /// A record with event time `ts` from `split`: it is not caught up.
   void observe(uint32_t split, int64_t ts, int64_t now) {
     auto& s = splits_[split];
     s.max_ts = std::max(s.max_ts, ts);
     s.last_record = now;
-    s.idle = false;
+    s.caught_up = false;
   }
 
-  /// The watermark now: min over active splits; min_timestamp while every
-  /// split is idle or none is known (nothing to say yet).
-  int64_t current(int64_t now) {
-    int64_t wm = max_timestamp;
-    bool any = false;
+  /// Everything `split` holds so far has been read (Kafka: position ==
+  /// log-end offset); until its next record.
+  void caught_up(uint32_t split) { splits_[split].caught_up = true; }
+
+  /// The watermark now; min_timestamp while no split is known or an
+  /// active split has no record yet.
+  int64_t current(int64_t now) const {
+    int64_t active_min = max_timestamp;
+    int64_t idle_max = min_timestamp;
+    bool any_active = false;
     for (auto& [id, s] : splits_) {
-      if (idle_timeout_ > 0 && now - s.last_record >= idle_timeout_)
-        s.idle = true;
-      if (s.idle) continue;
-      any = true;
-      auto w =
-          s.max_ts == min_timestamp ? min_timestamp : s.max_ts - delay_ - 1;
-      wm = std::min(wm, w);
+      if (is_idle(s, now)) {
+        idle_max = std::max(idle_max, watermark_of(s));
+      } else {
+        any_active = true;
+        active_min = std::min(active_min, watermark_of(s));
+      }
     }
-    return any ? wm : min_timestamp;
+    return any_active ? active_min : idle_max;
+  }
+
+  /// True while there are splits and every one is idle.
+  bool idle(int64_t now) const {
+    if (splits_.empty()) return false;
+    for (auto& [id, s] : splits_)
+      if (!is_idle(s, now)) return false;
+    return true;
   }
 
   size_t size() const noexcept { return splits_.size(); }
@@ -63,8 +78,16 @@ private:
   struct state {
     int64_t max_ts = min_timestamp;
     int64_t last_record = 0;
-    bool idle = false;
+    bool caught_up = false;
   };
+  bool is_idle(const state& s, int64_t now) const {
+    return idle_timeout_ > 0 && s.caught_up &&
+           now - s.last_record >= idle_timeout_;
+  }
+  int64_t watermark_of(const state& s) const {
+    return s.max_ts == min_timestamp ? min_timestamp : s.max_ts - delay_ - 1;
+  }
+
   int64_t delay_;
   int64_t idle_timeout_;
   std::map<uint32_t, state> splits_;
@@ -74,7 +97,9 @@ private:
 /// generates bounded out-of-orderness watermarks from the records emitted
 /// (one split per source subtask), at most every watermark_interval ms;
 /// a source function may instead emit its own (per split) watermarks
-/// through emitter::emit_watermark.
+/// through emitter::emit_watermark. Only the source function declares the
+/// subtask idle (emitter::mark_idle): a source that returns
+/// source_state::idle is merely waiting (a rate limit, a slow input).
 template <class T>
 class event_time_source_task final : public emitting_task<T>,
                                      private source_time<T> {
@@ -88,7 +113,7 @@ public:
         out_(this->router_, this) {
     if (strategy_ && !strategy_->timestamp)
       throw std::invalid_argument("watermark strategy without timestamp");
-    fn_->open(context_of(s));
+    fn_->open(connector_context::of(s));
   }
 
   source_state poll(size_t max_records) override {
@@ -127,6 +152,7 @@ private:
     explicit_ = true;
     this->router_.emit_watermark(wm);
   }
+  void mark_idle() override { this->router_.emit_idle(true); }
 
   std::unique_ptr<source_function<T>> fn_;
   std::shared_ptr<const watermark_strategy<T>> strategy_;

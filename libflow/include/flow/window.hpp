@@ -7,7 +7,10 @@
 
 #include "flow/aggregators.hpp"
 #include "flow/emitting_task.hpp"
+#include "flow/keyed_store.hpp"
+#include "flow/keyed_task.hpp"
 #include "flow/log.hpp"
+#include "flow/serde.hpp"
 #include "flow/time.hpp"
 #include "flow/timers.hpp"
 
@@ -18,7 +21,6 @@
 #include <ostream>
 #include <tuple>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -271,6 +273,7 @@ public:
   }
 
 private:
+  friend struct serde<pane_fifo>;
   struct entry {
     int64_t start;
     acc value;
@@ -297,15 +300,16 @@ private:
   std::vector<entry> back_;  // back() is the newest
 };
 
-/// Base of the window tasks: output of results and of late records.
+/// Base of the window tasks: keyed state, output of results and of late
+/// records.
 template <class T, class Out, bool Late>
 class window_task_base
-    : public emitting_task<
+    : public keyed_task<
           std::conditional_t<Late, std::variant<Out, late_record<T>>, Out>> {
 public:
   using record =
       std::conditional_t<Late, std::variant<Out, late_record<T>>, Out>;
-  using emitting_task<record>::emitting_task;
+  using keyed_task<record>::keyed_task;
 
   void end_of_input() override {
     if (dropped_ > 0)
@@ -336,6 +340,23 @@ protected:
   uint64_t dropped_ = 0;
 };
 
+/// The state of one key of a time window operator: its panes and its
+/// pending firing. The rest caches what the panes give (rebuilt after a
+/// restore).
+template <class Fn>
+struct time_window_state {
+  using acc = typename Fn::acc;
+  static constexpr int64_t no_timer = min_timestamp;
+  std::map<int64_t, acc> panes;
+  /// Window end - 1 at which the key fires next.
+  int64_t timer = no_timer;
+  int64_t cached_start = min_timestamp;
+  acc* cached = nullptr;
+  pane_fifo<Fn> fifo;
+  /// Panes starting before this are in the fifo (if it is valid).
+  int64_t fifo_next = min_timestamp;
+};
+
 /// Tumbling and sliding windows on event or processing time.
 template <class K, class T, class KeyFn, class Fn, bool Late>
 class time_window_task final
@@ -349,7 +370,12 @@ public:
         fn_(std::move(fn)), size_(w.size), slide_(w.slide), offset_(w.offset),
         pane_(std::gcd(w.size, w.slide)), lateness_(lateness),
         domain_(w.domain), ts_(std::move(ts)),
-        clock_(s.clock ? s.clock : &clock::system()) {}
+        clock_(s.clock ? s.clock : &clock::system()), keys_(s.max_parallelism),
+        fire_(s.max_parallelism), cleanup_(s.max_parallelism) {
+    this->key_groups_.add(keys_);
+    this->key_groups_.add(fire_);
+    this->key_groups_.add(cleanup_);
+  }
 
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b))
@@ -370,20 +396,9 @@ public:
     return std::min(fire_.next(), cleanup_.next());
   }
 
-  size_t keys() const noexcept { return keys_.size(); }
-
 private:
-  static constexpr int64_t no_timer = min_timestamp;
-
-  struct key_state {
-    std::map<int64_t, acc> panes;
-    int64_t cached_start = min_timestamp;
-    acc* cached = nullptr;
-    pane_fifo<Fn> fifo;
-    /// Panes starting before this are in the fifo (if it is valid).
-    int64_t fifo_next = min_timestamp;
-    int64_t timer = no_timer;
-  };
+  using key_state = time_window_state<Fn>;
+  static constexpr int64_t no_timer = key_state::no_timer;
 
   /// Smallest window end >= v.
   int64_t end_at_or_after(int64_t v) const {
@@ -402,7 +417,8 @@ private:
       return;
     }
     auto k = key_(x);
-    auto& ks = keys_[k];
+    auto kg = this->key_group(k);
+    auto& ks = keys_.get_or_create(kg, k);
     auto p = floor_to(ts, pane_, offset_);
     if (ks.cached == nullptr || ks.cached_start != p) {
       auto it = ks.panes.find(p);
@@ -414,8 +430,9 @@ private:
     if (ts <= time_) late_update(k, ks, ts, p, last_end);
     auto e = end_at_or_after(std::max(ts + 1, time_ + 2));
     if (e <= last_end && (ks.timer == no_timer || e - 1 < ks.timer)) {
+      if (ks.timer != no_timer) fire_.remove(kg, k, ks.timer);
       ks.timer = e - 1;
-      fire_.add(e - 1, k);
+      fire_.add(kg, k, e - 1);
     }
   }
 
@@ -445,13 +462,16 @@ private:
 
   void advance(int64_t t) {
     time_ = t;
-    fire_.fire(t, [this](int64_t at, const K& k) { fire(at, k); });
-    cleanup_.fire(t, [this](int64_t at, const K& k) { cleanup(at, k); });
+    fire_.fire(
+        t, [this](int64_t at, uint32_t kg, const K& k) { fire(at, kg, k); });
+    cleanup_.fire(
+        t, [this](int64_t at, uint32_t kg, const K& k) { cleanup(at, kg, k); });
   }
 
-  void fire(int64_t at, const K& k) {
-    auto it = keys_.find(k);
-    if (it == keys_.end() || it->second.timer != at) return; // superseded
+  void fire(int64_t at, uint32_t kg, const K& k) {
+    auto& group = keys_.key_group(kg);
+    auto it = group.find(k);
+    if (it == group.end() || it->second.timer != at) return; // superseded
     auto& ks = it->second;
     ks.timer = no_timer;
     window w{at + 1 - size_, at + 1};
@@ -469,24 +489,25 @@ private:
     if (lateness_ == 0)
       erase_before(ks, w.start + slide_);
     else
-      cleanup_.add(at + lateness_, k);
+      cleanup_.add(kg, k, at + lateness_);
     auto next = ks.panes.lower_bound(w.start + slide_);
     if (next != ks.panes.end()) {
       auto e = std::max(w.end + slide_, end_at_or_after(next->first + 1));
       ks.timer = e - 1;
-      fire_.add(e - 1, k);
+      fire_.add(kg, k, e - 1);
     } else if (ks.panes.empty()) {
-      keys_.erase(it);
+      group.erase(it);
     }
   }
 
-  void cleanup(int64_t at, const K& k) {
-    auto it = keys_.find(k);
-    if (it == keys_.end()) return;
+  void cleanup(int64_t at, uint32_t kg, const K& k) {
+    auto& group = keys_.key_group(kg);
+    auto it = group.find(k);
+    if (it == group.end()) return;
     auto& ks = it->second;
     // Panes only in windows ending at or before at - lateness + 1.
     erase_before(ks, at - lateness_ + 1 - size_ + slide_);
-    if (ks.panes.empty() && ks.timer == no_timer) keys_.erase(it);
+    if (ks.panes.empty() && ks.timer == no_timer) group.erase(it);
   }
 
   void erase_before(key_state& ks, int64_t start) {
@@ -507,9 +528,18 @@ private:
   const clock* clock_;
   /// Event time (watermark) or processing time reached so far.
   int64_t time_ = min_timestamp;
-  std::unordered_map<K, key_state> keys_;
-  timer_queue<K> fire_;
-  timer_queue<K> cleanup_;
+  keyed_store<K, key_state> keys_;
+  keyed_timers<K> fire_;
+  keyed_timers<K> cleanup_;
+};
+
+/// One session of a key: [start (its key in the map), end).
+template <class Acc>
+struct session_state {
+  int64_t end;
+  Acc a;
+  /// Changed since it last fired.
+  bool dirty = true;
 };
 
 /// Session windows: per key, sessions [first, last + gap) that merge when a
@@ -524,7 +554,11 @@ public:
                       int64_t lateness, timestamp_fn<T> ts)
       : window_task_base<T, typename Fn::out, Late>(s), key_(std::move(key)),
         fn_(std::move(fn)), gap_(w.gap), lateness_(lateness), domain_(w.domain),
-        ts_(std::move(ts)), clock_(s.clock ? s.clock : &clock::system()) {}
+        ts_(std::move(ts)), clock_(s.clock ? s.clock : &clock::system()),
+        keys_(s.max_parallelism), timers_(s.max_parallelism) {
+    this->key_groups_.add(keys_);
+    this->key_groups_.add(timers_);
+  }
 
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b))
@@ -545,12 +579,7 @@ public:
   }
 
 private:
-  struct session {
-    int64_t end;
-    acc a;
-    /// Changed since it last fired.
-    bool dirty = true;
-  };
+  using session = session_state<acc>;
   using sessions = std::map<int64_t, session>; // by start
 
   void add(const T& x) {
@@ -558,7 +587,8 @@ private:
                      ? ts_(x)
                      : std::max(clock_->now(), time_ + 1);
     auto k = key_(x);
-    auto& ss = keys_[k];
+    auto kg = this->key_group(k);
+    auto& ss = keys_.get_or_create(kg, k);
     // Sessions intersecting [ts, ts + gap] (touching ones merge too).
     auto hi = ss.upper_bound(ts + gap_);
     auto lo = hi;
@@ -570,7 +600,7 @@ private:
       merged.end = std::max(merged.end, i->second.end);
     }
     if (merged.end - 1 + lateness_ <= time_) {
-      if (ss.empty()) keys_.erase(k);
+      if (ss.empty()) keys_.erase(kg, k);
       this->emit_late(x);
       return;
     }
@@ -584,20 +614,21 @@ private:
       // Late but allowed: the window is complete, fire the update now.
       fn_.result(k, merged, placed.a, this->emitter_fn());
       placed.dirty = false;
-      timers_.add(merged.end - 1 + lateness_, k);
+      timers_.add(kg, k, merged.end - 1 + lateness_);
     } else {
-      timers_.add(merged.end - 1, k);
+      timers_.add(kg, k, merged.end - 1);
     }
   }
 
   void advance(int64_t t) {
     time_ = t;
-    timers_.fire(t, [this](int64_t, const K& k) { fire(k); });
+    timers_.fire(t, [this](int64_t, uint32_t kg, const K& k) { fire(kg, k); });
   }
 
-  void fire(const K& k) {
-    auto it = keys_.find(k);
-    if (it == keys_.end()) return;
+  void fire(uint32_t kg, const K& k) {
+    auto& group = keys_.key_group(kg);
+    auto it = group.find(k);
+    if (it == group.end()) return;
     auto& ss = it->second;
     for (auto i = ss.begin(); i != ss.end();) {
       auto& s = i->second;
@@ -605,14 +636,14 @@ private:
       if (s.dirty) {
         fn_.result(k, window{i->first, s.end}, s.a, this->emitter_fn());
         s.dirty = false;
-        if (lateness_ > 0) timers_.add(s.end - 1 + lateness_, k);
+        if (lateness_ > 0) timers_.add(kg, k, s.end - 1 + lateness_);
       }
       if (s.end - 1 + lateness_ <= time_)
         i = ss.erase(i);
       else
         ++i;
     }
-    if (ss.empty()) keys_.erase(it);
+    if (ss.empty()) group.erase(it);
   }
 
   KeyFn key_;
@@ -623,8 +654,20 @@ private:
   timestamp_fn<T> ts_;
   const clock* clock_;
   int64_t time_ = min_timestamp;
-  std::unordered_map<K, sessions> keys_;
-  timer_queue<K> timers_;
+  keyed_store<K, sessions> keys_;
+  keyed_timers<K> timers_;
+};
+
+/// The state of one key of a count window operator.
+template <class Fn>
+struct count_window_state {
+  using acc = typename Fn::acc;
+  int64_t count = 0;
+  /// The pane being filled (once started).
+  acc current;
+  bool started = false;
+  pane_fifo<Fn> fifo;           // incremental functions
+  std::map<int64_t, acc> panes; // the others
 };
 
 /// Count windows: per key, every `slide` records the last `size` ones.
@@ -637,7 +680,10 @@ public:
   count_window_task(const task_setup& s, KeyFn key, Fn fn, count_windows w)
       : window_task_base<T, typename Fn::out, false>(s), key_(std::move(key)),
         fn_(std::move(fn)), size_(static_cast<int64_t>(w.size)),
-        slide_(static_cast<int64_t>(w.slide)), pane_(std::gcd(size_, slide_)) {}
+        slide_(static_cast<int64_t>(w.slide)), pane_(std::gcd(size_, slide_)),
+        keys_(s.max_parallelism) {
+    this->key_groups_.add(keys_);
+  }
 
   void process(size_t, batch_base& b) override {
     for (auto& x : records_of<T>(b))
@@ -645,17 +691,9 @@ public:
   }
 
 private:
-  struct key_state {
-    int64_t count = 0;
-    acc current;
-    bool started = false;
-    pane_fifo<Fn> fifo;           // incremental functions
-    std::map<int64_t, acc> panes; // the others
-  };
-
   void add(const T& x) {
     auto k = key_(x);
-    auto& ks = keys_[k];
+    auto& ks = keys_.get_or_create(this->key_group(k), k);
     if (!ks.started) {
       ks.current = fn_.init();
       ks.started = true;
@@ -688,7 +726,7 @@ private:
   int64_t size_;
   int64_t slide_;
   int64_t pane_;
-  std::unordered_map<K, key_state> keys_;
+  keyed_store<K, count_window_state<Fn>> keys_;
 };
 
 /// Passes on the results (I = 0) or the late records (I = 1) of a window
@@ -709,5 +747,102 @@ public:
 };
 
 } // namespace detail
+
+// Keyed state of the window operators in snapshots.
+
+template <class Fn>
+struct serde<detail::pane_fifo<Fn>,
+             std::enable_if_t<serde<typename Fn::acc>::available>> {
+  using fifo = detail::pane_fifo<Fn>;
+  using acc = typename Fn::acc;
+  static constexpr bool available = true;
+  static void write(const fifo& x, std::vector<char>& out) {
+    write_entries(x.front_, out);
+    write_entries(x.back_, out);
+  }
+  static fifo read(const char*& pos, const char* end) {
+    fifo x;
+    x.front_ = read_entries(pos, end);
+    x.back_ = read_entries(pos, end);
+    return x;
+  }
+
+private:
+  using entries = std::vector<typename fifo::entry>;
+  static void write_entries(const entries& es, std::vector<char>& out) {
+    detail::write_varint(es.size(), out);
+    for (auto& e : es) {
+      serde<int64_t>::write(e.start, out);
+      serde<acc>::write(e.value, out);
+      serde<acc>::write(e.agg, out);
+    }
+  }
+  static entries read_entries(const char*& pos, const char* end) {
+    entries es;
+    for (auto n = detail::read_varint(pos, end); n > 0; --n) {
+      auto start = serde<int64_t>::read(pos, end);
+      auto value = serde<acc>::read(pos, end);
+      es.push_back({start, std::move(value), serde<acc>::read(pos, end)});
+    }
+    return es;
+  }
+};
+
+template <class Fn>
+struct serde<detail::time_window_state<Fn>,
+             std::enable_if_t<serde<typename Fn::acc>::available>> {
+  using state = detail::time_window_state<Fn>;
+  static constexpr bool available = true;
+  static void write(const state& x, std::vector<char>& out) {
+    serde<decltype(x.panes)>::write(x.panes, out);
+    serde<int64_t>::write(x.timer, out);
+  }
+  static state read(const char*& pos, const char* end) {
+    state x;
+    x.panes = serde<decltype(x.panes)>::read(pos, end);
+    x.timer = serde<int64_t>::read(pos, end);
+    return x;
+  }
+};
+
+template <class Acc>
+struct serde<detail::session_state<Acc>,
+             std::enable_if_t<serde<Acc>::available>> {
+  static constexpr bool available = true;
+  static void write(const detail::session_state<Acc>& x,
+                    std::vector<char>& out) {
+    serde<int64_t>::write(x.end, out);
+    serde<Acc>::write(x.a, out);
+    serde<bool>::write(x.dirty, out);
+  }
+  static detail::session_state<Acc> read(const char*& pos, const char* end) {
+    auto e = serde<int64_t>::read(pos, end);
+    auto a = serde<Acc>::read(pos, end);
+    return {e, std::move(a), serde<bool>::read(pos, end)};
+  }
+};
+
+template <class Fn>
+struct serde<detail::count_window_state<Fn>,
+             std::enable_if_t<serde<typename Fn::acc>::available>> {
+  using state = detail::count_window_state<Fn>;
+  static constexpr bool available = true;
+  static void write(const state& x, std::vector<char>& out) {
+    serde<int64_t>::write(x.count, out);
+    serde<bool>::write(x.started, out);
+    if (x.started) serde<typename Fn::acc>::write(x.current, out);
+    serde<detail::pane_fifo<Fn>>::write(x.fifo, out);
+    serde<decltype(x.panes)>::write(x.panes, out);
+  }
+  static state read(const char*& pos, const char* end) {
+    state x;
+    x.count = serde<int64_t>::read(pos, end);
+    x.started = serde<bool>::read(pos, end);
+    if (x.started) x.current = serde<typename Fn::acc>::read(pos, end);
+    x.fifo = serde<detail::pane_fifo<Fn>>::read(pos, end);
+    x.panes = serde<decltype(x.panes)>::read(pos, end);
+    return x;
+  }
+};
 
 } // namespace flow

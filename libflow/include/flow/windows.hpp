@@ -67,14 +67,14 @@ public:
   /// Incremental aggregate (flow::count, flow::sum or an aggregator with
   /// `merge`): emits window_result<K, Agg::result>.
   template <class Agg>
-  auto aggregate(Agg agg, std::string name = "window") const {
+  auto aggregate(Agg agg, std::string name = "window") {
     return build(detail::aggregate_fn<K, T, Agg>{std::move(agg)}, name);
   }
 
   /// Incremental reduce, `T f(const T& acc, const T& x)` (associative):
   /// emits window_result<K, T>.
   template <class F>
-  auto reduce(F f, std::string name = "window") const {
+  auto reduce(F f, std::string name = "window") {
     static_assert(std::is_invocable_r_v<T, F&, const T&, const T&>,
                   "window reduce expects `T f(const T& acc, const T& x)`");
     return build(detail::reduce_fn<K, T, F>{std::move(f)}, name);
@@ -83,7 +83,7 @@ public:
   /// Full-window function: `void f(const K& key, const flow::window& w,
   /// const std::vector<T>& records, std::vector<Out>& out)`.
   template <class F>
-  auto process(F f, std::string name = "window") const {
+  auto process(F f, std::string name = "window") {
     static_assert(detail::callable_traits<F>::arity == 4,
                   "window process expects `void f(const K&, const "
                   "flow::window&, const std::vector<T>&, std::vector<Out>&)`");
@@ -96,7 +96,7 @@ private:
   friend class windowed_stream;
 
   template <class Fn>
-  auto build(Fn fn, const std::string& name) const {
+  auto build(Fn fn, const std::string& name) {
     using out = typename Fn::out;
     using record =
         std::conditional_t<Late, std::variant<out, late_record<T>>, out>;

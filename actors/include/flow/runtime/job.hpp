@@ -54,6 +54,13 @@ job_result execute(const topology& t, const job_options& opts,
                    const std::atomic<bool>* stop = nullptr,
                    observe::job_view* view = nullptr);
 
+/// As above, on an actor system the caller owns (several jobs may run on
+/// it at once; its scheduler settings are the caller's).
+job_result execute(caf::actor_system& sys, const topology& t,
+                   const job_options& opts,
+                   const std::atomic<bool>* stop = nullptr,
+                   observe::job_view* view = nullptr);
+
 /// Applies flow.threads and flow.scheduler to an actor system config.
 void configure_scheduler(caf::actor_system_config& cfg,
                          const job_options& opts);

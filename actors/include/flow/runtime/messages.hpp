@@ -16,19 +16,23 @@ namespace flow::runtime {
 //   (batch_atom, uint32 in_slot, batch_ptr)   data, consumes one credit
 //   (eos_atom, uint32 in_slot)                end-of-stream
 //   (watermark_atom, uint32 in_slot, int64)   event-time progress, no credit
+//   (idle_atom, uint32 in_slot, bool idle)    watermark status, no credit
 // Against the data direction, sent with high priority:
 //   (credit_atom, uint32 out_slot, uint32 n)  n batches processed
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
 using eos_atom = caf::atom_constant<caf::atom("eos")>;
 using watermark_atom = caf::atom_constant<caf::atom("watermark")>;
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using credit_atom = caf::atom_constant<caf::atom("credit")>;
 
 // Control plane (job <-> subtask, and a subtask to itself).
 using wire_atom = caf::atom_constant<caf::atom("wire")>;
-/// (poll_atom, uint64 generation): a source subtask polls itself; polls of
-/// an older generation are stale (a wake-up overtook them).
+/// (poll_atom, uint64 generation): a source subtask polls itself, a busy
+/// sink retries; polls of an older generation are stale (a wake-up
+/// overtook them).
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
-/// A source's input may have arrived (sent from a connector's thread).
+/// A source's input may have arrived, or a busy sink may go on (sent from
+/// a connector's thread, or when a connector's blocking work returned).
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;

@@ -2,6 +2,7 @@
 
 // flow::kafka: Kafka sources and sinks (see connectors/kafka).
 #include "flow/kafka/admin.hpp"
+#include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/embedded_cluster.hpp"
 #include "flow/kafka/error.hpp"
 #include "flow/kafka/options.hpp"

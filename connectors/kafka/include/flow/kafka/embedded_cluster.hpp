@@ -37,6 +37,11 @@ public:
   /// its partition count (that of the first creation).
   int32_t ensure_topic(const std::string& topic, int32_t partitions);
 
+  /// Takes the broker down (connections closed, new ones refused; data
+  /// kept) or brings it back: how tests make a dead broker. The connectors
+  /// never call it.
+  void set_available(bool up);
+
 private:
   embedded_cluster();
   struct impl;

@@ -11,6 +11,7 @@ struct producer_record;
 struct client_settings;
 struct start_offset;
 class admin;
+class dead_letter_queue;
 class embedded_cluster;
 class partition_reader;
 class partition_writer;

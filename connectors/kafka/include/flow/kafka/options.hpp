@@ -1,6 +1,6 @@
 #pragma once
 
-#include "flow/job_options.hpp"
+#include "flow/option.hpp"
 #include "flow/settings.hpp"
 
 #include <chrono>
@@ -37,13 +37,14 @@ struct start_offset {
   static std::optional<start_offset> parse(const std::string& text);
 };
 
-/// The `kafka` option group as typed values (see conf/enrich.conf and
-/// `--help`). Built from a node's settings_map; unset keys take these
-/// defaults.
+/// The `kafka` options as typed values. The options themselves (key,
+/// default, bounds, description) are declared once, in options.cpp; the
+/// member initializers here are their defaults.
 struct client_settings {
   /// host:port[,host:port...] or "embedded" (librdkafka's in-process mock
-  /// cluster, see embedded_cluster.hpp).
-  std::string bootstrap = "embedded";
+  /// cluster, see embedded_cluster.hpp). No default: a program with a Kafka
+  /// source or sink refuses to start without it (exit 2).
+  std::string bootstrap;
   /// Consumer group for committed offsets (start-offset=committed, and the
   /// offsets committed when the job ends gracefully). Empty: no commits.
   std::string group_id;
@@ -75,20 +76,18 @@ struct client_settings {
   /// override the connector's defaults.
   std::vector<std::pair<std::string, std::string>> properties;
 
-  /// Reads and checks the `kafka.*` keys of `s` (null: all defaults).
-  /// Throws std::invalid_argument with config_error::message() text.
+  /// Reads the `kafka.*` keys of `s` (the node's settings, checked against
+  /// the option schema by the runtime). Throws std::invalid_argument with a
+  /// config_error message for a bad value or an unset kafka.bootstrap.
   static client_settings from(const settings_map* s);
 
   /// True if bootstrap names the embedded mock cluster.
   bool embedded() const noexcept { return bootstrap == "embedded"; }
 };
 
-/// Checks the `kafka.*` keys of `s` (what their types cannot express).
-std::optional<config_error> validate_settings(const settings_map& s);
-
-/// Registers the `kafka` option group with the runtime (idempotent), so
-/// that `--kafka.bootstrap=...` and config-file keys are accepted, listed by
-/// --help and validated before the job starts. The builders call it.
-void register_options();
+/// Declares that this program runs a Kafka source or sink, which makes
+/// kafka.bootstrap required: flow::program refuses to run without it
+/// (exit 2 naming the option). The source and sink builders call it.
+void require_bootstrap();
 
 } // namespace flow::kafka

@@ -72,6 +72,13 @@ public:
   /// for a partition not assigned here).
   bool partition_finished(int32_t p) const noexcept;
 
+  /// True while partition `p` has nothing left to read: the records
+  /// fetched so far reached its log-end offset (librdkafka's
+  /// end-of-partition event) and no record came after. A partition that
+  /// lags, or is not read (backpressure), is not caught up. Also true for a
+  /// finished or unassigned partition.
+  bool caught_up(int32_t p) const noexcept;
+
   /// How often the reader woke librdkafka's fetcher after the prefetch
   /// queue had filled up and run empty (see partition_reader.cpp).
   uint64_t fetcher_wakeups() const noexcept;

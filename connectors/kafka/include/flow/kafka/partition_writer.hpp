@@ -4,6 +4,7 @@
 #include "flow/kafka/record.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,10 +16,18 @@ namespace flow::kafka {
 /// (after its retries) makes the next produce()/poll()/flush() throw
 /// kafka_error(delivery_failed), as does a fatal producer error.
 ///
+/// Two ways to use it. Tools and tests call produce() and flush(), which
+/// block while librdkafka's queue is full and until everything is
+/// acknowledged. The runtime's sinks must not block their thread: they
+/// call enqueue(), service() and flushed(), which never wait; the writer
+/// holds back what librdkafka has no room for, and calls the wake-up
+/// (set_wakeup) when a delivery report makes progress possible.
+///
 /// Threading: not thread-safe; use it from one thread (the sink subtask).
-/// Delivery reports and error callbacks are served by poll()/flush() on the
-/// calling thread, never on librdkafka's threads, so the tracking needs no
-/// locks. Only the log callback runs on librdkafka threads.
+/// Delivery reports and error callbacks are served by the calls above on
+/// the calling thread, never on librdkafka's threads, so the tracking needs
+/// no locks. Only the log callback and the wake-up run on librdkafka
+/// threads.
 class partition_writer {
 public:
   /// Connects to the cluster of `s`; waits up to kafka.timeout-ms for the
@@ -33,7 +42,7 @@ public:
   partition_writer& operator=(const partition_writer&) = delete;
 
   /// Queues `r` (copied into librdkafka). Blocks while librdkafka's queue
-  /// is full, serving delivery reports: that is the sink's backpressure.
+  /// is full, serving delivery reports.
   void produce(const producer_record& r);
 
   /// As produce(), from views (no intermediate copies).
@@ -49,6 +58,32 @@ public:
   /// delivery-timeout-ms plus a margin); throws on a failed delivery.
   void flush();
 
+  /// Passes `r` to librdkafka without blocking, or, if its queue is full
+  /// or records are held already, holds it (moved), in order, for
+  /// service(). No allocation beyond librdkafka's copy while nothing is
+  /// held.
+  void enqueue(producer_record&& r);
+
+  /// True while enqueue() holds records librdkafka had no room for.
+  bool holding() const noexcept;
+
+  /// Serves delivery reports and passes held records on while librdkafka
+  /// has room, without blocking. While records stay held, the wake-up is
+  /// armed. Throws on a failed delivery.
+  void service();
+
+  /// Flush without blocking: service(), then true once nothing is held or
+  /// unacknowledged; while false, the wake-up is armed. The first call
+  /// starts a deadline (delivery-timeout-ms plus a margin) after which it
+  /// throws kafka_error(delivery_failed), as flush() does.
+  bool flushed();
+
+  /// `wake` is called when a delivery report (or error) arrives while the
+  /// wake-up is armed by service() or flushed(); then it is disarmed. It
+  /// runs on a librdkafka thread under a queue lock: it must be quick and
+  /// call no librdkafka function. Call once.
+  void set_wakeup(std::function<void()> wake);
+
   /// Partitions of the topic.
   int32_t partitions() const noexcept { return partitions_; }
 
@@ -63,6 +98,16 @@ public:
 private:
   struct impl;
   void check();
+  /// Queues one record in librdkafka; false if its queue is full.
+  bool try_produce(std::string_view value, const std::string_view* key,
+                   const std::vector<header>& headers,
+                   std::optional<int32_t> partition,
+                   std::optional<int64_t> timestamp);
+  bool try_produce(const producer_record& r);
+  void send_held();
+  /// Arms the wake-up and serves once more: a report that came before
+  /// arming is served here, a later one calls the wake-up.
+  void arm_and_serve();
   std::unique_ptr<impl> impl_;
   std::string topic_;
   int32_t partitions_ = 0;

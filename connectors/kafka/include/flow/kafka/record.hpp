@@ -1,5 +1,7 @@
 #pragma once
 
+#include "flow/changelog.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,7 +23,11 @@ struct header {
 struct record {
   /// Unset for a record with a null key.
   std::optional<std::string> key;
+  /// Empty for a tombstone.
   std::string value;
+  /// A tombstone: the value is null (a delete in a changelog topic), not
+  /// an empty value.
+  bool tombstone = false;
   std::string topic;
   int32_t partition = -1;
   int64_t offset = -1;
@@ -43,6 +49,8 @@ struct record {
 struct record_view {
   /// data() == nullptr if the record has a null key.
   std::string_view key;
+  /// data() == nullptr for a tombstone (a null value); an empty value has
+  /// a non-null data().
   std::string_view value;
   std::string_view topic;
   int32_t partition = -1;
@@ -51,12 +59,15 @@ struct record_view {
   std::vector<std::pair<std::string_view, std::string_view>> headers;
 
   bool has_key() const noexcept { return key.data() != nullptr; }
+  /// A null value: a delete in a changelog topic, never an empty message.
+  bool is_tombstone() const noexcept { return value.data() == nullptr; }
 
   /// An owning copy.
   record to_record() const {
     record r;
     if (has_key()) r.key.emplace(key);
     r.value.assign(value);
+    r.tombstone = is_tombstone();
     r.topic.assign(topic);
     r.partition = partition;
     r.offset = offset;
@@ -72,6 +83,8 @@ struct record_view {
 struct producer_record {
   std::optional<std::string> key;
   std::string value;
+  /// Produce a null value (a tombstone); `value` is ignored.
+  bool tombstone = false;
   /// Unset: partition by key with murmur2 (as the Java client), or spread
   /// records with a null key.
   std::optional<int32_t> partition;
@@ -81,3 +94,13 @@ struct producer_record {
 };
 
 } // namespace flow::kafka
+
+namespace flow {
+
+/// A Kafka record as a table record: a tombstone deletes its key.
+template <>
+struct changelog_traits<kafka::record> {
+  static bool is_delete(const kafka::record& r) noexcept { return r.tombstone; }
+};
+
+} // namespace flow

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -93,8 +94,22 @@ struct value_codec<T, std::enable_if_t<is_protobuf_v<T>>> {
   }
 };
 
+/// Sources of these types see tombstones (null values): kafka::record (its
+/// tombstone flag), std::optional<V> and std::pair<K, std::optional<V>>
+/// (no value). A source of any other type skips them, counted and logged:
+/// a tombstone is never parsed as an empty message.
+template <class T>
+struct sees_tombstones : std::false_type {};
+template <>
+struct sees_tombstones<record> : std::true_type {};
+template <class V>
+struct sees_tombstones<std::optional<V>> : std::true_type {};
+template <class K, class V>
+struct sees_tombstones<std::pair<K, std::optional<V>>> : std::true_type {};
+
 /// The deserializer a source of T uses unless given one: the record itself
-/// for T = record, key and value for std::pair<K, V>, else the value.
+/// for T = record, key and value for std::pair<K, V>, else the value;
+/// std::nullopt for the null value of a tombstone.
 template <class T>
 struct default_deserializer {
   T operator()(const record_view& r) const {
@@ -107,11 +122,19 @@ struct default_deserializer<record> {
   record operator()(const record_view& r) const { return r.to_record(); }
 };
 
+template <class V>
+struct default_deserializer<std::optional<V>> {
+  std::optional<V> operator()(const record_view& r) const {
+    if (r.is_tombstone()) return std::nullopt;
+    return value_codec<V>::decode(r.value);
+  }
+};
+
 template <class K, class V>
 struct default_deserializer<std::pair<K, V>> {
   std::pair<K, V> operator()(const record_view& r) const {
     if (!r.has_key()) throw deserialize_error("record without key");
-    return {value_codec<K>::decode(r.key), value_codec<V>::decode(r.value)};
+    return {value_codec<K>::decode(r.key), default_deserializer<V>{}(r)};
   }
 };
 
@@ -133,6 +156,7 @@ struct default_serializer<record> {
     producer_record r;
     r.key = x.key;
     r.value = x.value;
+    r.tombstone = x.tombstone;
     r.headers = x.headers;
     return r;
   }

@@ -22,7 +22,13 @@ struct sink_options {
 
 namespace detail {
 
-/// The sink function: one idempotent producer per subtask.
+/// The sink function: one idempotent producer per subtask, driven without
+/// blocking the subtask's thread. It opens the producer on the subtask's
+/// blocking_executor; records librdkafka has no room for are held by the
+/// writer and the sink is busy (the subtask withholds credit) until
+/// delivery reports make room; finish() is complete once every record is
+/// acknowledged and the offset committer (which may commit, on the
+/// executor) is told. Busy while opening, holding, flushing, committing.
 template <class T, class S>
 class sink_fn final : public sink_function<T> {
 public:
@@ -34,26 +40,71 @@ public:
   }
 
   void open(const connector_context& ctx) override {
-    auto s = client_settings::from(ctx.settings);
-    writer_ = std::make_unique<partition_writer>(
-        s, topic_, static_cast<int32_t>(ctx.parallelism));
+    executor_ = ctx.executor;
+    opening_.start(
+        executor_, [s = client_settings::from(ctx.settings), topic = topic_,
+                    partitions = static_cast<int32_t>(ctx.parallelism)] {
+          return std::make_unique<partition_writer>(s, topic, partitions);
+        });
     offset_committer::instance().sink_opened();
     opened_ = true;
     metrics_ = ctx.metrics;
+    resume();
+  }
+
+  bool set_wakeup(std::function<void()> wake) override {
+    wake_ = std::move(wake);
+    if (writer_) writer_->set_wakeup(wake_);
+    return true;
   }
 
   void write(std::vector<T>& records) override {
     for (auto& x : records)
-      writer_->produce(serialize_(x));
-    writer_->poll();
+      writer_->enqueue(serialize_(x));
+    writer_->service();
     publish_queue();
   }
 
   void finish() override {
-    writer_->flush();
-    publish_queue();
-    finished_ = true;
-    offset_committer::instance().sink_finished();
+    stage_ = stage::flushing;
+    resume();
+  }
+
+  bool busy() const override {
+    return stage_ == stage::open ? writer_->holding()
+                                 : stage_ != stage::finished;
+  }
+
+  void resume() override {
+    switch (stage_) {
+    case stage::opening:
+      if (!opening_.ready()) return;
+      writer_ = opening_.take();
+      if (wake_) writer_->set_wakeup(wake_);
+      stage_ = stage::open;
+      return;
+    case stage::open:
+      writer_->service();
+      publish_queue();
+      return;
+    case stage::flushing:
+      publish_queue();
+      if (!writer_->flushed()) return;
+      // Everything is acknowledged: the committer may commit the sources'
+      // offsets now (a network round trip, hence on the executor).
+      finished_ = true;
+      stage_ = stage::committing;
+      committed_.start(executor_,
+                       [] { offset_committer::instance().sink_finished(); });
+      [[fallthrough]];
+    case stage::committing:
+      if (!committed_.ready()) return;
+      committed_.take();
+      stage_ = stage::finished;
+      return;
+    case stage::finished:
+      return;
+    }
   }
 
 private:
@@ -64,10 +115,17 @@ private:
                                      std::memory_order_relaxed);
   }
 
+  enum class stage { opening, open, flushing, committing, finished };
+
   std::string topic_;
   S serialize_;
+  blocking_executor* executor_ = nullptr;
+  std::function<void()> wake_;
+  background_result<std::unique_ptr<partition_writer>> opening_;
+  background_result<void> committed_;
   connector_metrics* metrics_ = nullptr;
   std::unique_ptr<partition_writer> writer_;
+  stage stage_ = stage::opening;
   bool opened_ = false;
   bool finished_ = false;
 };
@@ -83,7 +141,7 @@ sink_spec<T> sink(std::string topic, S serialize, sink_options opts = {}) {
   static_assert(std::is_invocable_r_v<producer_record, const S&, const T&>,
                 "kafka::sink<T>(topic, f): f must be "
                 "`flow::kafka::producer_record f(const T&)` (see keyed_by)");
-  register_options();
+  require_bootstrap();
   sink_spec<T> spec;
   spec.name = opts.name.empty() ? topic : opts.name;
   spec.parallelism = opts.parallelism;

@@ -1,11 +1,11 @@
 #pragma once
 
 #include "flow/connector.hpp"
+#include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/error.hpp"
 #include "flow/kafka/offset_committer.hpp"
 #include "flow/kafka/options.hpp"
 #include "flow/kafka/partition_reader.hpp"
-#include "flow/kafka/partition_writer.hpp"
 #include "flow/kafka/serde.hpp"
 #include "flow/log.hpp"
 #include "flow/watermark.hpp"
@@ -22,16 +22,12 @@ namespace flow::kafka {
 struct connector_counters {
   std::atomic<uint64_t> records_read{0};
   std::atomic<uint64_t> dead_lettered{0};
+  /// Tombstones skipped by sources whose type cannot hold "no value".
+  std::atomic<uint64_t> tombstones_skipped{0};
 };
 
 /// The process's counters.
 connector_counters& counters();
-
-/// Header names on dead-letter records.
-inline constexpr const char* dlq_topic_header = "flow.source.topic";
-inline constexpr const char* dlq_partition_header = "flow.source.partition";
-inline constexpr const char* dlq_offset_header = "flow.source.offset";
-inline constexpr const char* dlq_error_header = "flow.error";
 
 /// Per-source choices that override the `kafka.*` settings of the node.
 struct source_options {
@@ -41,16 +37,22 @@ struct source_options {
   std::optional<std::string> group_id;
   std::optional<start_offset> start;
   std::optional<bool> stop_at_end;
+  /// A table's changelog (the table side of join_table or versioned_join):
+  /// read from the earliest offset whatever kafka.start-offset or `start`
+  /// say, so the table is complete (as a Kafka Streams GlobalKTable
+  /// bootstraps). table_source() sets it.
+  bool changelog = false;
 };
 
 namespace detail {
 
-/// Opens the dead-letter topic (creating it on a real broker) lazily.
-std::unique_ptr<partition_writer>
-open_dead_letter_writer(const client_settings& s, const std::string& topic);
-
 /// The source function: one partition_reader per subtask, deserializing
-/// into T; undeserializable records go to the dead-letter topic.
+/// into T; undeserializable records go to the dead-letter topic;
+/// tombstones are skipped unless T can hold them (sees_tombstones<T>).
+/// Never blocks the subtask's thread: the reader is opened on the
+/// subtask's blocking_executor (poll() is idle until it is open), and a
+/// dead-letter queue that cannot take more makes poll() idle instead of
+/// reading on.
 template <class T, class D>
 class source_fn final : public source_function<T> {
 public:
@@ -63,25 +65,39 @@ public:
     if (opts_.group_id) settings_.group_id = *opts_.group_id;
     if (opts_.start) settings_.start = *opts_.start;
     if (opts_.stop_at_end) settings_.stop_at_end = *opts_.stop_at_end;
+    if (opts_.changelog) settings_.start = start_offset{};
     if (settings_.start.what == start_offset::kind::committed &&
         settings_.group_id.empty())
       throw kafka_error{errc::bad_config,
                         "start offset 'committed' needs kafka.group-id"};
     label_ = ctx.operator_name + "[" + std::to_string(ctx.subtask_index) + "]";
     metrics_ = ctx.metrics;
-    reader_ = std::make_unique<partition_reader>(
-        settings_, topic_, ctx.subtask_index, ctx.parallelism,
-        static_cast<int32_t>(ctx.parallelism));
+    executor_ = ctx.executor;
+    opening_.start(executor_, [s = settings_, topic = topic_,
+                               subtask = ctx.subtask_index,
+                               parallelism = ctx.parallelism] {
+      return std::make_unique<partition_reader>(
+          s, topic, subtask, parallelism, static_cast<int32_t>(parallelism));
+    });
   }
 
   source_state poll(emitter<T>& out, size_t max_records) override {
+    if (!reader_ && !open_reader())
+      return stopped_ ? finish() : source_state::idle;
     if (stopped_ || reader_->finished()) return finish();
+    if (dlq_ && !dlq_->accepting()) return source_state::idle;
     auto* time = out.time();
     auto* strategy = time ? time->strategy() : nullptr;
     if (strategy && !splits_) start_split_watermarks(out, *time, *strategy);
     auto now = splits_ ? time->now() : 0;
     auto& batch = reader_->fetch(max_records);
     for (auto& v : batch) {
+      if constexpr (!sees_tombstones<T>::value) {
+        if (v.is_tombstone()) {
+          skip_tombstone(v);
+          continue;
+        }
+      }
       std::optional<T> x;
       try {
         x.emplace(deserialize_(v));
@@ -96,7 +112,7 @@ public:
     }
     if (splits_) emit_split_watermark(out, now);
     counters().records_read.fetch_add(batch.size(), std::memory_order_relaxed);
-    if (dlq_) dlq_->poll();
+    if (dlq_) dlq_->accepting();
     publish_lags();
     if (batch.empty())
       return reader_->finished() ? finish() : source_state::idle;
@@ -105,16 +121,33 @@ public:
 
   void request_stop() override { stopped_ = true; }
 
+  /// Wake-ups come from the reader (records arrived), the dead-letter
+  /// queue (room again, acknowledgements) and the executor (opened).
   bool set_wakeup(std::function<void()> wake) override {
-    return reader_->set_wakeup(std::move(wake));
+    wake_ = std::move(wake);
+    if (reader_) reader_->set_wakeup(wake_);
+    if (dlq_) dlq_->set_wakeup(wake_);
+    return true;
   }
 
 private:
+  /// False while the reader is being opened; takes it once it is (and
+  /// rethrows why it could not be opened).
+  bool open_reader() {
+    if (!opening_.ready()) return false;
+    reader_ = opening_.take();
+    if (wake_) reader_->set_wakeup(wake_);
+    return true;
+  }
+
   /// Event time per partition, as Flink's Kafka source has it: records of
   /// one partition are out of order by at most the strategy's bound, but
   /// partitions read by one subtask drift apart (fetches are per
   /// partition), so the subtask's watermark is the minimum over its
   /// partitions (flow::split_watermarks), not a bound on what it has seen.
+  /// A partition is idle once caught up (position == log-end offset) and
+  /// without records for flow.idle-timeout; with every partition idle the
+  /// subtask declares itself idle.
   void start_split_watermarks(emitter<T>& out, source_time<T>& time,
                               const watermark_strategy<T>& strategy) {
     splits_.emplace(strategy.max_out_of_orderness, time.idle_timeout());
@@ -130,15 +163,19 @@ private:
   void emit_split_watermark(emitter<T>& out, int64_t now) {
     if (watermark_interval_ > 0 && now - last_emit_ < watermark_interval_)
       return;
-    for (auto p : partitions_)
+    for (auto p : partitions_) {
       if (reader_->partition_finished(p))
         splits_->remove(static_cast<uint32_t>(p));
+      else if (reader_->caught_up(p))
+        splits_->caught_up(static_cast<uint32_t>(p));
+    }
     auto wm = splits_->current(now);
     if (wm > watermark_sent_) {
       watermark_sent_ = wm;
       last_emit_ = now;
       out.emit_watermark(wm);
     }
+    if (splits_->idle(now)) out.mark_idle();
   }
 
   /// Consumer lag for the HTTP endpoints, after every poll (local
@@ -146,25 +183,41 @@ private:
   /// for credit it is not polled, and the lag shown is that of its last
   /// poll.
   void publish_lags() {
-    if (!metrics_) return;
+    if (!metrics_ || !reader_) return;
     std::vector<partition_lag> lags;
     for (auto& [p, lag] : reader_->lags())
       lags.push_back({topic_, p, lag});
     metrics_->partition_lags(std::move(lags));
   }
 
+  /// Done once the dead letters are acknowledged (idle until then). A
+  /// source stopped before its reader opened has nothing to commit.
   source_state finish() {
-    if (!finished_) {
-      finished_ = true;
-      publish_lags();
-      if (dlq_) dlq_->flush();
-      offset_committer::instance().source_finished(settings_, topic_,
-                                                   reader_->positions());
-      logger("flow/kafka")
-          ->info("{}: {} finished ({} dead-lettered, fetcher woken {}x)",
-                 label_, topic_, dead_lettered_, reader_->fetcher_wakeups());
-    }
+    if (finished_) return source_state::done;
+    if (dlq_ && !dlq_->flushed()) return source_state::idle;
+    finished_ = true;
+    if (!reader_) return source_state::done;
+    publish_lags();
+    offset_committer::instance().source_finished(settings_, topic_,
+                                                 reader_->positions());
+    logger("flow/kafka")
+        ->info("{}: {} finished ({} dead-lettered, {} tombstones skipped, "
+               "fetcher woken {}x)",
+               label_, topic_, dead_lettered_, tombstones_skipped_,
+               reader_->fetcher_wakeups());
     return source_state::done;
+  }
+
+  void skip_tombstone(const record_view& v) {
+    ++tombstones_skipped_;
+    counters().tombstones_skipped.fetch_add(1, std::memory_order_relaxed);
+    if (tombstones_skipped_ == 1)
+      logger("flow/kafka")
+          ->info("{}: {}[{}]@{} is a tombstone (null value): skipped, as "
+                 "every one here; a source of std::optional<V>, "
+                 "std::pair<K, std::optional<V>> or flow::kafka::record "
+                 "sees them",
+                 label_, topic_, v.partition, v.offset);
   }
 
   void dead_letter(const record_view& v, const std::string& error) {
@@ -172,17 +225,12 @@ private:
                  std::to_string(v.offset);
     if (settings_.fail_on_bad_record)
       throw kafka_error{errc::bad_record, where + ": " + error};
-    if (!dlq_)
-      dlq_ = open_dead_letter_writer(settings_, topic_ + settings_.dlq_suffix);
-    std::vector<header> hs;
-    hs.reserve(v.headers.size() + 4);
-    for (auto& [k, val] : v.headers)
-      hs.push_back(header{std::string(k), std::string(val)});
-    hs.push_back(header{dlq_topic_header, topic_});
-    hs.push_back(header{dlq_partition_header, std::to_string(v.partition)});
-    hs.push_back(header{dlq_offset_header, std::to_string(v.offset)});
-    hs.push_back(header{dlq_error_header, error});
-    dlq_->produce(v.value, v.has_key() ? &v.key : nullptr, hs);
+    if (!dlq_) {
+      dlq_ = std::make_unique<dead_letter_queue>(
+          settings_, topic_ + settings_.dlq_suffix, executor_);
+      if (wake_) dlq_->set_wakeup(wake_);
+    }
+    dlq_->add(v, topic_, error);
     ++dead_lettered_;
     counters().dead_lettered.fetch_add(1, std::memory_order_relaxed);
     if (metrics_)
@@ -198,8 +246,11 @@ private:
   source_options opts_;
   client_settings settings_;
   std::string label_;
+  blocking_executor* executor_ = nullptr;
+  std::function<void()> wake_;
+  background_result<std::unique_ptr<partition_reader>> opening_;
   // The DLQ writer is destroyed after the reader: members in reverse.
-  std::unique_ptr<partition_writer> dlq_;
+  std::unique_ptr<dead_letter_queue> dlq_;
   std::unique_ptr<partition_reader> reader_;
   std::optional<split_watermarks> splits_;
   std::vector<int32_t> partitions_;
@@ -207,6 +258,7 @@ private:
   int64_t watermark_sent_ = min_timestamp;
   int64_t last_emit_ = min_timestamp / 2;
   uint64_t dead_lettered_ = 0;
+  uint64_t tombstones_skipped_ = 0;
   connector_metrics* metrics_ = nullptr;
   bool stopped_ = false;
   bool finished_ = false;
@@ -223,7 +275,7 @@ source_spec<T> source(std::string topic, D deserialize,
   static_assert(std::is_invocable_r_v<T, const D&, const record_view&>,
                 "kafka::source<T>(topic, f): f must be "
                 "`T f(const flow::kafka::record_view&)`");
-  register_options();
+  require_bootstrap();
   source_spec<T> spec;
   spec.name = opts.name.empty() ? topic : opts.name;
   spec.parallelism = opts.parallelism;
@@ -240,6 +292,16 @@ template <class T>
 source_spec<T> source(std::string topic, source_options opts = {}) {
   return source<T>(std::move(topic), default_deserializer<T>{},
                    std::move(opts));
+}
+
+/// The changelog of a table (source_options::changelog): always read from
+/// the earliest offset, whatever kafka.start-offset says. T is typically
+/// std::pair<K, std::optional<V>> or flow::kafka::record, so that
+/// tombstones delete.
+template <class T>
+source_spec<T> table_source(std::string topic, source_options opts = {}) {
+  opts.changelog = true;
+  return source<T>(std::move(topic), std::move(opts));
 }
 
 } // namespace flow::kafka

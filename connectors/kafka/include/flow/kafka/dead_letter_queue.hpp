@@ -1,0 +1,71 @@
+#pragma once
+
+#include "flow/blocking_executor.hpp"
+#include "flow/kafka/options.hpp"
+#include "flow/kafka/partition_writer.hpp"
+#include "flow/kafka/record.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace flow::kafka {
+
+/// Header names on dead-letter records.
+inline constexpr const char* dlq_topic_header = "flow.source.topic";
+inline constexpr const char* dlq_partition_header = "flow.source.partition";
+inline constexpr const char* dlq_offset_header = "flow.source.offset";
+inline constexpr const char* dlq_error_header = "flow.error";
+
+/// The dead-letter topic of one source subtask: records its deserializer
+/// rejected, with their key, value and headers, plus headers naming their
+/// source topic, partition, offset and the error.
+///
+/// Never blocks its thread. The producer is opened on first use on the
+/// subtask's blocking_executor (creating the topic on a real broker); until
+/// it is open, and while librdkafka's queue is full, dead letters are held
+/// here and accepting() is false: the source then reads no further.
+///
+/// Threading: as partition_writer (the source subtask's thread).
+class dead_letter_queue {
+public:
+  dead_letter_queue(client_settings s, std::string topic,
+                    blocking_executor* executor);
+  ~dead_letter_queue();
+
+  dead_letter_queue(const dead_letter_queue&) = delete;
+  dead_letter_queue& operator=(const dead_letter_queue&) = delete;
+
+  /// Sends `wake` (see partition_writer::set_wakeup) once the producer is
+  /// open.
+  void set_wakeup(std::function<void()> wake);
+
+  /// Adds the dead letter of `v` (copied), read from `source_topic`.
+  void add(const record_view& v, const std::string& source_topic,
+           const std::string& error);
+
+  /// Serves the producer; true if it holds nothing back (the source may
+  /// read on). Throws on a failed delivery or if the topic cannot be
+  /// opened.
+  bool accepting();
+
+  /// Flush without blocking: true once every dead letter is acknowledged
+  /// (see partition_writer::flushed).
+  bool flushed();
+
+  const std::string& topic() const noexcept { return topic_; }
+
+private:
+  /// False while the producer is being opened; takes it once it is.
+  bool open();
+
+  std::string topic_;
+  background_result<std::unique_ptr<partition_writer>> opening_;
+  std::unique_ptr<partition_writer> writer_;
+  /// Dead letters added before the producer was open.
+  std::vector<producer_record> early_;
+  std::function<void()> wake_;
+};
+
+} // namespace flow::kafka

@@ -1,0 +1,64 @@
+#include "flow/kafka/dead_letter_queue.hpp"
+
+#include "flow/kafka/admin.hpp"
+
+namespace flow::kafka {
+
+dead_letter_queue::dead_letter_queue(client_settings s, std::string topic,
+                                     blocking_executor* executor)
+    : topic_(std::move(topic)) {
+  opening_.start(executor, [s = std::move(s), topic = topic_] {
+    if (!s.embedded()) admin{s}.create_topic(topic, 1);
+    return std::make_unique<partition_writer>(s, topic, 1);
+  });
+}
+
+dead_letter_queue::~dead_letter_queue() = default;
+
+void dead_letter_queue::set_wakeup(std::function<void()> wake) {
+  wake_ = std::move(wake);
+  if (writer_) writer_->set_wakeup(wake_);
+}
+
+void dead_letter_queue::add(const record_view& v,
+                            const std::string& source_topic,
+                            const std::string& error) {
+  producer_record r;
+  if (v.has_key()) r.key = std::string(v.key);
+  r.value = std::string(v.value);
+  r.headers.reserve(v.headers.size() + 4);
+  for (auto& [k, val] : v.headers)
+    r.headers.push_back(header{std::string(k), std::string(val)});
+  r.headers.push_back(header{dlq_topic_header, source_topic});
+  r.headers.push_back(
+      header{dlq_partition_header, std::to_string(v.partition)});
+  r.headers.push_back(header{dlq_offset_header, std::to_string(v.offset)});
+  r.headers.push_back(header{dlq_error_header, error});
+  if (writer_)
+    writer_->enqueue(std::move(r));
+  else
+    early_.push_back(std::move(r));
+}
+
+bool dead_letter_queue::open() {
+  if (writer_) return true;
+  if (!opening_.ready()) return false;
+  writer_ = opening_.take();
+  if (wake_) writer_->set_wakeup(wake_);
+  for (auto& r : early_)
+    writer_->enqueue(std::move(r));
+  early_.clear();
+  return true;
+}
+
+bool dead_letter_queue::accepting() {
+  if (!open()) return false;
+  writer_->service();
+  return !writer_->holding();
+}
+
+bool dead_letter_queue::flushed() {
+  return open() && writer_->flushed();
+}
+
+} // namespace flow::kafka

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace flow {
+
+/// Runs a connector's blocking work (connecting with retries, creating a
+/// topic, committing offsets) away from the threads that run subtasks, so
+/// that a slow or dead cluster never holds a thread other subtasks need.
+///
+/// The host gives each subtask its own executor
+/// (connector_context::executor). After a piece of work has returned, the
+/// host wakes the subtask: an idle source is polled, a busy sink resumed
+/// (sink_function::busy), as if the connector had called its wake-up.
+///
+/// Threading: run() is called on the subtask's thread. `work` runs on
+/// another thread, concurrently with the subtask; it reaches the connector
+/// only through what it captured, by shared ownership (the subtask may be
+/// gone before the work ends), and must not throw (background_result
+/// catches for it).
+class blocking_executor {
+public:
+  virtual ~blocking_executor() = default;
+  virtual void run(std::function<void()> work) = 0;
+};
+
+/// Blocking work started on a blocking_executor, as the subtask sees it:
+/// pending until the work returns, then its value or its exception.
+/// Without an executor (a subtask_core driven by a test) the work runs at
+/// once, on the caller's thread. R may be void.
+template <class R>
+class background_result {
+public:
+  /// Starts `work` (`R work()`) on `ex`; null: runs it now. F is copied
+  /// to the executor's thread.
+  template <class F>
+  void start(blocking_executor* ex, F work) {
+    auto st = std::make_shared<state>();
+    st_ = st;
+    auto job = [st, work = std::move(work)]() mutable noexcept {
+      try {
+        if constexpr (std::is_void_v<R>)
+          work();
+        else
+          st->value.emplace(work());
+      } catch (...) {
+        st->error = std::current_exception();
+      }
+      st->done.store(true, std::memory_order_release);
+    };
+    if (ex)
+      ex->run(std::move(job));
+    else
+      job();
+  }
+
+  /// True between start() and take().
+  bool started() const noexcept { return st_ != nullptr; }
+
+  /// True once the work has returned or thrown.
+  bool ready() const noexcept {
+    return st_ && st_->done.load(std::memory_order_acquire);
+  }
+
+  /// What the work returned; rethrows what it threw. Once, when ready().
+  R take() {
+    auto st = std::move(st_);
+    if (st->error) std::rethrow_exception(st->error);
+    if constexpr (!std::is_void_v<R>) return std::move(*st->value);
+  }
+
+private:
+  struct value_slot {
+    std::optional<R> value;
+  };
+  struct empty_slot {};
+  struct state : std::conditional_t<std::is_void_v<R>, empty_slot, value_slot> {
+    std::atomic<bool> done{false};
+    std::exception_ptr error;
+  };
+  std::shared_ptr<state> st_;
+};
+
+} // namespace flow

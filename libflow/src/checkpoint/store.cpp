@@ -1,0 +1,294 @@
+#include "flow/checkpoint/store.hpp"
+
+#include "flow/log.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace flow::checkpoint {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* metadata_file = "_metadata";
+constexpr const char* metadata_temp = "_metadata.tmp";
+constexpr std::string_view checkpoint_prefix = "chk-";
+constexpr std::string_view savepoint_prefix = "savepoint-";
+
+uint64_t fnv1a64(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+storage_error errno_error(const fs::path& p, int err) {
+  return storage_error{p.string(), std::strerror(err)};
+}
+
+/// Owns a file descriptor.
+class unique_fd {
+public:
+  explicit unique_fd(int fd) : fd_(fd) {}
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const noexcept { return fd_; }
+  /// Closes now; returns errno of a failed close(2), 0 on success.
+  int close() {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    return rc == 0 ? 0 : errno;
+  }
+
+private:
+  int fd_;
+};
+
+class posix_writer final : public file_writer {
+public:
+  std::optional<storage_error> write(const fs::path& path,
+                                     std::string_view bytes) const override {
+    unique_fd fd{
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    if (fd.get() < 0) return errno_error(path, errno);
+    while (!bytes.empty()) {
+      auto n = ::write(fd.get(), bytes.data(), bytes.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno_error(path, errno);
+      }
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    if (::fsync(fd.get()) != 0) return errno_error(path, errno);
+    if (int err = fd.close()) return errno_error(path, err);
+    return std::nullopt;
+  }
+};
+
+/// Makes the entries of `dir` (files created or renamed in it) durable.
+std::optional<storage_error> sync_directory(const fs::path& dir) {
+  unique_fd fd{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (fd.get() < 0) return errno_error(dir, errno);
+  if (::fsync(fd.get()) != 0) return errno_error(dir, errno);
+  if (int err = fd.close()) return errno_error(dir, err);
+  return std::nullopt;
+}
+
+std::optional<storage_error> make_directories(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  // Another thread may have created it meanwhile: only its absence counts.
+  if (ec && !fs::is_directory(dir))
+    return storage_error{dir.string(), ec.message()};
+  return std::nullopt;
+}
+
+result<std::string> read_file(const fs::path& p) {
+  std::ifstream in{p, std::ios::binary};
+  if (!in)
+    return storage_error{p.string(),
+                         "cannot open: " + std::string(std::strerror(errno))};
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return storage_error{p.string(), "read error"};
+  return buf.str();
+}
+
+/// The id in a directory name "<prefix><id>", if it is one.
+std::optional<uint64_t> parse_id(const std::string& name,
+                                 std::string_view prefix) {
+  if (name.size() <= prefix.size() ||
+      name.compare(0, prefix.size(), prefix) != 0)
+    return std::nullopt;
+  uint64_t id = 0;
+  for (size_t i = prefix.size(); i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+    id = id * 10 + static_cast<uint64_t>(name[i] - '0');
+  }
+  return id;
+}
+
+std::string part_file_name(const pb::Part& p) {
+  return "op" + std::to_string(p.operator_id()) + "-" +
+         std::to_string(p.subtask_index()) + ".part";
+}
+
+} // namespace
+
+file_writer::~file_writer() = default;
+
+const file_writer& file_writer::posix() {
+  static const posix_writer instance;
+  return instance;
+}
+
+store::store(fs::path root, uint32_t retained, const file_writer& writer)
+    : root_(std::move(root)), retained_(retained), writer_(writer) {
+  if (retained_ < 1)
+    throw std::invalid_argument("checkpoint store: retained must be >= 1");
+}
+
+fs::path store::directory(checkpoint_id id, bool savepoint) const {
+  return root_ /
+         (std::string(savepoint ? savepoint_prefix : checkpoint_prefix) +
+          std::to_string(id.value()));
+}
+
+result<pb::Part> store::write_part(checkpoint_id id, bool savepoint,
+                                   pb::Part part,
+                                   std::string_view bytes) const {
+  auto dir = directory(id, savepoint);
+  if (auto err = make_directories(dir)) return *err;
+  auto name = part_file_name(part);
+  if (auto err = writer_.write(dir / name, bytes)) return *err;
+  part.set_file(name);
+  part.set_size_bytes(bytes.size());
+  part.set_checksum(fnv1a64(bytes));
+  return part;
+}
+
+std::optional<storage_error> store::commit(pb::Metadata metadata) {
+  metadata.set_format_version(metadata_format_version);
+  checkpoint_id id{metadata.checkpoint_id()};
+  auto dir = directory(id, metadata.savepoint());
+  if (auto err = make_directories(dir)) return err;
+  // The parts' directory entries must be durable before the metadata that
+  // names them.
+  if (auto err = sync_directory(dir)) return err;
+  std::string bytes;
+  if (!metadata.SerializeToString(&bytes))
+    return storage_error{(dir / metadata_file).string(),
+                         "cannot serialize the metadata"};
+  if (auto err = writer_.write(dir / metadata_temp, bytes)) return err;
+  std::error_code ec;
+  fs::rename(dir / metadata_temp, dir / metadata_file, ec);
+  if (ec) return storage_error{(dir / metadata_file).string(), ec.message()};
+  if (auto err = sync_directory(dir)) return err;
+  if (!metadata.savepoint()) apply_retention(id);
+  return std::nullopt;
+}
+
+void store::discard(checkpoint_id id, bool savepoint) const {
+  auto dir = directory(id, savepoint);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec)
+    logger("flow/checkpoint")
+        ->warn("cannot delete aborted checkpoint {}: {}", dir.string(),
+               ec.message());
+}
+
+std::vector<store::entry> store::scan() const {
+  std::vector<entry> found;
+  std::error_code ec;
+  for (fs::directory_iterator i{root_, ec}, end; !ec && i != end;
+       i.increment(ec)) {
+    if (!i->is_directory()) continue;
+    auto name = i->path().filename().string();
+    if (auto id = parse_id(name, checkpoint_prefix))
+      found.push_back({checkpoint_id{*id}, false, i->path()});
+    else if (auto sid = parse_id(name, savepoint_prefix))
+      found.push_back({checkpoint_id{*sid}, true, i->path()});
+  }
+  std::sort(found.begin(), found.end(), [](const entry& a, const entry& b) {
+    return a.id < b.id || (a.id == b.id && a.savepoint < b.savepoint);
+  });
+  return found;
+}
+
+std::vector<checkpoint_id> store::completed() const {
+  std::vector<checkpoint_id> ids;
+  for (auto& e : scan())
+    if (!e.savepoint && fs::exists(e.dir / metadata_file)) ids.push_back(e.id);
+  return ids;
+}
+
+void store::apply_retention(checkpoint_id committed) const {
+  auto log = logger("flow/checkpoint");
+  auto entries = scan();
+  size_t complete = 0;
+  // Newest first: keep `retained_` complete checkpoints; older complete
+  // ones and partial ones older than `committed` (abandoned by an abort or
+  // a crash) go.
+  for (auto i = entries.rbegin(); i != entries.rend(); ++i) {
+    if (i->savepoint) continue;
+    bool is_complete = fs::exists(i->dir / metadata_file);
+    bool keep = is_complete ? complete++ < retained_ : !(i->id < committed);
+    if (keep) continue;
+    std::error_code ec;
+    fs::remove_all(i->dir, ec);
+    if (ec)
+      log->warn("cannot delete old checkpoint {}: {}", i->dir.string(),
+                ec.message());
+  }
+}
+
+std::optional<completed_checkpoint> store::latest() const {
+  auto entries = scan();
+  for (auto i = entries.rbegin(); i != entries.rend(); ++i) {
+    auto cp = open(i->dir);
+    if (cp) return std::move(cp.value());
+    logger("flow/checkpoint")
+        ->warn("skipping checkpoint {}", cp.error().message());
+  }
+  return std::nullopt;
+}
+
+result<completed_checkpoint> store::open(const fs::path& dir) {
+  auto md_path = dir / metadata_file;
+  if (!fs::exists(md_path))
+    return storage_error{dir.string(),
+                         "no _metadata: the checkpoint is not complete"};
+  auto bytes = read_file(md_path);
+  if (!bytes) return bytes.error();
+  completed_checkpoint cp{dir, {}};
+  if (!cp.metadata.ParseFromString(bytes.value()))
+    return storage_error{md_path.string(), "corrupt metadata (cannot parse)"};
+  if (cp.metadata.format_version() != metadata_format_version)
+    return storage_error{md_path.string(),
+                         "metadata format version " +
+                             std::to_string(cp.metadata.format_version()) +
+                             ", this build reads " +
+                             std::to_string(metadata_format_version)};
+  // Every part is read and checked here, so that a damaged checkpoint is
+  // skipped as a whole before anything of it is restored.
+  for (auto& part : cp.metadata.parts()) {
+    auto checked = read_part(cp, part);
+    if (!checked) return checked.error();
+  }
+  return cp;
+}
+
+result<std::string> store::read_part(const completed_checkpoint& cp,
+                                     const pb::Part& part) {
+  if (part.file().empty()) return std::string{};
+  auto path = cp.dir / part.file();
+  auto bytes = read_file(path);
+  if (!bytes)
+    return storage_error{path.string(),
+                         "missing part (" + bytes.error().cause + ")"};
+  if (bytes->size() != part.size_bytes())
+    return storage_error{path.string(),
+                         "corrupt part: " + std::to_string(bytes->size()) +
+                             " bytes, the metadata says " +
+                             std::to_string(part.size_bytes())};
+  if (fnv1a64(bytes.value()) != part.checksum())
+    return storage_error{path.string(),
+                         "corrupt part: checksum differs from the metadata"};
+  return bytes;
+}
+
+} // namespace flow::checkpoint
