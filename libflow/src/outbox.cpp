@@ -8,6 +8,10 @@ namespace flow {
 
 transport::~transport() = default;
 
+void transport::send_barrier(size_t, checkpoint_id) {
+  throw std::logic_error("this transport carries no checkpoint barriers");
+}
+
 outbox::outbox(size_t channels, uint32_t window, transport& tr,
                subtask_metrics& metrics)
     : transport_(tr), metrics_(metrics), watermark_(min_timestamp) {
@@ -37,10 +41,28 @@ void outbox::push_watermark(int64_t wm) {
     auto& ch = channels_[slot];
     if (ch.pending.empty()) {
       transport_.send_watermark(slot, wm);
-    } else if (!ch.pending.back().batch && !ch.pending.back().is_status) {
+    } else if (ch.pending.back().what == channel::entry::kind::watermark) {
       ch.pending.back().wm = wm; // coalesce with the queued watermark
     } else {
-      ch.pending.push_back({nullptr, wm});
+      channel::entry e;
+      e.what = channel::entry::kind::watermark;
+      e.wm = wm;
+      ch.pending.push_back(std::move(e));
+    }
+  }
+}
+
+void outbox::push_barrier(checkpoint_id id) {
+  if (closed_) throw std::logic_error("outbox: barrier after close");
+  for (size_t slot = 0; slot < channels_.size(); ++slot) {
+    auto& ch = channels_[slot];
+    if (ch.pending.empty()) {
+      transport_.send_barrier(slot, id);
+    } else {
+      channel::entry e;
+      e.what = channel::entry::kind::barrier;
+      e.barrier = id;
+      ch.pending.push_back(std::move(e));
     }
   }
 }
@@ -53,10 +75,13 @@ void outbox::push_idle(bool idle) {
     auto& ch = channels_[slot];
     if (ch.pending.empty()) {
       transport_.send_idle(slot, idle);
-    } else if (ch.pending.back().is_status) {
+    } else if (ch.pending.back().what == channel::entry::kind::status) {
       ch.pending.back().idle = idle; // coalesce with the queued status
     } else {
-      ch.pending.push_back({nullptr, 0, true, idle});
+      channel::entry e;
+      e.what = channel::entry::kind::status;
+      e.idle = idle;
+      ch.pending.push_back(std::move(e));
     }
   }
 }
@@ -83,10 +108,19 @@ void outbox::try_send(size_t slot) {
     if (!ch.pending.front().batch) {
       auto e = ch.pending.front();
       ch.pending.pop_front();
-      if (e.is_status)
-        transport_.send_idle(slot, e.idle);
-      else
+      switch (e.what) {
+      case channel::entry::kind::watermark:
         transport_.send_watermark(slot, e.wm);
+        break;
+      case channel::entry::kind::status:
+        transport_.send_idle(slot, e.idle);
+        break;
+      case channel::entry::kind::barrier:
+        transport_.send_barrier(slot, e.barrier);
+        break;
+      case channel::entry::kind::batch:
+        break;
+      }
       continue;
     }
     if (!ch.credit.can_send()) break;

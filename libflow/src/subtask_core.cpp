@@ -13,7 +13,8 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
     : outbox_(output_channels, opts.credit_window, tr, metrics),
       input_edges_(std::move(input_edges)), ended_(input_edges_.size(), false),
       open_inputs_(input_edges_.size()), transport_(tr), metrics_(metrics),
-      clock_(clk ? clk : &flow::clock::system()), times_(input_edges_.size()) {
+      clock_(clk ? clk : &flow::clock::system()), times_(input_edges_.size()),
+      aligner_(input_edges_.size()), held_(input_edges_.size()) {
   inputs_.reserve(input_edges_.size());
   for (size_t i = 0; i < input_edges_.size(); ++i)
     inputs_.emplace_back(opts.credit_window, opts.credit_return);
@@ -58,6 +59,15 @@ void subtask_core::on_watermark(size_t in_slot, int64_t wm) {
   if (ended_[in_slot])
     throw std::logic_error("channel protocol: watermark after end-of-stream");
   auto* last = last_queued(in_slot);
+  if (!last && aligner_.blocked(in_slot)) {
+    // Behind the barrier: waits with the channel's held events.
+    auto& held = held_[in_slot];
+    if (!held.empty() && held.back().kind == input_event::watermark)
+      held.back().wm = std::max(held.back().wm, wm);
+    else
+      held.push_back(input_event{in_slot, input_event::watermark, nullptr, wm});
+    return;
+  }
   if (!last) {
     // Everything before it on this channel is processed: applies now.
     auto& t = times_[in_slot];
@@ -80,6 +90,15 @@ void subtask_core::on_idle(size_t in_slot, bool idle) {
   if (ended_[in_slot])
     throw std::logic_error("channel protocol: status after end-of-stream");
   auto* last = last_queued(in_slot);
+  if (!last && aligner_.blocked(in_slot)) {
+    auto& held = held_[in_slot];
+    if (!held.empty() && held.back().kind == input_event::status)
+      held.back().idle = idle;
+    else
+      held.push_back(
+          input_event{in_slot, input_event::status, nullptr, 0, idle});
+    return;
+  }
   if (!last) {
     auto& t = times_[in_slot];
     if (t.idle != idle) {
@@ -93,6 +112,53 @@ void subtask_core::on_idle(size_t in_slot, bool idle) {
     return;
   }
   push_event(input_event{in_slot, input_event::status, nullptr, 0, idle});
+}
+
+void subtask_core::on_barrier(size_t in_slot, checkpoint_id id) {
+  if (ended_[in_slot])
+    throw std::logic_error("channel protocol: barrier after end-of-stream");
+  input_event ev{in_slot, input_event::barrier, nullptr};
+  ev.barrier_id = id;
+  push_event(std::move(ev));
+}
+
+bool subtask_core::inject_barrier(checkpoint_id id) {
+  if (done_ || !is_source()) return false;
+  checkpoint(id, 0);
+  return true;
+}
+
+void subtask_core::abort_checkpoint(checkpoint_id id) {
+  if (aligner_.cancel(id)) release_held();
+}
+
+void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
+  // Records emitted before the barrier go out before it.
+  task_->flush_all();
+  subtask_snapshot s{id, alignment_ms, {}};
+  task_->snapshot_key_groups(s.key_groups);
+  snapshots_.push_back(std::move(s));
+  outbox_.push_barrier(id);
+  release_held();
+}
+
+void subtask_core::release_held() {
+  // Back to the queue's front, each input's events in their order; the
+  // sequence numbers of the queued events stay as they are.
+  for (size_t slot = held_.size(); slot-- > 0;) {
+    auto& held = held_[slot];
+    if (held.empty()) continue;
+    auto& t = times_[slot];
+    if (!t.has_queued) {
+      t.has_queued = true;
+      t.last_seq = head_seq_ - 1;
+    }
+    while (!held.empty()) {
+      queue_.push_front(std::move(held.back()));
+      held.pop_back();
+      --head_seq_;
+    }
+  }
 }
 
 void subtask_core::on_credit(size_t out_slot, uint32_t n) {
@@ -111,7 +177,17 @@ step_result subtask_core::drain() {
     ++head_seq_;
     auto& t = times_[ev.slot];
     if (t.has_queued && t.last_seq < head_seq_) t.has_queued = false;
+    if (aligner_.blocked(ev.slot)) {
+      held_[ev.slot].push_back(std::move(ev));
+      continue;
+    }
     switch (ev.kind) {
+    case input_event::barrier: {
+      auto o = aligner_.on_barrier(ev.slot, ev.barrier_id, clock_->now());
+      if (o.what == checkpoint::barrier_aligner::verdict::aligned)
+        checkpoint(ev.barrier_id, o.alignment_ms);
+      continue;
+    }
     case input_event::watermark:
       if (ev.wm > t.wm) {
         t.wm = ev.wm;
@@ -132,6 +208,9 @@ step_result subtask_core::drain() {
       t.wm = max_timestamp;
       --open_inputs_;
       update_watermark();
+      if (auto o = aligner_.on_end_of_input(ev.slot, clock_->now());
+          o.what == checkpoint::barrier_aligner::verdict::aligned)
+        checkpoint(aligner_.latest(), o.alignment_ms);
       if (open_inputs_ == 0) {
         task_->end_of_input();
         finish_output();

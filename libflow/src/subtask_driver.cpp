@@ -57,6 +57,18 @@ driver_action subtask_driver::on_credit(size_t out_slot, uint32_t n) {
   return run([&](subtask_core& c) { c.on_credit(out_slot, n); });
 }
 
+driver_action subtask_driver::on_barrier(size_t in_slot, checkpoint_id id) {
+  return run([&](subtask_core& c) { c.on_barrier(in_slot, id); });
+}
+
+driver_action subtask_driver::on_trigger(checkpoint_id id) {
+  return run([&](subtask_core& c) { c.inject_barrier(id); });
+}
+
+driver_action subtask_driver::on_abort_checkpoint(checkpoint_id id) {
+  return run([&](subtask_core& c) { c.abort_checkpoint(id); });
+}
+
 driver_action subtask_driver::on_poll(uint64_t generation) {
   if (state_ != driver_state::running || generation != poll_generation_)
     return {}; // a wake-up came first
@@ -128,8 +140,11 @@ void subtask_driver::decide(driver_action& a) {
     // and batches fill up.
     if (c.has_buffered() && mailbox_empty_()) c.flush();
   }
+  a.snapshots = c.take_snapshots();
   if (c.finished()) {
+    auto snapshots = std::move(a.snapshots);
     a = driver_action{};
+    a.snapshots = std::move(snapshots);
     a.report = subtask_report::finished;
     state_ = driver_state::finished;
     core_.reset(); // the task's resources go now

@@ -11,6 +11,8 @@
 // - delayed messages (polls, timers) arrive once the virtual clock reaches
 //   them; the clock advances `ms_per_step` per step, and jumps to the next
 //   delayed message when nothing else can run;
+// - checkpoints triggered at given steps reach every running source
+//   subtask at that step; the snapshots the drivers report are kept;
 // - the scheduler picks the subtask that runs next at random, with weights
 //   (a weight of 1 against 1000 makes a subtask 1000x slower).
 
@@ -23,6 +25,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <queue>
 #include <random>
@@ -72,6 +75,7 @@ public:
     std::vector<unsigned> w;
     while (true) {
       release_due();
+      trigger_due(steps);
       ready.clear();
       w.clear();
       bool all_finished = true;
@@ -98,6 +102,19 @@ public:
     }
   }
 
+  /// Triggers checkpoints 1, 2, ... at the given steps (ascending).
+  void trigger_checkpoints(std::vector<uint64_t> at_steps) {
+    trigger_steps_ = std::move(at_steps);
+  }
+  /// Called with every snapshot a subtask reports, as it reports it.
+  void on_snapshot(std::function<void(size_t, const subtask_snapshot&)> f) {
+    on_snapshot_ = std::move(f);
+  }
+  /// The snapshots subtask `id` reported, in order.
+  const std::vector<subtask_snapshot>& snapshots(size_t id) const {
+    return nodes_[id]->snapshots;
+  }
+
   /// Processing time: advances by `ms_per_step` every step (0: stands
   /// still while any subtask can run).
   manual_clock& clock() { return clock_; }
@@ -119,24 +136,37 @@ private:
   }
 
   struct message {
-    enum kind_t { batch, eos, watermark, status, credit, poll, wake, timer };
-    kind_t kind;
+    enum kind_t {
+      batch,
+      eos,
+      watermark,
+      status,
+      barrier,
+      credit,
+      poll,
+      wake,
+      timer,
+      trigger
+    } kind;
     /// Messages of one lane arrive in order.
     size_t lane = 0;
     size_t slot = 0;
     batch_ptr b;
-    /// credit: batches; poll: generation; status: 1 if idle.
+    /// credit: batches; poll: generation; status: 1 if idle; barrier,
+    /// trigger: checkpoint.
     uint64_t n = 0;
     int64_t wm = 0;
   };
 
   /// Lanes of a receiver: two per peer subtask (data; credit at high
-  /// priority), then its own polls, its timers and its wake-ups.
+  /// priority), then its own polls, its timers, its wake-ups and the job's
+  /// checkpoint triggers.
   size_t data_lane(size_t from) const { return 2 * from; }
   size_t credit_lane(size_t from) const { return 2 * from + 1; }
   size_t poll_lane() const { return 2 * nodes_.size(); }
   size_t timer_lane() const { return poll_lane() + 1; }
   size_t wake_lane() const { return poll_lane() + 2; }
+  size_t job_lane() const { return poll_lane() + 3; }
 
   struct node : transport {
     sim* owner = nullptr;
@@ -147,6 +177,7 @@ private:
     std::deque<message> mailbox;
     bool started = false;
     bool finished = false;
+    std::vector<subtask_snapshot> snapshots;
 
     void send_batch(size_t out_slot, batch_ptr b) override {
       auto& ch = owner->channel_out(id, out_slot);
@@ -162,6 +193,11 @@ private:
       auto& ch = owner->channel_out(id, out_slot);
       owner->deliver(ch.to.value(), {message::watermark, owner->data_lane(id),
                                      ch.to_slot, nullptr, 0, wm});
+    }
+    void send_barrier(size_t out_slot, checkpoint_id cp) override {
+      auto& ch = owner->channel_out(id, out_slot);
+      owner->deliver(ch.to.value(), {message::barrier, owner->data_lane(id),
+                                     ch.to_slot, nullptr, cp.value()});
     }
     void send_idle(size_t out_slot, bool idle) override {
       auto& ch = owner->channel_out(id, out_slot);
@@ -217,6 +253,17 @@ private:
     }
   }
 
+  /// Delivers the checkpoint triggers due at step `step`.
+  void trigger_due(uint64_t step) {
+    while (next_trigger_ < trigger_steps_.size() &&
+           trigger_steps_[next_trigger_] <= step) {
+      uint64_t id = ++next_trigger_;
+      for (size_t i = 0; i < nodes_.size(); ++i)
+        if (plan_.subtasks[i].kind == node_kind::source)
+          deliver(i, {message::trigger, job_lane(), 0, nullptr, id});
+    }
+  }
+
   /// Takes a random message among the first of each lane.
   message take(node& n) {
     heads_.clear();
@@ -256,11 +303,17 @@ private:
       case message::watermark:
         a = d.on_watermark(m.slot, m.wm);
         break;
+      case message::barrier:
+        a = d.on_barrier(m.slot, checkpoint_id{m.n});
+        break;
       case message::status:
         a = d.on_idle(m.slot, m.n != 0);
         break;
       case message::credit:
         a = d.on_credit(m.slot, static_cast<uint32_t>(m.n));
+        break;
+      case message::trigger:
+        a = d.on_trigger(checkpoint_id{m.n});
         break;
       case message::poll:
         a = d.on_poll(m.n);
@@ -288,6 +341,10 @@ private:
       break;
     case poll_request::none:
       break;
+    }
+    for (auto& s : a.snapshots) {
+      if (on_snapshot_) on_snapshot_(n.id, s);
+      n.snapshots.push_back(std::move(s));
     }
     if (a.timer)
       deliver_after(n.id, *a.timer, {message::timer, timer_lane(), 0, nullptr});
@@ -318,6 +375,9 @@ private:
   std::vector<size_t> heads_;
   std::vector<size_t> lanes_;
   size_t max_mailbox_ = 0;
+  std::vector<uint64_t> trigger_steps_;
+  size_t next_trigger_ = 0;
+  std::function<void(size_t, const subtask_snapshot&)> on_snapshot_;
 };
 
 /// flow.idle-timeout of randomized runs: FLOW_TEST_IDLE_TIMEOUT_MS if set

@@ -15,11 +15,12 @@ namespace flow {
 /// The output channels of one subtask. Closed batches are sent while the
 /// channel has credit and queued (pending) otherwise; a subtask with any
 /// pending batch is blocked and must not take more input. Control events
-/// (watermarks, idle status, end-of-stream) go out in order with the
-/// batches of their channel and need no credit; consecutive pending
-/// watermarks (and statuses) coalesce, so a blocked channel holds at most
-/// two per pending batch. The subtask's status is one for all channels: a
-/// batch pushed while it is idle declares it active first.
+/// (watermarks, idle status, checkpoint barriers, end-of-stream) go out in
+/// order with the batches of their channel and need no credit; consecutive
+/// pending watermarks (and statuses) coalesce, so a blocked channel holds at
+/// most two per pending batch, plus its barriers. The subtask's status is one
+/// for all channels: a batch pushed while it is idle declares it active
+/// first.
 class outbox {
 public:
   outbox(size_t channels, uint32_t window, transport& tr,
@@ -34,6 +35,10 @@ public:
   /// it is higher than the last one sent or queued there. Callers close
   /// partially filled batches first (router::emit_watermark).
   void push_watermark(int64_t wm);
+
+  /// Sends checkpoint barrier `id` on every channel after its pending
+  /// batches. Callers close partially filled batches first.
+  void push_barrier(checkpoint_id id);
 
   /// Sends status `idle` (see transport::send_idle) on every channel after
   /// its pending batches, if it changes the subtask's status.
@@ -71,12 +76,14 @@ private:
     explicit channel(uint32_t window) : credit(window) {}
     credit_sender credit;
     /// Batches waiting for credit, and the control events queued behind
-    /// them (a null batch: watermark `wm`, or status `idle` if is_status).
+    /// them (a null batch: the control event `kind`).
     struct entry {
+      enum class kind : uint8_t { batch, watermark, status, barrier };
       batch_ptr batch;
+      kind what = kind::batch;
       int64_t wm = 0;
-      bool is_status = false;
       bool idle = false;
+      checkpoint_id barrier{};
     };
     std::deque<entry> pending;
     bool eos_sent = false;

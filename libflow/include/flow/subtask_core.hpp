@@ -1,5 +1,6 @@
 #pragma once
 
+#include "flow/checkpoint/barrier_aligner.hpp"
 #include "flow/credit.hpp"
 #include "flow/metrics.hpp"
 #include "flow/outbox.hpp"
@@ -34,6 +35,17 @@ struct channel_options {
   /// Sources emit a generated watermark at most this often (zero: after
   /// every poll in which it advanced).
   std::chrono::nanoseconds watermark_interval = std::chrono::milliseconds(200);
+};
+
+/// The state of one subtask at a checkpoint: taken when barrier `id` had
+/// arrived on every open input (a source: when told to inject it), before
+/// the barrier went on to the outputs.
+struct subtask_snapshot {
+  checkpoint_id id;
+  /// Milliseconds from the first barrier to alignment (0 for sources).
+  int64_t alignment_ms = 0;
+  /// The task's keyed state (task::snapshot_key_groups).
+  std::vector<key_group_snapshot> key_groups;
 };
 
 /// What the host should do after a call into subtask_core.
@@ -82,6 +94,27 @@ public:
   /// says so downstream, while every open input is idle.
   void on_idle(size_t in_slot, bool idle);
   void on_credit(size_t out_slot, uint32_t n);
+  /// In-band checkpoint barrier `id` of input channel `in_slot`, after the
+  /// batches received before it on that channel. Aligned as
+  /// checkpoint::barrier_aligner says: the events of a blocked input stay
+  /// queued, unprocessed, so its credit is not returned.
+  void on_barrier(size_t in_slot, checkpoint_id id);
+
+  // -- checkpoints ----------------------------------------------------------
+
+  /// Sources: snapshot now and send barrier `id` on every output after the
+  /// records emitted so far. False if the source has ended (it takes part
+  /// in no more checkpoints).
+  bool inject_barrier(checkpoint_id id);
+
+  /// The job aborted checkpoint `id`: stop aligning it.
+  void abort_checkpoint(checkpoint_id id);
+
+  /// Snapshots taken since the last call, oldest first; the host writes
+  /// them (off this thread) and acknowledges them to the job.
+  std::vector<subtask_snapshot> take_snapshots() {
+    return std::exchange(snapshots_, {});
+  }
 
   // -- driving ------------------------------------------------------------
 
@@ -130,12 +163,13 @@ public:
 
 private:
   struct input_event {
-    enum kind_t : uint8_t { batch, end_of_stream, watermark, status };
+    enum kind_t : uint8_t { batch, end_of_stream, watermark, status, barrier };
     size_t slot;
     kind_t kind;
     batch_ptr data;
     int64_t wm = 0;
     bool idle = false;
+    checkpoint_id barrier_id{};
   };
 
   /// Event time of one input channel.
@@ -148,6 +182,10 @@ private:
   };
 
   void finish_output();
+  /// Snapshots the task, forwards barrier `id`, and puts the events held
+  /// back during alignment in front of the queue.
+  void checkpoint(checkpoint_id id, int64_t alignment_ms);
+  void release_held();
   /// No input, watermark or timer can go to the task now.
   bool stalled() const { return outbox_.blocked() || task_->busy(); }
   void push_event(input_event ev);
@@ -177,6 +215,11 @@ private:
   uint64_t head_seq_ = 0;
   int64_t watermark_ = min_timestamp;
   bool wm_dirty_ = false;
+  checkpoint::barrier_aligner aligner_;
+  /// Events of blocked inputs, taken off the queue's front in order, per
+  /// input; empty unless aligning.
+  std::vector<std::deque<input_event>> held_;
+  std::vector<subtask_snapshot> snapshots_;
 };
 
 } // namespace flow

@@ -47,6 +47,9 @@ struct driver_action {
   /// Deliver on_timer() after this long. The driver asks for one timer at
   /// a time: the next request comes after on_timer().
   std::optional<std::chrono::nanoseconds> timer;
+  /// Checkpoints this subtask took part in, oldest first: write each
+  /// snapshot off the subtask's thread and acknowledge it to the job.
+  std::vector<subtask_snapshot> snapshots;
   subtask_report report = subtask_report::none;
   /// subtask_report::failed: "operator 'name' subtask i/p failed: what".
   std::string error;
@@ -103,6 +106,13 @@ public:
   driver_action on_watermark(size_t in_slot, int64_t wm);
   driver_action on_idle(size_t in_slot, bool idle);
   driver_action on_credit(size_t out_slot, uint32_t n);
+  /// In-band checkpoint barrier of input channel `in_slot`.
+  driver_action on_barrier(size_t in_slot, checkpoint_id id);
+  /// Sources: the job triggered checkpoint `id`: snapshot and inject its
+  /// barrier now (an ended source does nothing).
+  driver_action on_trigger(checkpoint_id id);
+  /// The job aborted checkpoint `id`.
+  driver_action on_abort_checkpoint(checkpoint_id id);
   /// A poll the driver asked for; stale generations do nothing.
   driver_action on_poll(uint64_t generation);
   /// The task's wake callback ran: an idle source polls at once, a busy

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/batch.hpp"
+#include "flow/ids.hpp"
 
 #include <cstdint>
 
@@ -25,6 +26,11 @@ public:
   /// with the batches of the channel, needs no credit.
   virtual void send_idle(size_t out_slot, bool idle) = 0;
   virtual void send_credit(size_t in_slot, uint32_t n) = 0;
+  /// Checkpoint barrier `id` (flow/checkpoint/barrier_aligner.hpp); in
+  /// order with the batches of the channel, needs no credit. The default
+  /// throws std::logic_error: a transport that never carries checkpoints
+  /// (a protocol test's) need not implement it.
+  virtual void send_barrier(size_t out_slot, checkpoint_id id);
 };
 
 } // namespace flow
