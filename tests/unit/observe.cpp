@@ -166,6 +166,32 @@ BOOST_AUTO_TEST_CASE(snapshot_rates_backpressure_and_prometheus_text) {
   auto r = observe::rates_json(*s, view.rates());
   BOOST_TEST(r["points"].size() == 2u);
   BOOST_TEST(r["points"][1]["out"][1] == 300.0);
+  BOOST_TEST(r["operators"][1] == "double");
+  BOOST_TEST(r["kinds"][0] == "source");
+  BOOST_TEST(r["kinds"][2] == "sink");
+}
+
+BOOST_AUTO_TEST_CASE(rate_points_have_a_value_for_every_operator) {
+  // The HTTP sampler starts before the plan is known: those samples must
+  // not become chart points without values (the UI's lines break on them).
+  demo_job job;
+  job_view view{"demo", "node-a", "standalone"};
+  view.sample(1'000, {});
+  view.sample(2'000, {});
+  BOOST_TEST(view.rates().empty());
+  view.set_plan(job.plan, {});
+  view.set_local(job.metrics);
+  for (int64_t t = 3'000; t <= 6'000; t += 1'000)
+    view.sample(t, {});
+  auto points = view.rates();
+  BOOST_TEST(points.size() == 4u);
+  for (auto& p : points) {
+    BOOST_TEST(p.records_in_per_s.size() == 3u);
+    BOOST_TEST(p.records_out_per_s.size() == 3u);
+  }
+  // A new plan starts a new history.
+  view.set_plan(job.plan, {});
+  BOOST_TEST(view.rates().empty());
 }
 
 BOOST_AUTO_TEST_CASE(connector_gauges_and_checkpoints_reach_the_endpoints) {

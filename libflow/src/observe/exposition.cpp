@@ -281,14 +281,17 @@ nlohmann::json rates_json(const job_snapshot& s,
                           const std::vector<rate_point>& history) {
   using nlohmann::json;
   json names = json::array();
-  for (auto& o : s.operators)
+  json kinds = json::array();
+  for (auto& o : s.operators) {
     names.push_back(o.name);
+    kinds.push_back(o.kind);
+  }
   json points = json::array();
   for (auto& p : history)
     points.push_back({{"time_ms", p.time_ms},
                       {"in", p.records_in_per_s},
                       {"out", p.records_out_per_s}});
-  return {{"operators", names}, {"points", points}};
+  return {{"operators", names}, {"kinds", kinds}, {"points", points}};
 }
 
 nlohmann::json checkpoints_json(const job_snapshot& s) {

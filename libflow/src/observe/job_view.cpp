@@ -98,6 +98,8 @@ void job_view::set_plan(const physical_plan& plan,
   }
   tracks_.assign(plan.subtasks.size(), {});
   local_.resize(plan.subtasks.size());
+  // Points of another plan have other operators.
+  history_.clear();
   for (auto& n : node_of) {
     if (n.empty() || n == node_) continue;
     auto known = std::any_of(nodes_.begin(), nodes_.end(),
@@ -194,6 +196,9 @@ std::shared_ptr<const job_snapshot> job_view::sample(int64_t now_ms,
   snap->checkpoints_failed = checkpoints_failed_;
   snap->restarts = restarts_;
 
+  latest_ = snap;
+  // Before the plan is known there are no operators to chart.
+  if (snap->operators.empty()) return snap;
   rate_point point;
   point.time_ms = now_ms;
   for (auto& o : snap->operators) {
@@ -207,7 +212,6 @@ std::shared_ptr<const job_snapshot> job_view::sample(int64_t now_ms,
   }
   history_.push_back(std::move(point));
   if (history_.size() > history_capacity) history_.pop_front();
-  latest_ = snap;
   return snap;
 }
 

@@ -25,8 +25,9 @@ std::string prometheus_text(const job_snapshot& s);
 /// rates, backpressure, watermark lag and consumer lag.
 nlohmann::json job_json(const job_snapshot& s);
 
-/// GET /api/v1/rates: records/s in and out per operator over the kept
-/// history (job_view::history_capacity samples).
+/// GET /api/v1/rates: operator names and kinds (source, operator, sink),
+/// and records/s in and out per operator over the kept history
+/// (job_view::history_capacity samples), arrays in operator order.
 nlohmann::json rates_json(const job_snapshot& s,
                           const std::vector<rate_point>& history);
 

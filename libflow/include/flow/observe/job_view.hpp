@@ -76,7 +76,8 @@ public:
   /// The last snapshot (an empty one before the first sample()).
   std::shared_ptr<const job_snapshot> latest() const;
 
-  /// Rates of the last samples, oldest first.
+  /// Rates of the last samples since the plan was set, oldest first; each
+  /// point has one value per operator of the plan.
   std::vector<rate_point> rates() const;
 
 private:
