@@ -3,6 +3,7 @@
 #include "flow/log.hpp"
 #include "flow/run.hpp"
 #include "flow/runtime/http_server.hpp"
+#include "flow/runtime/job_host.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/runtime/node_config.hpp"
 
@@ -10,12 +11,25 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <map>
 #include <sstream>
 #include <thread>
 
 namespace flow::runtime {
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 &&
+         IN6_IS_ADDR_LOOPBACK(&v6);
+}
 
 namespace {
 
@@ -67,6 +81,11 @@ struct worker_info {
 
 caf::expected<uint16_t> publish(caf::actor_system& sys, const caf::actor& a,
                                 const cluster_options& co, uint16_t port) {
+  if (!co.tls && !is_loopback(co.host))
+    logger("flow/cluster")
+        ->warn("listening on {} WITHOUT TLS (cluster.allow-insecure): any "
+               "process that reaches port {} can join this cluster",
+               co.host, port);
   if (co.tls) return caf::openssl::publish(a, port, co.host.c_str(), true);
   return sys.middleman().publish(a, port, co.host.c_str(), true);
 }

@@ -1,4 +1,4 @@
-#include "flow/runtime/job.hpp"
+#include "flow/runtime/job_host.hpp"
 
 #include "flow/log.hpp"
 #include "flow/plan.hpp"

@@ -1,9 +1,13 @@
 #include "flow/runtime/node_config.hpp"
 
+#include "flow/runtime/cluster.hpp"
+
 #include <caf/config_option.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/settings.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace flow::runtime {
@@ -51,6 +55,22 @@ const option<bool> tls{"cluster.tls", cluster_defaults.tls,
                        "TLS for remoting; needs openssl.certificate, "
                        "openssl.key and openssl.cafile."};
 
+const option<bool> allow_insecure{
+    "cluster.allow-insecure", cluster_defaults.allow_insecure,
+    "Allow a non-loopback cluster.host without cluster.tls. Remoting is then "
+    "unauthenticated: any process that reaches the port can register as a "
+    "worker or exhaust the node's memory. Logged as a warning."};
+
+const option_check non_loopback_needs_tls{
+    [](const settings_map& s) -> std::optional<config_error> {
+      if (tls.get(s) || allow_insecure.get(s) || is_loopback(host.get(s)))
+        return std::nullopt;
+      return config_error{host.key(), host.get(s),
+                          "a loopback address (127.0.0.1, ::1, localhost) "
+                          "unless cluster.tls = true (or, on a trusted "
+                          "network only, cluster.allow-insecure = true)"};
+    }};
+
 const option_check cluster_roles_have_slots{
     [](const settings_map& s) -> std::optional<config_error> {
       auto r = role.get(s);
@@ -86,6 +106,7 @@ cluster_options cluster_from(const settings_map& s) {
   c.workers = static_cast<uint32_t>(workers.get(s));
   c.connect_timeout_s = static_cast<uint32_t>(connect_timeout.get(s));
   c.tls = tls.get(s);
+  c.allow_insecure = allow_insecure.get(s);
   return c;
 }
 
@@ -273,6 +294,19 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
     }
   }
   if (!file.empty()) {
+    // CAF reads a directory or a device as an empty file: no error, no
+    // options.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) {
+      message_ = "invalid config: --config-file=" + file + ": " +
+                 (std::filesystem::exists(file, ec) ? "not a regular file"
+                                                    : "no such file");
+      return outcome::error;
+    }
+    if (!std::ifstream{file}) {
+      message_ = "invalid config: --config-file=" + file + ": cannot be read";
+      return outcome::error;
+    }
     auto parsed = caf::actor_system_config::parse_config_file(file.c_str());
     if (!parsed) {
       message_ = "invalid config: cannot read config file " + file + ": " +
@@ -304,6 +338,18 @@ node_config::outcome node_config::load(const std::vector<std::string>& args) {
       if (*parse_boolean(g.text)) caf_args.push_back("--" + g.key);
     } else if (g.caf_text.empty()) {
       caf_args.push_back("--" + g.key);
+    } else if (spec && spec->type == option_type::list &&
+               g.caf_text.front() != '[') {
+      // `--key=a,b` on the command line; CAF takes lists as ["a", "b"].
+      std::string list = "[";
+      for (auto& item : parse_list(g.text)) {
+        list += list.size() > 1 ? ", \"" : "\"";
+        for (char c : item)
+          list +=
+              (c == '"' || c == '\\') ? std::string{'\\', c} : std::string{c};
+        list += '"';
+      }
+      caf_args.push_back("--" + g.key + "=" + list + "]");
     } else {
       caf_args.push_back("--" + g.key + "=" + g.caf_text);
     }

@@ -222,7 +222,7 @@ void report(const flow::job_options& opts, const sizes& n,
   auto s = kafka::client_settings::from(&opts.settings);
   s.stop_at_end = true;
   s.start = kafka::start_offset{};
-  kafka::partition_reader reader{s, output, 0, 1};
+  kafka::subtask_consumer reader{s, output, 0, 1};
   uint64_t total = 0, matched = 0, gold = 0;
   std::vector<std::string> sample;
   while (!reader.finished())

@@ -1,5 +1,7 @@
 #include "flow/subtask_driver.hpp"
 
+#include "flow/exceptions.hpp"
+
 #include <algorithm>
 
 namespace flow {
@@ -30,8 +32,8 @@ driver_action subtask_driver::start(std::function<void()> wake,
         make_, std::move(setup), plan_.input_edges, plan_.outputs.size(),
         opts_.channels, transport_, metrics_, &clock_);
     wakes_ = core_->set_wakeup(std::move(wake));
-  } catch (const std::exception& e) {
-    return fail("failed to open", e);
+  } catch (...) {
+    return fail("failed to open", describe_current_exception());
   }
   state_ = driver_state::running;
   return run([](subtask_core&) {});
@@ -105,8 +107,8 @@ driver_action subtask_driver::run(Event&& event) {
   try {
     event(*core_);
     decide(a);
-  } catch (const std::exception& e) {
-    return fail("failed", e);
+  } catch (...) {
+    return fail("failed", describe_current_exception());
   }
   return a;
 }
@@ -181,12 +183,13 @@ void subtask_driver::arm_timer(driver_action& a) {
   }
 }
 
-driver_action subtask_driver::fail(const char* what, const std::exception& e) {
+driver_action subtask_driver::fail(const char* what,
+                                   const std::string& exception) {
   driver_action a;
   a.report = subtask_report::failed;
   a.error = "operator '" + plan_.operator_name + "' subtask " +
             std::to_string(plan_.index) + "/" +
-            std::to_string(plan_.parallelism) + " " + what + ": " + e.what();
+            std::to_string(plan_.parallelism) + " " + what + ": " + exception;
   state_ = driver_state::failed;
   core_.reset();
   return a;

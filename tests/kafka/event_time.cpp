@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(a_paused_partition_is_idle_and_its_records_not_late) {
   std::thread job{[&] { res = flow::runtime::execute(t, o, &stop); }};
 
   std::map<std::pair<int32_t, int64_t>, int64_t> expected;
-  partition_writer writer{settings, in};
+  topic_producer writer{settings, in};
   auto now_ms = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())

@@ -41,6 +41,21 @@ BOOST_AUTO_TEST_CASE(unknown_topic_fails_clearly) {
   BOOST_TEST(res.error.find(missing) != std::string::npos, res.error);
 }
 
+BOOST_AUTO_TEST_CASE(sink_to_a_missing_topic_fails_and_does_not_create_it) {
+  auto in = make_topic("to-missing-in", 1);
+  produce(in, std::vector<producer_record>(3));
+  auto missing = unique("missing-out");
+  flow::topology t{"missing-out"};
+  t.source(source<std::string>(in)).sink(sink<std::string>(missing));
+  auto res =
+      flow::runtime::execute(t, options(1, {{"kafka.timeout-ms", "5000"}}));
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find("unknown_topic") != std::string::npos, res.error);
+  BOOST_TEST(res.error.find(missing) != std::string::npos, res.error);
+  // The same command must fail again: nothing created the topic.
+  BOOST_CHECK_THROW(adm.partitions(missing), kafka_error);
+}
+
 BOOST_AUTO_TEST_CASE(refused_record_fails_the_job_loudly) {
   // The broker refuses records over its message.max.bytes (1 MiB by
   // default); the client is allowed to send them, so the failure comes

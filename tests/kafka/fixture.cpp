@@ -57,7 +57,7 @@ job_options fixture::options(uint32_t parallelism,
 
 void fixture::produce(const std::string& topic,
                       const std::vector<producer_record>& records) {
-  partition_writer w{settings, topic};
+  topic_producer w{settings, topic};
   for (auto& r : records)
     w.produce(r);
   w.flush();
@@ -67,7 +67,7 @@ std::vector<record> fixture::read_all(const std::string& topic) {
   auto s = settings;
   s.stop_at_end = true;
   s.start = start_offset{};
-  partition_reader r{s, topic, 0, 1};
+  subtask_consumer r{s, topic, 0, 1};
   std::vector<record> out;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!r.finished()) {

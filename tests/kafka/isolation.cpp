@@ -7,6 +7,8 @@
 // spin in the sink and the other job would not finish.
 #include "fixture.hpp"
 
+#include "flow/runtime/job_host.hpp"
+
 #include "flow/collection.hpp"
 #include "flow/generator.hpp"
 
@@ -145,7 +147,7 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   client_settings s;
   s.bootstrap = "embedded";
   s.stop_at_end = true;
-  partition_reader r{s, topic, 0, 1};
+  subtask_consumer r{s, topic, 0, 1};
   uint64_t next = 0;
   while (!r.finished())
     for (auto& v : r.fetch(10000, 100)) {

@@ -20,7 +20,7 @@ BOOST_AUTO_TEST_CASE(million_records_exact_and_ordered_per_key) {
   auto out = make_topic("out", 4);
   {
     auto t0 = std::chrono::steady_clock::now();
-    partition_writer w{settings, in};
+    topic_producer w{settings, in};
     for (uint64_t i = 0; i < n; ++i) {
       // Value "<key>:<sequence within key>".
       auto k = "k" + std::to_string(i % keys);

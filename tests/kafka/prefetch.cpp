@@ -22,7 +22,7 @@ BOOST_AUTO_TEST_CASE(refilled_queue_reads_each_offset_once) {
   constexpr int n = 200000;
   auto in = make_topic("prefetch", partitions);
   {
-    partition_writer w{settings, in};
+    topic_producer w{settings, in};
     std::string value(100, 'x');
     for (int i = 0; i < n; ++i) {
       producer_record r;
@@ -40,7 +40,7 @@ BOOST_AUTO_TEST_CASE(refilled_queue_reads_each_offset_once) {
   // records per refill.
   s.properties.emplace_back("queued.max.messages.kbytes", "256");
   s.properties.emplace_back("max.partition.fetch.bytes", "65536");
-  partition_reader r{s, in, 0, 1};
+  subtask_consumer r{s, in, 0, 1};
   std::map<int32_t, int64_t> next; // partition -> expected offset
   size_t read = 0;
   bool in_order = true;
@@ -69,7 +69,7 @@ BOOST_AUTO_TEST_CASE(wakeup_called_when_records_arrive) {
   auto in = make_topic("wakeup", 2);
   auto s = settings;
   s.start = start_offset{};
-  partition_reader r{s, in, 0, 1};
+  subtask_consumer r{s, in, 0, 1};
   std::atomic<int> wakes{0};
   BOOST_REQUIRE(r.set_wakeup([&] { ++wakes; }));
   BOOST_TEST(r.fetch(100).empty());

@@ -29,7 +29,7 @@ BOOST_AUTO_TEST_CASE(broker_restart_mid_stream_loses_nothing) {
   auto in = make_topic("restart-in", 4);
   auto out = make_topic("restart-out", 4);
   {
-    partition_writer w{settings, in};
+    topic_producer w{settings, in};
     for (int i = 0; i < n; ++i) {
       auto v = std::to_string(i);
       std::string_view k{v};

@@ -248,6 +248,15 @@ BOOST_AUTO_TEST_CASE(help_lists_every_flow_option) {
     BOOST_CHECK_MESSAGE(cfg.message().find(key) != std::string::npos, key);
 }
 
+BOOST_AUTO_TEST_CASE(only_loopback_addresses_count_as_loopback) {
+  using flow::runtime::is_loopback;
+  for (auto h : {"127.0.0.1", "127.1.2.3", "::1", "localhost"})
+    BOOST_TEST(is_loopback(h), h);
+  for (auto h : {"0.0.0.0", "", "10.0.0.1", "128.0.0.1", "::",
+                 "::ffff:127.0.0.1", "127.0.0.1.example", "localhost.example"})
+    BOOST_TEST(!is_loopback(h), h);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_CASE(defaults_file_lists_every_option_with_its_default) {

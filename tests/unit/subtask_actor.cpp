@@ -186,7 +186,7 @@ BOOST_AUTO_TEST_CASE(a_failing_source_reports_the_error_and_ends) {
   run_next(subtask);
   BOOST_CHECK((recorded() ==
                log_lines{"failed 0: operator 'scripted' subtask 0/1 failed: "
-                         "no such topic",
+                         "std::runtime_error: no such topic",
                          "down with error"}));
   BOOST_CHECK(!script.task_alive);
 }

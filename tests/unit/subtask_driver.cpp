@@ -267,8 +267,8 @@ BOOST_AUTO_TEST_CASE(a_throwing_user_function_fails_the_subtask_by_name) {
   d.start({});
   auto a = d.on_batch(0, records(1));
   BOOST_CHECK(a.report == subtask_report::failed);
-  BOOST_CHECK_EQUAL(a.error,
-                    "operator 'explode' subtask 1/3 failed: bad record 777");
+  BOOST_CHECK_EQUAL(a.error, "operator 'explode' subtask 1/3 failed: "
+                             "std::runtime_error: bad record 777");
   BOOST_CHECK(a.poll == poll_request::none);
   BOOST_CHECK(!a.timer);
   BOOST_CHECK(d.state() == driver_state::failed);
@@ -284,8 +284,8 @@ BOOST_AUTO_TEST_CASE(a_throwing_source_fails_the_subtask_by_name) {
   auto& d = make_driver(true, 1);
   auto a = d.on_poll(d.start({}).poll_generation);
   BOOST_CHECK(a.report == subtask_report::failed);
-  BOOST_CHECK_EQUAL(a.error,
-                    "operator 'explode' subtask 1/3 failed: no such topic");
+  BOOST_CHECK_EQUAL(a.error, "operator 'explode' subtask 1/3 failed: "
+                             "std::runtime_error: no such topic");
   BOOST_CHECK(nothing_to_do(d.on_poll(0)));
 }
 
@@ -296,8 +296,8 @@ BOOST_AUTO_TEST_CASE(a_task_that_cannot_open_fails_the_subtask_by_name) {
   auto& d = make_driver(true, 1);
   auto a = d.start({});
   BOOST_CHECK(a.report == subtask_report::failed);
-  BOOST_CHECK_EQUAL(
-      a.error, "operator 'explode' subtask 1/3 failed to open: cannot connect");
+  BOOST_CHECK_EQUAL(a.error, "operator 'explode' subtask 1/3 failed to open: "
+                             "std::runtime_error: cannot connect");
   BOOST_CHECK(d.state() == driver_state::failed);
   BOOST_CHECK(nothing_to_do(d.on_poll(0)));
 }

@@ -74,7 +74,7 @@ conf_ptr make_conf(const client_settings& s, role r) {
     // The prefetch queue is what bounds memory while the runtime does
     // not poll (no credit): the fetcher stops fetching once the queue is
     // over these limits. The reader wakes the fetcher when the queue runs
-    // empty (partition_reader.cpp), so a small queue costs no throughput:
+    // empty (subtask_consumer.cpp), so a small queue costs no throughput:
     // W1 ran as fast with 2 MiB as with 256 MiB, at 58 vs 490 MB RSS
     // (8 MiB: 94 MB). Below 2 MiB, fetch responses (up to 1 MiB per
     // partition) outgrow the queue and throughput collapsed.
@@ -84,6 +84,9 @@ conf_ptr make_conf(const client_settings& s, role r) {
     set(conf.get(), "auto.offset.reset", "earliest");
     break;
   case role::producer:
+    // A mistyped output topic fails the job (unknown_topic) instead of
+    // being created with the broker's defaults on the first run.
+    set(conf.get(), "allow.auto.create.topics", "false");
     set(conf.get(), "enable.idempotence", "true");
     set(conf.get(), "acks", "all");
     set(conf.get(), "partitioner", "murmur2_random");

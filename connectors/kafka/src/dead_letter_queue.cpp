@@ -9,7 +9,7 @@ dead_letter_queue::dead_letter_queue(client_settings s, std::string topic,
     : topic_(std::move(topic)) {
   opening_.start(executor, [s = std::move(s), topic = topic_] {
     if (!s.embedded()) admin{s}.create_topic(topic, 1);
-    return std::make_unique<partition_writer>(s, topic, 1);
+    return std::make_unique<topic_producer>(s, topic, 1);
   });
 }
 
@@ -17,7 +17,7 @@ dead_letter_queue::~dead_letter_queue() = default;
 
 void dead_letter_queue::set_wakeup(std::function<void()> wake) {
   wake_ = std::move(wake);
-  if (writer_) writer_->set_wakeup(wake_);
+  if (producer_) producer_->set_wakeup(wake_);
 }
 
 void dead_letter_queue::add(const record_view& v,
@@ -34,31 +34,31 @@ void dead_letter_queue::add(const record_view& v,
       header{dlq_partition_header, std::to_string(v.partition)});
   r.headers.push_back(header{dlq_offset_header, std::to_string(v.offset)});
   r.headers.push_back(header{dlq_error_header, error});
-  if (writer_)
-    writer_->enqueue(std::move(r));
+  if (producer_)
+    producer_->enqueue(std::move(r));
   else
     early_.push_back(std::move(r));
 }
 
 bool dead_letter_queue::open() {
-  if (writer_) return true;
+  if (producer_) return true;
   if (!opening_.ready()) return false;
-  writer_ = opening_.take();
-  if (wake_) writer_->set_wakeup(wake_);
+  producer_ = opening_.take();
+  if (wake_) producer_->set_wakeup(wake_);
   for (auto& r : early_)
-    writer_->enqueue(std::move(r));
+    producer_->enqueue(std::move(r));
   early_.clear();
   return true;
 }
 
 bool dead_letter_queue::accepting() {
   if (!open()) return false;
-  writer_->service();
-  return !writer_->holding();
+  producer_->service();
+  return !producer_->holding();
 }
 
 bool dead_letter_queue::flushed() {
-  return open() && writer_->flushed();
+  return open() && producer_->flushed();
 }
 
 } // namespace flow::kafka

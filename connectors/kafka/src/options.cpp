@@ -1,5 +1,8 @@
 #include "flow/kafka/options.hpp"
 
+#include "rdkafka.hpp"
+
+#include <array>
 #include <stdexcept>
 
 namespace flow::kafka {
@@ -79,8 +82,10 @@ const option<int64_t> embedded_partitions{
     in_range(0, 100000)};
 const option<std::vector<std::string>> properties{
     "kafka.properties", std::vector<std::string>{},
-    "Extra librdkafka properties for every client; they override the "
-    "connector's defaults().",
+    "Extra librdkafka properties for every client, \"key=value\" (on the "
+    "command line: --kafka.properties=k=v,k2=v2); properties libflow "
+    "manages (bootstrap.servers, acks, enable.idempotence, ...) are "
+    "rejected, naming the option that sets them.",
     valid_if(is_property, "librdkafka properties \"key=value\"")};
 
 } // namespace opt
@@ -94,6 +99,62 @@ const option_check committed_needs_group{
                             "a group id when kafka.start-offset = committed"};
       return std::nullopt;
     }};
+
+/// librdkafka properties that libflow sets itself, and what sets them: a
+/// value in kafka.properties would silently change a guarantee or make an
+/// error message name the wrong setting.
+struct managed_property {
+  const char* name;
+  const char* managed_by;
+};
+constexpr managed_property managed_properties[] = {
+    {"bootstrap.servers", "kafka.bootstrap"},
+    {"metadata.broker.list", "kafka.bootstrap"},
+    {"group.id", "kafka.group-id"},
+    {"auto.offset.reset", "kafka.start-offset"},
+    {"linger.ms", "kafka.linger-ms"},
+    {"queue.buffering.max.ms", "kafka.linger-ms"},
+    {"batch.size", "kafka.batch-size"},
+    {"delivery.timeout.ms", "kafka.delivery-timeout-ms"},
+    {"message.timeout.ms", "kafka.delivery-timeout-ms"},
+    {"acks", "libflow (always all: the producer is idempotent)"},
+    {"request.required.acks",
+     "libflow (always all: the producer is idempotent)"},
+    {"enable.idempotence", "libflow (always true)"},
+    {"transactional.id", "libflow (per sink subtask)"},
+    {"isolation.level", "libflow"},
+    {"enable.auto.commit", "libflow (offsets are committed by the source)"},
+    {"enable.auto.offset.store",
+     "libflow (offsets are committed by the source)"},
+    {"enable.partition.eof", "libflow (kafka.stop-at-end)"},
+    {"partitioner", "libflow (murmur2, as the Java client)"},
+    {"allow.auto.create.topics",
+     "libflow (sinks never create topics; create them first)"},
+};
+
+/// kafka.properties: no managed property, and each one known to
+/// librdkafka with a value it takes (checked on a scratch configuration,
+/// so that a typo exits 2 before anything runs).
+const option_check valid_properties{[](const settings_map& s)
+                                        -> std::optional<config_error> {
+  detail::conf_ptr scratch{rd_kafka_conf_new()};
+  for (auto& p : opt::properties.get(s)) {
+    auto eq = p.find('=');
+    auto name = p.substr(0, eq);
+    for (auto& m : managed_properties)
+      if (name == m.name)
+        return config_error{
+            opt::properties.key(), p,
+            std::string("a property libflow does not manage; ") + m.name +
+                " is set by " + m.managed_by};
+    std::array<char, 512> err{};
+    if (rd_kafka_conf_set(scratch.get(), name.c_str(), p.substr(eq + 1).c_str(),
+                          err.data(), err.size()) != RD_KAFKA_CONF_OK)
+      return config_error{opt::properties.key(), p,
+                          std::string("a librdkafka property: ") + err.data()};
+  }
+  return std::nullopt;
+}};
 
 } // namespace
 

@@ -141,7 +141,8 @@ private:
   /// makes it stale.
   void wait_for_wakeup(driver_action& a);
   void arm_timer(driver_action& a);
-  driver_action fail(const char* what, const std::exception& e);
+  /// `exception`: describe_current_exception() of what was thrown.
+  driver_action fail(const char* what, const std::string& exception);
 
   const subtask_plan& plan_;
   const task_factory& make_;

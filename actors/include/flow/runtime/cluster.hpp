@@ -39,7 +39,14 @@ struct cluster_options {
   /// TLS for remoting (libcaf_openssl); certificate, key and CA come from
   /// the openssl.* options.
   bool tls = false;
+  /// Listen on a non-loopback cluster.host without TLS (logged as a
+  /// warning): any process that reaches the port can join the cluster.
+  bool allow_insecure = false;
 };
+
+/// True for addresses only this machine reaches: 127.0.0.0/8, ::1,
+/// localhost.
+bool is_loopback(const std::string& host);
 
 /// One node's share of a placement.
 struct node_slots {

@@ -2,8 +2,8 @@
 
 #include "flow/blocking_executor.hpp"
 #include "flow/kafka/options.hpp"
-#include "flow/kafka/partition_writer.hpp"
 #include "flow/kafka/record.hpp"
+#include "flow/kafka/topic_producer.hpp"
 
 #include <functional>
 #include <memory>
@@ -27,7 +27,7 @@ inline constexpr const char* dlq_error_header = "flow.error";
 /// it is open, and while librdkafka's queue is full, dead letters are held
 /// here and accepting() is false: the source then reads no further.
 ///
-/// Threading: as partition_writer (the source subtask's thread).
+/// Threading: as topic_producer (the source subtask's thread).
 class dead_letter_queue {
 public:
   dead_letter_queue(client_settings s, std::string topic,
@@ -37,7 +37,7 @@ public:
   dead_letter_queue(const dead_letter_queue&) = delete;
   dead_letter_queue& operator=(const dead_letter_queue&) = delete;
 
-  /// Sends `wake` (see partition_writer::set_wakeup) once the producer is
+  /// Sends `wake` (see topic_producer::set_wakeup) once the producer is
   /// open.
   void set_wakeup(std::function<void()> wake);
 
@@ -51,7 +51,7 @@ public:
   bool accepting();
 
   /// Flush without blocking: true once every dead letter is acknowledged
-  /// (see partition_writer::flushed).
+  /// (see topic_producer::flushed).
   bool flushed();
 
   const std::string& topic() const noexcept { return topic_; }
@@ -61,8 +61,8 @@ private:
   bool open();
 
   std::string topic_;
-  background_result<std::unique_ptr<partition_writer>> opening_;
-  std::unique_ptr<partition_writer> writer_;
+  background_result<std::unique_ptr<topic_producer>> opening_;
+  std::unique_ptr<topic_producer> producer_;
   /// Dead letters added before the producer was open.
   std::vector<producer_record> early_;
   std::function<void()> wake_;

@@ -13,7 +13,7 @@ struct start_offset;
 class admin;
 class dead_letter_queue;
 class embedded_cluster;
-class partition_reader;
-class partition_writer;
+class subtask_consumer;
+class topic_producer;
 
 } // namespace flow::kafka

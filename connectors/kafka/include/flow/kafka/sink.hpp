@@ -3,8 +3,8 @@
 #include "flow/connector.hpp"
 #include "flow/kafka/offset_committer.hpp"
 #include "flow/kafka/options.hpp"
-#include "flow/kafka/partition_writer.hpp"
 #include "flow/kafka/serde.hpp"
+#include "flow/kafka/topic_producer.hpp"
 
 #include <memory>
 #include <optional>
@@ -25,7 +25,7 @@ namespace detail {
 /// The sink function: one idempotent producer per subtask, driven without
 /// blocking the subtask's thread. It opens the producer on the subtask's
 /// blocking_executor; records librdkafka has no room for are held by the
-/// writer and the sink is busy (the subtask withholds credit) until
+/// producer and the sink is busy (the subtask withholds credit) until
 /// delivery reports make room; finish() is complete once every record is
 /// acknowledged and the offset committer (which may commit, on the
 /// executor) is told. Busy while opening, holding, flushing, committing.
@@ -44,7 +44,7 @@ public:
     opening_.start(
         executor_, [s = client_settings::from(ctx.settings), topic = topic_,
                     partitions = static_cast<int32_t>(ctx.parallelism)] {
-          return std::make_unique<partition_writer>(s, topic, partitions);
+          return std::make_unique<topic_producer>(s, topic, partitions);
         });
     offset_committer::instance().sink_opened();
     opened_ = true;
@@ -54,14 +54,14 @@ public:
 
   bool set_wakeup(std::function<void()> wake) override {
     wake_ = std::move(wake);
-    if (writer_) writer_->set_wakeup(wake_);
+    if (producer_) producer_->set_wakeup(wake_);
     return true;
   }
 
   void write(std::vector<T>& records) override {
     for (auto& x : records)
-      writer_->enqueue(serialize_(x));
-    writer_->service();
+      producer_->enqueue(serialize_(x));
+    producer_->service();
     publish_queue();
   }
 
@@ -71,7 +71,7 @@ public:
   }
 
   bool busy() const override {
-    return stage_ == stage::open ? writer_->holding()
+    return stage_ == stage::open ? producer_->holding()
                                  : stage_ != stage::finished;
   }
 
@@ -79,17 +79,17 @@ public:
     switch (stage_) {
     case stage::opening:
       if (!opening_.ready()) return;
-      writer_ = opening_.take();
-      if (wake_) writer_->set_wakeup(wake_);
+      producer_ = opening_.take();
+      if (wake_) producer_->set_wakeup(wake_);
       stage_ = stage::open;
       return;
     case stage::open:
-      writer_->service();
+      producer_->service();
       publish_queue();
       return;
     case stage::flushing:
       publish_queue();
-      if (!writer_->flushed()) return;
+      if (!producer_->flushed()) return;
       // Everything is acknowledged: the committer may commit the sources'
       // offsets now (a network round trip, hence on the executor).
       finished_ = true;
@@ -111,8 +111,9 @@ private:
   /// Producer queue depth for the HTTP endpoints.
   void publish_queue() {
     if (metrics_)
-      metrics_->producer_queue.store(static_cast<int64_t>(writer_->in_flight()),
-                                     std::memory_order_relaxed);
+      metrics_->producer_queue.store(
+          static_cast<int64_t>(producer_->in_flight()),
+          std::memory_order_relaxed);
   }
 
   enum class stage { opening, open, flushing, committing, finished };
@@ -121,10 +122,10 @@ private:
   S serialize_;
   blocking_executor* executor_ = nullptr;
   std::function<void()> wake_;
-  background_result<std::unique_ptr<partition_writer>> opening_;
+  background_result<std::unique_ptr<topic_producer>> opening_;
   background_result<void> committed_;
   connector_metrics* metrics_ = nullptr;
-  std::unique_ptr<partition_writer> writer_;
+  std::unique_ptr<topic_producer> producer_;
   stage stage_ = stage::opening;
   bool opened_ = false;
   bool finished_ = false;

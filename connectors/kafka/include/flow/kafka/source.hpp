@@ -5,8 +5,8 @@
 #include "flow/kafka/error.hpp"
 #include "flow/kafka/offset_committer.hpp"
 #include "flow/kafka/options.hpp"
-#include "flow/kafka/partition_reader.hpp"
 #include "flow/kafka/serde.hpp"
+#include "flow/kafka/subtask_consumer.hpp"
 #include "flow/log.hpp"
 #include "flow/watermark.hpp"
 
@@ -46,10 +46,10 @@ struct source_options {
 
 namespace detail {
 
-/// The source function: one partition_reader per subtask, deserializing
+/// The source function: one subtask_consumer per subtask, deserializing
 /// into T; undeserializable records go to the dead-letter topic;
 /// tombstones are skipped unless T can hold them (sees_tombstones<T>).
-/// Never blocks the subtask's thread: the reader is opened on the
+/// Never blocks the subtask's thread: the consumer is opened on the
 /// subtask's blocking_executor (poll() is idle until it is open), and a
 /// dead-letter queue that cannot take more makes poll() idle instead of
 /// reading on.
@@ -76,21 +76,21 @@ public:
     opening_.start(executor_, [s = settings_, topic = topic_,
                                subtask = ctx.subtask_index,
                                parallelism = ctx.parallelism] {
-      return std::make_unique<partition_reader>(
+      return std::make_unique<subtask_consumer>(
           s, topic, subtask, parallelism, static_cast<int32_t>(parallelism));
     });
   }
 
   source_state poll(emitter<T>& out, size_t max_records) override {
-    if (!reader_ && !open_reader())
+    if (!consumer_ && !open_consumer())
       return stopped_ ? finish() : source_state::idle;
-    if (stopped_ || reader_->finished()) return finish();
+    if (stopped_ || consumer_->finished()) return finish();
     if (dlq_ && !dlq_->accepting()) return source_state::idle;
     auto* time = out.time();
     auto* strategy = time ? time->strategy() : nullptr;
     if (strategy && !splits_) start_split_watermarks(out, *time, *strategy);
     auto now = splits_ ? time->now() : 0;
-    auto& batch = reader_->fetch(max_records);
+    auto& batch = consumer_->fetch(max_records);
     for (auto& v : batch) {
       if constexpr (!sees_tombstones<T>::value) {
         if (v.is_tombstone()) {
@@ -115,28 +115,28 @@ public:
     if (dlq_) dlq_->accepting();
     publish_lags();
     if (batch.empty())
-      return reader_->finished() ? finish() : source_state::idle;
+      return consumer_->finished() ? finish() : source_state::idle;
     return source_state::more;
   }
 
   void request_stop() override { stopped_ = true; }
 
-  /// Wake-ups come from the reader (records arrived), the dead-letter
+  /// Wake-ups come from the consumer (records arrived), the dead-letter
   /// queue (room again, acknowledgements) and the executor (opened).
   bool set_wakeup(std::function<void()> wake) override {
     wake_ = std::move(wake);
-    if (reader_) reader_->set_wakeup(wake_);
+    if (consumer_) consumer_->set_wakeup(wake_);
     if (dlq_) dlq_->set_wakeup(wake_);
     return true;
   }
 
 private:
-  /// False while the reader is being opened; takes it once it is (and
+  /// False while the consumer is being opened; takes it once it is (and
   /// rethrows why it could not be opened).
-  bool open_reader() {
+  bool open_consumer() {
     if (!opening_.ready()) return false;
-    reader_ = opening_.take();
-    if (wake_) reader_->set_wakeup(wake_);
+    consumer_ = opening_.take();
+    if (wake_) consumer_->set_wakeup(wake_);
     return true;
   }
 
@@ -152,9 +152,9 @@ private:
                               const watermark_strategy<T>& strategy) {
     splits_.emplace(strategy.max_out_of_orderness, time.idle_timeout());
     watermark_interval_ = time.watermark_interval();
-    partitions_ = reader_->assigned();
+    partitions_ = consumer_->assigned();
     for (auto p : partitions_)
-      if (!reader_->partition_finished(p))
+      if (!consumer_->partition_finished(p))
         splits_->add(static_cast<uint32_t>(p), time.now());
     // Claims the watermarks: the task generates none from the records.
     out.emit_watermark(min_timestamp);
@@ -164,9 +164,9 @@ private:
     if (watermark_interval_ > 0 && now - last_emit_ < watermark_interval_)
       return;
     for (auto p : partitions_) {
-      if (reader_->partition_finished(p))
+      if (consumer_->partition_finished(p))
         splits_->remove(static_cast<uint32_t>(p));
-      else if (reader_->caught_up(p))
+      else if (consumer_->caught_up(p))
         splits_->caught_up(static_cast<uint32_t>(p));
     }
     auto wm = splits_->current(now);
@@ -183,28 +183,28 @@ private:
   /// for credit it is not polled, and the lag shown is that of its last
   /// poll.
   void publish_lags() {
-    if (!metrics_ || !reader_) return;
+    if (!metrics_ || !consumer_) return;
     std::vector<partition_lag> lags;
-    for (auto& [p, lag] : reader_->lags())
+    for (auto& [p, lag] : consumer_->lags())
       lags.push_back({topic_, p, lag});
     metrics_->partition_lags(std::move(lags));
   }
 
   /// Done once the dead letters are acknowledged (idle until then). A
-  /// source stopped before its reader opened has nothing to commit.
+  /// source stopped before its consumer opened has nothing to commit.
   source_state finish() {
     if (finished_) return source_state::done;
     if (dlq_ && !dlq_->flushed()) return source_state::idle;
     finished_ = true;
-    if (!reader_) return source_state::done;
+    if (!consumer_) return source_state::done;
     publish_lags();
     offset_committer::instance().source_finished(settings_, topic_,
-                                                 reader_->positions());
+                                                 consumer_->positions());
     logger("flow/kafka")
         ->info("{}: {} finished ({} dead-lettered, {} tombstones skipped, "
                "fetcher woken {}x)",
                label_, topic_, dead_lettered_, tombstones_skipped_,
-               reader_->fetcher_wakeups());
+               consumer_->fetcher_wakeups());
     return source_state::done;
   }
 
@@ -248,10 +248,10 @@ private:
   std::string label_;
   blocking_executor* executor_ = nullptr;
   std::function<void()> wake_;
-  background_result<std::unique_ptr<partition_reader>> opening_;
-  // The DLQ writer is destroyed after the reader: members in reverse.
+  background_result<std::unique_ptr<subtask_consumer>> opening_;
+  // The DLQ producer is destroyed after the consumer: members in reverse.
   std::unique_ptr<dead_letter_queue> dlq_;
-  std::unique_ptr<partition_reader> reader_;
+  std::unique_ptr<subtask_consumer> consumer_;
   std::optional<split_watermarks> splits_;
   std::vector<int32_t> partitions_;
   int64_t watermark_interval_ = 0;

@@ -26,7 +26,7 @@ namespace flow::kafka {
 ///
 /// Threading: not thread-safe; fetch() and the rest from one thread (the
 /// source subtask). Only the log callback runs on librdkafka threads.
-class partition_reader {
+class subtask_consumer {
 public:
   /// Connects, resolves each partition's start offset (kafka.start-offset;
   /// committed needs kafka.group-id and falls back to earliest where the
@@ -35,13 +35,13 @@ public:
   /// (broker_unreachable, unknown_topic, ...) otherwise. On the embedded
   /// cluster the topic is created with `embedded_partitions` partitions
   /// unless it exists.
-  partition_reader(const client_settings& s, std::string topic,
+  subtask_consumer(const client_settings& s, std::string topic,
                    uint32_t subtask, uint32_t parallelism,
                    int32_t embedded_partitions = 1);
-  ~partition_reader();
+  ~subtask_consumer();
 
-  partition_reader(const partition_reader&) = delete;
-  partition_reader& operator=(const partition_reader&) = delete;
+  subtask_consumer(const subtask_consumer&) = delete;
+  subtask_consumer& operator=(const subtask_consumer&) = delete;
 
   /// Up to `max` records, without blocking longer than `timeout_ms`. The
   /// views stay valid until the next fetch() or destruction. Records at or
@@ -80,7 +80,7 @@ public:
   bool caught_up(int32_t p) const noexcept;
 
   /// How often the reader woke librdkafka's fetcher after the prefetch
-  /// queue had filled up and run empty (see partition_reader.cpp).
+  /// queue had filled up and run empty (see subtask_consumer.cpp).
   uint64_t fetcher_wakeups() const noexcept;
 
   /// Partitions of the topic.

@@ -28,18 +28,18 @@ namespace flow::kafka {
 /// the calling thread, never on librdkafka's threads, so the tracking needs
 /// no locks. Only the log callback and the wake-up run on librdkafka
 /// threads.
-class partition_writer {
+class topic_producer {
 public:
   /// Connects to the cluster of `s`; waits up to kafka.timeout-ms for the
   /// topic's metadata and throws kafka_error (broker_unreachable,
   /// unknown_topic) if it does not come. On the embedded cluster the topic
   /// is created with `embedded_partitions` (or s.embedded_partitions).
-  partition_writer(const client_settings& s, std::string topic,
-                   int32_t embedded_partitions = 1);
-  ~partition_writer();
+  topic_producer(const client_settings& s, std::string topic,
+                 int32_t embedded_partitions = 1);
+  ~topic_producer();
 
-  partition_writer(const partition_writer&) = delete;
-  partition_writer& operator=(const partition_writer&) = delete;
+  topic_producer(const topic_producer&) = delete;
+  topic_producer& operator=(const topic_producer&) = delete;
 
   /// Queues `r` (copied into librdkafka). Blocks while librdkafka's queue
   /// is full, serving delivery reports.

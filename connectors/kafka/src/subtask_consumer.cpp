@@ -1,4 +1,4 @@
-#include "flow/kafka/partition_reader.hpp"
+#include "flow/kafka/subtask_consumer.hpp"
 
 #include "flow/kafka/embedded_cluster.hpp"
 #include "flow/log.hpp"
@@ -22,7 +22,7 @@ bool leader_moving(rd_kafka_resp_err_t err) {
 
 } // namespace
 
-struct partition_reader::impl {
+struct subtask_consumer::impl {
   struct partition_state {
     int64_t next = 0;
     /// End offset (exclusive) with stop_at_end, else -1.
@@ -107,7 +107,7 @@ struct partition_reader::impl {
   }
 };
 
-partition_reader::partition_reader(const client_settings& s, std::string topic,
+subtask_consumer::subtask_consumer(const client_settings& s, std::string topic,
                                    uint32_t subtask, uint32_t parallelism,
                                    int32_t embedded_partitions)
     : impl_(std::make_unique<impl>()), topic_(std::move(topic)) {
@@ -240,7 +240,7 @@ partition_reader::partition_reader(const client_settings& s, std::string topic,
   impl_->queue.reset(rd_kafka_queue_get_consumer(h.get()));
 }
 
-partition_reader::~partition_reader() {
+subtask_consumer::~subtask_consumer() {
   if (!impl_) return;
   // Under the queue's lock: no callback runs once this returns.
   if (impl_->queue && impl_->wake)
@@ -253,7 +253,7 @@ partition_reader::~partition_reader() {
   }
 }
 
-const std::vector<record_view>& partition_reader::fetch(size_t max,
+const std::vector<record_view>& subtask_consumer::fetch(size_t max,
                                                         int timeout_ms) {
   auto& im = *impl_;
   im.held.clear();
@@ -342,18 +342,18 @@ const std::vector<record_view>& partition_reader::fetch(size_t max,
   return im.views;
 }
 
-bool partition_reader::finished() const noexcept {
+bool subtask_consumer::finished() const noexcept {
   return impl_->parts.empty() || (impl_->bounded && impl_->remaining == 0);
 }
 
-std::vector<std::pair<int32_t, int64_t>> partition_reader::positions() const {
+std::vector<std::pair<int32_t, int64_t>> subtask_consumer::positions() const {
   std::vector<std::pair<int32_t, int64_t>> out;
   for (auto& [p, st] : impl_->parts)
     out.emplace_back(p, st.next);
   return out;
 }
 
-std::vector<std::pair<int32_t, int64_t>> partition_reader::lags() const {
+std::vector<std::pair<int32_t, int64_t>> subtask_consumer::lags() const {
   std::vector<std::pair<int32_t, int64_t>> out;
   for (auto& [p, st] : impl_->parts) {
     int64_t low = -1, high = -1;
@@ -365,14 +365,14 @@ std::vector<std::pair<int32_t, int64_t>> partition_reader::lags() const {
   return out;
 }
 
-std::vector<int32_t> partition_reader::assigned() const {
+std::vector<int32_t> subtask_consumer::assigned() const {
   std::vector<int32_t> out;
   for (auto& [p, st] : impl_->parts)
     out.push_back(p);
   return out;
 }
 
-bool partition_reader::set_wakeup(std::function<void()> wake) {
+bool subtask_consumer::set_wakeup(std::function<void()> wake) {
   if (!impl_->queue) return false;
   impl_->wake = std::move(wake);
   rd_kafka_queue_cb_event_enable(impl_->queue.get(), &impl::on_queue_event,
@@ -380,16 +380,16 @@ bool partition_reader::set_wakeup(std::function<void()> wake) {
   return true;
 }
 
-uint64_t partition_reader::fetcher_wakeups() const noexcept {
+uint64_t subtask_consumer::fetcher_wakeups() const noexcept {
   return impl_->fetcher_wakeups;
 }
 
-bool partition_reader::caught_up(int32_t p) const noexcept {
+bool subtask_consumer::caught_up(int32_t p) const noexcept {
   auto i = impl_->parts.find(p);
   return i == impl_->parts.end() || i->second.done || i->second.caught_up;
 }
 
-bool partition_reader::partition_finished(int32_t p) const noexcept {
+bool subtask_consumer::partition_finished(int32_t p) const noexcept {
   auto i = impl_->parts.find(p);
   return i == impl_->parts.end() || i->second.done;
 }

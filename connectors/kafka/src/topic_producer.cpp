@@ -1,4 +1,4 @@
-#include "flow/kafka/partition_writer.hpp"
+#include "flow/kafka/topic_producer.hpp"
 
 #include "flow/kafka/embedded_cluster.hpp"
 #include "flow/log.hpp"
@@ -11,7 +11,7 @@
 
 namespace flow::kafka {
 
-struct partition_writer::impl {
+struct topic_producer::impl {
   // Tracking state first: the handle (declared after) is destroyed first,
   // and a purge in the destructor may still deliver reports into it.
   uint64_t queued = 0;
@@ -82,8 +82,8 @@ struct partition_writer::impl {
   }
 };
 
-partition_writer::partition_writer(const client_settings& s, std::string topic,
-                                   int32_t embedded_partitions)
+topic_producer::topic_producer(const client_settings& s, std::string topic,
+                               int32_t embedded_partitions)
     : impl_(std::make_unique<impl>()), topic_(std::move(topic)) {
   if (s.embedded())
     embedded_cluster::instance().ensure_topic(
@@ -103,7 +103,7 @@ partition_writer::partition_writer(const client_settings& s, std::string topic,
       rd_kafka_topic_new(impl_->handle.get(), topic_.c_str(), nullptr));
 }
 
-partition_writer::~partition_writer() {
+topic_producer::~topic_producer() {
   // Under the queue's lock: no wake-up runs once this returns.
   if (impl_->reports)
     rd_kafka_queue_cb_event_enable(impl_->reports.get(), nullptr, nullptr);
@@ -128,7 +128,7 @@ partition_writer::~partition_writer() {
   impl_->handle.reset();
 }
 
-void partition_writer::check() {
+void topic_producer::check() {
   if (impl_->failure_code != errc::none) {
     auto msg = impl_->first_failure;
     if (impl_->failed > 1)
@@ -137,18 +137,18 @@ void partition_writer::check() {
   }
 }
 
-void partition_writer::produce(const producer_record& r) {
+void topic_producer::produce(const producer_record& r) {
   std::string_view key;
   if (r.key) key = *r.key;
   auto value = r.tombstone ? std::string_view() : std::string_view(r.value);
   produce(value, r.key ? &key : nullptr, r.headers, r.partition, r.timestamp);
 }
 
-void partition_writer::produce(std::string_view value,
-                               const std::string_view* key,
-                               const std::vector<header>& headers,
-                               std::optional<int32_t> partition,
-                               std::optional<int64_t> timestamp) {
+void topic_producer::produce(std::string_view value,
+                             const std::string_view* key,
+                             const std::vector<header>& headers,
+                             std::optional<int32_t> partition,
+                             std::optional<int64_t> timestamp) {
   while (!try_produce(value, key, headers, partition, timestamp)) {
     // Queue full: serve delivery reports until there is room.
     rd_kafka_poll(impl_->handle.get(), 10);
@@ -156,18 +156,18 @@ void partition_writer::produce(std::string_view value,
   }
 }
 
-bool partition_writer::try_produce(const producer_record& r) {
+bool topic_producer::try_produce(const producer_record& r) {
   std::string_view key;
   if (r.key) key = *r.key;
   return try_produce(r.value, r.key ? &key : nullptr, r.headers, r.partition,
                      r.timestamp);
 }
 
-bool partition_writer::try_produce(std::string_view value,
-                                   const std::string_view* key,
-                                   const std::vector<header>& headers,
-                                   std::optional<int32_t> partition,
-                                   std::optional<int64_t> timestamp) {
+bool topic_producer::try_produce(std::string_view value,
+                                 const std::string_view* key,
+                                 const std::vector<header>& headers,
+                                 std::optional<int32_t> partition,
+                                 std::optional<int64_t> timestamp) {
   int32_t part = partition ? *partition : RD_KAFKA_PARTITION_UA;
   int64_t ts = timestamp ? *timestamp : 0; // 0: now
   detail::headers_ptr hdrs;
@@ -194,7 +194,7 @@ bool partition_writer::try_produce(std::string_view value,
   return false;
 }
 
-void partition_writer::enqueue(producer_record&& r) {
+void topic_producer::enqueue(producer_record&& r) {
   auto& im = *impl_;
   if (!holding()) {
     if (try_produce(r)) return;
@@ -204,11 +204,11 @@ void partition_writer::enqueue(producer_record&& r) {
   im.held.push_back(std::move(r));
 }
 
-bool partition_writer::holding() const noexcept {
+bool topic_producer::holding() const noexcept {
   return impl_->next_held < impl_->held.size();
 }
 
-void partition_writer::send_held() {
+void topic_producer::send_held() {
   auto& im = *impl_;
   while (holding() && try_produce(im.held[im.next_held]))
     ++im.next_held;
@@ -219,21 +219,21 @@ void partition_writer::send_held() {
   }
 }
 
-void partition_writer::arm_and_serve() {
+void topic_producer::arm_and_serve() {
   impl_->armed.store(true, std::memory_order_release);
   rd_kafka_poll(impl_->handle.get(), 0);
   check();
   send_held();
 }
 
-void partition_writer::service() {
+void topic_producer::service() {
   rd_kafka_poll(impl_->handle.get(), 0);
   check();
   send_held();
   if (holding()) arm_and_serve();
 }
 
-bool partition_writer::flushed() {
+bool topic_producer::flushed() {
   auto& im = *impl_;
   auto now = std::chrono::steady_clock::now();
   if (!im.flush_deadline)
@@ -253,19 +253,19 @@ bool partition_writer::flushed() {
   return done();
 }
 
-void partition_writer::set_wakeup(std::function<void()> wake) {
+void topic_producer::set_wakeup(std::function<void()> wake) {
   impl_->wake = std::move(wake);
   impl_->reports.reset(rd_kafka_queue_get_main(impl_->handle.get()));
   rd_kafka_queue_cb_event_enable(impl_->reports.get(), &impl::on_report_event,
                                  impl_.get());
 }
 
-void partition_writer::poll() {
+void topic_producer::poll() {
   rd_kafka_poll(impl_->handle.get(), 0);
   check();
 }
 
-void partition_writer::flush() {
+void topic_producer::flush() {
   auto* rk = impl_->handle.get();
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(impl_->delivery_timeout_ms) +
@@ -283,11 +283,11 @@ void partition_writer::flush() {
   check();
 }
 
-uint64_t partition_writer::delivered() const noexcept {
+uint64_t topic_producer::delivered() const noexcept {
   return impl_->delivered;
 }
 
-uint64_t partition_writer::in_flight() const noexcept {
+uint64_t topic_producer::in_flight() const noexcept {
   return impl_->queued - impl_->delivered - impl_->failed;
 }
 

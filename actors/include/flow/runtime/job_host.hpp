@@ -1,0 +1,54 @@
+#pragma once
+
+// Hosting a job's subtasks on an actor system someone else owns: the
+// cluster runtime and tests that run several jobs in one process. Programs
+// use flow/runtime/job.hpp (or flow/run.hpp), which never shows CAF.
+
+#include "flow/runtime/job.hpp"
+
+#include <caf/fwd.hpp>
+
+namespace flow::runtime {
+
+/// Runs `t` as flow/runtime/job.hpp's execute() does, on an actor system the
+/// caller owns (several jobs may run on it at once; its scheduler settings are
+/// the caller's).
+job_result execute(caf::actor_system& sys, const topology& t,
+                   const job_options& opts,
+                   const std::atomic<bool>* stop = nullptr,
+                   observe::job_view* view = nullptr);
+
+/// Applies flow.threads and flow.scheduler to an actor system config.
+void configure_scheduler(caf::actor_system_config& cfg,
+                         const job_options& opts);
+
+/// Spawns the subtasks `ids` of `plan` on `sys`, reporting to `job`.
+/// Returns their handles in the order of `ids`; `metrics` receives their
+/// counters (indexed by subtask id).
+std::vector<caf::actor>
+spawn_subtasks(caf::actor_system& sys, const topology& t,
+               const physical_plan& plan, const std::vector<uint32_t>& ids,
+               const job_options& opts, const caf::actor& job,
+               std::vector<std::shared_ptr<subtask_metrics>>& metrics);
+
+/// Sends every subtask its peers; `actors` is indexed by subtask id.
+void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
+                   const std::vector<caf::actor>& actors);
+
+/// Waits for the subtasks in `actors` (indexed by subtask id) to finish.
+/// `on_down` is asked about down messages of other monitored actors (e.g.
+/// remote nodes) and returns an error text to fail the job, or "".
+/// Subtask and node reports go to `view` if given; its status follows the
+/// job's.
+job_result supervise(
+    caf::scoped_actor& self, const physical_plan& plan,
+    const std::vector<caf::actor>& actors,
+    std::vector<std::shared_ptr<subtask_metrics>> metrics,
+    const job_options& opts, const std::atomic<bool>* stop,
+    const std::function<std::string(const caf::down_msg&)>& on_down = nullptr,
+    observe::job_view* view = nullptr);
+
+/// Wall-clock time in ms since the epoch (report times for job_view).
+int64_t wall_clock_ms();
+
+} // namespace flow::runtime
