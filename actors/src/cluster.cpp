@@ -41,7 +41,12 @@ namespace {
 //                           agree with the coordinator's
 //   coordinator -> agent:  (deploy_atom, job args, subtask ids, job)
 //                           => vector<actor> (the spawned subtasks)
-//                           job args: the coordinator's job configuration
+//                           job args: the coordinator's job configuration;
+//                           refused from anyone but the coordinator the
+//                           worker registered with (the agent listens on
+//                           the worker's port: anyone may reach it)
+//   worker -> its agent:   (coordinator_atom, coordinator) before it
+//                           registers
 //   coordinator -> control: (peers_atom, hosts, ports) => bool
 //                           connect to these workers before deployment
 //   coordinator -> control: (finish_atom, bool ok)
@@ -49,6 +54,7 @@ using register_atom = caf::atom_constant<caf::atom("register")>;
 using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using deploy_atom = caf::atom_constant<caf::atom("deploy")>;
 using finish_atom = caf::atom_constant<caf::atom("finish")>;
+using coordinator_atom = caf::atom_constant<caf::atom("coord")>;
 
 /// A coordinator's job configuration as command-line arguments, which a
 /// worker's node_config parses after its own (so they win).
@@ -120,11 +126,33 @@ caf::behavior agent(caf::event_based_actor* self, const topology* t,
                     std::vector<std::string> own_args,
                     std::shared_ptr<std::vector<caf::actor>> spawned,
                     observe::job_view* view) {
+  // The coordinator this worker registers with; only the agent's own
+  // handlers touch it.
+  auto coordinator = std::make_shared<caf::actor_addr>();
   return {
+      [=](coordinator_atom, caf::actor& c) {
+        if (self->current_sender() &&
+            self->current_sender()->node() == self->node())
+          *coordinator = c.address();
+      },
       [=](deploy_atom, std::vector<std::string>& args,
           std::vector<uint32_t>& ids,
           caf::actor& job) -> caf::result<std::vector<caf::actor>> {
         auto log = logger("flow/cluster");
+        auto sender = self->current_sender();
+        // A refusal says nothing about this node or its job.
+        if (!sender || *coordinator == nullptr ||
+            sender->address() != *coordinator) {
+          log->warn("refused a deploy request from {} (not the coordinator)",
+                    sender ? to_string(sender->node()) : "an anonymous sender");
+          return caf::make_error(caf::sec::request_receiver_down);
+        }
+        // Job settings only: a path in a request would make this node read
+        // files on a remote peer's behalf.
+        for (auto& a : args)
+          if (a.rfind("--config-file", 0) == 0)
+            return caf::make_error(caf::sec::invalid_argument,
+                                   "deploy: no config file in job settings");
         // The coordinator's job options win over this node's own.
         auto all = own_args;
         all.insert(all.end(), args.begin(), args.end());
@@ -216,6 +244,7 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   }
   caf::scoped_actor self{sys};
   self->monitor(coordinator);
+  self->send(agent_actor, coordinator_atom::value, coordinator);
   bool accepted = false;
   std::string reason;
   std::vector<std::string> own_keys;
@@ -343,11 +372,18 @@ int run_coordinator(const topology& t, node_config& cfg,
           for (size_t i = 0; i < keys.size() && i < values.size(); ++i)
             worker_job[keys[i]] = values[i];
           auto differing = differing_job_settings(own_job, worker_job);
+          // `why` goes to this node's log; the reply to the worker names
+          // what to fix but no value of this node (the reply goes to
+          // whoever connected).
           std::string why;
+          std::string reply;
           if (fp != fingerprint) {
             why = "topology fingerprint mismatch: worker " + wname +
                   " runs a different program (" + std::to_string(fp) +
                   " != " + std::to_string(fingerprint) + ")";
+            reply = "topology fingerprint mismatch: this worker runs a "
+                    "different program, or options that shape the topology "
+                    "differ (give them to every node)";
             std::string only_here;
             for (auto& [key, value] : own_job)
               if (key.rfind("flow.", 0) != 0 && key.rfind("kafka.", 0) != 0 &&
@@ -362,10 +398,16 @@ int run_coordinator(const topology& t, node_config& cfg,
                   "counts (give job options to the coordinator only): ";
             for (size_t i = 0; i < differing.size(); ++i)
               why += (i ? "; " : "") + differing[i];
+            reply = "job configuration differs from the coordinator's, which "
+                    "is the one that counts (give job options to the "
+                    "coordinator only): ";
+            for (size_t i = 0; i < differing.size(); ++i)
+              reply += (i ? ", " : "") +
+                       differing[i].substr(0, differing[i].find(' '));
           }
           if (!why.empty()) {
             log->error("{}: rejected {}: {}", name, wname, why);
-            return {false, why};
+            return {false, reply};
           }
           for (auto& w : workers)
             if (w.name == wname)

@@ -91,4 +91,35 @@ BOOST_AUTO_TEST_CASE(fail_on_bad_record_fails_the_job) {
   BOOST_TEST(res.error.find(in + "[0]@1") != std::string::npos, res.error);
 }
 
+// A 5 MB undecodable record (its topic allows 10 MB; the broker's default
+// is 1 MB) goes whole to the dead-letter topic, which libflow creates big
+// enough, and the job completes.
+BOOST_AUTO_TEST_CASE(a_5_mb_undecodable_record_goes_whole_to_the_dlq) {
+  auto in = unique("dlq-big-in");
+  adm.create_topic(in, 1, -1, {{"max.message.bytes", "10485760"}});
+  auto out = make_topic("dlq-big-out", 1);
+  std::vector<producer_record> rs(3);
+  rs[0].value = "1";
+  rs[1].value = std::string(5 << 20, 'x');
+  rs[2].value = "3";
+  {
+    auto big = settings;
+    big.properties.emplace_back("message.max.bytes", "10485760");
+    topic_producer w{big, in};
+    for (auto& r : rs)
+      w.produce(r);
+    w.flush();
+  }
+  flow::topology t{"dlq-big"};
+  t.source(source<int64_t>(in)).sink(sink<int64_t>(out));
+  auto res = flow::runtime::execute(t, options(1));
+  BOOST_REQUIRE_MESSAGE(res.ok, res.error);
+  BOOST_TEST(read_all(out).size() == 2u);
+  auto dlq = read_all(in + ".dlq");
+  BOOST_REQUIRE_EQUAL(dlq.size(), 1u);
+  BOOST_TEST(dlq[0].value.size() == rs[1].value.size());
+  BOOST_TEST(dlq[0].value == rs[1].value);
+  BOOST_TEST(!dlq[0].header_value(dlq_truncated_header));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -42,7 +42,7 @@ port=$((port + 1))
 start coord2 $(coordinator_flags $port 1 10) --flow.parallelism=2 "${kafka[@]}"
 start bad $(worker_flags $port worker-bad) --kafka.bootstrap=embedded
 wait_exit "$PID_bad" 30; [[ $RC != 0 && $RC != timeout ]] || fail "disagreeing worker exit '$RC'"
-grep -q "rejected by the coordinator: .*kafka.bootstrap = \"embedded\" here" "$WORK/bad.err" \
+grep -q "rejected by the coordinator: .*kafka.bootstrap" "$WORK/bad.err" \
   || fail "the worker did not name the differing key"
 grep -q "rejected worker-bad: .*kafka.bootstrap" "$WORK/coord2.err" \
   || fail "the coordinator did not name the differing key"

@@ -3,6 +3,7 @@
 set -euo pipefail
 JOB="${FLOW_CLUSTER_JOB:?path of flow_cluster_job}"
 WORK="$(mktemp -d /tmp/flow-system.XXXXXX)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PIDS=()
 
 cleanup() {

@@ -4,16 +4,9 @@
 # refused and no job starts.
 source "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || fail "openssl CLI missing (scripts/setup installs it)"
-pki="$WORK/pki"; mkdir -p "$pki"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=libflow-test-ca" \
-  -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
-make_cert() {  # name, signed by the CA
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$pki/$1.key" \
-    -out "$pki/$1.csr" 2>/dev/null
-  openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
-    -CAcreateserial -days 2 -out "$pki/$1.pem" 2>/dev/null
-}
-make_cert node
+pki="$WORK/pki"
+# The README's recipe: a CA of this cluster and a certificate it signed.
+DAYS=2 "$ROOT/scripts/make-certs" "$pki" node >/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=rogue" \
   -keyout "$pki/rogue.key" -out "$pki/rogue.pem" 2>/dev/null
 tls() {  # cert key ca

@@ -45,8 +45,9 @@ admin::admin(const client_settings& s) : impl_(std::make_unique<impl>()) {
 
 admin::~admin() = default;
 
-void admin::create_topic(const std::string& topic, int32_t partitions,
-                         int32_t replication) {
+void admin::create_topic(
+    const std::string& topic, int32_t partitions, int32_t replication,
+    const std::vector<std::pair<std::string, std::string>>& configs) {
   if (impl_->settings.embedded()) {
     embedded_cluster::instance().ensure_topic(topic, partitions);
     return;
@@ -59,6 +60,11 @@ void admin::create_topic(const std::string& topic, int32_t partitions,
                       "create topic " + topic + ": " + err.data()};
   std::unique_ptr<rd_kafka_NewTopic_t, decltype(&rd_kafka_NewTopic_destroy)>
       owned{nt, &rd_kafka_NewTopic_destroy};
+  for (auto& [name, value] : configs)
+    if (auto e = rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str()))
+      throw kafka_error{detail::to_errc(e), "create topic " + topic + ": " +
+                                                name + "=" + value + ": " +
+                                                rd_kafka_err2str(e)};
   detail::queue_ptr q{rd_kafka_queue_new(impl_->handle.get())};
   rd_kafka_CreateTopics(impl_->handle.get(), &nt, 1, nullptr, q.get());
   auto ev = impl_->wait(q.get(), "create topic " + topic);

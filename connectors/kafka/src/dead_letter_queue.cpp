@@ -7,8 +7,11 @@ namespace flow::kafka {
 dead_letter_queue::dead_letter_queue(client_settings s, std::string topic,
                                      blocking_executor* executor)
     : topic_(std::move(topic)) {
-  opening_.start(executor, [s = std::move(s), topic = topic_] {
-    if (!s.embedded()) admin{s}.create_topic(topic, 1);
+  const auto limit = std::to_string(dlq_max_message_bytes);
+  s.properties.emplace_back("message.max.bytes", limit);
+  opening_.start(executor, [s = std::move(s), topic = topic_, limit] {
+    if (!s.embedded())
+      admin{s}.create_topic(topic, 1, -1, {{"max.message.bytes", limit}});
     return std::make_unique<topic_producer>(s, topic, 1);
   });
 }
@@ -25,8 +28,8 @@ void dead_letter_queue::add(const record_view& v,
                             const std::string& error) {
   producer_record r;
   if (v.has_key()) r.key = std::string(v.key);
-  r.value = std::string(v.value);
-  r.headers.reserve(v.headers.size() + 4);
+  r.value = std::string(v.value.substr(0, dlq_max_value_bytes));
+  r.headers.reserve(v.headers.size() + 5);
   for (auto& [k, val] : v.headers)
     r.headers.push_back(header{std::string(k), std::string(val)});
   r.headers.push_back(header{dlq_topic_header, source_topic});
@@ -34,6 +37,9 @@ void dead_letter_queue::add(const record_view& v,
       header{dlq_partition_header, std::to_string(v.partition)});
   r.headers.push_back(header{dlq_offset_header, std::to_string(v.offset)});
   r.headers.push_back(header{dlq_error_header, error});
+  if (v.value.size() > dlq_max_value_bytes)
+    r.headers.push_back(
+        header{dlq_truncated_header, std::to_string(v.value.size())});
   if (producer_)
     producer_->enqueue(std::move(r));
   else

@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace flow::kafka {
 
@@ -21,12 +23,14 @@ public:
   admin(const admin&) = delete;
   admin& operator=(const admin&) = delete;
 
-  /// Creates `topic`; an existing topic is fine. replication -1: the
+  /// Creates `topic` with topic `configs` (e.g. max.message.bytes); an
+  /// existing topic is fine (and keeps its configs). replication -1: the
   /// broker's default. Returns once the topic's metadata is visible to
   /// clients (within kafka.timeout-ms). Blocks: not on a scheduler
   /// thread. Throws kafka_error.
-  void create_topic(const std::string& topic, int32_t partitions,
-                    int32_t replication = -1);
+  void create_topic(
+      const std::string& topic, int32_t partitions, int32_t replication = -1,
+      const std::vector<std::pair<std::string, std::string>>& configs = {});
 
   /// Deletes `topic` (missing is fine). Throws kafka_error.
   void delete_topic(const std::string& topic);

@@ -17,6 +17,19 @@ inline constexpr const char* dlq_topic_header = "flow.source.topic";
 inline constexpr const char* dlq_partition_header = "flow.source.partition";
 inline constexpr const char* dlq_offset_header = "flow.source.offset";
 inline constexpr const char* dlq_error_header = "flow.error";
+/// On a record whose value was cut to dlq_max_value_bytes: its size before.
+inline constexpr const char* dlq_truncated_header = "flow.truncated-from";
+
+/// The largest dead-letter value kept whole. The dead-letter topic is
+/// created with a max.message.bytes (and its producer with a
+/// message.max.bytes) that fits it with its key and headers, so a record
+/// rejected for its size by the output is not rejected by its dead-letter
+/// topic too; a larger value (the broker let in something bigger) is cut,
+/// with dlq_truncated_header saying so.
+inline constexpr size_t dlq_max_value_bytes = size_t{32} << 20;
+/// max.message.bytes of dead-letter topics: the largest value, plus room
+/// for its key, headers and batch overhead.
+inline constexpr size_t dlq_max_message_bytes = dlq_max_value_bytes + (1 << 20);
 
 /// The dead-letter topic of one source subtask: records its deserializer
 /// rejected, with their key, value and headers, plus headers naming their
