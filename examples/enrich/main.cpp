@@ -1,14 +1,21 @@
 // enrich: a data-integration job. Orders (topic `orders`) are joined with
-// the latest customer record per customer id (topic `customers`, read as a
-// table) into `enriched-orders`; all values are Protobuf messages
-// (proto/flow/examples/enrich.proto).
+// the version of their customer (topic `customers`, a changelog: key =
+// customer id, value = the customer from the record's timestamp on, null
+// = deleted) valid at the order's event time, into `enriched-orders`;
+// values are Protobuf messages (proto/flow/examples/enrich.proto). The
+// join is flow::versioned_left_join: the output is the same in every run,
+// whatever the order in which the two topics are read. An order whose
+// customer has no version at its time waits up to enrich.max-wait ms (of
+// event time) for the customer's first one, then leaves without a
+// customer; orders behind the watermark go to `orders.late`.
 //
-// The binary first runs a feed job that fills `customers` (with some
-// customers updated later: the join must use the latest version) and
-// `orders` (including a few undecodable records, which go to `orders.dlq`),
-// then the enrich job, then prints a sample of the output and the counts.
-// On the embedded cluster (kafka.bootstrap = "embedded", as conf/enrich.conf
-// says) all of this happens inside the process:
+// The binary first runs a feed job that fills `customers` (customers
+// created over time, some upgraded to gold, some deleted) and `orders`
+// (some before their customer exists, some of customers that never do,
+// and a few undecodable records, which go to `orders.dlq`), then the
+// enrich job, then prints a sample and the counts of what this run wrote.
+// On the embedded cluster (kafka.bootstrap = "embedded", as
+// conf/enrich.conf says) all of this happens inside the process:
 //   build/examples/enrich --config-file=conf/enrich.conf
 // The topics are options (enrich.*-topic); --enrich.feed=false skips the
 // feed and joins what the topics already hold.
@@ -17,12 +24,15 @@
 #include "flow/kafka.hpp"
 #include "flow/log.hpp"
 #include "flow/run.hpp"
+#include "flow/serde_protobuf.hpp"
+#include "flow/versioned_join.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <iostream>
-#include <unordered_map>
-#include <variant>
+#include <map>
+#include <vector>
 
 namespace {
 
@@ -31,71 +41,35 @@ using flow::examples::EnrichedOrder;
 using flow::examples::Order;
 namespace kafka = flow::kafka;
 
-/// What the join consumes: a table update or an order.
-using join_input = std::variant<Customer, Order>;
-
-uint64_t customer_id_of(const join_input& x) {
-  if (auto c = std::get_if<Customer>(&x)) return c->id();
-  return std::get<Order>(x).customer_id();
-}
-
-/// Stream-table join, one instance per key-partitioned subtask: keeps the
-/// latest Customer per id; an order is enriched with the customer current
-/// when it arrives. Orders of a customer not seen yet wait (the table is
-/// read from the beginning, so its record usually follows soon); at end of
-/// input the ones still waiting leave without a customer.
-class join_task final : public flow::emitting_task<EnrichedOrder> {
-public:
-  using emitting_task::emitting_task;
-
-  void process(size_t, flow::batch_base& b) override {
-    for (auto& x : flow::records_of<join_input>(b)) {
-      if (auto c = std::get_if<Customer>(&x)) {
-        auto id = c->id();
-        auto& slot = table_[id];
-        slot = std::move(*c);
-        if (auto w = waiting_.find(id); w != waiting_.end()) {
-          for (auto& o : w->second)
-            emit(std::move(o), &slot);
-          waiting_.erase(w);
-        }
-      } else {
-        auto& o = std::get<Order>(x);
-        if (auto i = table_.find(o.customer_id()); i != table_.end())
-          emit(std::move(o), &i->second);
-        else
-          waiting_[o.customer_id()].push_back(std::move(o));
-      }
-    }
-  }
-
-  void end_of_input() override {
-    for (auto& [id, orders] : waiting_)
-      for (auto& o : orders)
-        emit(std::move(o), nullptr);
-    waiting_.clear();
-  }
-
-private:
-  void emit(Order o, const Customer* c) {
-    EnrichedOrder e;
-    *e.mutable_order() = std::move(o);
-    if (c) *e.mutable_customer() = *c;
-    this->router_.emit(std::move(e));
-  }
-
-  std::unordered_map<uint64_t, Customer> table_;
-  std::unordered_map<uint64_t, std::vector<Order>> waiting_;
-};
+/// A record of the customers topic: a customer from its timestamp on, or
+/// its deletion.
+using customer_version = flow::changelog_entry<uint64_t, Customer>;
 
 const flow::option<std::string> customers_topic{
     "enrich.customers-topic", "customers",
-    "Topic of Customer records, read as a table (latest per id)."};
-const flow::option<std::string> orders_topic{"enrich.orders-topic", "orders",
-                                             "Topic of Order records."};
+    "Changelog of Customer records: key = id, value = the customer from the "
+    "record's timestamp on, null = deleted."};
+const flow::option<std::string> orders_topic{
+    "enrich.orders-topic", "orders",
+    "Topic of Order records (event time: timestamp_ms)."};
 const flow::option<std::string> output_topic{
     "enrich.output-topic", "enriched-orders",
-    "Topic the EnrichedOrder records are written to."};
+    "Topic the EnrichedOrder records are written to (key = order id)."};
+const flow::option<std::string> late_topic{
+    "enrich.late-topic", "orders.late",
+    "Topic of the orders that arrived behind the watermark (more than "
+    "enrich.out-of-orderness late), which the join did not use."};
+const flow::option<int64_t> max_wait_option{
+    "enrich.max-wait", 1000,
+    "Event time (ms) an order whose customer has no version at the order's "
+    "time waits for the customer's first version; then it leaves without "
+    "one.",
+    flow::in_range(0, int64_t{1} << 40)};
+const flow::option<int64_t> disorder_option{
+    "enrich.out-of-orderness", 200,
+    "How far (ms) records of one partition of either topic may be out of "
+    "event-time order; records later than that are late.",
+    flow::in_range(0, int64_t{1} << 40)};
 const flow::option<bool> feed_option{
     "enrich.feed", true,
     "Fill the customers and orders topics first (generated records); false: "
@@ -103,12 +77,18 @@ const flow::option<bool> feed_option{
 const flow::option<int64_t> customers_option{"enrich.customers", 1000,
                                              "Customers generated by the feed.",
                                              flow::in_range(1, 1'000'000'000)};
-const flow::option<int64_t> orders_option{"enrich.orders", 100000,
-                                          "Orders generated by the feed.",
-                                          flow::in_range(0, int64_t{1} << 40)};
+const flow::option<int64_t> orders_option{
+    "enrich.orders", 100000, "Orders generated by the feed, one per ms.",
+    flow::in_range(0, int64_t{1} << 40)};
 const flow::option<int64_t> updates_option{
     "enrich.updates", 200,
-    "Later updates of customers (to tier gold) generated by the feed.",
+    "Customers the feed upgrades to tier gold (in the second half of the "
+    "orders' time).",
+    flow::in_range(0, 1'000'000'000)};
+const flow::option<int64_t> deletes_option{
+    "enrich.deletes", 20,
+    "Customers the feed deletes (tombstones, in the last quarter of the "
+    "orders' time).",
     flow::in_range(0, 1'000'000'000)};
 const flow::option<int64_t> corrupt_option{
     "enrich.corrupt", 3,
@@ -123,6 +103,7 @@ struct sizes {
   int64_t customers;
   int64_t orders;
   int64_t updates;
+  int64_t deletes;
   int64_t corrupt;
   int64_t sample;
 };
@@ -131,6 +112,7 @@ struct topics {
   std::string customers;
   std::string orders;
   std::string output;
+  std::string late;
 };
 
 constexpr std::array<const char*, 8> names{
@@ -139,48 +121,72 @@ constexpr std::array<const char*, 5> countries{"DE", "FR", "US", "JP", "BR"};
 constexpr std::array<const char*, 6> items{"keyboard", "monitor", "cable",
                                            "lamp",     "chair",   "desk"};
 
-/// Fills the customers and orders topics.
+/// Event time of the feed's first order.
+constexpr int64_t epoch_ms = 1700000000000;
+
+/// The feed's customer changelog in event-time order: customer c created
+/// in the first half of the orders' time (so some of its orders come
+/// before it), `updates` upgrades to gold in the second half, `deletes`
+/// deletions in the last quarter.
+std::vector<customer_version> customer_changelog(const sizes& n) {
+  auto span = std::max<int64_t>(n.orders, 1);
+  std::vector<customer_version> log;
+  auto customer = [](uint64_t id, const char* tier) {
+    Customer c;
+    c.set_id(id);
+    c.set_name(std::string(names[id % names.size()]) + " #" +
+               std::to_string(id));
+    c.set_country(countries[id % countries.size()]);
+    c.set_tier(tier);
+    return c;
+  };
+  for (int64_t c = 0; c < n.customers; ++c)
+    log.push_back(
+        {static_cast<uint64_t>(c), customer(static_cast<uint64_t>(c), "basic"),
+         epoch_ms + (c * 7919 % n.customers) * span / 2 / n.customers});
+  for (int64_t u = 0; u < n.updates; ++u) {
+    auto id = static_cast<uint64_t>(u * 31 % n.customers);
+    log.push_back({id, customer(id, "gold"),
+                   epoch_ms + span / 2 + u * span / 4 / (n.updates + 1)});
+  }
+  for (int64_t d = 0; d < n.deletes; ++d)
+    log.push_back({static_cast<uint64_t>((d * 97 + 13) % n.customers),
+                   std::nullopt,
+                   epoch_ms + span * 3 / 4 + d * span / 4 / (n.deletes + 1)});
+  std::stable_sort(log.begin(), log.end(),
+                   [](auto& a, auto& b) { return a.timestamp < b.timestamp; });
+  return log;
+}
+
+/// Fills the customers and orders topics. One generator and one sink
+/// subtask per topic write in event-time order: no record is late.
 flow::topology feed(const sizes& n, const topics& to) {
   flow::topology t{"enrich-feed"};
-  // Customers first as "basic", then `updates` of them upgraded to "gold".
-  // One subtask keeps the versions of a customer in order.
+  auto log = customer_changelog(n);
   auto customers = flow::generator(
-      static_cast<uint64_t>(n.customers + n.updates),
-      [n](uint64_t i) {
-        Customer c;
-        auto id = i % static_cast<uint64_t>(n.customers);
-        c.set_id(id);
-        c.set_name(std::string(names[id % names.size()]) + " #" +
-                   std::to_string(id));
-        c.set_country(countries[id % countries.size()]);
-        c.set_tier(i < static_cast<uint64_t>(n.customers) ? "basic" : "gold");
-        return c;
-      },
-      "gen-customers");
+      log.size(), [log](uint64_t i) { return log[i]; }, "gen-customers");
   customers.parallelism = 1;
-  t.source(customers).sink(kafka::sink<Customer>(
-      to.customers,
-      kafka::keyed_by<Customer>([](const Customer& c) { return c.id(); })));
-  // About 2% of the orders name a customer that does not exist.
+  t.source(customers).sink(
+      kafka::sink<customer_version>(to.customers, {"customers-sink", 1}));
+  // About 2% of the orders name a customer that never exists.
   auto unknown = std::max<int64_t>(1, n.customers / 50);
-  t
-      .source(flow::generator(
-          static_cast<uint64_t>(n.orders),
-          [n, unknown](uint64_t i) {
-            Order o;
-            o.set_id(i);
-            o.set_customer_id((i * 7919) %
-                              static_cast<uint64_t>(n.customers + unknown));
-            o.set_amount_cents(static_cast<int64_t>(100 + (i * 37) % 50000));
-            o.set_item(items[i % items.size()]);
-            o.set_timestamp_ms(1700000000000 + static_cast<int64_t>(i));
-            return o;
-          },
-          "gen-orders"))
-      .sink(kafka::sink<Order>(
-          to.orders,
-          kafka::keyed_by<Order>([](const Order& o) { return o.id(); }),
-          {"orders-sink", std::nullopt}));
+  auto orders = flow::generator(
+      static_cast<uint64_t>(n.orders),
+      [n, unknown](uint64_t i) {
+        Order o;
+        o.set_id(i);
+        o.set_customer_id((i * 7919) %
+                          static_cast<uint64_t>(n.customers + unknown));
+        o.set_amount_cents(static_cast<int64_t>(100 + (i * 37) % 50000));
+        o.set_item(items[i % items.size()]);
+        o.set_timestamp_ms(epoch_ms + static_cast<int64_t>(i));
+        return o;
+      },
+      "gen-orders");
+  orders.parallelism = 1;
+  t.source(orders).sink(kafka::sink<Order>(
+      to.orders, kafka::keyed_by<Order>([](const Order& o) { return o.id(); }),
+      {"orders-sink", 1}));
   // Bytes that are no valid Protobuf Order (wire type 7).
   t.source(flow::generator(
                static_cast<uint64_t>(n.corrupt),
@@ -194,119 +200,170 @@ flow::topology feed(const sizes& n, const topics& to) {
   return t;
 }
 
-flow::topology enrich(const topics& from) {
+flow::topology enrich(const topics& from, int64_t max_wait, int64_t disorder) {
   flow::topology t{"enrich"};
-  auto customers = t.source(kafka::source<Customer>(from.customers))
-                       .map([](Customer c) { return join_input{std::move(c)}; },
-                            "as-table-update");
+  auto customers =
+      t.source(kafka::table_source<customer_version>(from.customers))
+          .assign_timestamps(
+              [](const customer_version& c) { return c.timestamp; }, disorder)
+          .key_by([](const customer_version& c) { return c.key; });
   auto orders =
       t.source(kafka::source<Order>(from.orders))
-          .map([](Order o) { return join_input{std::move(o)}; }, "as-order");
-  customers.union_with(orders)
-      .key_by(customer_id_of)
-      .partitioned("by-customer")
-      .add<EnrichedOrder>("join",
-                          [](const flow::task_setup& s) {
-                            return std::make_unique<join_task>(s);
-                          })
-      .sink(kafka::sink<EnrichedOrder>(
-          from.output,
-          kafka::keyed_by<EnrichedOrder>(
-              [](const EnrichedOrder& e) { return e.order().id(); })));
+          .assign_timestamps([](const Order& o) { return o.timestamp_ms(); },
+                             disorder)
+          .key_by([](const Order& o) { return o.customer_id(); });
+  flow::versioned_join_options opts;
+  opts.max_wait = max_wait;
+  auto joined = flow::versioned_left_join(
+      orders, customers,
+      [](const Order& o, const customer_version* c) {
+        EnrichedOrder e;
+        *e.mutable_order() = o;
+        if (c) *e.mutable_customer() = *c->value;
+        return e;
+      },
+      opts, "join");
+  joined.results.sink(kafka::sink<EnrichedOrder>(
+      from.output, kafka::keyed_by<EnrichedOrder>(
+                       [](const EnrichedOrder& e) { return e.order().id(); })));
+  joined.unjoined.sink(kafka::sink<Order>(
+      from.late,
+      kafka::keyed_by<Order>([](const Order& o) { return o.id(); })));
   return t;
 }
 
-/// Reads the output topic back and prints a sample and the counts.
-void report(const flow::job_options& opts, const sizes& n,
-            const std::string& output, bool fed) {
-  auto s = kafka::client_settings::from(&opts.settings);
+/// The end offsets of `topic` now: where this run's output starts.
+std::map<int32_t, int64_t> end_offsets(const kafka::client_settings& base,
+                                       const std::string& topic) {
+  auto s = base;
   s.stop_at_end = true;
-  s.start = kafka::start_offset{};
-  kafka::subtask_consumer reader{s, output, 0, 1};
-  uint64_t total = 0, matched = 0, gold = 0;
-  std::vector<std::string> sample;
+  s.start.what = kafka::start_offset::kind::latest;
+  kafka::subtask_consumer reader{s, topic, 0, 1};
+  std::map<int32_t, int64_t> at;
+  for (auto& [p, o] : reader.positions())
+    at[p] = o;
+  return at;
+}
+
+/// Calls f(record) for every record of `topic` from `from` on.
+template <class F>
+void read_from(const kafka::client_settings& base, const std::string& topic,
+               const std::map<int32_t, int64_t>& from, F&& f) {
+  auto s = base;
+  s.stop_at_end = true;
+  s.start.what = kafka::start_offset::kind::explicit_offsets;
+  s.start.offsets = from;
+  kafka::subtask_consumer reader{s, topic, 0, 1};
   while (!reader.finished())
-    for (auto& v : reader.fetch(10000, 100)) {
-      EnrichedOrder e;
-      if (!e.ParseFromArray(v.value.data(), static_cast<int>(v.value.size())))
-        continue;
-      ++total;
-      if (e.has_customer()) {
-        ++matched;
-        gold += e.customer().tier() == "gold";
-      }
-      if (sample.size() < static_cast<size_t>(n.sample)) {
-        char line[256];
-        std::snprintf(line, sizeof line,
-                      "  order %6llu  %-9s %7.2f  customer %4llu  %s",
-                      static_cast<unsigned long long>(e.order().id()),
-                      e.order().item().c_str(),
-                      static_cast<double>(e.order().amount_cents()) / 100.0,
-                      static_cast<unsigned long long>(e.order().customer_id()),
-                      e.has_customer() ? (e.customer().name() + " (" +
-                                          e.customer().country() + ", " +
-                                          e.customer().tier() + ")")
-                                             .c_str()
-                                       : "(unknown customer)");
-        sample.push_back(line);
-      }
+    for (auto& v : reader.fetch(10000, 100))
+      f(v);
+}
+
+/// Prints a sample of what this run wrote and its counts.
+void report(const kafka::client_settings& ks, const sizes& n, const topics& to,
+            const std::map<int32_t, int64_t>& output_from,
+            const std::map<int32_t, int64_t>& late_from, bool fed,
+            uint64_t dead_lettered) {
+  uint64_t total = 0, matched = 0, gold = 0, late = 0;
+  std::vector<std::string> sample;
+  read_from(ks, to.output, output_from, [&](const kafka::record_view& v) {
+    EnrichedOrder e;
+    if (!e.ParseFromArray(v.value.data(), static_cast<int>(v.value.size())))
+      return;
+    ++total;
+    if (e.has_customer()) {
+      ++matched;
+      gold += e.customer().tier() == "gold";
     }
-  std::cout << output << " sample:\n";
+    if (sample.size() < static_cast<size_t>(n.sample)) {
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "  order %6llu  %-9s %7.2f  customer %4llu  %s",
+                    static_cast<unsigned long long>(e.order().id()),
+                    e.order().item().c_str(),
+                    static_cast<double>(e.order().amount_cents()) / 100.0,
+                    static_cast<unsigned long long>(e.order().customer_id()),
+                    e.has_customer()
+                        ? (e.customer().name() + " (" + e.customer().country() +
+                           ", " + e.customer().tier() + ")")
+                              .c_str()
+                        : "(no customer at its time)");
+      sample.push_back(line);
+    }
+  });
+  read_from(ks, to.late, late_from, [&](const kafka::record_view&) { ++late; });
+  std::cout << to.output << " sample:\n";
   for (auto& l : sample)
     std::cout << l << '\n';
-  std::cout << "counts: ";
+  std::cout << "counts of this run: ";
   if (fed)
-    std::cout << "customers " << n.customers << " (+" << n.updates
-              << " updates), orders " << n.orders << " (+" << n.corrupt
-              << " corrupt), ";
+    std::cout << "fed customers " << n.customers << " (+" << n.updates
+              << " updates, " << n.deletes << " deletes), orders " << n.orders
+              << " (+" << n.corrupt << " corrupt); ";
   std::cout << "enriched " << total << " (" << matched << " with customer, "
             << gold << " of them gold; " << total - matched
-            << " unknown customer), dead-lettered "
-            << kafka::counters().dead_lettered.load() << "\n";
+            << " without), late " << late << ", dead-lettered " << dead_lettered
+            << "\n";
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
   flow::program program{argc, argv,
-                        "Joins orders with the latest record of their "
-                        "customer (Kafka topics, Protobuf records)."};
+                        "Joins orders with the version of their customer "
+                        "valid at the order's time (Kafka topics, Protobuf "
+                        "records)."};
   if (program.done()) return program.exit_code();
   sizes n{program.get(customers_option), program.get(orders_option),
-          program.get(updates_option), program.get(corrupt_option),
-          program.get(sample_option)};
+          program.get(updates_option),   program.get(deletes_option),
+          program.get(corrupt_option),   program.get(sample_option)};
   topics to{program.get(customers_topic), program.get(orders_topic),
-            program.get(output_topic)};
+            program.get(output_topic), program.get(late_topic)};
   bool fed = program.get(feed_option);
   auto f = feed(n, to);
-  auto t = enrich(to);
+  auto t =
+      enrich(to, program.get(max_wait_option), program.get(disorder_option));
   if (!program.check_required()) return program.exit_code();
   auto& opts = program.options();
   auto log = flow::logger("flow/runtime");
 
-  if (fed) {
+  auto ks = kafka::client_settings::from(&opts.settings);
+  std::map<int32_t, int64_t> output_from, late_from;
+  try {
     // The topics, with the configured partitions (or 4): a real cluster
     // may not create them on demand; existing topics are kept.
-    try {
-      auto ks = kafka::client_settings::from(&opts.settings);
-      kafka::admin adm{ks};
-      auto parts = ks.embedded_partitions > 0
-                       ? static_cast<int32_t>(ks.embedded_partitions)
-                       : 4;
-      for (auto& topic : {to.customers, to.orders, to.output})
-        adm.create_topic(topic, parts);
-    } catch (const std::exception& e) {
-      log->error("job 'enrich-feed' FAILED: cannot create the topics: {}",
-                 e.what());
-      return flow::exit_job_failed;
+    kafka::admin adm{ks};
+    auto parts = ks.embedded_partitions > 0
+                     ? static_cast<int32_t>(ks.embedded_partitions)
+                     : 4;
+    std::vector<std::string> create{to.output, to.late};
+    if (fed) {
+      create.push_back(to.customers);
+      create.push_back(to.orders);
     }
-    if (auto rc = program.run_here(f); rc != flow::exit_ok) return rc;
+    for (auto& topic : create)
+      adm.create_topic(topic, parts);
+  } catch (const std::exception& e) {
+    log->error("job 'enrich' FAILED: cannot create the topics: {}", e.what());
+    return flow::exit_job_failed;
   }
+  if (fed)
+    if (auto rc = program.run_here(f); rc != flow::exit_ok) return rc;
 
+  try {
+    output_from = end_offsets(ks, to.output);
+    late_from = end_offsets(ks, to.late);
+  } catch (const std::exception& e) {
+    log->error("job 'enrich' FAILED: cannot read the end of {} / {}: {}",
+               to.output, to.late, e.what());
+    return flow::exit_job_failed;
+  }
+  auto dead = kafka::counters().dead_lettered.load();
   auto rc = program.run(t);
   if (rc != flow::exit_ok) return rc;
   try {
-    report(opts, n, to.output, fed);
+    report(ks, n, to, output_from, late_from, fed,
+           kafka::counters().dead_lettered.load() - dead);
   } catch (const std::exception& e) {
     log->error("reading {} failed: {}", to.output, e.what());
     return flow::exit_job_failed;

@@ -1,4 +1,5 @@
 #include "flow/batch.hpp"
+#include "flow/changelog.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -32,6 +33,15 @@ BOOST_AUTO_TEST_CASE(batches_survive_the_wire_form) {
   std::vector<std::pair<std::string, int64_t>> kvs{{"k", 1}, {"", -7}};
   BOOST_CHECK(round_trip(kvs) == kvs);
   BOOST_CHECK(round_trip(std::vector<double>{}).empty());
+  // A changelog entry keeps key, value or its absence (a tombstone), time.
+  using entry = changelog_entry<uint64_t, std::string>;
+  auto back = round_trip(
+      std::vector<entry>{{7, "v", 1700000000000}, {7, std::nullopt, -5}});
+  BOOST_REQUIRE_EQUAL(back.size(), 2u);
+  BOOST_CHECK(back[0].key == 7 && back[0].value == "v" &&
+              back[0].timestamp == 1700000000000);
+  BOOST_CHECK(back[1].key == 7 && !back[1].value && back[1].timestamp == -5);
+  BOOST_CHECK(changelog_traits<entry>::is_delete(back[1]));
 }
 
 BOOST_AUTO_TEST_CASE(malformed_or_unserializable_batches_fail_loudly) {

@@ -137,11 +137,20 @@ void topic_producer::check() {
   }
 }
 
+namespace {
+
+/// The value to send: a null one (data() == nullptr) for a tombstone.
+std::string_view value_of(const producer_record& r) {
+  return r.tombstone ? std::string_view() : std::string_view(r.value);
+}
+
+} // namespace
+
 void topic_producer::produce(const producer_record& r) {
   std::string_view key;
   if (r.key) key = *r.key;
-  auto value = r.tombstone ? std::string_view() : std::string_view(r.value);
-  produce(value, r.key ? &key : nullptr, r.headers, r.partition, r.timestamp);
+  produce(value_of(r), r.key ? &key : nullptr, r.headers, r.partition,
+          r.timestamp);
 }
 
 void topic_producer::produce(std::string_view value,
@@ -159,8 +168,8 @@ void topic_producer::produce(std::string_view value,
 bool topic_producer::try_produce(const producer_record& r) {
   std::string_view key;
   if (r.key) key = *r.key;
-  return try_produce(r.value, r.key ? &key : nullptr, r.headers, r.partition,
-                     r.timestamp);
+  return try_produce(value_of(r), r.key ? &key : nullptr, r.headers,
+                     r.partition, r.timestamp);
 }
 
 bool topic_producer::try_produce(std::string_view value,

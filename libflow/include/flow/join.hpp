@@ -12,8 +12,12 @@
 //                                         flow/changelog.hpp): `Out f(const
 //                                         A&, const B&)`; no match, no output
 //
-// Records that arrive behind the watermark are dropped by the window and
-// interval joins (counted, logged at end of input).
+// Records that arrive behind the watermark cannot join any more: the
+// window and interval joins drop them (counted, logged at end of input),
+// or, called with join_options, return them as side outputs
+// (join_output::late_a / late_b), as windows do with_late_output(). No
+// buffer outlives the watermark: window cells go when their window fires,
+// interval buffers when no later record can match them.
 
 #include "flow/changelog.hpp"
 #include "flow/keyed_store.hpp"
@@ -29,9 +33,30 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace flow {
+
+/// Settings of a join called with them: the overloads of window_join and
+/// interval_join taking join_options return their late records too
+/// (join_output), versioned joins their unjoined records
+/// (versioned_join_output).
+struct join_options {
+  /// Parallelism of the join and of the selectors of its outputs (unset:
+  /// flow.parallelism); set it here, not on the returned streams.
+  std::optional<uint32_t> parallelism;
+};
+
+/// The results of a window or interval join and its late records: those
+/// that arrived behind the watermark, when no result can include them any
+/// more. Late streams keep their side's timestamps.
+template <class Out, class A, class B>
+struct join_output {
+  stream<Out> results;
+  stream<A> late_a;
+  stream<B> late_b;
+};
 
 namespace detail {
 
@@ -65,18 +90,50 @@ timestamp_fn<T> need_timestamps(const stream<T>& s, const std::string& what) {
   return *s.timestamps();
 }
 
-/// Base of the joins: keyed state, the two inputs, late records.
-template <class Out>
-class join_task_base : public keyed_task<Out> {
+/// What a two-input join emits: its results, or with a late output a
+/// result or a late record of either side (select_task splits them).
+template <class Out, class A, class B, bool Late>
+using join_record_t =
+    std::conditional_t<Late, std::variant<Out, late_record<A>, late_record<B>>,
+                       Out>;
+
+/// Base of the joins: keyed state, the two inputs, late records (to the
+/// late output if there is one, else dropped and counted).
+template <class Out, class A, class B, bool Late>
+class join_task_base : public keyed_task<join_record_t<Out, A, B, Late>> {
 public:
+  using record = join_record_t<Out, A, B, Late>;
   join_task_base(const task_setup& s, size_t a_edges)
-      : keyed_task<Out>(s), a_edges_(a_edges) {}
+      : keyed_task<record>(s), a_edges_(a_edges) {}
   void end_of_input() override {
     if (dropped_ > 0)
-      logger("flow/join")->warn("{} late records dropped", dropped_);
+      logger("flow/join")
+          ->warn("{} late records dropped (no late output)", dropped_);
   }
 
+  /// Late records dropped (none with a late output).
+  uint64_t dropped() const noexcept { return dropped_; }
+
 protected:
+  void emit_result(Out&& o) {
+    if constexpr (Late)
+      this->router_.emit(record{std::in_place_index<0>, std::move(o)});
+    else
+      this->router_.emit(std::move(o));
+  }
+  void late_a(const A& x) {
+    if constexpr (Late)
+      this->router_.emit(record{std::in_place_index<1>, late_record<A>{x}});
+    else
+      ++dropped_;
+  }
+  void late_b(const B& y) {
+    if constexpr (Late)
+      this->router_.emit(record{std::in_place_index<2>, late_record<B>{y}});
+    else
+      ++dropped_;
+  }
+
   size_t a_edges_;
   uint64_t dropped_ = 0;
   int64_t wm_ = min_timestamp;
@@ -104,14 +161,15 @@ struct table_entry {
   std::multimap<int64_t, A> held;
 };
 
-template <class K, class A, class B, class Out, class FA, class FB, class F>
-class window_join_task final : public join_task_base<Out> {
+template <class K, class A, class B, class Out, class FA, class FB, class F,
+          bool Late>
+class window_join_task final : public join_task_base<Out, A, B, Late> {
 public:
   window_join_task(const task_setup& s, size_t a_edges, FA ka, FB kb, F f,
                    sliding_windows w, timestamp_fn<A> ta, timestamp_fn<B> tb)
-      : join_task_base<Out>(s, a_edges), ka_(ka), kb_(kb), f_(f), w_(w),
-        ta_(std::move(ta)), tb_(std::move(tb)), windows_(s.max_parallelism),
-        ends_(s.max_parallelism) {
+      : join_task_base<Out, A, B, Late>(s, a_edges), ka_(ka), kb_(kb), f_(f),
+        w_(w), ta_(std::move(ta)), tb_(std::move(tb)),
+        windows_(s.max_parallelism), ends_(s.max_parallelism) {
     this->key_groups_.add(windows_);
     this->key_groups_.add(ends_);
   }
@@ -119,10 +177,12 @@ public:
   void process(size_t input, batch_base& b) override {
     if (input < this->a_edges_) {
       for (auto& x : records_of<A>(b))
-        add(ta_(x), ka_(x), [&](cell& c) { c.a.push_back(x); });
+        if (!add(ta_(x), ka_(x), [&](cell& c) { c.a.push_back(x); }))
+          this->late_a(x);
     } else {
-      for (auto& x : records_of<B>(b))
-        add(tb_(x), kb_(x), [&](cell& c) { c.b.push_back(x); });
+      for (auto& y : records_of<B>(b))
+        if (!add(tb_(y), kb_(y), [&](cell& c) { c.b.push_back(y); }))
+          this->late_b(y);
     }
   }
 
@@ -137,7 +197,7 @@ public:
       if (c == cells.end()) return;
       for (auto& x : c->second.a)
         for (auto& y : c->second.b)
-          this->router_.emit(
+          this->emit_result(
               f_(static_cast<const A&>(x), static_cast<const B&>(y)));
       cells.erase(c);
       if (cells.empty()) group.erase(key);
@@ -148,13 +208,12 @@ public:
 private:
   using cell = join_cell<A, B>;
 
+  /// Puts a record into its windows that are still open; false if none
+  /// is (a late record).
   template <class Put>
-  void add(int64_t ts, const K& k, Put&& put) {
+  bool add(int64_t ts, const K& k, Put&& put) {
     auto last = floor_to(ts, w_.slide, w_.offset);
-    if (last + w_.size - 1 <= this->wm_) {
-      ++this->dropped_;
-      return;
-    }
+    if (last + w_.size - 1 <= this->wm_) return false;
     auto kg = this->key_group(k);
     auto& cells = windows_.get_or_create(kg, k);
     for (auto s = last; s > ts - w_.size; s -= w_.slide) {
@@ -163,6 +222,7 @@ private:
       put(cells[end]);
       ends_.add(kg, k, end - 1);
     }
+    return true;
   }
 
   FA ka_;
@@ -177,14 +237,15 @@ private:
   keyed_timers<K> ends_;
 };
 
-template <class K, class A, class B, class Out, class FA, class FB, class F>
-class interval_join_task final : public join_task_base<Out> {
+template <class K, class A, class B, class Out, class FA, class FB, class F,
+          bool Late>
+class interval_join_task final : public join_task_base<Out, A, B, Late> {
 public:
   interval_join_task(const task_setup& s, size_t a_edges, FA ka, FB kb, F f,
                      int64_t lower, int64_t upper, timestamp_fn<A> ta,
                      timestamp_fn<B> tb)
-      : join_task_base<Out>(s, a_edges), ka_(ka), kb_(kb), f_(f), lower_(lower),
-        upper_(upper), ta_(std::move(ta)), tb_(std::move(tb)),
+      : join_task_base<Out, A, B, Late>(s, a_edges), ka_(ka), kb_(kb), f_(f),
+        lower_(lower), upper_(upper), ta_(std::move(ta)), tb_(std::move(tb)),
         keys_(s.max_parallelism), expiry_(s.max_parallelism) {
     this->key_groups_.add(keys_);
     this->key_groups_.add(expiry_);
@@ -195,7 +256,7 @@ public:
       for (auto& x : records_of<A>(b)) {
         auto ts = ta_(x);
         if (ts <= this->wm_) {
-          ++this->dropped_;
+          this->late_a(x);
           continue;
         }
         auto k = ka_(x);
@@ -203,7 +264,7 @@ public:
         auto& st = keys_.get_or_create(kg, k);
         for (auto i = st.b.lower_bound(ts + lower_);
              i != st.b.end() && i->first <= ts + upper_; ++i)
-          this->router_.emit(
+          this->emit_result(
               f_(static_cast<const A&>(x), static_cast<const B&>(i->second)));
         st.a.emplace(ts, x);
         expiry_.add(kg, k, ts + upper_);
@@ -212,7 +273,7 @@ public:
       for (auto& y : records_of<B>(b)) {
         auto ts = tb_(y);
         if (ts <= this->wm_) {
-          ++this->dropped_;
+          this->late_b(y);
           continue;
         }
         auto k = kb_(y);
@@ -220,7 +281,7 @@ public:
         auto& st = keys_.get_or_create(kg, k);
         for (auto i = st.a.lower_bound(ts - upper_);
              i != st.a.end() && i->first <= ts - lower_; ++i)
-          this->router_.emit(
+          this->emit_result(
               f_(static_cast<const A&>(i->second), static_cast<const B&>(y)));
         st.b.emplace(ts, y);
         expiry_.add(kg, k, ts - lower_);
@@ -257,11 +318,11 @@ private:
 };
 
 template <class K, class A, class B, class Out, class FA, class FB, class F>
-class table_join_task final : public join_task_base<Out> {
+class table_join_task final : public join_task_base<Out, A, B, false> {
 public:
   table_join_task(const task_setup& s, size_t a_edges, FA ka, FB kb, F f,
                   timestamp_fn<A> ta)
-      : join_task_base<Out>(s, a_edges), ka_(ka), kb_(kb), f_(f),
+      : join_task_base<Out, A, B, false>(s, a_edges), ka_(ka), kb_(kb), f_(f),
         ta_(std::move(ta)), keys_(s.max_parallelism),
         waiting_(s.max_parallelism) {
     this->key_groups_.add(keys_);
@@ -378,14 +439,29 @@ struct serde<detail::table_entry<A, B>,
   }
 };
 
-/// Pairs of a and b records with the same key in the same tumbling or
-/// sliding event-time window, emitted when the window completes.
-template <class K, class A, class FA, class B, class FB, class W, class F>
-auto window_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b, W w, F f,
-                 std::string name = "window-join") {
+namespace detail {
+
+/// Splits the records of a join with side outputs (a std::variant R: the
+/// results, then one wrapped alternative per side output) into a stream
+/// per alternative, each selector at the join's parallelism.
+template <class R, size_t I, class T>
+stream<T> select_output(stream<R>& op, const std::string& name,
+                        const std::optional<uint32_t>& parallelism) {
+  auto s = op.template add<T>(name, [](const task_setup& ts) {
+    return std::make_unique<select_task<R, I, T>>(ts);
+  });
+  if (parallelism) s = s.parallelism(*parallelism);
+  return s;
+}
+
+template <bool Late, class K, class A, class FA, class B, class FB, class W,
+          class F>
+auto add_window_join(keyed_stream<K, A, FA>& a, keyed_stream<K, B, FB>& b, W w,
+                     F f, const std::string& name) {
   static_assert(std::is_invocable_v<F&, const A&, const B&>,
                 "window_join expects `Out f(const A&, const B&)`");
   using out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
+  using record = join_record_t<out, A, B, Late>;
   sliding_windows sw;
   if constexpr (std::is_same_v<W, tumbling_windows>)
     sw = sliding_windows{w.size, w.size, w.offset};
@@ -396,38 +472,95 @@ auto window_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b, W w, F f,
   }
   if (sw.size <= 0 || sw.slide <= 0)
     throw std::invalid_argument("window_join: size and slide > 0");
-  auto ta = detail::need_timestamps(a.input(), name);
-  auto tb = detail::need_timestamps(b.input(), name);
+  auto ta = need_timestamps(a.input(), name);
+  auto tb = need_timestamps(b.input(), name);
   auto na = a.input().producers().size();
   auto ka = a.key();
   auto kb = b.key();
-  return detail::add_two_input<out>(a, b, name, [=](const task_setup& s) {
-    return std::make_unique<detail::window_join_task<K, A, B, out, FA, FB, F>>(
+  return add_two_input<record>(a, b, name, [=](const task_setup& s) {
+    return std::make_unique<window_join_task<K, A, B, out, FA, FB, F, Late>>(
         s, na, ka, kb, f, sw, ta, tb);
   });
 }
 
+template <bool Late, class K, class A, class FA, class B, class FB, class F>
+auto add_interval_join(keyed_stream<K, A, FA>& a, keyed_stream<K, B, FB>& b,
+                       int64_t lower, int64_t upper, F f,
+                       const std::string& name) {
+  static_assert(std::is_invocable_v<F&, const A&, const B&>,
+                "interval_join expects `Out f(const A&, const B&)`");
+  using out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
+  using record = join_record_t<out, A, B, Late>;
+  if (lower > upper)
+    throw std::invalid_argument("interval_join: lower > upper");
+  auto ta = need_timestamps(a.input(), name);
+  auto tb = need_timestamps(b.input(), name);
+  auto na = a.input().producers().size();
+  auto ka = a.key();
+  auto kb = b.key();
+  return add_two_input<record>(a, b, name, [=](const task_setup& s) {
+    return std::make_unique<interval_join_task<K, A, B, out, FA, FB, F, Late>>(
+        s, na, ka, kb, f, lower, upper, ta, tb);
+  });
+}
+
+/// The three outputs of a window or interval join with a late output.
+template <class A, class B, class R>
+auto split_late(stream<R> op, const std::string& name, const join_options& o,
+                const timestamp_fn<A>& ta, const timestamp_fn<B>& tb) {
+  using out = std::variant_alternative_t<0, R>;
+  if (o.parallelism) op = op.parallelism(*o.parallelism);
+  return join_output<out, A, B>{
+      select_output<R, 0, out>(op, name + "-results", o.parallelism),
+      select_output<R, 1, A>(op, name + "-late-a", o.parallelism)
+          .with_timestamps(ta),
+      select_output<R, 2, B>(op, name + "-late-b", o.parallelism)
+          .with_timestamps(tb)};
+}
+
+} // namespace detail
+
+/// Pairs of a and b records with the same key in the same tumbling or
+/// sliding event-time window, emitted when the window completes. Late
+/// records (every window they belong to has fired) are dropped and
+/// counted.
+template <class K, class A, class FA, class B, class FB, class W, class F>
+auto window_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b, W w, F f,
+                 std::string name = "window-join") {
+  return detail::add_window_join<false>(a, b, w, std::move(f), name);
+}
+
+/// As window_join, and the late records of both sides come out on
+/// join_output::late_a / late_b.
+template <class K, class A, class FA, class B, class FB, class W, class F>
+auto window_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b, W w, F f,
+                 const join_options& o, std::string name = "window-join") {
+  auto op = detail::add_window_join<true>(a, b, w, std::move(f), name);
+  return detail::split_late<A, B>(op, name, o, *a.input().timestamps(),
+                                  *b.input().timestamps());
+}
+
 /// Pairs with the same key and a.ts + lower <= b.ts <= a.ts + upper (ms),
-/// emitted as soon as both are there.
+/// emitted as soon as both are there. Late records (behind the watermark
+/// on arrival) are dropped and counted.
 template <class K, class A, class FA, class B, class FB, class F>
 auto interval_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b,
                    int64_t lower, int64_t upper, F f,
                    std::string name = "interval-join") {
-  static_assert(std::is_invocable_v<F&, const A&, const B&>,
-                "interval_join expects `Out f(const A&, const B&)`");
-  using out = std::decay_t<std::invoke_result_t<F&, const A&, const B&>>;
-  if (lower > upper)
-    throw std::invalid_argument("interval_join: lower > upper");
-  auto ta = detail::need_timestamps(a.input(), name);
-  auto tb = detail::need_timestamps(b.input(), name);
-  auto na = a.input().producers().size();
-  auto ka = a.key();
-  auto kb = b.key();
-  return detail::add_two_input<out>(a, b, name, [=](const task_setup& s) {
-    return std::make_unique<
-        detail::interval_join_task<K, A, B, out, FA, FB, F>>(
-        s, na, ka, kb, f, lower, upper, ta, tb);
-  });
+  return detail::add_interval_join<false>(a, b, lower, upper, std::move(f),
+                                          name);
+}
+
+/// As interval_join, and the late records of both sides come out on
+/// join_output::late_a / late_b.
+template <class K, class A, class FA, class B, class FB, class F>
+auto interval_join(keyed_stream<K, A, FA> a, keyed_stream<K, B, FB> b,
+                   int64_t lower, int64_t upper, F f, const join_options& o,
+                   std::string name = "interval-join") {
+  auto op =
+      detail::add_interval_join<true>(a, b, lower, upper, std::move(f), name);
+  return detail::split_late<A, B>(op, name, o, *a.input().timestamps(),
+                                  *b.input().timestamps());
 }
 
 /// Joins each record of `a` with the latest record of its key in `table`

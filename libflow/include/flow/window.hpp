@@ -729,8 +729,9 @@ private:
   keyed_store<K, count_window_state<Fn>> keys_;
 };
 
-/// Passes on the results (I = 0) or the late records (I = 1) of a window
-/// operator with a late output.
+/// Passes on one output of an operator with side outputs (a std::variant
+/// V per record): the results (I = 0), or the records of side output I
+/// (alternatives I > 0 wrap them: late_record and the like, `.record`).
 template <class V, size_t I, class R>
 class select_task final : public emitting_task<R> {
 public:
@@ -741,7 +742,7 @@ public:
         if constexpr (I == 0)
           this->router_.emit(std::get<0>(std::move(x)));
         else
-          this->router_.emit(std::get<1>(std::move(x)).record);
+          this->router_.emit(std::get<I>(std::move(x)).record);
       }
   }
 };

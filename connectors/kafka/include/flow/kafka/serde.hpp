@@ -95,9 +95,9 @@ struct value_codec<T, std::enable_if_t<is_protobuf_v<T>>> {
 };
 
 /// Sources of these types see tombstones (null values): kafka::record (its
-/// tombstone flag), std::optional<V> and std::pair<K, std::optional<V>>
-/// (no value). A source of any other type skips them, counted and logged:
-/// a tombstone is never parsed as an empty message.
+/// tombstone flag), std::optional<V>, std::pair<K, std::optional<V>> and
+/// flow::changelog_entry<K, V> (no value). A source of any other type skips
+/// them, counted and logged: a tombstone is never parsed as an empty message.
 template <class T>
 struct sees_tombstones : std::false_type {};
 template <>
@@ -106,6 +106,8 @@ template <class V>
 struct sees_tombstones<std::optional<V>> : std::true_type {};
 template <class K, class V>
 struct sees_tombstones<std::pair<K, std::optional<V>>> : std::true_type {};
+template <class K, class V>
+struct sees_tombstones<changelog_entry<K, V>> : std::true_type {};
 
 /// The deserializer a source of T uses unless given one: the record itself
 /// for T = record, key and value for std::pair<K, V>, else the value;
@@ -135,6 +137,19 @@ struct default_deserializer<std::pair<K, V>> {
   std::pair<K, V> operator()(const record_view& r) const {
     if (!r.has_key()) throw deserialize_error("record without key");
     return {value_codec<K>::decode(r.key), default_deserializer<V>{}(r)};
+  }
+};
+
+/// Key, value (none for a tombstone) and the record's timestamp.
+template <class K, class V>
+struct default_deserializer<changelog_entry<K, V>> {
+  changelog_entry<K, V> operator()(const record_view& r) const {
+    if (!r.has_key()) throw deserialize_error("changelog record without key");
+    changelog_entry<K, V> e;
+    e.key = value_codec<K>::decode(r.key);
+    e.value = default_deserializer<std::optional<V>>{}(r);
+    e.timestamp = r.timestamp;
+    return e;
   }
 };
 
@@ -168,6 +183,22 @@ struct default_serializer<std::pair<K, V>> {
     producer_record r;
     r.key = value_codec<K>::encode(x.first);
     r.value = value_codec<V>::encode(x.second);
+    return r;
+  }
+};
+
+/// Key, value or a tombstone, and the entry's time as the record's
+/// timestamp.
+template <class K, class V>
+struct default_serializer<changelog_entry<K, V>> {
+  producer_record operator()(const changelog_entry<K, V>& x) const {
+    producer_record r;
+    r.key = value_codec<K>::encode(x.key);
+    if (x.value)
+      r.value = value_codec<V>::encode(*x.value);
+    else
+      r.tombstone = true;
+    r.timestamp = x.timestamp;
     return r;
   }
 };

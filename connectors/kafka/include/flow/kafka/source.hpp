@@ -287,7 +287,8 @@ source_spec<T> source(std::string topic, D deserialize,
 
 /// A source of `topic` with the default deserializer of T: std::string,
 /// bytes, arithmetic, Protobuf messages (value), std::pair<K, V> (key and
-/// value) or flow::kafka::record (everything).
+/// value), flow::changelog_entry<K, V> (key, value or none, timestamp) or
+/// flow::kafka::record (everything).
 template <class T>
 source_spec<T> source(std::string topic, source_options opts = {}) {
   return source<T>(std::move(topic), default_deserializer<T>{},

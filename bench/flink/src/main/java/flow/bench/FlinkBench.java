@@ -188,8 +188,7 @@ public final class FlinkBench {
   // --- W5: sink throttled to `rate` records/s (blocks the task: backpressure)
   static final class Throttle<T> extends RichMapFunction<T, T> {
     private final double rate;
-    private transient long start;
-    private transient long n;
+    private transient Pacer pacer;
 
     Throttle(double rate) {
       this.rate = rate;
@@ -197,15 +196,12 @@ public final class FlinkBench {
 
     @Override
     public void open(OpenContext ctx) {
-      start = System.nanoTime();
-      n = 0;
+      pacer = new Pacer(rate);
     }
 
     @Override
     public T map(T t) throws Exception {
-      long due = start + (long) (++n * 1e9 / rate);
-      long wait = due - System.nanoTime();
-      if (wait > 0) Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+      pacer.acquire();
       return t;
     }
   }
@@ -279,39 +275,19 @@ public final class FlinkBench {
     return builder.build();
   }
 
-  private static Map<String, String> parse(String[] argv) {
-    Map<String, String> a = new HashMap<>();
-    for (int i = 0; i < argv.length; i++) {
-      String s = argv[i];
-      if (!s.startsWith("--")) throw new IllegalArgumentException("unexpected argument: " + s);
-      s = s.substring(2);
-      int eq = s.indexOf('=');
-      if (eq >= 0) a.put(s.substring(0, eq), s.substring(eq + 1));
-      else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) a.put(s, argv[++i]);
-      else a.put(s, "true");
-    }
-    return a;
-  }
-
-  private static String need(Map<String, String> a, String k) {
-    String v = a.get(k);
-    if (v == null) throw new IllegalArgumentException("missing --" + k);
-    return v;
-  }
-
   public static void main(String[] argv) throws Exception {
-    Map<String, String> a = parse(argv);
-    String workload = need(a, "workload");
-    String bootstrap = need(a, "bootstrap");
-    String input = need(a, "input");
-    String output = need(a, "output");
-    int parallelism = Integer.parseInt(a.getOrDefault("parallelism",
+    Args a = new Args(argv);
+    String workload = a.need("workload");
+    String bootstrap = a.need("bootstrap");
+    String input = a.need("input");
+    String output = a.need("output");
+    int parallelism = Integer.parseInt(a.get("parallelism",
         String.valueOf(Runtime.getRuntime().availableProcessors())));
-    long bufferTimeout = Long.parseLong(a.getOrDefault("buffer-timeout-ms", "100"));
-    boolean unbounded = Boolean.parseBoolean(a.getOrDefault("unbounded", "false"));
-    double sinkRate = Double.parseDouble(a.getOrDefault("sink-rate", "0"));
-    String linger = a.getOrDefault("linger-ms", "5");
-    int campaigns = Integer.parseInt(a.getOrDefault("campaigns", "100"));
+    long bufferTimeout = Long.parseLong(a.get("buffer-timeout-ms", "100"));
+    boolean unbounded = Boolean.parseBoolean(a.get("unbounded", "false"));
+    double sinkRate = Double.parseDouble(a.get("sink-rate", "0"));
+    String linger = a.get("linger-ms", "5");
+    int campaigns = Integer.parseInt(a.get("campaigns", "100"));
     if (campaigns <= 0) throw new IllegalArgumentException("--campaigns: expected > 0, got " + campaigns);
 
     Configuration conf = new Configuration();
@@ -320,13 +296,11 @@ public final class FlinkBench {
     conf.set(ExecutionOptions.RUNTIME_MODE, RuntimeExecutionMode.STREAMING);
     StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
 
+    // --consumer.X=Y / --producer.X=Y: extra Kafka client properties
     Properties consumer = new Properties();
+    consumer.putAll(a.withPrefix("consumer."));
     Properties producer = new Properties();
-    for (Map.Entry<String, String> kv : a.entrySet()) {
-      // --consumer.X=Y / --producer.X=Y: extra Kafka client properties
-      if (kv.getKey().startsWith("consumer.")) consumer.setProperty(kv.getKey().substring(9), kv.getValue());
-      if (kv.getKey().startsWith("producer.")) producer.setProperty(kv.getKey().substring(9), kv.getValue());
-    }
+    producer.putAll(a.withPrefix("producer."));
 
     producer.putIfAbsent("acks", "all");
     producer.putIfAbsent("enable.idempotence", "true");

@@ -4,7 +4,6 @@ import flow.bench.proto.Count;
 import flow.bench.proto.Event;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -125,28 +124,7 @@ public final class KafkaStreamsBench {
     }
   }
 
-  /**
-   * W5: at most `rate` records/s over all stream threads. Sleeps on the stream
-   * thread, so Kafka Streams stops fetching once its per-partition buffers are
-   * full (backpressure).
-   */
-  static final class Pacer {
-    private final double rate;
-    private long start;
-    private long n;
-
-    Pacer(double rate) {
-      this.rate = rate;
-    }
-
-    synchronized void acquire() throws InterruptedException {
-      if (n == 0) start = System.nanoTime();
-      long due = start + (long) (++n * 1e9 / rate);
-      long wait = due - System.nanoTime();
-      if (wait > 0) Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
-    }
-  }
-
+  /** W5: `s` paced by `pacer` on the stream thread (Kafka Streams then stops fetching). */
   static <K, V> KStream<K, V> paced(KStream<K, V> s, Pacer pacer) {
     if (pacer == null) return s;
     return s.mapValues(v -> {
@@ -177,41 +155,21 @@ public final class KafkaStreamsBench {
     }
   }
 
-  private static Map<String, String> parse(String[] argv) {
-    Map<String, String> a = new HashMap<>();
-    for (int i = 0; i < argv.length; i++) {
-      String s = argv[i];
-      if (!s.startsWith("--")) throw new IllegalArgumentException("unexpected argument: " + s);
-      s = s.substring(2);
-      int eq = s.indexOf('=');
-      if (eq >= 0) a.put(s.substring(0, eq), s.substring(eq + 1));
-      else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) a.put(s, argv[++i]);
-      else a.put(s, "true");
-    }
-    return a;
-  }
-
-  private static String need(Map<String, String> a, String k) {
-    String v = a.get(k);
-    if (v == null) throw new IllegalArgumentException("missing --" + k);
-    return v;
-  }
-
   public static void main(String[] argv) throws Exception {
-    Map<String, String> a = parse(argv);
-    String workload = need(a, "workload");
-    String bootstrap = need(a, "bootstrap");
-    String input = need(a, "input");
-    String output = need(a, "output");
-    int threads = Integer.parseInt(a.getOrDefault("threads", "1"));
-    boolean unbounded = Boolean.parseBoolean(a.getOrDefault("unbounded", "false"));
-    double sinkRate = Double.parseDouble(a.getOrDefault("sink-rate", "0"));
+    Args a = new Args(argv);
+    String workload = a.need("workload");
+    String bootstrap = a.need("bootstrap");
+    String input = a.need("input");
+    String output = a.need("output");
+    int threads = Integer.parseInt(a.get("threads", "1"));
+    boolean unbounded = Boolean.parseBoolean(a.get("unbounded", "false"));
+    double sinkRate = Double.parseDouble(a.get("sink-rate", "0"));
     Pacer pacer = sinkRate > 0 ? new Pacer(sinkRate) : null;
 
     Properties props = new Properties();
-    props.put(StreamsConfig.APPLICATION_ID_CONFIG, need(a, "application-id"));
+    props.put(StreamsConfig.APPLICATION_ID_CONFIG, a.need("application-id"));
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-    props.put(StreamsConfig.STATE_DIR_CONFIG, need(a, "state-dir"));
+    props.put(StreamsConfig.STATE_DIR_CONFIG, a.need("state-dir"));
     props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, threads);
     props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
     props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
@@ -219,9 +177,7 @@ public final class KafkaStreamsBench {
     props.put(StreamsConfig.producerPrefix(ProducerConfig.ACKS_CONFIG), "all");
     props.put(StreamsConfig.producerPrefix(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG), "true");
     props.put(StreamsConfig.producerPrefix(ProducerConfig.COMPRESSION_TYPE_CONFIG), "none");
-    for (Map.Entry<String, String> kv : a.entrySet()) {
-      if (kv.getKey().startsWith("streams.")) props.put(kv.getKey().substring(8), kv.getValue());
-    }
+    props.putAll(a.withPrefix("streams."));
 
     long expected = unbounded ? Long.MAX_VALUE : inputRecords(bootstrap, input);
     Progress progress = new Progress(expected);
