@@ -181,6 +181,10 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
           }
         },
         [&](failed_atom, uint32_t, std::string& msg) { fail(std::move(msg)); },
+        [&](config_failed_atom, uint32_t, std::string& msg) {
+          if (!failed) result.bad_config = true;
+          fail(std::move(msg));
+        },
         [&](report_atom, uint32_t id, subtask_totals& t, bool blocked) {
           if (id < latest.size() && !done[id]) {
             if (view) view->on_report(id, t, wall_clock_ms());
@@ -272,7 +276,7 @@ int report(const std::string& name, const job_result& r) {
               o.blocked_seconds, o.max_in_flight, o.max_queued_batches);
   if (!r.ok) {
     log->error("job '{}' FAILED after {:.3f}s: {}", name, r.seconds, r.error);
-    return exit_job_failed;
+    return r.bad_config ? exit_bad_config : exit_job_failed;
   }
   log->info("job '{}' finished in {:.3f}s", name, r.seconds);
   return exit_ok;

@@ -81,8 +81,12 @@ void act(subtask_actor* self, driver_action a) {
     self->quit();
     break;
   case subtask_report::failed:
-    self->send(st.spec.job, failed_atom::value, st.spec.plan.id.value(),
-               a.error);
+    if (a.bad_config)
+      self->send(st.spec.job, config_failed_atom::value,
+                 st.spec.plan.id.value(), a.error);
+    else
+      self->send(st.spec.job, failed_atom::value, st.spec.plan.id.value(),
+                 a.error);
     self->quit(caf::make_error(caf::sec::runtime_error, std::move(a.error)));
     break;
   case subtask_report::none:

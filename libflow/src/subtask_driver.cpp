@@ -32,6 +32,8 @@ driver_action subtask_driver::start(std::function<void()> wake,
         make_, std::move(setup), plan_.input_edges, plan_.outputs.size(),
         opts_.channels, transport_, metrics_, &clock_);
     wakes_ = core_->set_wakeup(std::move(wake));
+  } catch (const config_failure&) {
+    return fail("failed to open", describe_current_exception(), true);
   } catch (...) {
     return fail("failed to open", describe_current_exception());
   }
@@ -107,6 +109,8 @@ driver_action subtask_driver::run(Event&& event) {
   try {
     event(*core_);
     decide(a);
+  } catch (const config_failure&) {
+    return fail("failed", describe_current_exception(), true);
   } catch (...) {
     return fail("failed", describe_current_exception());
   }
@@ -184,9 +188,11 @@ void subtask_driver::arm_timer(driver_action& a) {
 }
 
 driver_action subtask_driver::fail(const char* what,
-                                   const std::string& exception) {
+                                   const std::string& exception,
+                                   bool bad_config) {
   driver_action a;
   a.report = subtask_report::failed;
+  a.bad_config = bad_config;
   a.error = "operator '" + plan_.operator_name + "' subtask " +
             std::to_string(plan_.index) + "/" +
             std::to_string(plan_.parallelism) + " " + what + ": " + exception;

@@ -2,6 +2,7 @@
 #include "fixture.hpp"
 
 #include "flow/collection.hpp"
+#include "flow/run.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -105,6 +106,25 @@ BOOST_AUTO_TEST_CASE(explicit_offsets_per_partition) {
   BOOST_REQUIRE_MESSAGE(res.ok, res.error);
   BOOST_TEST(sorted(c.records()) == range(45, 50),
              boost::test_tools::per_element());
+}
+
+// An explicit offset the topic cannot honour is a configuration error:
+// the job fails at open with exit code 2, naming the option.
+BOOST_AUTO_TEST_CASE(explicit_offsets_the_topic_does_not_have_exit_2) {
+  auto in = make_topic("explicit-bad", 2);
+  produce(in, numbered(0, 10));
+  for (auto bad : {"offsets:7=0", "offsets:0=100000"}) {
+    flow::topology t{"explicit-bad"};
+    t.source(source<int64_t>(in)).sink(flow::collector<int64_t>{}.sink());
+    auto res =
+        flow::runtime::execute(t, options(2, {{"kafka.start-offset", bad}}));
+    BOOST_TEST(!res.ok, bad);
+    BOOST_TEST(res.bad_config, bad);
+    BOOST_TEST(res.error.find("kafka.start-offset") != std::string::npos,
+               res.error);
+    BOOST_TEST(flow::runtime::report("explicit-bad", res) ==
+               flow::exit_bad_config);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(latest_reads_only_new_records) {

@@ -1,5 +1,6 @@
 #include "flow/kafka/subtask_consumer.hpp"
 
+#include "flow/exceptions.hpp"
 #include "flow/kafka/embedded_cluster.hpp"
 #include "flow/log.hpp"
 #include "rdkafka.hpp"
@@ -134,6 +135,14 @@ subtask_consumer::subtask_consumer(const client_settings& s, std::string topic,
   partition_count_ =
       detail::partition_count(h.get(), topic_, s.timeout_ms, bootstrap);
 
+  if (s.start.what == start_offset::kind::explicit_offsets)
+    for (auto& [p, o] : s.start.offsets)
+      if (p < 0 || p >= partition_count_)
+        throw config_failure(
+            "invalid config: kafka.start-offset names partition " +
+            std::to_string(p) + " (expected a partition of " + topic_ +
+            ": 0.." + std::to_string(partition_count_ - 1) + ")");
+
   std::vector<int32_t> mine;
   for (int32_t p = 0; p < partition_count_; ++p)
     if (static_cast<uint32_t>(p) % parallelism == subtask) mine.push_back(p);
@@ -178,9 +187,16 @@ subtask_consumer::subtask_consumer(const client_settings& s, std::string topic,
   case start_offset::kind::explicit_offsets:
     for (auto p : mine) {
       auto i = s.start.offsets.find(p);
+      if (i != s.start.offsets.end() && i->second > marks[p].second)
+        throw config_failure(
+            "invalid config: kafka.start-offset names offset " +
+            std::to_string(i->second) + " of " + topic_ + "[" +
+            std::to_string(p) + "] (expected at most its end offset " +
+            std::to_string(marks[p].second) + ")");
+      // Below the log start (deleted by retention): from the start.
       start[p] = i == s.start.offsets.end()
                      ? marks[p].first
-                     : std::clamp(i->second, marks[p].first, marks[p].second);
+                     : std::max(i->second, marks[p].first);
     }
     break;
   case start_offset::kind::committed:

@@ -53,6 +53,8 @@ struct driver_action {
   subtask_report report = subtask_report::none;
   /// subtask_report::failed: "operator 'name' subtask i/p failed: what".
   std::string error;
+  /// subtask_report::failed by a config_failure: the job exits 2.
+  bool bad_config = false;
 };
 
 /// Where a subtask_driver is in its life.
@@ -142,7 +144,8 @@ private:
   void wait_for_wakeup(driver_action& a);
   void arm_timer(driver_action& a);
   /// `exception`: describe_current_exception() of what was thrown.
-  driver_action fail(const char* what, const std::string& exception);
+  driver_action fail(const char* what, const std::string& exception,
+                     bool bad_config = false);
 
   const subtask_plan& plan_;
   const task_factory& make_;

@@ -32,6 +32,9 @@ struct job_result {
   bool ok = false;
   /// Why the job failed: operator, subtask and message.
   std::string error;
+  /// It failed on a configuration found wrong at run time
+  /// (flow::config_failure): report() returns exit_bad_config.
+  bool bad_config = false;
   double seconds = 0;
   std::vector<operator_summary> operators;
   /// Per-subtask counters of the subtasks of this process, in plan order

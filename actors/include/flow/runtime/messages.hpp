@@ -38,6 +38,8 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
+/// As failed_atom, for a flow::config_failure: the job exits 2.
+using config_failed_atom = caf::atom_constant<caf::atom("cfgfailed")>;
 /// (report_atom, uint32 subtask, subtask_totals, bool blocked): periodic
 /// counters of a subtask for the status line.
 using report_atom = caf::atom_constant<caf::atom("report")>;

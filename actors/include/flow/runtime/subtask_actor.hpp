@@ -17,7 +17,8 @@ struct subtask_spec {
   task_factory make_task;
   job_options options;
   std::shared_ptr<subtask_metrics> metrics;
-  /// Receives (done_atom, uint32 subtask) or (failed_atom, uint32, string).
+  /// Receives (done_atom, uint32 subtask) or (failed_atom or
+  /// config_failed_atom, uint32, string).
   caf::actor job;
 };
 
