@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace flow {
@@ -30,9 +31,10 @@ public:
 ///
 /// `read` advances `pos` and throws serde_error on malformed input.
 /// Provided: arithmetic types, std::string, std::pair, std::optional,
-/// std::vector, std::map, std::multimap, std::unordered_map (of types that
-/// have a serde), and Protobuf messages (include flow/serde_protobuf.hpp).
-/// Local channels never serialize; keyed state snapshots use it too.
+/// std::variant, std::vector, std::map, std::multimap, std::unordered_map
+/// (of types that have a serde), and Protobuf messages (include
+/// flow/serde_protobuf.hpp). Local channels never serialize; keyed state
+/// snapshots use it too.
 template <class T, class = void>
 struct serde {
   static constexpr bool available = false;
@@ -191,5 +193,43 @@ template <class K, class V>
 struct serde<std::unordered_map<K, V>,
              std::enable_if_t<serde<K>::available && serde<V>::available>>
     : detail::map_serde<std::unordered_map<K, V>, K, V> {};
+
+/// The index of the alternative (one byte), then the alternative: what an
+/// operator with side outputs sends to the selectors of its outputs.
+template <class... Ts>
+struct serde<
+    std::variant<Ts...>,
+    std::enable_if_t<(sizeof...(Ts) < 256) && (serde<Ts>::available && ...)>> {
+  static constexpr bool available = true;
+  static void write(const std::variant<Ts...>& x, std::vector<char>& out) {
+    out.push_back(static_cast<char>(x.index()));
+    std::visit(
+        [&out](const auto& v) {
+          serde<std::decay_t<decltype(v)>>::write(v, out);
+        },
+        x);
+  }
+  static std::variant<Ts...> read(const char*& pos, const char* end) {
+    detail::need(pos, end, 1);
+    auto index = static_cast<size_t>(static_cast<unsigned char>(*pos++));
+    return read_alternative(index, pos, end, std::index_sequence_for<Ts...>{});
+  }
+
+private:
+  template <size_t... I>
+  static std::variant<Ts...> read_alternative(size_t index, const char*& pos,
+                                              const char* end,
+                                              std::index_sequence<I...>) {
+    std::optional<std::variant<Ts...>> x;
+    ((index == I
+          ? (void)x.emplace(std::in_place_index<I>, serde<Ts>::read(pos, end))
+          : void()),
+     ...);
+    if (!x)
+      throw serde_error("variant alternative " + std::to_string(index) +
+                        " out of range");
+    return std::move(*x);
+  }
+};
 
 } // namespace flow

@@ -72,6 +72,17 @@ struct unjoined_record {
   A record;
 };
 
+template <class A>
+struct serde<unjoined_record<A>, std::enable_if_t<serde<A>::available>> {
+  static constexpr bool available = true;
+  static void write(const unjoined_record<A>& x, std::vector<char>& out) {
+    serde<A>::write(x.record, out);
+  }
+  static unjoined_record<A> read(const char*& pos, const char* end) {
+    return {serde<A>::read(pos, end)};
+  }
+};
+
 /// The results of a versioned join and the stream records it did not
 /// join (see the top of this file); unjoined keeps the stream's
 /// timestamps.

@@ -130,6 +130,17 @@ struct late_record {
   T record;
 };
 
+template <class T>
+struct serde<late_record<T>, std::enable_if_t<serde<T>::available>> {
+  static constexpr bool available = true;
+  static void write(const late_record<T>& x, std::vector<char>& out) {
+    serde<T>::write(x.record, out);
+  }
+  static late_record<T> read(const char*& pos, const char* end) {
+    return {serde<T>::read(pos, end)};
+  }
+};
+
 namespace detail {
 
 template <class A, class = void>
