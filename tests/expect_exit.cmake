@@ -8,6 +8,12 @@ if(ARGS)
   separate_arguments(extra UNIX_COMMAND "${ARGS}")
   list(APPEND cmd ${extra})
 endif()
+# Without HTTP endpoints unless ARGS set a port: tests must not compete for
+# the default one.
+string(FIND "${ARGS}" "--flow.http-port" http_pos)
+if(http_pos EQUAL -1)
+  list(APPEND cmd --flow.http-port=0)
+endif()
 execute_process(COMMAND ${cmd} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                 ERROR_VARIABLE err TIMEOUT 60)
 if(NOT rc EQUAL EXPECT_RC)

@@ -2,6 +2,7 @@
 
 #include "flow/log.hpp"
 #include "flow/run.hpp"
+#include "flow/runtime/http_server.hpp"
 #include "flow/runtime/job_host.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/runtime/node_config.hpp"
@@ -123,7 +124,8 @@ void prepare_system_config(node_config& cfg, const cluster_options& co) {
 /// The worker's agent: spawns the subtasks the coordinator places here.
 caf::behavior agent(caf::event_based_actor* self, const topology* t,
                     std::vector<std::string> own_args,
-                    std::shared_ptr<std::vector<caf::actor>> spawned) {
+                    std::shared_ptr<std::vector<caf::actor>> spawned,
+                    observe::job_view* view) {
   // The coordinator this worker registers with; only the agent's own
   // handlers touch it.
   auto coordinator = std::make_shared<caf::actor_addr>();
@@ -170,6 +172,13 @@ caf::behavior agent(caf::event_based_actor* self, const topology* t,
             return s;
           }());
           spawned->insert(spawned->end(), actors.begin(), actors.end());
+          // A worker's view knows where its own subtasks run only.
+          std::vector<std::string> node_of(plan.subtasks.size());
+          for (auto id : ids)
+            node_of[id] = view->node();
+          view->set_plan(plan, std::move(node_of));
+          view->set_local(metrics);
+          view->set_status(observe::job_status::running);
           return actors;
         } catch (const std::exception& e) {
           return caf::make_error(caf::sec::invalid_argument, e.what());
@@ -182,10 +191,14 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
                const std::vector<std::string>& args,
                const std::atomic<bool>* stop) {
   auto log = logger("flow/cluster");
+  // The endpoints first: a port that cannot be bound ends the process
+  // before it joins the cluster. The view outlives the actor system.
+  observe::job_view view{t.name(), "worker", "worker"};
+  auto http = serve_http(view, cfg.options());
   prepare_system_config(cfg, co);
   caf::actor_system sys{cfg};
   auto spawned = std::make_shared<std::vector<caf::actor>>();
-  auto agent_actor = sys.spawn(agent, &t, args, spawned);
+  auto agent_actor = sys.spawn(agent, &t, args, spawned, &view);
   auto kill_local = [&] {
     for (auto& a : *spawned)
       caf::anon_send_exit(a, caf::exit_reason::kill);
@@ -202,6 +215,7 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   auto name = co.name.empty()
                   ? "worker@" + co.host + ":" + std::to_string(*port)
                   : co.name;
+  view.set_node(name);
   // The coordinator may start later than this worker: retry with backoff.
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::seconds(co.connect_timeout_s);
@@ -258,7 +272,14 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
             "job runs with the coordinator's job configuration",
             name, co.coordinator_host, co.coordinator_port, co.slots);
   int code = -1;
+  auto next_node_report = std::chrono::steady_clock::now();
   while (code < 0) {
+    if (std::chrono::steady_clock::now() >= next_node_report) {
+      // The coordinator's endpoints show every node's memory and CPU.
+      self->send(coordinator, node_atom::value, name,
+                 observe::sample_process());
+      next_node_report += std::chrono::seconds(1);
+    }
     self->receive(
         [&](peers_atom, std::vector<std::string>& hosts,
             std::vector<uint32_t>& ports) -> bool {
@@ -281,6 +302,8 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
         },
         [&](finish_atom, bool ok) {
           log->info("{}: job {}", name, ok ? "finished" : "failed");
+          view.set_status(ok ? observe::job_status::finished
+                             : observe::job_status::failed);
           code = ok ? exit_ok : exit_job_failed;
         },
         [&](caf::down_msg& dm) {
@@ -307,6 +330,11 @@ int run_coordinator(const topology& t, node_config& cfg,
   auto log = logger("flow/cluster");
   const auto& opts = cfg.options();
   auto plan = physical_plan::build(t, opts.plan);
+  auto name = co.name.empty() ? std::string("coordinator") : co.name;
+  // The endpoints first: a port that cannot be bound ends the process
+  // before workers are waited for. The view outlives the actor system.
+  observe::job_view view{t.name(), name, "coordinator"};
+  auto http = serve_http(view, opts);
   prepare_system_config(cfg, co);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
@@ -317,7 +345,6 @@ int run_coordinator(const topology& t, node_config& cfg,
                sys.render(port.error()));
     return exit_job_failed;
   }
-  auto name = co.name.empty() ? std::string("coordinator") : co.name;
   log->info("{}: listening on {}:{}{}, waiting for {} worker(s)", name, co.host,
             *port, co.tls ? " (TLS)" : "", co.workers);
   auto fingerprint = t.fingerprint();
@@ -444,6 +471,12 @@ int run_coordinator(const topology& t, node_config& cfg,
   for (uint32_t n = 0; n < nodes.size(); ++n)
     log->info("placement: {} ({} slots): {}", nodes[n].name, nodes[n].slots,
               describe_subtasks(plan, node_of, n));
+  {
+    std::vector<std::string> node_names;
+    for (auto n : node_of)
+      node_names.push_back(nodes[n].name);
+    view.set_plan(plan, std::move(node_names));
+  }
 
   std::vector<caf::actor> actors(plan.subtasks.size());
   std::vector<std::shared_ptr<subtask_metrics>> metrics;
@@ -482,6 +515,8 @@ int run_coordinator(const topology& t, node_config& cfg,
   log->info("job '{}': {} subtasks on {} node(s), {} channels; starting",
             t.name(), plan.subtasks.size(), nodes.size(), plan.channels.size());
   wire_subtasks(self, plan, actors);
+  view.set_local(metrics);
+  view.set_status(observe::job_status::running);
 
   std::string lost_node;
   auto on_down = [&](const caf::down_msg& dm) -> std::string {
@@ -495,7 +530,7 @@ int run_coordinator(const topology& t, node_config& cfg,
       }
     return "";
   };
-  auto r = supervise(self, plan, actors, metrics, opts, stop, on_down);
+  auto r = supervise(self, plan, actors, metrics, opts, stop, on_down, &view);
   if (!r.ok && lost_node.empty()) {
     // A subtask of a lost node usually reports first: name the node too.
     for (int i = 0; i < 5 && lost_node.empty(); ++i)
@@ -513,8 +548,9 @@ settings_map job_settings(const settings_map& all) {
   static const char* const node_groups[] = {
       "cluster",   "openssl", "global",        "logger", "middleman",
       "scheduler", "stream",  "work-stealing", "opencl", "caf"};
-  static const char* const node_keys[] = {"flow.log-level", "flow.threads",
-                                          "flow.scheduler"};
+  static const char* const node_keys[] = {"flow.log-level", "flow.log-format",
+                                          "flow.threads",   "flow.scheduler",
+                                          "flow.http-port", "flow.http-host"};
   settings_map out;
   for (auto& [key, value] : all) {
     auto dot = key.find('.');

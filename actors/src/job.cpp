@@ -147,13 +147,19 @@ void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
   }
 }
 
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 job_result
 supervise(caf::scoped_actor& self, const physical_plan& plan,
           const std::vector<caf::actor>& actors,
           std::vector<std::shared_ptr<subtask_metrics>> metrics,
           const job_options& opts, const std::atomic<bool>* stop,
           const std::function<std::string(const caf::down_msg&)>& on_down,
-          job_checkpoints* checkpoints) {
+          observe::job_view* view, job_checkpoints* checkpoints) {
   auto log = logger("flow/runtime");
   metrics.resize(plan.subtasks.size());
   job_result result;
@@ -192,7 +198,8 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
         [&](done_atom, uint32_t id, subtask_totals& t) {
           if (id < done.size() && !done[id]) {
             done[id] = true;
-            reported[id] = t;
+            if (view) view->on_report(id, t, wall_clock_ms());
+            reported[id] = std::move(t);
             --remaining;
             if (checkpoints) checkpoints->on_finished(id);
           }
@@ -211,10 +218,14 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
         },
         [&](report_atom, uint32_t id, subtask_totals& t, bool blocked) {
           if (id < latest.size() && !done[id]) {
-            latest[id] = t;
+            if (view) view->on_report(id, t, wall_clock_ms());
+            latest[id] = std::move(t);
             latest_blocked[id] = blocked;
             fresh[id] = true;
           }
+        },
+        [&](node_atom, std::string& name, observe::process_sample& p) {
+          if (view) view->on_node(name, p, wall_clock_ms());
         },
         [&](caf::down_msg& dm) {
           bool ours = false;
@@ -270,6 +281,9 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
   for (auto& a : actors)
     self->demonitor(a);
   result.ok = !failed;
+  if (view)
+    view->set_status(failed ? observe::job_status::failed
+                            : observe::job_status::finished);
   result.seconds = seconds_since(t0);
   result.operators = summarize(plan, metrics, reported);
   for (auto& o : result.operators)
@@ -314,15 +328,16 @@ int report(const std::string& name, const job_result& r) {
 }
 
 job_result execute(const topology& t, const job_options& opts,
-                   const std::atomic<bool>* stop) {
+                   const std::atomic<bool>* stop, observe::job_view* view) {
   caf::actor_system_config cfg;
   configure_scheduler(cfg, opts);
   caf::actor_system sys{cfg};
-  return execute(sys, t, opts, stop);
+  return execute(sys, t, opts, stop, view);
 }
 
 job_result execute(caf::actor_system& sys, const topology& t,
-                   const job_options& opts, const std::atomic<bool>* stop) {
+                   const job_options& opts, const std::atomic<bool>* stop,
+                   observe::job_view* view) {
   auto log = logger("flow/runtime");
   auto plan = physical_plan::build(t, opts.plan);
   log->info("job '{}': {} subtasks, {} channels", t.name(),
@@ -352,8 +367,13 @@ job_result execute(caf::actor_system& sys, const topology& t,
     checkpoints->set_actors(actors);
   }
   wire_subtasks(self, plan, actors);
+  if (view) {
+    view->set_plan(plan, {});
+    view->set_local(metrics);
+    view->set_status(observe::job_status::running);
+  }
   return supervise(self, plan, actors, std::move(metrics), opts, stop, nullptr,
-                   checkpoints ? &*checkpoints : nullptr);
+                   view, checkpoints ? &*checkpoints : nullptr);
 }
 
 } // namespace flow::runtime

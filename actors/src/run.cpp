@@ -3,6 +3,7 @@
 #include "flow/checkpoint/parts.hpp"
 #include "flow/log.hpp"
 #include "flow/runtime/cluster.hpp"
+#include "flow/runtime/http_server.hpp"
 #include "flow/runtime/job.hpp"
 #include "flow/runtime/node_config.hpp"
 
@@ -42,6 +43,7 @@ program::program(int argc, char** argv, std::string about)
     break;
   }
   set_log_level(cfg_->options().log_level);
+  set_log_format(cfg_->options().log_format);
 }
 
 program::~program() = default;
@@ -79,6 +81,9 @@ int program::run(topology& t) {
   std::signal(SIGTERM, on_stop_signal);
   try {
     return runtime::run_node(t, *cfg_, cfg_->cluster(), args_, &stop_requested);
+  } catch (const runtime::http_unavailable& e) {
+    std::cerr << argv0_ << ": " << e.error.message() << '\n';
+    return exit_bad_config;
   } catch (const std::invalid_argument& e) {
     logger("flow/runtime")
         ->error("job '{}' cannot run: {}", t.name(), e.what());
@@ -90,9 +95,17 @@ int program::run_here(topology& t) {
   if (!check_required()) return exit_code_;
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
+  auto node = cfg_->cluster().name.empty() ? std::string("standalone")
+                                           : cfg_->cluster().name;
+  observe::job_view view{t.name(), node, "standalone"};
+  std::unique_ptr<runtime::http_server> http;
   runtime::job_result r;
   try {
-    r = runtime::execute(t, cfg_->options(), &stop_requested);
+    http = runtime::serve_http(view, cfg_->options());
+    r = runtime::execute(t, cfg_->options(), &stop_requested, &view);
+  } catch (const runtime::http_unavailable& e) {
+    std::cerr << argv0_ << ": " << e.error.message() << '\n';
+    return exit_bad_config;
   } catch (const checkpoint::incompatible_checkpoint& e) {
     logger("flow/runtime")
         ->error("job '{}' cannot restore: {}", t.name(), e.what());

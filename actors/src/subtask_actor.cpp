@@ -167,14 +167,15 @@ caf::behavior running(subtask_actor* self) {
       [=, &d](flush_atom) { act(self, d.on_timer()); },
       [=, &d](stop_atom) { act(self, d.on_stop()); },
       [=](report_atom) {
-        // Counters for the job's status line (which may be on another node).
+        auto interval = report_interval(self->state.spec.options);
+        // Counters for the job's status line and HTTP endpoints (which may
+        // be on another node).
         auto& st = self->state;
         self->send(st.spec.job, report_atom::value, st.spec.plan.id.value(),
                    totals_of(*st.spec.metrics),
                    st.spec.metrics->blocked.load());
         self->delayed_send(self,
-                           std::chrono::duration_cast<caf::timespan>(
-                               st.spec.options.status_interval),
+                           std::chrono::duration_cast<caf::timespan>(interval),
                            report_atom::value);
       },
   };
@@ -211,11 +212,11 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
         if (st.driver->state() == driver_state::running) {
           self->set_default_handler(caf::print_and_drop);
           self->become(running(self));
-          if (st.spec.options.status_interval.count() > 0)
-            self->delayed_send(self,
-                               std::chrono::duration_cast<caf::timespan>(
-                                   st.spec.options.status_interval),
-                               report_atom::value);
+          if (auto interval = report_interval(st.spec.options);
+              interval.count() > 0)
+            self->delayed_send(
+                self, std::chrono::duration_cast<caf::timespan>(interval),
+                report_atom::value);
         }
         act(self, std::move(first));
       },

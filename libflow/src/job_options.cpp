@@ -1,5 +1,7 @@
 #include "flow/job_options.hpp"
 
+#include <algorithm>
+
 namespace flow {
 
 namespace {
@@ -72,6 +74,23 @@ const option<std::chrono::nanoseconds> watermark_interval{
     "Sources emit a generated watermark at most this often; 0s: after every "
     "poll in which it advanced.",
     at_least(std::chrono::nanoseconds(0))};
+const option<int64_t> http_port{
+    "flow.http-port", defaults.http_port,
+    "Port of this process's HTTP endpoints: /metrics (Prometheus), "
+    "/api/v1/job, /api/v1/rates, /api/v1/checkpoints, /healthz, /readyz and "
+    "the web UI at /; 0: none. Per node.",
+    in_range(0, 65535)};
+const option<std::string> http_host{
+    "flow.http-host", defaults.http_host,
+    "Address the HTTP endpoints listen on. They are unauthenticated: keep "
+    "loopback unless the network is trusted.",
+    valid_if([](const std::string& h) { return !h.empty(); },
+             "an IP address to listen on, e.g. 127.0.0.1")};
+const option<std::string> log_format{
+    "flow.log-format", defaults.log_format,
+    "Log lines as text (for people) or json (one object per line with time, "
+    "level, logger, thread and msg, for log shippers).",
+    one_of({"text", "json"})};
 
 const option<std::string> checkpoint_dir{
     "flow.checkpoint-dir", defaults.checkpoints.dir,
@@ -140,6 +159,12 @@ std::chrono::milliseconds to_ms(std::chrono::nanoseconds d) {
 
 } // namespace
 
+std::chrono::nanoseconds report_interval(const job_options& o) {
+  std::chrono::nanoseconds second = std::chrono::seconds(1);
+  if (o.status_interval.count() > 0) return std::min(o.status_interval, second);
+  return o.http_port > 0 ? second : std::chrono::nanoseconds::zero();
+}
+
 job_options job_options::from(const settings_map& s) {
   job_options o;
   o.plan.default_parallelism = static_cast<uint32_t>(parallelism.get(s));
@@ -161,6 +186,9 @@ job_options job_options::from(const settings_map& s) {
   cp.timeout = to_ms(checkpoint_timeout.get(s));
   cp.retained = static_cast<uint32_t>(checkpoints_retained.get(s));
   cp.restore = opt::restore.get(s);
+  o.http_port = static_cast<uint16_t>(opt::http_port.get(s));
+  o.http_host = opt::http_host.get(s);
+  o.log_format = opt::log_format.get(s);
   o.settings = s;
   return o;
 }

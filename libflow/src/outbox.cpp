@@ -36,6 +36,7 @@ void outbox::push_watermark(int64_t wm) {
   if (closed_) throw std::logic_error("outbox: watermark after close");
   if (wm <= watermark_) return;
   watermark_ = wm;
+  subtask_metrics::raise_to(metrics_.watermark, wm);
   for (size_t slot = 0; slot < channels_.size(); ++slot) {
     auto& ch = channels_[slot];
     if (ch.pending.empty()) {
@@ -144,6 +145,11 @@ void outbox::update_blocked(size_t slot, bool was_blocked) {
   if (is_blocked) {
     if (blocked_channels_++ == 0) {
       blocked_since_ = std::chrono::steady_clock::now();
+      metrics_.blocked_since_ns.store(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(
+              blocked_since_.time_since_epoch())
+              .count(),
+          std::memory_order_relaxed);
       metrics_.blocked.store(true, std::memory_order_relaxed);
     }
   } else if (--blocked_channels_ == 0) {

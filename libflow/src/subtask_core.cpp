@@ -21,6 +21,7 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
   setup.out = &outbox_;
   setup.batch_size = opts.batch_size;
   setup.clock = clock_;
+  setup.metrics = &metrics_;
   setup.idle_timeout = to_millis(opts.idle_timeout);
   setup.watermark_interval = to_millis(opts.watermark_interval);
   batch_size_ = opts.batch_size;
@@ -318,6 +319,7 @@ void subtask_core::update_watermark() {
                               : idle_max;
   if (wm <= watermark_) return;
   watermark_ = wm;
+  subtask_metrics::raise_to(metrics_.watermark, wm);
   task_->on_watermark(wm);
 }
 

@@ -145,7 +145,8 @@ BOOST_AUTO_TEST_CASE(enrich_output_matches_a_brute_force_reference) {
       auto cmd =
           std::string(FLOW_ENRICH) +
           " --kafka.bootstrap=" + settings.bootstrap +
-          " --kafka.stop-at-end=true --flow.status-interval=0s"
+          " --kafka.stop-at-end=true --flow.status-interval=0s "
+          "--flow.http-port=0"
           " --flow.parallelism=" +
           std::to_string(parallelism) +
           " --flow.batch-size=" + std::to_string(batch) +

@@ -52,11 +52,11 @@ BOOST_AUTO_TEST_CASE(counts_of_a_topic_match_a_reference_count) {
   }
   produce(lines_topic, lines);
 
-  auto cmd = std::string(FLOW_WORDCOUNT) +
-             " --kafka.bootstrap=" + settings.bootstrap +
-             " --kafka.stop-at-end=true --flow.parallelism=2"
-             " --flow.status-interval=0s --wordcount.input=" +
-             lines_topic + " --wordcount.output=" + counts_topic;
+  auto cmd =
+      std::string(FLOW_WORDCOUNT) + " --kafka.bootstrap=" + settings.bootstrap +
+      " --kafka.stop-at-end=true --flow.parallelism=2"
+      " --flow.status-interval=0s --flow.http-port=0 --wordcount.input=" +
+      lines_topic + " --wordcount.output=" + counts_topic;
   BOOST_TEST_MESSAGE(cmd);
   BOOST_REQUIRE_EQUAL(std::system(cmd.c_str()), 0);
 

@@ -73,7 +73,7 @@ BOOST_AUTO_TEST_CASE(window_counts_in_the_output_topic_match_a_reference) {
   auto cmd = std::string(FLOW_YSB) +
              " --kafka.bootstrap=" + settings.bootstrap +
              " --kafka.stop-at-end=true --flow.parallelism=2"
-             " --flow.status-interval=0s --ysb.input=" +
+             " --flow.status-interval=0s --flow.http-port=0 --ysb.input=" +
              events_topic + " --ysb.ads=" + ads_topic +
              " --ysb.output=" + counts_topic;
   BOOST_TEST_MESSAGE(cmd);
@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_CASE(the_feed_fills_new_topics_and_the_counts_check) {
   auto cmd = std::string(FLOW_YSB) +
              " --kafka.bootstrap=" + settings.bootstrap +
              " --kafka.stop-at-end=true --flow.parallelism=2"
-             " --flow.status-interval=0s --ysb.events=300000"
+             " --flow.status-interval=0s --flow.http-port=0 --ysb.events=300000"
              " --ysb.campaigns=20 --ysb.feed=true --ysb.input=" +
              events_topic + " --ysb.ads=" + ads_topic +
              " --ysb.output=" + counts_topic;

@@ -3,7 +3,7 @@
 # the single-node run; the worker started first waits for the coordinator.
 source "$(dirname "$0")/lib.sh"
 port=$((4300 + RANDOM % 500))
-"$JOB" --flow.parallelism=4 --flow.status-interval=0s >"$WORK/single.out" 2>"$WORK/single.err" \
+"$JOB" --flow.parallelism=4 --flow.status-interval=0s --flow.http-port=0 >"$WORK/single.out" 2>"$WORK/single.err" \
   || fail "single-node run failed"
 start w1 $(worker_flags $port worker-1)
 sleep 0.5   # the coordinator starts after a worker: the worker retries

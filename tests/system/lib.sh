@@ -22,9 +22,14 @@ fail() {
 }
 
 # start NAME ARGS...: runs the job in the background, output in $WORK/NAME.*
+# Without HTTP endpoints unless ARGS set flow.http-port: the processes of a
+# test (and of tests run elsewhere on this machine) must not compete for
+# the default port.
 start() {
   local name="$1"; shift
-  "$JOB" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  local http=(--flow.http-port=0)
+  [[ " $* " == *" --flow.http-port="* ]] && http=()
+  "$JOB" "$@" "${http[@]}" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   eval "PID_${name//-/_}=$!"
 }
@@ -64,4 +69,20 @@ coordinator_flags() {
 # that sets one to another value is rejected).
 worker_flags() {
   echo "--cluster.role=worker --cluster.name=$2 --cluster.coordinator-port=$1 --cluster.slots=${3:-2} --cluster.connect-timeout=${4:-30}"
+}
+
+# free_port: a TCP port on loopback that nothing listens on now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_http URL SECONDS [STATUS]: waits until URL answers with STATUS
+# (default 200).
+wait_http() {
+  local url="$1" limit="$2" want="${3:-200}" waited=0
+  until [[ "$(curl -s -o /dev/null -w '%{http_code}' "$url")" == "$want" ]]; do
+    sleep 0.2
+    waited=$((waited + 1))
+    ((waited <= limit * 5)) || fail "$url did not answer $want within ${limit}s"
+  done
 }

@@ -5,9 +5,10 @@ source "$(dirname "$0")/lib.sh"
 WC="${FLOW_WORDCOUNT:?path of examples/wordcount}"
 CONF="${FLOW_CONF_DIR:?path of conf/}"
 port=$((4300 + RANDOM % 500))
-"$WC" --flow.parallelism=4 --flow.status-interval=0s >"$WORK/single.out" 2>"$WORK/single.err" \
+"$WC" --flow.parallelism=4 --flow.status-interval=0s --flow.http-port=0 >"$WORK/single.out" 2>"$WORK/single.err" \
   || fail "single-node wordcount failed"
-over=(--cluster.coordinator-port=$port --flow.status-interval=0s)
+# Ports of their own: the confs' HTTP ports may be taken on this machine.
+over=(--cluster.coordinator-port=$port --flow.status-interval=0s --flow.http-port=0)
 "$WC" --config-file="$CONF/cluster/worker-1.conf" "${over[@]}" >"$WORK/w1.out" 2>"$WORK/w1.err" &
 PIDS+=($!); w1=$!
 "$WC" --config-file="$CONF/cluster/worker-2.conf" "${over[@]}" >"$WORK/w2.out" 2>"$WORK/w2.err" &

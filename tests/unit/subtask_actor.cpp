@@ -82,6 +82,7 @@ struct adapter_fixture {
     }
     spec.make_task = test::scripted(script);
     spec.options.status_interval = 0s;
+    spec.options.http_port = 0; // no periodic reports
     spec.options.flush_interval = 5ms;
     spec.options.source_poll_records = 1;
     spec.metrics = std::make_shared<subtask_metrics>();

@@ -369,6 +369,18 @@ std::vector<std::pair<int32_t, int64_t>> subtask_consumer::positions() const {
   return out;
 }
 
+std::vector<std::pair<int32_t, int64_t>> subtask_consumer::lags() const {
+  std::vector<std::pair<int32_t, int64_t>> out;
+  for (auto& [p, st] : impl_->parts) {
+    int64_t low = -1, high = -1;
+    auto err = rd_kafka_get_watermark_offsets(impl_->handle.get(),
+                                              topic_.c_str(), p, &low, &high);
+    auto known = err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0;
+    out.emplace_back(p, known ? std::max<int64_t>(0, high - st.next) : -1);
+  }
+  return out;
+}
+
 std::vector<int32_t> subtask_consumer::assigned() const {
   std::vector<int32_t> out;
   for (auto& [p, st] : impl_->parts)

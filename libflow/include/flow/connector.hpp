@@ -22,10 +22,15 @@ struct connector_context {
   /// Where the connector runs what would block its thread (see
   /// blocking_executor); null: nowhere, background_result runs it inline.
   blocking_executor* executor = nullptr;
+  /// Where the connector publishes gauges about the system it talks to
+  /// (consumer lag, producer queue), for the HTTP endpoints; may be null.
+  /// Written from the subtask's thread only.
+  connector_metrics* metrics = nullptr;
 
   static connector_context of(const task_setup& s) {
-    return {s.operator_name, s.subtask_index, s.parallelism, s.settings,
-            s.executor};
+    return {s.operator_name, s.subtask_index,
+            s.parallelism,   s.settings,
+            s.executor,      s.metrics ? &s.metrics->connector : nullptr};
   }
 };
 

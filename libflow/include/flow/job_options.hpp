@@ -33,6 +33,15 @@ struct job_options {
   /// sleep between steal attempts, which costs CPU and latency at low load:
   /// bench/RESULTS.md).
   std::string scheduler = "sharing";
+  /// Port of this process's HTTP endpoints (/metrics, /api/v1, the web
+  /// UI); 0 turns them off. Per node: never sent to workers.
+  uint16_t http_port = 8081;
+  /// Address the HTTP endpoints listen on; loopback by default (they are
+  /// unauthenticated).
+  std::string http_host = "127.0.0.1";
+  /// Log lines as `text` (for people) or `json` (one object per line, for
+  /// log shippers).
+  std::string log_format = "text";
   /// Checkpoints, restore and restarts (`flow.checkpoint-*`, ...).
   checkpoint::options checkpoints;
   /// Every configured value as text, by key ("kafka.bootstrap"); options
@@ -44,5 +53,11 @@ struct job_options {
   /// settings. `s` must have passed option_schema::global().check().
   static job_options from(const settings_map& s);
 };
+
+/// How often subtasks report their counters to the job (status line, the
+/// coordinator's HTTP endpoints): every second, or at the status interval
+/// if that is shorter; zero (never) if the node has neither a status line
+/// nor HTTP endpoints.
+std::chrono::nanoseconds report_interval(const job_options& o);
 
 } // namespace flow

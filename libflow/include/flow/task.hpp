@@ -2,6 +2,7 @@
 
 #include "flow/batch.hpp"
 #include "flow/ids.hpp"
+#include "flow/metrics.hpp"
 #include "flow/outbox.hpp"
 #include "flow/partitioning.hpp"
 #include "flow/settings.hpp"
@@ -30,6 +31,9 @@ struct task_setup {
   /// Number of key groups (flow.max-parallelism): keyed state is kept per
   /// key group, key_group_of(hash, max_parallelism).
   uint32_t max_parallelism = 128;
+  /// The subtask's counters (set by subtask_core; never null inside a
+  /// job): connectors publish their gauges in metrics->connector.
+  subtask_metrics* metrics = nullptr;
   /// Processing time (set by subtask_core; never null inside a job).
   const flow::clock* clock = nullptr;
   /// flow.idle-timeout in ms (0: off): a source (or source split) that has

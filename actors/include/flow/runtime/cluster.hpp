@@ -63,7 +63,8 @@ std::vector<uint32_t> place(const physical_plan& plan,
 
 /// The job configuration in `all` (a node's configured values): every key
 /// but the node's own - its cluster.* and openssl.* options, CAF's groups,
-/// flow.log-level, flow.threads and flow.scheduler. In a cluster the
+/// flow.log-level, flow.log-format, flow.threads, flow.scheduler and the
+/// HTTP endpoints' flow.http-port and flow.http-host. In a cluster the
 /// coordinator's job configuration is the one that counts: workers run
 /// their subtasks with it.
 settings_map job_settings(const settings_map& all);

@@ -4,6 +4,7 @@
 #include "flow/checkpoint/store.hpp"
 #include "flow/job_options.hpp"
 #include "flow/metrics.hpp"
+#include "flow/observe/job_view.hpp"
 #include "flow/plan.hpp"
 #include "flow/topology.hpp"
 
@@ -57,9 +58,11 @@ struct job_result {
 /// checkpoints; it starts from the checkpoint flow.restore names. Throws
 /// std::invalid_argument if the topology cannot be planned,
 /// checkpoint::incompatible_checkpoint if the checkpoint to restore does
-/// not fit it.
+/// not fit it. `view`, if given, is kept up to date for the HTTP endpoints
+/// (plan, counters, status).
 job_result execute(const topology& t, const job_options& opts,
-                   const std::atomic<bool>* stop = nullptr);
+                   const std::atomic<bool>* stop = nullptr,
+                   observe::job_view* view = nullptr);
 
 /// Logs the per-operator summary and the outcome of a run of job `name`;
 /// returns the process exit code (flow/run.hpp).

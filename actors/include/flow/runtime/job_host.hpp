@@ -18,7 +18,8 @@ class job_checkpoints;
 /// the caller's).
 job_result execute(caf::actor_system& sys, const topology& t,
                    const job_options& opts,
-                   const std::atomic<bool>* stop = nullptr);
+                   const std::atomic<bool>* stop = nullptr,
+                   observe::job_view* view = nullptr);
 
 /// Applies flow.threads and flow.scheduler to an actor system config.
 void configure_scheduler(caf::actor_system_config& cfg,
@@ -45,12 +46,17 @@ void wire_subtasks(caf::scoped_actor& self, const physical_plan& plan,
 /// With `checkpoints`, takes the job's checkpoints meanwhile.
 /// `on_down` is asked about down messages of other monitored actors (e.g.
 /// remote nodes) and returns an error text to fail the job, or "".
+/// Subtask and node reports go to `view` if given; its status follows the
+/// job's.
 job_result supervise(
     caf::scoped_actor& self, const physical_plan& plan,
     const std::vector<caf::actor>& actors,
     std::vector<std::shared_ptr<subtask_metrics>> metrics,
     const job_options& opts, const std::atomic<bool>* stop,
     const std::function<std::string(const caf::down_msg&)>& on_down = nullptr,
-    job_checkpoints* checkpoints = nullptr);
+    observe::job_view* view = nullptr, job_checkpoints* checkpoints = nullptr);
+
+/// Wall-clock time in ms since the epoch (report times for job_view).
+int64_t wall_clock_ms();
 
 } // namespace flow::runtime

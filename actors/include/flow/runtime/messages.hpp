@@ -2,6 +2,7 @@
 
 #include "flow/batch.hpp"
 #include "flow/metrics.hpp"
+#include "flow/observe/snapshot.hpp"
 
 #include <caf/all.hpp>
 
@@ -45,6 +46,10 @@ using config_failed_atom = caf::atom_constant<caf::atom("cfgfailed")>;
 /// counters of a subtask for the status line.
 using report_atom = caf::atom_constant<caf::atom("report")>;
 
+/// (node_atom, string name, process_sample): a worker's process counters,
+/// every second, for the coordinator's HTTP endpoints.
+using node_atom = caf::atom_constant<caf::atom("node")>;
+
 // Checkpoints (job <-> subtask; ids are checkpoint_id values, parts
 // serialized flow::checkpoint::pb::Part messages):
 /// (cp_trigger_atom, uint64 id): job -> source subtasks: inject barrier id.
@@ -75,23 +80,13 @@ typename Inspector::result_type inspect(Inspector& f, wiring& x) {
            x.downstream_slots, x.upstream, x.upstream_slots);
 }
 
-/// Final counters of a subtask, sent with done_atom.
-struct subtask_totals {
-  uint64_t records_in = 0;
-  uint64_t records_out = 0;
-  uint64_t blocked_ns = 0;
-  uint32_t max_in_flight = 0;
-  uint32_t max_queued_batches = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, subtask_totals& x) {
-  return f(caf::meta::type_name("flow::subtask_totals"), x.records_in,
-           x.records_out, x.blocked_ns, x.max_in_flight, x.max_queued_batches);
-}
+/// Counters of a subtask, sent with done_atom (final) and report_atom.
+using subtask_totals = subtask_sample;
 
 /// A snapshot of a subtask's counters.
-subtask_totals totals_of(const subtask_metrics& m);
+inline subtask_totals totals_of(const subtask_metrics& m) {
+  return sample_of(m);
+}
 
 /// Registers the message types that may cross nodes.
 void add_message_types(caf::actor_system_config& cfg);
@@ -99,6 +94,30 @@ void add_message_types(caf::actor_system_config& cfg);
 } // namespace flow::runtime
 
 namespace flow {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, partition_lag& x) {
+  return f(caf::meta::type_name("flow::partition_lag"), x.topic, x.partition,
+           x.lag);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_sample& x) {
+  return f(caf::meta::type_name("flow::subtask_sample"), x.records_in,
+           x.records_out, x.batches_in, x.batches_out, x.blocked_ns,
+           x.max_in_flight, x.max_queued_batches, x.queued_batches, x.blocked,
+           x.finished, x.watermark, x.dead_lettered, x.producer_queue, x.lags);
+}
+
+namespace observe {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, process_sample& x) {
+  return f(caf::meta::type_name("flow::process_sample"), x.rss_bytes,
+           x.cpu_seconds);
+}
+
+} // namespace observe
 
 /// Batches cross nodes as their wire form (serde<T> per record, encoded
 /// once per batch); they arrive as a wire_batch that the receiving task

@@ -48,6 +48,7 @@ public:
         });
     offset_committer::instance().sink_opened();
     opened_ = true;
+    metrics_ = ctx.metrics;
     resume();
   }
 
@@ -61,6 +62,7 @@ public:
     for (auto& x : records)
       producer_->enqueue(serialize_(x));
     producer_->service();
+    publish_queue();
   }
 
   void finish() override {
@@ -89,8 +91,10 @@ public:
     case stage::open:
       producer_->service();
       if (draining_ && producer_->flushed()) draining_ = false;
+      publish_queue();
       return;
     case stage::flushing:
+      publish_queue();
       if (!producer_->flushed()) return;
       // Everything is acknowledged: the committer may commit the sources'
       // offsets now (a network round trip, hence on the executor).
@@ -110,6 +114,14 @@ public:
   }
 
 private:
+  /// Producer queue depth for the HTTP endpoints.
+  void publish_queue() {
+    if (metrics_)
+      metrics_->producer_queue.store(
+          static_cast<int64_t>(producer_->in_flight()),
+          std::memory_order_relaxed);
+  }
+
   enum class stage { opening, open, flushing, committing, finished };
 
   std::string topic_;
@@ -118,6 +130,7 @@ private:
   std::function<void()> wake_;
   background_result<std::unique_ptr<topic_producer>> opening_;
   background_result<void> committed_;
+  connector_metrics* metrics_ = nullptr;
   std::unique_ptr<topic_producer> producer_;
   stage stage_ = stage::opening;
   bool opened_ = false;

@@ -73,6 +73,7 @@ public:
       throw kafka_error{errc::bad_config,
                         "start offset 'committed' needs kafka.group-id"};
     label_ = ctx.operator_name + "[" + std::to_string(ctx.subtask_index) + "]";
+    metrics_ = ctx.metrics;
     executor_ = ctx.executor;
     subtask_ = ctx.subtask_index;
     parallelism_ = ctx.parallelism;
@@ -111,6 +112,7 @@ public:
     if (splits_) emit_split_watermark(out, now);
     counters().records_read.fetch_add(batch.size(), std::memory_order_relaxed);
     if (dlq_) dlq_->accepting();
+    publish_lags();
     if (batch.empty())
       return consumer_->finished() ? finish() : source_state::idle;
     return source_state::more;
@@ -234,6 +236,18 @@ private:
     if (splits_->idle(now)) out.mark_idle();
   }
 
+  /// Consumer lag for the HTTP endpoints, after every poll (local
+  /// librdkafka look-ups, no request to the broker). While the source waits
+  /// for credit it is not polled, and the lag shown is that of its last
+  /// poll.
+  void publish_lags() {
+    if (!metrics_ || !consumer_) return;
+    std::vector<partition_lag> lags;
+    for (auto& [p, lag] : consumer_->lags())
+      lags.push_back({topic_, p, lag});
+    metrics_->partition_lags(std::move(lags));
+  }
+
   /// Done once the dead letters are acknowledged (idle until then). A
   /// source stopped before its consumer opened has nothing to commit.
   source_state finish() {
@@ -241,6 +255,7 @@ private:
     if (dlq_ && !dlq_->flushed()) return source_state::idle;
     finished_ = true;
     if (!consumer_) return source_state::done;
+    publish_lags();
     offset_committer::instance().source_finished(settings_, topic_,
                                                  consumer_->positions());
     logger("flow/kafka")
@@ -276,6 +291,8 @@ private:
     dlq_->add(v, topic_, error);
     ++dead_lettered_;
     counters().dead_lettered.fetch_add(1, std::memory_order_relaxed);
+    if (metrics_)
+      metrics_->dead_lettered.store(dead_lettered_, std::memory_order_relaxed);
     if (dead_lettered_ == 1)
       logger("flow/kafka")
           ->warn("{}: record {} to {}: {}", label_, where, dlq_->topic(),
@@ -304,6 +321,7 @@ private:
   int64_t last_emit_ = min_timestamp / 2;
   uint64_t dead_lettered_ = 0;
   uint64_t tombstones_skipped_ = 0;
+  connector_metrics* metrics_ = nullptr;
   bool stopped_ = false;
   bool finished_ = false;
 };

@@ -60,6 +60,11 @@ public:
   /// The next offset to read per assigned partition: what a commit stores.
   std::vector<std::pair<int32_t, int64_t>> positions() const;
 
+  /// Consumer lag per assigned partition: the log-end offset librdkafka
+  /// last saw for it (from fetch responses; no request is sent) minus the
+  /// next offset to read; -1 while the end is unknown.
+  std::vector<std::pair<int32_t, int64_t>> lags() const;
+
   /// The partitions of the topic assigned to this reader.
   std::vector<int32_t> assigned() const;
 
