@@ -4,6 +4,7 @@
 // until the end of input. Driven on a subtask_core directly (the buffer
 // sizes are asserted on the join's own store) and on the simulator against
 // brute-force references.
+#include "orders.hpp"
 #include "seed.hpp"
 #include "sim.hpp"
 
@@ -24,33 +25,11 @@ using flow::test::test_seed;
 
 namespace {
 
-struct order {
-  int64_t id;
-  uint32_t customer;
-  int64_t ts;
-};
-
-/// A customer version: tier from ts on; no tier: deleted (a tombstone).
-struct customer {
-  uint32_t id;
-  int64_t ts;
-  std::optional<int64_t> tier;
-};
-
 struct rec {
   uint32_t key;
   int64_t ts;
   int64_t value;
 };
-
-} // namespace
-
-template <>
-struct flow::changelog_traits<customer> {
-  static bool is_delete(const customer& c) noexcept { return !c.tier; }
-};
-
-namespace {
 
 template <class T>
 std::vector<T> sorted(std::vector<T> xs) {

@@ -1,5 +1,6 @@
 // Keyed state and timers, and joins, against brute-force references on
 // random out-of-order input at random parallelism (sim and actor runtime).
+#include "orders.hpp"
 #include "seed.hpp"
 #include "sim.hpp"
 
@@ -76,28 +77,6 @@ struct bucket_sums final : keyed_process_function<uint32_t, rec, triple> {
 };
 
 } // namespace
-
-namespace {
-
-struct order {
-  int64_t id;
-  uint32_t customer;
-  int64_t ts;
-};
-
-/// A customer version: tier from ts on; no tier: deleted (a tombstone).
-struct customer {
-  uint32_t id;
-  int64_t ts;
-  std::optional<int64_t> tier;
-};
-
-} // namespace
-
-template <>
-struct flow::changelog_traits<customer> {
-  static bool is_delete(const customer& c) noexcept { return !c.tier; }
-};
 
 BOOST_AUTO_TEST_SUITE(keyed_state_and_joins)
 
