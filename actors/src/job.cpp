@@ -1,5 +1,7 @@
 #include "flow/runtime/job_host.hpp"
 
+#include "flow/checkpoint/restart_strategy.hpp"
+
 #include "flow/log.hpp"
 #include "flow/plan.hpp"
 #include "flow/run.hpp"
@@ -310,6 +312,7 @@ int report(const std::string& name, const job_result& r) {
               o.name, o.parallelism, o.records_in, o.records_out,
               o.blocked_seconds, o.max_in_flight, o.max_queued_batches);
   auto& cp = r.checkpoints;
+  if (r.restarts > 0) log->info("  restarts: {}", r.restarts);
   if (cp.last_completed)
     log->info("  checkpoints: {} complete, {} failed; last {}: {} ms, {} "
               "bytes, alignment {} ms",
@@ -335,6 +338,96 @@ job_result execute(const topology& t, const job_options& opts,
   return execute(sys, t, opts, stop, view);
 }
 
+namespace {
+
+/// Why a run ended, for the restart strategy.
+checkpoint::run_outcome outcome_of(const job_result& r,
+                                   const std::atomic<bool>* stop) {
+  if (r.ok) return checkpoint::run_outcome::finished;
+  if (r.bad_config) return checkpoint::run_outcome::bad_config;
+  if (stop && stop->load()) return checkpoint::run_outcome::stopped;
+  return checkpoint::run_outcome::failed;
+}
+
+/// Waits until the killed subtasks `actors` are gone (so a restart never
+/// runs beside them: Kafka consumers of the same group, part writers), at
+/// most `limit`.
+void await_termination(caf::scoped_actor& self,
+                       const std::vector<caf::actor>& actors,
+                       std::chrono::milliseconds limit) {
+  size_t left = 0;
+  for (auto& a : actors)
+    if (a) {
+      self->monitor(a);
+      ++left;
+    }
+  auto deadline = clock_type::now() + limit;
+  while (left > 0 && clock_type::now() < deadline)
+    self->receive([&](caf::down_msg&) { --left; },
+                  caf::after(std::chrono::milliseconds(100)) >> [] {});
+  if (left > 0)
+    logger("flow/runtime")
+        ->warn("{} subtasks still running {} ms after they were killed", left,
+               limit.count());
+}
+
+/// Waits `delay` (a delayed message to a fresh actor: this thread blocks
+/// in receive, no scheduler thread sleeps); false if `stop` turned true
+/// meanwhile.
+bool await_backoff(caf::actor_system& sys, std::chrono::milliseconds delay,
+                   const std::atomic<bool>* stop) {
+  caf::scoped_actor self{sys};
+  self->delayed_send(self, delay, wake_atom::value);
+  for (;;) {
+    if (stop && stop->load()) return false;
+    bool woke = false;
+    self->receive([&](wake_atom) { woke = true; },
+                  caf::after(std::chrono::milliseconds(50)) >> [] {});
+    if (woke) return true;
+  }
+}
+
+/// One run of the job: spawns, wires and supervises every subtask,
+/// restoring `restored` if given. `first_id`: checkpoint ids start after
+/// it. Each run has its own job actor, so that messages of a previous
+/// run's subtasks never reach this one.
+job_result run_once(caf::actor_system& sys, const topology& t,
+                    const physical_plan& plan, const job_options& opts,
+                    const std::shared_ptr<checkpoint::store>& store,
+                    std::optional<restored_job> restored,
+                    checkpoint_id first_id, const std::atomic<bool>* stop,
+                    observe::job_view* view) {
+  caf::scoped_actor self{sys};
+  std::vector<uint32_t> ids;
+  for (auto& s : plan.subtasks)
+    ids.push_back(s.id.value());
+  std::vector<std::shared_ptr<subtask_metrics>> metrics;
+  std::vector<subtask_restore>* restores =
+      restored ? &restored->subtasks : nullptr;
+  auto actors =
+      spawn_subtasks(sys, t, plan, ids, opts, caf::actor_cast<caf::actor>(self),
+                     metrics, store, restores);
+  std::optional<job_checkpoints> checkpoints;
+  if (opts.checkpoints.enabled()) {
+    auto last = restored ? restored->from.id() : checkpoint_id{};
+    if (last < first_id) last = first_id;
+    checkpoints.emplace(self, t.name(), plan, store, opts.checkpoints, last,
+                        view);
+    checkpoints->set_actors(actors);
+  }
+  wire_subtasks(self, plan, actors);
+  if (view) {
+    view->set_local(metrics);
+    view->set_status(observe::job_status::running);
+  }
+  auto result = supervise(self, plan, actors, std::move(metrics), opts, stop,
+                          nullptr, view, checkpoints ? &*checkpoints : nullptr);
+  if (!result.ok) await_termination(self, actors, std::chrono::seconds(30));
+  return result;
+}
+
+} // namespace
+
 job_result execute(caf::actor_system& sys, const topology& t,
                    const job_options& opts, const std::atomic<bool>* stop,
                    observe::job_view* view) {
@@ -348,32 +441,63 @@ job_result execute(caf::actor_system& sys, const topology& t,
   std::shared_ptr<checkpoint::store> store;
   if (!cp_opts.dir.empty())
     store = std::make_shared<checkpoint::store>(cp_opts.dir, cp_opts.retained);
-  auto restored = load_restore(cp_opts, store.get(), plan);
+  if (view) view->set_plan(plan, {});
 
-  caf::scoped_actor self{sys};
-  std::vector<uint32_t> ids;
-  for (auto& s : plan.subtasks)
-    ids.push_back(s.id.value());
-  std::vector<std::shared_ptr<subtask_metrics>> metrics;
-  std::vector<subtask_restore>* restores =
-      restored ? &restored->subtasks : nullptr;
-  auto actors =
-      spawn_subtasks(sys, t, plan, ids, opts, caf::actor_cast<caf::actor>(self),
-                     metrics, store, restores);
-  std::optional<job_checkpoints> checkpoints;
-  if (cp_opts.enabled()) {
-    checkpoints.emplace(self, t.name(), plan, store, cp_opts,
-                        restored ? restored->from.id() : checkpoint_id{});
-    checkpoints->set_actors(actors);
+  auto t0 = clock_type::now();
+  checkpoint::restart_strategy strategy{cp_opts};
+  auto run_cp_opts = cp_opts;
+  checkpoint_id last_triggered;
+  checkpoint::coordinator_stats totals;
+  for (;;) {
+    auto restored = load_restore(run_cp_opts, store.get(), plan);
+    auto result = run_once(sys, t, plan, opts, store, std::move(restored),
+                           last_triggered, stop, view);
+    auto& st = result.checkpoints;
+    if (last_triggered < st.last_triggered) last_triggered = st.last_triggered;
+    if (auto& c = st.last_completed)
+      strategy.on_checkpoint_completed(
+          {c->id, c->savepoint, c->trigger_time_ms + c->duration_ms});
+    // The result covers the whole job: checkpoints of every run.
+    totals.completed += st.completed;
+    totals.failed += st.failed;
+    if (st.last_completed) totals.last_completed = st.last_completed;
+    if (st.last_failed) {
+      totals.last_failed = st.last_failed;
+      totals.last_failure = st.last_failure;
+    }
+    totals.last_triggered = last_triggered;
+    result.checkpoints = totals;
+    result.restarts = strategy.restarts();
+    result.seconds = seconds_since(t0);
+    auto decision = strategy.on_run_end(outcome_of(result, stop));
+    if (!decision) {
+      if (outcome_of(result, stop) == checkpoint::run_outcome::failed &&
+          strategy.max_attempts() > 0)
+        log->error("job '{}': no restart left ({} attempts since the last "
+                   "complete checkpoint)",
+                   t.name(), strategy.max_attempts());
+      return result;
+    }
+    std::string from = "the start (no checkpoint completed yet)";
+    if (auto& p = decision->from) {
+      auto age_s = (clock::system().now() - p->complete_time_ms) / 1000.0;
+      from = (p->savepoint ? "savepoint " : "checkpoint ") +
+             std::to_string(p->id.value()) + " (taken " +
+             fmt::format("{:.1f}", age_s) + " s ago)";
+      run_cp_opts.restore = store->directory(p->id, p->savepoint).string();
+    }
+    log->warn("job '{}': restart {} of {} in {} ms from {}; cause: {}",
+              t.name(), decision->attempt, decision->max_attempts,
+              decision->delay.count(), from, result.error);
+    if (view) {
+      view->count_restart();
+      view->set_status(observe::job_status::deploying);
+    }
+    if (!await_backoff(sys, decision->delay, stop)) {
+      log->info("stop requested during the restart backoff: job ends");
+      return result;
+    }
   }
-  wire_subtasks(self, plan, actors);
-  if (view) {
-    view->set_plan(plan, {});
-    view->set_local(metrics);
-    view->set_status(observe::job_status::running);
-  }
-  return supervise(self, plan, actors, std::move(metrics), opts, stop, nullptr,
-                   view, checkpoints ? &*checkpoints : nullptr);
 }
 
 } // namespace flow::runtime

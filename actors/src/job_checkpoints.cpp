@@ -71,8 +71,9 @@ job_checkpoints::job_checkpoints(caf::scoped_actor& self,
                                  const physical_plan& plan,
                                  std::shared_ptr<checkpoint::store> store,
                                  const checkpoint::options& opts,
-                                 checkpoint_id restored)
-    : self_(self), plan_(plan), store_(std::move(store)),
+                                 checkpoint_id restored,
+                                 observe::job_view* view)
+    : self_(self), plan_(plan), store_(std::move(store)), view_(view),
       coordinator_(job_name, all_subtasks(plan), opts, clock::system(),
                    restored),
       finished_(plan.subtasks.size(), false) {
@@ -126,7 +127,11 @@ void job_checkpoints::on_ack(uint32_t subtask, uint64_t id,
 
 void job_checkpoints::on_decline(uint32_t subtask, uint64_t id,
                                  const std::string& cause) {
-  coordinator_.on_decline(checkpoint_id{id}, subtask_id{subtask}, cause);
+  auto who = subtask < plan_.subtasks.size()
+                 ? plan_.subtasks[subtask].operator_name + "[" +
+                       std::to_string(plan_.subtasks[subtask].index) + "]: "
+                 : std::string();
+  coordinator_.on_decline(checkpoint_id{id}, subtask_id{subtask}, who + cause);
 }
 
 void job_checkpoints::on_finished(uint32_t subtask) {
@@ -146,6 +151,9 @@ const checkpoint::coordinator_stats& job_checkpoints::stats() const {
 }
 
 void job_checkpoints::completed(const checkpoint::pb::Metadata& md) {
+  if (auto& c = coordinator_.stats().last_completed; view_ && c)
+    view_->record_checkpoint({c->id.value(), c->trigger_time_ms, c->duration_ms,
+                              c->size_bytes, c->alignment_ms, true, ""});
   for (auto& p : md.parts()) {
     for (auto& s : plan_.subtasks) {
       if (s.kind != node_kind::source || s.node.value() != p.operator_id() ||
@@ -158,7 +166,11 @@ void job_checkpoints::completed(const checkpoint::pb::Metadata& md) {
 }
 
 void job_checkpoints::aborted(const checkpoint::trigger& t,
-                              const std::string&) {
+                              const std::string& cause) {
+  if (view_)
+    view_->record_checkpoint({t.id.value(), t.time_ms,
+                              clock::system().now() - t.time_ms, 0, 0, false,
+                              cause});
   for (size_t i = 0; i < actors_.size(); ++i)
     if (!finished_[i])
       self_->send(actors_[i], cp_abort_atom::value, t.id.value());

@@ -77,6 +77,14 @@ int program::run(topology& t) {
     std::cerr << argv0_ << ": " << e.message() << '\n';
     return exit_bad_config;
   }
+  if (cfg_->options().checkpoints.restart_attempts_allowed() > 0) {
+    config_error e{"flow.restart-attempts",
+                   cfg_->options().settings.at("flow.restart-attempts"),
+                   "0 in a cluster: a job restarts itself on a single node "
+                   "only in this version"};
+    std::cerr << argv0_ << ": " << e.message() << '\n';
+    return exit_bad_config;
+  }
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   try {

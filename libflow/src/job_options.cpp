@@ -120,6 +120,26 @@ const option<std::string> restore{
     valid_if([](const std::string& v) { return !v.empty(); },
              "latest, none or a checkpoint directory")};
 
+const option<int64_t> restart_attempts{
+    "flow.restart-attempts", no_default,
+    "Times a failed job (a user function threw, a connector gave up) "
+    "restarts from its latest complete checkpoint without a checkpoint "
+    "completing in between; then it fails (exit 1). A configuration error "
+    "(exit 2) never restarts. Unset: " +
+        std::to_string(checkpoint::options::default_restart_attempts) +
+        " when flow.checkpoint-interval > 0s, else 0 (a restart without "
+        "checkpoints starts over from the sources' own positions).",
+    in_range(0, 1000)};
+const option<std::chrono::nanoseconds> restart_backoff{
+    "flow.restart-backoff", defaults.checkpoints.restart_backoff,
+    "Wait before the first restart after a failure; it doubles with each "
+    "further restart, up to flow.restart-backoff-max.",
+    in_range(std::chrono::milliseconds(1), std::chrono::hours(1))};
+const option<std::chrono::nanoseconds> restart_backoff_max{
+    "flow.restart-backoff-max", defaults.checkpoints.restart_backoff_max,
+    "Longest wait before a restart (>= flow.restart-backoff).",
+    in_range(std::chrono::milliseconds(1), std::chrono::hours(24))};
+
 } // namespace opt
 
 using namespace opt;
@@ -151,6 +171,15 @@ const option_check checkpoints_need_a_directory{
                             "a directory (flow.checkpoint-interval is " +
                                 format_duration(checkpoint_interval.get(s)) +
                                 ")"};
+      return std::nullopt;
+    }};
+const option_check restart_backoff_within_max{
+    [](const settings_map& s) -> std::optional<config_error> {
+      if (restart_backoff.get(s) > restart_backoff_max.get(s))
+        return config_error{
+            restart_backoff.key(), format_duration(restart_backoff.get(s)),
+            "at most flow.restart-backoff-max (" +
+                format_duration(restart_backoff_max.get(s)) + ")"};
       return std::nullopt;
     }};
 std::chrono::milliseconds to_ms(std::chrono::nanoseconds d) {
@@ -186,6 +215,10 @@ job_options job_options::from(const settings_map& s) {
   cp.timeout = to_ms(checkpoint_timeout.get(s));
   cp.retained = static_cast<uint32_t>(checkpoints_retained.get(s));
   cp.restore = opt::restore.get(s);
+  if (restart_attempts.is_set(&s))
+    cp.restart_attempts = static_cast<uint32_t>(restart_attempts.get(s));
+  cp.restart_backoff = to_ms(restart_backoff.get(s));
+  cp.restart_backoff_max = to_ms(restart_backoff_max.get(s));
   o.http_port = static_cast<uint16_t>(opt::http_port.get(s));
   o.http_host = opt::http_host.get(s);
   o.log_format = opt::log_format.get(s);

@@ -33,6 +33,7 @@ std::optional<trigger> coordinator::poll() {
   if (!savepoint_requested_ && now < next_due_) return std::nullopt;
   trigger t{checkpoint_id{last_id_.value() + 1}, savepoint_requested_, now};
   last_id_ = t.id;
+  stats_.last_triggered = t.id;
   savepoint_requested_ = false;
   if (interval_.count() > 0) next_due_ = now + interval_.count();
   pending_ = pending{t, {}, false, {}};
@@ -89,6 +90,7 @@ void coordinator::on_committed(checkpoint_id id) {
   checkpoint_stats cs;
   cs.id = id;
   cs.savepoint = md.savepoint();
+  cs.trigger_time_ms = md.trigger_time_ms();
   cs.duration_ms = clock_.now() - md.trigger_time_ms();
   for (auto& p : md.parts()) {
     cs.size_bytes += p.size_bytes();

@@ -1,17 +1,24 @@
-// Checkpoints on the actor runtime: parts matched to a plan, and a job
-// restored from a checkpoint of an earlier run.
+// Checkpoints on the actor runtime: parts matched to a plan, a job
+// restored from a checkpoint of an earlier run, and a failing job that
+// restarts itself from its latest checkpoint.
 #include "flow/checkpoint/parts.hpp"
 #include "flow/collection.hpp"
+#include "flow/exceptions.hpp"
 #include "flow/generator.hpp"
+#include "flow/observe/exposition.hpp"
+#include "flow/run.hpp"
 #include "flow/runtime/job.hpp"
 
 #include "../seed.hpp"
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
+#include <stdexcept>
 
 #include <unistd.h>
 
@@ -56,6 +63,31 @@ final_counts(const collector<std::pair<uint64_t, int64_t>>& out) {
   for (auto& [k, c] : out.records())
     m[k] = std::max(m[k], c);
   return m;
+}
+
+/// As counting_job, with a map before the count that calls `check(i)` on
+/// every record (it may throw); `seconds` = 0: the source is not
+/// throttled.
+template <class Check>
+topology checked_counting_job(uint64_t n, uint64_t keys, double seconds,
+                              collector<std::pair<uint64_t, int64_t>>& out,
+                              Check check) {
+  topology t{"keyed-count"};
+  t.source(generator(
+               n, [](uint64_t i) { return i; }, "numbers",
+               seconds > 0 ? static_cast<double>(n) / seconds : 0))
+      .parallelism(2)
+      .map(
+          [check](uint64_t i) {
+            check(i);
+            return i;
+          },
+          "check")
+      .key_by([keys](uint64_t i) { return i % keys; })
+      .aggregate(count(), "count")
+      .parallelism(2)
+      .sink(out.sink());
+  return t;
 }
 
 job_options checkpointing(const fs::path& dir,
@@ -198,6 +230,173 @@ BOOST_AUTO_TEST_CASE(a_job_restored_from_a_checkpoint_ends_with_exact_counts) {
   collector<std::pair<uint64_t, int64_t>> other;
   BOOST_CHECK_THROW(runtime::execute(counting_job(n, keys, 0.2, other, 3), o2),
                     checkpoint::incompatible_checkpoint);
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_job_restarts_from_its_latest_checkpoint) {
+  auto seed = test::test_seed();
+  BOOST_TEST_MESSAGE("seed " << seed);
+  std::mt19937_64 rng{seed};
+  const uint64_t n = 20000 + rng() % 20000;
+  const uint64_t keys = 3 + rng() % 50;
+  const uint64_t stride = 16 + rng() % 64;
+  std::map<uint64_t, int64_t> reference;
+  for (uint64_t i = 0; i < n; ++i)
+    ++reference[i % keys];
+  temp_dir dir{"flow-restart"};
+  auto first_complete = dir.path / "chk-1" / "_metadata";
+
+  // The check throws once: at the first record that is a multiple of
+  // `stride` once checkpoint 1 is complete, so that the restart has a
+  // checkpoint to resume from whenever the failure happens.
+  auto tripped = std::make_shared<std::atomic<bool>>(false);
+  auto thrown_at = std::make_shared<std::atomic<uint64_t>>(0);
+  auto check = [=](uint64_t i) {
+    if (i % stride != 0 || tripped->load() || !fs::exists(first_complete))
+      return;
+    if (tripped->exchange(true)) return;
+    thrown_at->store(i);
+    throw std::runtime_error("poison record " + std::to_string(i));
+  };
+  collector<std::pair<uint64_t, int64_t>> out;
+  auto o = checkpointing(dir.path, std::chrono::milliseconds(30));
+  o.checkpoints.restart_backoff = std::chrono::milliseconds(10);
+  observe::job_view view{"keyed-count", "node-a", "standalone"};
+  auto r = runtime::execute(checked_counting_job(n, keys, 1.0, out, check), o,
+                            nullptr, &view);
+  BOOST_TEST_MESSAGE("thrown at record " << thrown_at->load());
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_REQUIRE(tripped->load());
+  BOOST_CHECK_EQUAL(r.restarts, 1u);
+  BOOST_CHECK(final_counts(out) == reference);
+  BOOST_CHECK_GE(r.checkpoints.completed, 1u);
+  // The last run resumed from a checkpoint: it did not count every record.
+  auto* counted = r.find("count");
+  BOOST_REQUIRE(counted);
+  BOOST_CHECK_LT(counted->records_in, n);
+  BOOST_CHECK_EQUAL(runtime::report("keyed-count", r), exit_ok);
+
+  // The endpoints saw every checkpoint of both runs and the restart.
+  auto snap = view.sample(clock::system().now(), {});
+  BOOST_CHECK_EQUAL(snap->restarts, 1u);
+  BOOST_CHECK_EQUAL(snap->checkpoints_completed, r.checkpoints.completed);
+  BOOST_CHECK_EQUAL(snap->checkpoints_failed, r.checkpoints.failed);
+  // The last complete one as the job counted it (a bounded job may abort
+  // one more when its first subtask finishes).
+  const observe::checkpoint_record* last = nullptr;
+  for (auto& c : snap->checkpoints)
+    if (c.id == r.checkpoints.last_completed->id.value()) last = &c;
+  BOOST_REQUIRE(last);
+  BOOST_CHECK(last->completed);
+  BOOST_CHECK_EQUAL(last->size_bytes, r.checkpoints.last_completed->size_bytes);
+  BOOST_CHECK_GT(last->size_bytes, 0u);
+  BOOST_CHECK_GT(last->triggered_ms, 0);
+  auto text = observe::prometheus_text(*snap);
+  BOOST_CHECK_NE(text.find("\nflow_restarts_total{job=\"keyed-count\"} 1\n"),
+                 std::string::npos);
+  BOOST_CHECK_NE(
+      text.find("\nflow_checkpoints_total{job=\"keyed-count\",result="
+                "\"completed\"} " +
+                std::to_string(r.checkpoints.completed) + "\n"),
+      std::string::npos);
+  auto json = observe::checkpoints_json(*snap);
+  BOOST_CHECK_EQUAL(json["completed"].get<uint64_t>(), r.checkpoints.completed);
+}
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_that_cannot_be_written_fails_alone) {
+  // A file where checkpoint 2's directory must go: its parts cannot be
+  // written whoever runs the test (root too, unlike a read-only mode).
+  temp_dir dir{"flow-unwritable"};
+  fs::create_directories(dir.path);
+  auto blocked = dir.path / "chk-2";
+  { std::ofstream{blocked} << "not a directory"; }
+  collector<std::pair<uint64_t, int64_t>> out;
+  auto o = checkpointing(dir.path, std::chrono::milliseconds(30));
+  o.checkpoints.retained = 1000;
+  observe::job_view view{"keyed-count", "node-a", "standalone"};
+  const uint64_t n = 20000, keys = 11;
+  auto r = runtime::execute(counting_job(n, keys, 1.0, out), o, nullptr, &view);
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  std::map<uint64_t, int64_t> reference;
+  for (uint64_t i = 0; i < n; ++i)
+    ++reference[i % keys];
+  BOOST_CHECK(final_counts(out) == reference);
+  auto snap = view.sample(clock::system().now(), {});
+  const observe::checkpoint_record* second = nullptr;
+  bool later_completed = false;
+  for (auto& c : snap->checkpoints) {
+    if (c.id == 2) second = &c;
+    later_completed = later_completed || (c.id > 2 && c.completed);
+  }
+  BOOST_REQUIRE(second);
+  BOOST_CHECK(!second->completed);
+  BOOST_TEST_MESSAGE("checkpoint 2 failed: " << second->failure);
+  BOOST_CHECK_NE(second->failure.find(blocked.string()), std::string::npos);
+  BOOST_CHECK(later_completed);
+  BOOST_CHECK_GE(r.checkpoints.failed, 1u);
+  BOOST_CHECK_GT(r.checkpoints.last_completed->id.value(), 2u);
+  checkpoint::store store{dir.path, 1000};
+  BOOST_CHECK(store.latest()->id() == r.checkpoints.last_completed->id);
+}
+
+BOOST_AUTO_TEST_CASE(a_job_that_keeps_failing_gives_up_after_its_attempts) {
+  collector<std::pair<uint64_t, int64_t>> out;
+  // Without checkpoints (none can complete between the failures and start
+  // the attempts over), restarts set explicitly: each starts over.
+  job_options o;
+  o.status_interval = std::chrono::nanoseconds::zero();
+  o.checkpoints.restart_attempts = 2;
+  o.checkpoints.restart_backoff = std::chrono::milliseconds(10);
+  // Fails on record 500 in every run.
+  auto runs = std::make_shared<std::atomic<int>>(0);
+  auto check = [runs](uint64_t i) {
+    if (i != 500) return;
+    runs->fetch_add(1);
+    throw std::runtime_error("record 500 is poison");
+  };
+  auto r = runtime::execute(checked_counting_job(4000, 7, 0, out, check), o);
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK(!r.bad_config);
+  BOOST_CHECK_EQUAL(r.restarts, 2u);
+  BOOST_CHECK_EQUAL(runs->load(), 3);
+  BOOST_CHECK_NE(r.error.find("record 500 is poison"), std::string::npos);
+  BOOST_CHECK_NE(r.error.find("'check'"), std::string::npos);
+  BOOST_CHECK_EQUAL(runtime::report("keyed-count", r), exit_job_failed);
+}
+
+BOOST_AUTO_TEST_CASE(a_configuration_failure_never_restarts) {
+  temp_dir dir{"flow-config-failure"};
+  collector<std::pair<uint64_t, int64_t>> out;
+  auto o = checkpointing(dir.path, std::chrono::milliseconds(30));
+  o.checkpoints.restart_attempts = 3;
+  o.checkpoints.restart_backoff = std::chrono::milliseconds(10);
+  auto runs = std::make_shared<std::atomic<int>>(0);
+  auto check = [runs](uint64_t i) {
+    if (i != 10) return;
+    runs->fetch_add(1);
+    throw config_failure("invalid config: test.key = 1 (expected 2)");
+  };
+  auto r = runtime::execute(checked_counting_job(1000, 7, 0, out, check), o);
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK(r.bad_config);
+  BOOST_CHECK_EQUAL(r.restarts, 0u);
+  BOOST_CHECK_EQUAL(runs->load(), 1);
+  BOOST_CHECK_EQUAL(runtime::report("keyed-count", r), exit_bad_config);
+}
+
+BOOST_AUTO_TEST_CASE(without_checkpoints_a_failure_ends_the_job) {
+  collector<std::pair<uint64_t, int64_t>> out;
+  job_options o;
+  o.status_interval = std::chrono::nanoseconds::zero();
+  auto runs = std::make_shared<std::atomic<int>>(0);
+  auto check = [runs](uint64_t i) {
+    if (i != 10) return;
+    runs->fetch_add(1);
+    throw std::runtime_error("record 10 is poison");
+  };
+  auto r = runtime::execute(checked_counting_job(1000, 7, 0, out, check), o);
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK_EQUAL(r.restarts, 0u);
+  BOOST_CHECK_EQUAL(runs->load(), 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

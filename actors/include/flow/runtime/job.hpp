@@ -46,8 +46,10 @@ struct job_result {
   std::vector<std::shared_ptr<subtask_metrics>> subtasks;
   /// Highest credit window seen in use, to check against the options.
   uint32_t max_in_flight = 0;
-  /// Checkpoints taken (none if they were off).
+  /// Checkpoints taken over all runs (none if they were off).
   checkpoint::coordinator_stats checkpoints;
+  /// Times the job restarted after a failure (flow.restart-attempts).
+  uint64_t restarts = 0;
 
   const operator_summary* find(const std::string& name) const;
 };
@@ -55,7 +57,12 @@ struct job_result {
 /// Runs `t` on this process's actor system until every sink has seen
 /// end-of-stream, a subtask fails, or `*stop` turns true (then sources stop,
 /// the job drains and ends normally). With flow.checkpoint-interval, takes
-/// checkpoints; it starts from the checkpoint flow.restore names. Throws
+/// checkpoints; it starts from the checkpoint flow.restore names. A failed
+/// run (not a configuration error, not after a stop request) kills every
+/// subtask and restarts the whole job from its latest complete checkpoint
+/// (or as it first started, if none completed) under
+/// checkpoint::restart_strategy (flow.restart-*); the result is that of the
+/// last run, with the checkpoints and restarts of all. Throws
 /// std::invalid_argument if the topology cannot be planned,
 /// checkpoint::incompatible_checkpoint if the checkpoint to restore does
 /// not fit it. `view`, if given, is kept up to date for the HTTP endpoints

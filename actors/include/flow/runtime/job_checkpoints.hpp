@@ -3,6 +3,7 @@
 #include "flow/checkpoint/coordinator.hpp"
 #include "flow/checkpoint/parts.hpp"
 #include "flow/checkpoint/store.hpp"
+#include "flow/observe/job_view.hpp"
 #include "flow/plan.hpp"
 
 #include <caf/fwd.hpp>
@@ -46,11 +47,13 @@ std::optional<restored_job> load_restore(const checkpoint::options& opts,
 class job_checkpoints {
 public:
   /// `restored`: the id of the checkpoint the job started from (0: none);
-  /// new ids follow it.
+  /// new ids follow it. `view`, if given, gets every completed and aborted
+  /// checkpoint (for /api/v1/checkpoints, /metrics and the web UI).
   job_checkpoints(caf::scoped_actor& self, const std::string& job_name,
                   const physical_plan& plan,
                   std::shared_ptr<checkpoint::store> store,
-                  const checkpoint::options& opts, checkpoint_id restored);
+                  const checkpoint::options& opts, checkpoint_id restored,
+                  observe::job_view* view = nullptr);
   ~job_checkpoints();
 
   /// The subtasks' actors, indexed by subtask id.
@@ -76,6 +79,7 @@ private:
   caf::scoped_actor& self_;
   const physical_plan& plan_;
   std::shared_ptr<checkpoint::store> store_;
+  observe::job_view* view_;
   checkpoint::coordinator coordinator_;
   std::vector<caf::actor> actors_;
   std::vector<bool> finished_;

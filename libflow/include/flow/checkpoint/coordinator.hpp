@@ -27,6 +27,8 @@ struct trigger {
 struct checkpoint_stats {
   checkpoint_id id;
   bool savepoint = false;
+  /// Processing time (ms) of the trigger.
+  int64_t trigger_time_ms = 0;
   /// From trigger to commit of the metadata.
   int64_t duration_ms = 0;
   /// Sum of the parts' sizes.
@@ -43,6 +45,9 @@ struct coordinator_stats {
   /// The last aborted checkpoint and why.
   std::optional<checkpoint_id> last_failed;
   std::string last_failure;
+  /// The highest id triggered (0: none): a restarted job's checkpoints
+  /// take ids after it, never reusing a directory an aborted one wrote.
+  checkpoint_id last_triggered;
 };
 
 /// The job's side of checkpointing, free of any actor system and of I/O:
