@@ -13,10 +13,10 @@
 // At-least-once through the same harness: nothing lost; the duplicates are
 // counted and printed.
 //
-// Size: LIBFLOW_CHAOS_RECORDS records (default 100000, not the issue's
-// 10^6, which does not fit a few minutes on two shared cores) and
-// LIBFLOW_CHAOS_KILLS kill -9 (default 10). Cluster-worker faults are not
-// here: cluster recovery is not built yet.
+// Size: LIBFLOW_CHAOS_RECORDS records (default 10^6, as the issue asks;
+// both cases took 29 s on two shared cores) and LIBFLOW_CHAOS_KILLS kill -9
+// (default 10; the at-least-once case takes a third). Cluster-worker faults
+// are not here: cluster recovery is not built yet.
 #define BOOST_TEST_MODULE flow_chaos
 #include <boost/test/unit_test.hpp>
 
@@ -79,7 +79,7 @@ std::ostream& operator<<(std::ostream& os, const verdict& v) {
 struct harness : fixture {
   explicit harness(const std::string& delivery)
       : rng(flow::test::test_seed()),
-        total(env_size("LIBFLOW_CHAOS_RECORDS", 100000)),
+        total(env_size("LIBFLOW_CHAOS_RECORDS", 1000000)),
         in(make_topic("chaos-in", partitions)),
         out(make_topic("chaos-out", partitions)),
         dir(fs::temp_directory_path() / unique("flow-chaos")) {
