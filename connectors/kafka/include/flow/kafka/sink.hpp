@@ -3,6 +3,7 @@
 #include "flow/connector.hpp"
 #include "flow/kafka/offset_committer.hpp"
 #include "flow/kafka/options.hpp"
+#include "flow/kafka/record_limit.hpp"
 #include "flow/kafka/serde.hpp"
 #include "flow/kafka/topic_producer.hpp"
 
@@ -41,11 +42,16 @@ public:
 
   void open(const connector_context& ctx) override {
     executor_ = ctx.executor;
-    opening_.start(
-        executor_, [s = client_settings::from(ctx.settings), topic = topic_,
+    opening_.start(executor_,
+                   [s = client_settings::from(ctx.settings), topic = topic_,
                     partitions = static_cast<int32_t>(ctx.parallelism)] {
-          return std::make_unique<topic_producer>(s, topic, partitions);
-        });
+                     auto limit = sink_record_limit(s, topic);
+                     return opened_producer{
+                         std::make_unique<topic_producer>(
+                             limit.producer_settings, topic, partitions),
+                         limit.max_record_bytes};
+                   });
+    errors_ = ctx.errors;
     offset_committer::instance().sink_opened();
     opened_ = true;
     metrics_ = ctx.metrics;
@@ -58,9 +64,21 @@ public:
     return true;
   }
 
+  /// A record it cannot serialize, or larger than the topic takes, goes
+  /// to the sink's on-error policy (connector_context::errors).
   void write(std::vector<T>& records) override {
-    for (auto& x : records)
-      producer_->enqueue(serialize_(x));
+    for (auto& x : records) {
+      producer_record r;
+      try {
+        r = serialize_(x);
+        check_record_size(r, max_record_bytes_, topic_);
+      } catch (...) {
+        if (!errors_) throw;
+        errors_->on_failure(&x);
+        continue;
+      }
+      producer_->enqueue(std::move(r));
+    }
     producer_->service();
     publish_queue();
   }
@@ -84,7 +102,11 @@ public:
     switch (stage_) {
     case stage::opening:
       if (!opening_.ready()) return;
-      producer_ = opening_.take();
+      {
+        auto opened = opening_.take();
+        producer_ = std::move(opened.producer);
+        max_record_bytes_ = opened.max_record_bytes;
+      }
       if (wake_) producer_->set_wakeup(wake_);
       stage_ = stage::open;
       return;
@@ -123,12 +145,18 @@ private:
   }
 
   enum class stage { opening, open, flushing, committing, finished };
+  struct opened_producer {
+    std::unique_ptr<topic_producer> producer;
+    size_t max_record_bytes = 0;
+  };
 
   std::string topic_;
   S serialize_;
   blocking_executor* executor_ = nullptr;
   std::function<void()> wake_;
-  background_result<std::unique_ptr<topic_producer>> opening_;
+  background_result<opened_producer> opening_;
+  size_t max_record_bytes_ = 0;
+  record_error_handler* errors_ = nullptr;
   background_result<void> committed_;
   connector_metrics* metrics_ = nullptr;
   std::unique_ptr<topic_producer> producer_;
