@@ -54,7 +54,9 @@ std::optional<restored_job> load_restore(const checkpoint::options& opts,
           "checkpoint " + cp->dir.string() +
           " cannot be read: " + bytes.error().message());
     try {
-      sr.key_groups = checkpoint::decode_state(bytes.value());
+      auto st = checkpoint::decode_state(bytes.value());
+      sr.key_groups = std::move(st.key_groups);
+      sr.operator_state = std::move(st.operator_state);
     } catch (const std::exception& e) {
       throw checkpoint::incompatible_checkpoint(
           "checkpoint " + cp->dir.string() + ": " + p.file() + ": " + e.what());
@@ -148,8 +150,9 @@ const checkpoint::coordinator_stats& job_checkpoints::stats() const {
 void job_checkpoints::completed(const checkpoint::pb::Metadata& md) {
   for (auto& p : md.parts()) {
     for (auto& s : plan_.subtasks) {
-      if (s.kind != node_kind::source || s.node.value() != p.operator_id() ||
-          s.index != p.subtask_index() || finished_[s.id.value()])
+      if ((s.kind != node_kind::source && s.kind != node_kind::sink) ||
+          s.node.value() != p.operator_id() || s.index != p.subtask_index() ||
+          finished_[s.id.value()])
         continue;
       self_->send(actors_[s.id.value()], cp_done_atom::value,
                   md.checkpoint_id(), p.SerializeAsString());

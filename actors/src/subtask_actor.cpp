@@ -155,10 +155,11 @@ caf::behavior running(subtask_actor* self) {
       [=, &d](cp_abort_atom, uint64_t id) {
         act(self, d.on_abort_checkpoint(checkpoint_id{id}));
       },
-      [=, &d](cp_done_atom, uint64_t, const std::string& part) {
+      [=, &d](cp_done_atom, uint64_t id, const std::string& part) {
         checkpoint::pb::Part p;
         if (p.ParseFromString(part))
-          act(self, d.on_checkpoint_complete(checkpoint::positions_of(p)));
+          act(self, d.on_checkpoint_complete(checkpoint_id{id},
+                                             checkpoint::positions_of(p)));
       },
       [=, &d](poll_atom, uint64_t generation) {
         act(self, d.on_poll(generation));

@@ -175,6 +175,10 @@ std::chrono::nanoseconds report_interval(const job_options& o) {
   return o.http_port > 0 ? second : std::chrono::nanoseconds::zero();
 }
 
+const option<std::chrono::nanoseconds>& checkpoint_interval_option() {
+  return opt::checkpoint_interval;
+}
+
 job_options job_options::from(const settings_map& s) {
   job_options o;
   o.plan.default_parallelism = static_cast<uint32_t>(parallelism.get(s));

@@ -135,20 +135,22 @@ void subtask_core::abort_checkpoint(checkpoint_id id) {
 void subtask_core::restore(const subtask_restore& r) {
   task_->restore_key_groups(r.key_groups);
   if (is_source()) task_->restore_positions(r.positions);
+  task_->restore_operator_state(r.id, r.operator_state);
 }
 
 void subtask_core::checkpoint_complete(
-    const std::vector<source_position>& positions) {
-  if (!done_ && is_source()) task_->checkpoint_complete(positions);
+    checkpoint_id id, const std::vector<source_position>& positions) {
+  if (!done_) task_->checkpoint_complete(id, positions);
 }
 
 void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
   // Records emitted before the barrier go out before it.
   task_->flush_all();
-  subtask_snapshot s{id, alignment_ms, {}, {}};
+  subtask_snapshot s{id, alignment_ms, {}, {}, {}};
   task_->snapshot_key_groups(s.key_groups);
   if (is_source()) task_->snapshot_positions(s.positions);
   task_->prepare_checkpoint();
+  task_->snapshot_operator_state(id, s.operator_state);
   unflushed_.push_back(std::move(s));
   release_flushed();
   outbox_.push_barrier(id);

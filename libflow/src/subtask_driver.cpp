@@ -85,8 +85,8 @@ driver_action subtask_driver::on_abort_checkpoint(checkpoint_id id) {
 }
 
 driver_action subtask_driver::on_checkpoint_complete(
-    const std::vector<source_position>& positions) {
-  return run([&](subtask_core& c) { c.checkpoint_complete(positions); });
+    checkpoint_id id, const std::vector<source_position>& positions) {
+  return run([&](subtask_core& c) { c.checkpoint_complete(id, positions); });
 }
 
 driver_action subtask_driver::on_poll(uint64_t generation) {

@@ -7,6 +7,7 @@
 // but the last count of every word must be its true count (state neither
 // lost nor counted twice).
 #include "../unit/seed.hpp"
+#include "child_process.hpp"
 #include "fixture.hpp"
 
 #include "flow/checkpoint/store.hpp"
@@ -14,54 +15,17 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
-#include <csignal>
 #include <filesystem>
 #include <map>
 #include <random>
 #include <sstream>
 #include <thread>
 
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
-
 using namespace flow::kafka;
 using namespace flow::kafka::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A child process running `args` (argv[0] first).
-class child {
-public:
-  explicit child(const std::vector<std::string>& args) {
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ))
-      throw std::runtime_error("cannot start " + args[0]);
-  }
-  ~child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      wait();
-    }
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  /// The exit code, or 128 + the signal that ended it.
-  int wait() {
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-private:
-  pid_t pid_ = -1;
-};
 
 /// Lines of words from a small vocabulary, and the true count per word.
 struct lines_and_counts {

@@ -2,6 +2,7 @@
 #include "flow/collection.hpp"
 #include "flow/generator.hpp"
 #include "flow/runtime/job.hpp"
+#include "seed.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -21,11 +22,6 @@ job_options quiet_options() {
   job_options o;
   o.status_interval = std::chrono::nanoseconds::zero();
   return o;
-}
-
-uint64_t seed_now() {
-  return static_cast<uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 /// A sink that records which subtask saw which record.
@@ -124,7 +120,7 @@ BOOST_AUTO_TEST_CASE(hash_partitioning_sends_each_key_to_exactly_one_subtask) {
 }
 
 BOOST_AUTO_TEST_CASE(random_parallelism_and_batch_size_give_identical_results) {
-  auto seed = seed_now();
+  auto seed = flow::test::test_seed();
   BOOST_TEST_MESSAGE("seed " << seed);
   std::mt19937_64 rng{seed};
   auto rnd = [&](uint32_t lo, uint32_t hi) {

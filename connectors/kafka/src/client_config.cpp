@@ -82,6 +82,10 @@ conf_ptr make_conf(const client_settings& s, role r) {
     set(conf.get(), "queued.min.messages", "1000000");
     set(conf.get(), "fetch.wait.max.ms", "10");
     set(conf.get(), "auto.offset.reset", "earliest");
+    // Never records of aborted or open transactions (librdkafka's default,
+    // stated: exactly-once output relies on it downstream); committed
+    // offsets are read with require_stable accordingly.
+    set(conf.get(), "isolation.level", "read_committed");
     break;
   case role::producer:
     // A mistyped output topic fails the job (unknown_topic) instead of

@@ -1,7 +1,7 @@
 #include "flow/kafka/options.hpp"
 
+#include "flow/job_options.hpp"
 #include "flow/kafka/dead_letter_queue.hpp"
-
 #include "rdkafka.hpp"
 
 #include <array>
@@ -88,6 +88,27 @@ const option<int64_t> embedded_partitions{
     "Partitions of topics the embedded cluster creates; 0: the parallelism "
     "of the operator that creates it.",
     in_range(0, 100000)};
+const option<std::string> delivery{
+    "kafka.delivery", "at-least-once",
+    "What Kafka sinks guarantee: at-least-once (after a crash the output "
+    "since the last checkpoint is written again), or exactly-once (each "
+    "sink subtask publishes the output between two checkpoints in one "
+    "Kafka transaction when the second completes: visible to read_committed "
+    "consumers after up to one checkpoint interval; needs checkpoints, "
+    "kafka.group-id and unbounded sources).",
+    one_of({"at-least-once", "exactly-once"})};
+const option<int64_t> transaction_timeout_ms{
+    "kafka.transaction-timeout-ms", defaults().transaction_timeout_ms,
+    "Exactly-once: transaction.timeout.ms of the sinks' transactional "
+    "producers (milliseconds); must exceed flow.checkpoint-interval and not "
+    "the broker's transaction.max.timeout.ms.",
+    in_range(1000, 2147483647)};
+const option<int64_t> exactly_once_buffer_bytes{
+    "kafka.exactly-once-buffer-bytes", defaults().exactly_once_buffer_bytes,
+    "Exactly-once: bytes of records a sink subtask holds until the "
+    "checkpoint that covers them completes (about one checkpoint interval "
+    "of its output); more fails the job.",
+    in_range(1024, int64_t{1} << 40)};
 const option<std::vector<std::string>> properties{
     "kafka.properties", std::vector<std::string>{},
     "Extra librdkafka properties for every client, \"key=value\" (on the "
@@ -105,6 +126,38 @@ const option_check committed_needs_group{
       if (start.get(s) == "committed" && group_id.get(s).empty())
         return config_error{group_id.key(), "\"\"",
                             "a group id when kafka.start-offset = committed"};
+      return std::nullopt;
+    }};
+
+/// kafka.delivery = exactly-once: needs checkpoints (the epochs are their
+/// state), a transaction timeout longer than their interval, a group id
+/// (it names the job in the transactional ids and marker groups), and
+/// unbounded sources (a job that ends leaves the output after its last
+/// checkpoint to the next run, which a bounded job never gets to).
+const option_check exactly_once_needs{
+    [](const settings_map& s) -> std::optional<config_error> {
+      if (delivery.get(s) != "exactly-once") return std::nullopt;
+      auto& interval = checkpoint_interval_option();
+      auto every = interval.get(s);
+      if (every.count() <= 0)
+        return config_error{interval.key(), format_duration(every),
+                            "a checkpoint interval > 0 with kafka.delivery = "
+                            "exactly-once"};
+      auto txn = std::chrono::milliseconds(transaction_timeout_ms.get(s));
+      if (txn <= every)
+        return config_error{
+            transaction_timeout_ms.key(), std::to_string(txn.count()),
+            "more than flow.checkpoint-interval (" + format_duration(every) +
+                ") with kafka.delivery = exactly-once"};
+      if (group_id.get(s).empty())
+        return config_error{group_id.key(), "\"\"",
+                            "a group id naming the job with kafka.delivery = "
+                            "exactly-once"};
+      if (stop_at_end.get(s))
+        return config_error{stop_at_end.key(), "true",
+                            "false with kafka.delivery = exactly-once (a "
+                            "bounded job never publishes the output after "
+                            "its last checkpoint)"};
       return std::nullopt;
     }};
 
@@ -130,6 +183,7 @@ constexpr managed_property managed_properties[] = {
      "libflow (always all: the producer is idempotent)"},
     {"enable.idempotence", "libflow (always true)"},
     {"transactional.id", "libflow (per sink subtask)"},
+    {"transaction.timeout.ms", "kafka.transaction-timeout-ms"},
     {"isolation.level", "libflow"},
     {"enable.auto.commit", "libflow (offsets are committed by the source)"},
     {"enable.auto.offset.store",
@@ -223,6 +277,11 @@ client_settings client_settings::from(const settings_map* s) {
   r.delivery_timeout_ms = opt::delivery_timeout_ms.get(given);
   r.timeout_ms = opt::timeout_ms.get(given);
   r.embedded_partitions = opt::embedded_partitions.get(given);
+  r.delivery = opt::delivery.get(given) == "exactly-once"
+                   ? delivery_guarantee::exactly_once
+                   : delivery_guarantee::at_least_once;
+  r.transaction_timeout_ms = opt::transaction_timeout_ms.get(given);
+  r.exactly_once_buffer_bytes = opt::exactly_once_buffer_bytes.get(given);
   for (auto& p : opt::properties.get(given)) {
     auto eq = p.find('=');
     r.properties.emplace_back(p.substr(0, eq), p.substr(eq + 1));

@@ -1,9 +1,11 @@
 #include "flow/kafka/topic_producer.hpp"
 
+#include "flow/fault.hpp"
 #include "flow/kafka/embedded_cluster.hpp"
 #include "flow/log.hpp"
 #include "rdkafka.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -20,6 +22,8 @@ struct topic_producer::impl {
   std::string first_failure;
   errc failure_code = errc::none;
   int64_t delivery_timeout_ms = 0;
+  /// Transactional producers: transaction.timeout.ms; 0 otherwise.
+  int64_t transaction_timeout_ms = 0;
   std::string bootstrap;
   /// Records enqueue() held back, in order; those before next_held are
   /// passed on already.
@@ -84,6 +88,22 @@ struct topic_producer::impl {
 
 topic_producer::topic_producer(const client_settings& s, std::string topic,
                                int32_t embedded_partitions)
+    : topic_producer(s, std::move(topic), embedded_partitions, nullptr) {}
+
+topic_producer::topic_producer(const client_settings& s, std::string topic,
+                               int32_t embedded_partitions,
+                               const transactional& txn)
+    : topic_producer(s, std::move(topic), embedded_partitions, &txn) {
+  auto timeout = static_cast<int>(std::max(s.timeout_ms, txn.timeout_ms));
+  detail::error_ptr err{
+      rd_kafka_init_transactions(impl_->handle.get(), timeout)};
+  if (err)
+    throw detail::make_error(err.get(), "init_transactions of " + txn.id);
+}
+
+topic_producer::topic_producer(const client_settings& s, std::string topic,
+                               int32_t embedded_partitions,
+                               const transactional* txn)
     : impl_(std::make_unique<impl>()), topic_(std::move(topic)) {
   if (s.embedded())
     embedded_cluster::instance().ensure_topic(
@@ -91,10 +111,21 @@ topic_producer::topic_producer(const client_settings& s, std::string topic,
                     ? static_cast<int32_t>(s.embedded_partitions)
                     : embedded_partitions);
   auto conf = detail::make_conf(s, detail::role::producer);
+  impl_->delivery_timeout_ms = s.delivery_timeout_ms;
+  if (txn) {
+    detail::set(conf.get(), "transactional.id", txn->id);
+    detail::set(conf.get(), "transaction.timeout.ms",
+                std::to_string(txn->timeout_ms));
+    impl_->transaction_timeout_ms = txn->timeout_ms;
+    // librdkafka requires a record's deadline within the transaction's.
+    impl_->delivery_timeout_ms =
+        std::min(s.delivery_timeout_ms, txn->timeout_ms);
+    detail::set(conf.get(), "delivery.timeout.ms",
+                std::to_string(impl_->delivery_timeout_ms));
+  }
   rd_kafka_conf_set_opaque(conf.get(), impl_.get());
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &impl::on_delivery);
   rd_kafka_conf_set_error_cb(conf.get(), &impl::on_error);
-  impl_->delivery_timeout_ms = s.delivery_timeout_ms;
   impl_->bootstrap = detail::bootstrap_servers(s);
   impl_->handle = detail::make_handle(RD_KAFKA_PRODUCER, std::move(conf));
   partitions_ = detail::partition_count(impl_->handle.get(), topic_,
@@ -295,6 +326,36 @@ void topic_producer::flush() {
   }
   rd_kafka_poll(rk, 0);
   check();
+}
+
+void topic_producer::publish_transaction(
+    const std::vector<const std::vector<producer_record>*>& batches,
+    const std::string& marker_group, int64_t marker) {
+  auto* rk = impl_->handle.get();
+  auto timeout = static_cast<int>(impl_->transaction_timeout_ms);
+  auto context = [&](const char* step) {
+    return std::string(step) + " (transaction to " + topic_ + ", marker " +
+           std::to_string(marker) + ")";
+  };
+  if (detail::error_ptr err{rd_kafka_begin_transaction(rk)})
+    throw detail::make_error(err.get(), context("begin_transaction"));
+  for (auto* b : batches)
+    for (auto& r : *b)
+      produce(r);
+  flush();
+  fault_point(fault_during_commit);
+  detail::partition_list_ptr offsets{rd_kafka_topic_partition_list_new(1)};
+  rd_kafka_topic_partition_list_add(offsets.get(), topic_.c_str(), 0)->offset =
+      marker;
+  std::unique_ptr<rd_kafka_consumer_group_metadata_t,
+                  decltype(&rd_kafka_consumer_group_metadata_destroy)>
+      group{rd_kafka_consumer_group_metadata_new(marker_group.c_str()),
+            &rd_kafka_consumer_group_metadata_destroy};
+  if (detail::error_ptr err{rd_kafka_send_offsets_to_transaction(
+          rk, offsets.get(), group.get(), timeout)})
+    throw detail::make_error(err.get(), context("send_offsets_to_transaction"));
+  if (detail::error_ptr err{rd_kafka_commit_transaction(rk, timeout)})
+    throw detail::make_error(err.get(), context("commit_transaction"));
 }
 
 uint64_t topic_producer::delivered() const noexcept {

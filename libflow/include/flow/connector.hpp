@@ -105,6 +105,25 @@ public:
   /// else a restart from it would lose records. Start that here and stay
   /// busy() until it is done; the checkpoint waits for it.
   virtual void prepare_checkpoint() {}
+
+  // -- checkpoints: the sink's own state --------------------------------------
+
+  /// Barrier `id` arrived, after prepare_checkpoint() and before the next
+  /// write(): the sink's state to keep in checkpoint `id` (records it holds
+  /// back until the checkpoint completes, say); empty: none (the default).
+  virtual std::string snapshot_state(checkpoint_id id) { return {}; }
+
+  /// After open(), before the first write(), when the job restores
+  /// checkpoint `id`: what snapshot_state(id) returned for the same subtask
+  /// (empty if nothing). Not called on a fresh start.
+  virtual void restore(checkpoint_id id, const std::string& state) {}
+
+  /// Checkpoint `id`, and with it what snapshot_state(id) returned, is
+  /// complete (written and durable): a sink may now make its output of
+  /// that checkpoint visible. Completions arrive in increasing order but
+  /// not every id is reported (aborted checkpoints, lost messages): `id`
+  /// also covers the checkpoints before it. Must not block the thread.
+  virtual void checkpoint_complete(checkpoint_id id) {}
 };
 
 template <class T>
@@ -162,6 +181,17 @@ public:
     return fn_->set_wakeup(std::move(wake));
   }
   void prepare_checkpoint() override { fn_->prepare_checkpoint(); }
+  void snapshot_operator_state(checkpoint_id id, std::string& out) override {
+    out = fn_->snapshot_state(id);
+  }
+  void restore_operator_state(checkpoint_id id,
+                              const std::string& state) override {
+    fn_->restore(id, state);
+  }
+  void checkpoint_complete(checkpoint_id id,
+                           const std::vector<source_position>&) override {
+    fn_->checkpoint_complete(id);
+  }
 
 private:
   record_error_handler errors_;

@@ -59,6 +59,10 @@ struct job_options {
   static job_options from(const settings_map& s);
 };
 
+/// The flow.checkpoint-interval option, for the rules of other modules
+/// that depend on it (kafka.delivery = exactly-once).
+const option<std::chrono::nanoseconds>& checkpoint_interval_option();
+
 /// How often subtasks report their counters to the job (status line, the
 /// coordinator's HTTP endpoints): every second, or at the status interval
 /// if that is shorter; zero (never) if the node has neither a status line

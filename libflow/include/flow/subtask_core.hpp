@@ -48,6 +48,8 @@ struct subtask_snapshot {
   std::vector<key_group_snapshot> key_groups;
   /// Sources: where they stand (task::snapshot_positions).
   std::vector<source_position> positions;
+  /// Sinks: their own state (task::snapshot_operator_state); empty if none.
+  std::string operator_state;
 };
 
 /// What the host should do after a call into subtask_core.
@@ -112,13 +114,14 @@ public:
   /// The job aborted checkpoint `id`: stop aligning it.
   void abort_checkpoint(checkpoint_id id);
 
-  /// Before any other event: the task takes the keyed state and source
-  /// positions of a restored checkpoint.
+  /// Before any other event: the task takes the keyed state, source
+  /// positions and sink state of a restored checkpoint.
   void restore(const subtask_restore& r);
 
-  /// Sources: a checkpoint in which this subtask stood at `positions` is
-  /// complete (task::checkpoint_complete); ignored once the source ended.
-  void checkpoint_complete(const std::vector<source_position>& positions);
+  /// Checkpoint `id` is complete; a source stood at `positions` in it
+  /// (task::checkpoint_complete). Ignored once the subtask's output ended.
+  void checkpoint_complete(checkpoint_id id,
+                           const std::vector<source_position>& positions);
 
   /// Snapshots taken since the last call, oldest first; the host writes
   /// them (off this thread) and acknowledges them to the job.

@@ -118,10 +118,10 @@ public:
   driver_action on_trigger(checkpoint_id id);
   /// The job aborted checkpoint `id`.
   driver_action on_abort_checkpoint(checkpoint_id id);
-  /// Sources: a checkpoint in which this subtask stood at `positions` is
-  /// complete.
+  /// Checkpoint `id` is complete; a source stood at `positions` in it.
   driver_action
-  on_checkpoint_complete(const std::vector<source_position>& positions);
+  on_checkpoint_complete(checkpoint_id id,
+                         const std::vector<source_position>& positions);
   /// A poll the driver asked for; stale generations do nothing.
   driver_action on_poll(uint64_t generation);
   /// The task's wake callback ran: an idle source polls at once, a busy

@@ -170,9 +170,21 @@ public:
   /// same subtask), before the first poll.
   virtual void restore_positions(const std::vector<source_position>& p) {}
 
-  /// Sources: a checkpoint in which this subtask stood at `positions` is
-  /// complete (source_function::checkpoint_complete).
-  virtual void checkpoint_complete(const std::vector<source_position>& p) {}
+  /// Sinks: the sink's own state at checkpoint `id` goes to `out`
+  /// (sink_function::snapshot_state), right after prepare_checkpoint().
+  virtual void snapshot_operator_state(checkpoint_id id, std::string& out) {}
+
+  /// Sinks: resume from `state` (what snapshot_operator_state wrote for
+  /// the same subtask at checkpoint `id`; empty if nothing), before the
+  /// first input. Called on every restore.
+  virtual void restore_operator_state(checkpoint_id id,
+                                      const std::string& state) {}
+
+  /// Checkpoint `id` is complete (written and durable). Sources stood at
+  /// `p` in it (source_function::checkpoint_complete); sinks learn the id
+  /// (sink_function::checkpoint_complete).
+  virtual void checkpoint_complete(checkpoint_id id,
+                                   const std::vector<source_position>& p) {}
 };
 
 /// What a subtask starts from when its job restores a checkpoint.
@@ -181,6 +193,8 @@ struct subtask_restore {
   checkpoint_id id;
   std::vector<key_group_snapshot> key_groups;
   std::vector<source_position> positions;
+  /// Sinks: their own state (task::snapshot_operator_state).
+  std::string operator_state;
 };
 
 using task_factory = std::function<std::unique_ptr<task>(const task_setup&)>;

@@ -143,7 +143,8 @@ public:
   void restore_positions(const std::vector<source_position>& p) override {
     fn_->restore(p);
   }
-  void checkpoint_complete(const std::vector<source_position>& p) override {
+  void checkpoint_complete(checkpoint_id,
+                           const std::vector<source_position>& p) override {
     fn_->checkpoint_complete(p);
   }
 

@@ -13,17 +13,20 @@ std::string encode_state(const subtask_snapshot& snap) {
     x->set_key_group(g.key_group);
     x->set_state(g.bytes.data(), g.bytes.size());
   }
+  st.set_operator_state(snap.operator_state);
   return st.SerializeAsString();
 }
 
-std::vector<key_group_snapshot> decode_state(const std::string& bytes) {
+part_state decode_state(const std::string& bytes) {
   pb::PartState st;
   if (!st.ParseFromString(bytes))
     throw std::runtime_error("part file is not a checkpoint part");
-  std::vector<key_group_snapshot> out;
-  out.reserve(static_cast<size_t>(st.key_groups_size()));
+  part_state out;
+  out.key_groups.reserve(static_cast<size_t>(st.key_groups_size()));
   for (auto& g : st.key_groups())
-    out.push_back({g.key_group(), {g.state().begin(), g.state().end()}});
+    out.key_groups.push_back(
+        {g.key_group(), {g.state().begin(), g.state().end()}});
+  out.operator_state = st.operator_state();
   return out;
 }
 

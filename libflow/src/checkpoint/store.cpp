@@ -257,12 +257,14 @@ result<completed_checkpoint> store::open(const fs::path& dir) {
   completed_checkpoint cp{dir, {}};
   if (!cp.metadata.ParseFromString(bytes.value()))
     return storage_error{md_path.string(), "corrupt metadata (cannot parse)"};
-  if (cp.metadata.format_version() != metadata_format_version)
+  if (cp.metadata.format_version() < oldest_metadata_format_version ||
+      cp.metadata.format_version() > metadata_format_version)
     return storage_error{md_path.string(),
                          "metadata format version " +
                              std::to_string(cp.metadata.format_version()) +
                              ", this build reads " +
-                             std::to_string(metadata_format_version)};
+                             std::to_string(oldest_metadata_format_version) +
+                             " to " + std::to_string(metadata_format_version)};
   // Every part is read and checked here, so that a damaged checkpoint is
   // skipped as a whole before anything of it is restored.
   for (auto& part : cp.metadata.parts()) {

@@ -124,13 +124,16 @@ BOOST_AUTO_TEST_CASE(parts_restore_the_same_topology_only) {
 }
 
 BOOST_AUTO_TEST_CASE(part_state_round_trips) {
-  subtask_snapshot snap{checkpoint_id{1}, 3, {{5, {'a', 'b'}}, {9, {}}}, {}};
+  subtask_snapshot snap{
+      checkpoint_id{1}, 3, {{5, {'a', 'b'}}, {9, {}}}, {}, {"sink\0state", 10}};
   auto back = checkpoint::decode_state(checkpoint::encode_state(snap));
-  BOOST_REQUIRE_EQUAL(back.size(), 2u);
-  BOOST_CHECK_EQUAL(back[0].key_group, 5u);
-  BOOST_CHECK((back[0].bytes == std::vector<char>{'a', 'b'}));
-  BOOST_CHECK_EQUAL(back[1].key_group, 9u);
-  BOOST_CHECK(back[1].bytes.empty());
+  BOOST_REQUIRE_EQUAL(back.key_groups.size(), 2u);
+  BOOST_CHECK_EQUAL(back.key_groups[0].key_group, 5u);
+  BOOST_CHECK((back.key_groups[0].bytes == std::vector<char>{'a', 'b'}));
+  BOOST_CHECK_EQUAL(back.key_groups[1].key_group, 9u);
+  BOOST_CHECK(back.key_groups[1].bytes.empty());
+  BOOST_CHECK_EQUAL(back.operator_state, snap.operator_state);
+  BOOST_CHECK_EQUAL(back.operator_state.size(), 10u);
   BOOST_CHECK_THROW(checkpoint::decode_state("\xff\xff\xff"),
                     std::runtime_error);
 }

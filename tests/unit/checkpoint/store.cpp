@@ -172,6 +172,24 @@ BOOST_AUTO_TEST_CASE(metadata_of_an_unknown_format_version_is_refused) {
   BOOST_CHECK(!s.latest());
 }
 
+BOOST_AUTO_TEST_CASE(metadata_of_format_version_1_is_still_read) {
+  // Version 1 had no sink state in its parts: restoring one is restoring a
+  // checkpoint of sinks without state.
+  temp_dir tmp;
+  store s{tmp.path, 3};
+  write_checkpoint(s, 1);
+  auto md = store::open(tmp.path / "chk-1")->metadata;
+  md.set_format_version(oldest_metadata_format_version);
+  overwrite(tmp.path / "chk-1" / "_metadata", md.SerializeAsString());
+  auto cp = store::open(tmp.path / "chk-1");
+  BOOST_REQUIRE(cp.ok());
+  BOOST_CHECK_EQUAL(cp->metadata.format_version(),
+                    oldest_metadata_format_version);
+  md.set_format_version(oldest_metadata_format_version - 1);
+  overwrite(tmp.path / "chk-1" / "_metadata", md.SerializeAsString());
+  BOOST_CHECK(!store::open(tmp.path / "chk-1").ok());
+}
+
 BOOST_AUTO_TEST_CASE(retention_keeps_the_newest_and_every_savepoint) {
   temp_dir tmp;
   store s{tmp.path, 3};

@@ -61,7 +61,7 @@ using cp_ack_atom = caf::atom_constant<caf::atom("cpack")>;
 using cp_decline_atom = caf::atom_constant<caf::atom("cpdecline")>;
 /// (cp_abort_atom, uint64 id): job -> subtasks: checkpoint id is aborted.
 using cp_abort_atom = caf::atom_constant<caf::atom("cpabort")>;
-/// (cp_done_atom, uint64 id, string part): job -> source subtasks:
+/// (cp_done_atom, uint64 id, string part): job -> source and sink subtasks:
 /// checkpoint id, in which the subtask's part was `part`, is complete.
 using cp_done_atom = caf::atom_constant<caf::atom("cpdone")>;
 

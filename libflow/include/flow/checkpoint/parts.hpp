@@ -18,12 +18,20 @@ struct incompatible_checkpoint : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// The bytes of a part's file: the snapshot's keyed state (pb::PartState).
+/// What a part's file holds.
+struct part_state {
+  std::vector<key_group_snapshot> key_groups;
+  /// A sink's own state (task::snapshot_operator_state); empty if none.
+  std::string operator_state;
+};
+
+/// The bytes of a part's file: the snapshot's keyed state and operator
+/// state (pb::PartState).
 std::string encode_state(const subtask_snapshot& snap);
 
-/// The keyed state in a part file's bytes. Throws std::runtime_error for
-/// bytes that are not a pb::PartState.
-std::vector<key_group_snapshot> decode_state(const std::string& bytes);
+/// The state in a part file's bytes. Throws std::runtime_error for bytes
+/// that are not a pb::PartState.
+part_state decode_state(const std::string& bytes);
 
 /// The metadata of subtask `s`'s snapshot, as store::write_part takes it
 /// (which adds file, size and checksum).

@@ -14,8 +14,11 @@
 
 namespace flow::checkpoint {
 
-/// The metadata format this build writes and the only one it reads.
-inline constexpr uint32_t metadata_format_version = 1;
+/// The metadata format this build writes (metadata.proto says what each
+/// version holds)...
+inline constexpr uint32_t metadata_format_version = 2;
+/// ... and the oldest it reads.
+inline constexpr uint32_t oldest_metadata_format_version = 1;
 
 /// Writes whole files durably. The store writes every file through one;
 /// tests substitute a writer that fails as a full disk does.

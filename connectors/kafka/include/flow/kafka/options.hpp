@@ -37,6 +37,18 @@ struct start_offset {
   static std::optional<start_offset> parse(const std::string& text);
 };
 
+/// What a Kafka sink guarantees (kafka.delivery).
+enum class delivery_guarantee {
+  /// Idempotent producer; records are acknowledged before a checkpoint
+  /// completes. After a crash, the output since the last checkpoint is
+  /// written again (duplicates, never loss).
+  at_least_once,
+  /// Transactional producer: the output between two checkpoints becomes
+  /// visible to read_committed consumers, once, when the second one
+  /// completes (connectors/kafka/README.md, "Exactly-once").
+  exactly_once,
+};
+
 /// The `kafka` options as typed values. The options themselves (key,
 /// default, bounds, description) are declared once, in options.cpp; the
 /// member initializers here are their defaults.
@@ -75,6 +87,14 @@ struct client_settings {
   /// Partitions of topics that the embedded cluster creates; 0: the
   /// parallelism of the operator that creates it.
   int64_t embedded_partitions = 0;
+  /// kafka.delivery.
+  delivery_guarantee delivery = delivery_guarantee::at_least_once;
+  /// Exactly-once: transaction.timeout.ms of the sinks' transactional
+  /// producers; must exceed flow.checkpoint-interval.
+  int64_t transaction_timeout_ms = 60000;
+  /// Exactly-once: bytes of records (keys, values, headers) a sink subtask
+  /// may hold back until the checkpoint that covers them completes.
+  int64_t exactly_once_buffer_bytes = int64_t{256} << 20;
   /// Extra librdkafka properties for every client, as "key=value"; they
   /// override the connector's defaults.
   std::vector<std::pair<std::string, std::string>> properties;

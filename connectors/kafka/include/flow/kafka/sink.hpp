@@ -1,12 +1,14 @@
 #pragma once
 
 #include "flow/connector.hpp"
+#include "flow/kafka/exactly_once_writer.hpp"
 #include "flow/kafka/offset_committer.hpp"
 #include "flow/kafka/options.hpp"
 #include "flow/kafka/record_limit.hpp"
 #include "flow/kafka/serde.hpp"
 #include "flow/kafka/topic_producer.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +24,24 @@ struct sink_options {
 };
 
 namespace detail {
+
+/// `serialize(x)`, or nullopt if the serializer throws or the record is
+/// larger than `max_bytes`: the record then went to the sink's on-error
+/// policy (`errors`; null: the exception propagates).
+template <class T, class S>
+std::optional<producer_record>
+serialize_checked(const S& serialize, T& x, size_t max_bytes,
+                  const std::string& topic, record_error_handler* errors) {
+  try {
+    auto r = serialize(static_cast<const T&>(x));
+    check_record_size(r, max_bytes, topic);
+    return r;
+  } catch (...) {
+    if (!errors) throw;
+    errors->on_failure(&x);
+    return std::nullopt;
+  }
+}
 
 /// The sink function: one idempotent producer per subtask, driven without
 /// blocking the subtask's thread. It opens the producer on the subtask's
@@ -67,18 +87,10 @@ public:
   /// A record it cannot serialize, or larger than the topic takes, goes
   /// to the sink's on-error policy (connector_context::errors).
   void write(std::vector<T>& records) override {
-    for (auto& x : records) {
-      producer_record r;
-      try {
-        r = serialize_(x);
-        check_record_size(r, max_record_bytes_, topic_);
-      } catch (...) {
-        if (!errors_) throw;
-        errors_->on_failure(&x);
-        continue;
-      }
-      producer_->enqueue(std::move(r));
-    }
+    for (auto& x : records)
+      if (auto r = serialize_checked(serialize_, x, max_record_bytes_, topic_,
+                                     errors_))
+        producer_->enqueue(std::move(*r));
     producer_->service();
     publish_queue();
   }
@@ -167,12 +179,53 @@ private:
   bool draining_ = false;
 };
 
+/// The sink function with kafka.delivery = exactly-once: records go to an
+/// exactly_once_writer, which holds them until the checkpoint after them
+/// completes and then publishes them in one transaction.
+template <class T, class S>
+class exactly_once_sink_fn final : public sink_function<T> {
+public:
+  exactly_once_sink_fn(std::string topic, S serialize)
+      : topic_(std::move(topic)), serialize_(std::move(serialize)) {}
+
+  void open(const connector_context& ctx) override {
+    writer_ = std::make_unique<exactly_once_writer>(topic_, ctx);
+    errors_ = ctx.errors;
+  }
+  /// The executor wakes the subtask when the writer's work returns.
+  bool set_wakeup(std::function<void()>) override { return true; }
+  void write(std::vector<T>& records) override {
+    // The transaction's producer checks the size (not known here).
+    for (auto& x : records)
+      if (auto r = serialize_checked(serialize_, x, SIZE_MAX, topic_, errors_))
+        writer_->append(std::move(*r));
+  }
+  void finish() override { writer_->finish(); }
+  bool busy() const override { return writer_->busy(); }
+  void resume() override { writer_->resume(); }
+  std::string snapshot_state(checkpoint_id id) override {
+    return writer_->snapshot(id);
+  }
+  void restore(checkpoint_id id, const std::string& state) override {
+    writer_->restore(id, state);
+  }
+  void checkpoint_complete(checkpoint_id id) override { writer_->complete(id); }
+
+private:
+  std::string topic_;
+  S serialize_;
+  std::unique_ptr<exactly_once_writer> writer_;
+  record_error_handler* errors_ = nullptr;
+};
+
 } // namespace detail
 
 /// A sink writing to `topic`; `S serialize(const T&)` makes the
 /// producer_record (key, value, headers, optional explicit partition).
 /// Records with a key are partitioned by murmur2(key) like the Java client.
 /// A record that fails delivery after librdkafka's retries fails the job.
+/// kafka.delivery chooses at-least-once (sink_fn) or exactly-once
+/// (exactly_once_sink_fn).
 template <class T, class S>
 sink_spec<T> sink(std::string topic, S serialize, sink_options opts = {}) {
   static_assert(std::is_invocable_r_v<producer_record, const S&, const T&>,
@@ -182,7 +235,13 @@ sink_spec<T> sink(std::string topic, S serialize, sink_options opts = {}) {
   sink_spec<T> spec;
   spec.name = opts.name.empty() ? topic : opts.name;
   spec.parallelism = opts.parallelism;
-  spec.make = [topic, serialize](const connector_context&) {
+  spec.make =
+      [topic, serialize](
+          const connector_context& ctx) -> std::unique_ptr<sink_function<T>> {
+    if (client_settings::from(ctx.settings).delivery ==
+        delivery_guarantee::exactly_once)
+      return std::make_unique<detail::exactly_once_sink_fn<T, S>>(topic,
+                                                                  serialize);
     return std::make_unique<detail::sink_fn<T, S>>(topic, serialize);
   };
   return spec;

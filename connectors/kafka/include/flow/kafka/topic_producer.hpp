@@ -30,6 +30,24 @@ namespace flow::kafka {
 /// threads.
 class topic_producer {
 public:
+  /// What makes a producer transactional (exactly-once sinks).
+  struct transactional {
+    /// transactional.id: the same for every run of one sink subtask, so
+    /// that a new instance fences the older ones (init_transactions).
+    std::string id;
+    /// transaction.timeout.ms (kafka.transaction-timeout-ms); it also caps
+    /// the records' delivery timeout (librdkafka requires that).
+    int64_t timeout_ms = 60000;
+  };
+
+  /// A transactional producer: as the constructor below, then
+  /// init_transactions, which aborts a transaction an older instance of
+  /// `txn.id` left open and fences that instance (its next call fails
+  /// fatally). Blocks: not on a scheduler thread. Use it through
+  /// publish_transaction() only.
+  topic_producer(const client_settings& s, std::string topic,
+                 int32_t embedded_partitions, const transactional& txn);
+
   /// Connects to the cluster of `s`; waits up to kafka.timeout-ms for the
   /// topic's metadata and throws kafka_error (broker_unreachable,
   /// unknown_topic) if it does not come. On the embedded cluster the topic
@@ -86,6 +104,20 @@ public:
   /// call no librdkafka function. Call once.
   void set_wakeup(std::function<void()> wake);
 
+  /// Transactional producers: writes every record of `batches`, in order,
+  /// and sets `marker_group`'s committed offset of this topic's partition 0
+  /// to `marker` (send_offsets_to_transaction), in ONE transaction, and
+  /// commits it. Blocks until committed (on the sink's executor, never a
+  /// scheduler thread); the transaction is open only during this call.
+  /// Calls fault_point(fault_during_commit) once the records are
+  /// acknowledged, before the marker and the commit. Throws kafka_error
+  /// (fatal if fenced by a newer instance); the transaction is then not
+  /// committed, or its outcome is unknown: the job fails and the marker
+  /// tells the next run.
+  void publish_transaction(
+      const std::vector<const std::vector<producer_record>*>& batches,
+      const std::string& marker_group, int64_t marker);
+
   /// Partitions of the topic.
   int32_t partitions() const noexcept { return partitions_; }
 
@@ -99,6 +131,8 @@ public:
 
 private:
   struct impl;
+  topic_producer(const client_settings& s, std::string topic,
+                 int32_t embedded_partitions, const transactional* txn);
   void check();
   /// Queues one record in librdkafka; false if its queue is full.
   bool try_produce(std::string_view value, const std::string_view* key,

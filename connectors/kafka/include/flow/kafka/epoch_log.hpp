@@ -1,0 +1,106 @@
+#pragma once
+
+#include "flow/ids.hpp"
+#include "flow/kafka/record.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace flow::kafka {
+
+/// The records of one epoch: what a sink subtask was given between
+/// checkpoint barriers id-1 and id. Immutable once closed, so a publication
+/// on another thread and a snapshot on the subtask's may read it together.
+struct epoch {
+  checkpoint_id id;
+  std::shared_ptr<const std::vector<producer_record>> records;
+  size_t bytes = 0;
+};
+
+/// What one Kafka transaction publishes: the epochs up to `up_to`, in
+/// order, and the marker that says they are committed.
+struct publication {
+  checkpoint_id up_to;
+  std::vector<epoch> epochs;
+  /// The committed offset of the sink subtask's marker group after the
+  /// transaction: base + up_to.
+  int64_t marker = 0;
+  size_t records() const;
+};
+
+/// The exactly-once Kafka sink's decisions, free of librdkafka (DESIGN.md
+/// "Checkpoints and exactly-once"; the argument is in
+/// connectors/kafka/README.md): which records are held back, which
+/// epochs a completed checkpoint makes publishable, which restored epochs
+/// a previous run committed already.
+///
+/// Records of the open epoch accumulate; barrier `id` closes it as epoch
+/// `id`; the closed epochs not yet known to be committed are the sink's
+/// checkpointed state (encode/restore). When checkpoint n completes, the
+/// epochs <= n go out in ONE transaction whose marker is base + n; a
+/// transaction's marker is monotonic, so "epoch k is committed" is
+/// "marker >= base + k". `base` shifts the marker of this lineage of
+/// checkpoints above the markers of earlier runs (a fresh start, or a
+/// restore of a checkpoint older than what was committed since), and is
+/// part of the state.
+///
+/// Memory: at most `max_bytes` of records (key, value and headers) are
+/// held, normally one checkpoint interval of output; more fails the job
+/// (append throws) rather than grow without bound.
+///
+/// Threading: not thread-safe; the sink subtask's thread only. The
+/// publication's epochs are shared, immutable, with the thread that
+/// publishes them.
+class epoch_log {
+public:
+  /// `limit_key`: the option that sets max_bytes, for the error.
+  epoch_log(size_t max_bytes, std::string limit_key);
+
+  /// Adds `r` to the open epoch. Throws kafka_error(other) naming the
+  /// limit's option if the log would hold more than max_bytes.
+  void append(producer_record&& r);
+
+  /// Barrier `id`: the open epoch becomes epoch `id` (also when empty: its
+  /// marker still advances).
+  void close(checkpoint_id id);
+
+  /// The closed epochs and base, as the checkpoint keeps them.
+  std::string encode() const;
+
+  /// Replaces the closed epochs and base by those `bytes` encode()d.
+  /// Throws std::invalid_argument for bytes that are not such state.
+  void restore(const std::string& bytes);
+
+  /// After restoring checkpoint `restored` (0: a fresh start) and reading
+  /// the marker group's committed offset `marker` (-1: none): drops the
+  /// epochs a previous run committed, and moves base so that this run's
+  /// markers exceed `marker`. Returns the number of records dropped.
+  size_t reconcile(int64_t marker, checkpoint_id restored);
+
+  /// The epochs <= `completed` as one publication, or nothing if there are
+  /// none. They stay in the log (and in its snapshots) until confirm().
+  std::optional<publication> publishable(checkpoint_id completed) const;
+
+  /// `p` is committed: its epochs leave the log.
+  void confirm(const publication& p);
+
+  int64_t base() const noexcept { return base_; }
+  /// Closed epochs held, oldest first.
+  const std::vector<epoch>& closed() const noexcept { return closed_; }
+  size_t open_records() const noexcept { return open_.size(); }
+  size_t bytes() const noexcept { return bytes_; }
+
+private:
+  size_t max_bytes_;
+  std::string limit_key_;
+  std::vector<producer_record> open_;
+  size_t open_bytes_ = 0;
+  std::vector<epoch> closed_;
+  /// Bytes held, open and closed.
+  size_t bytes_ = 0;
+  int64_t base_ = 0;
+};
+
+} // namespace flow::kafka

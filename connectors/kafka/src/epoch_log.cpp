@@ -1,0 +1,213 @@
+#include "flow/kafka/epoch_log.hpp"
+
+#include "flow/kafka/error.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace flow::kafka {
+
+namespace {
+
+/// Identifies encode()'s format (and its version).
+constexpr char magic[4] = {'F', 'E', 'L', '1'};
+
+size_t size_of(const producer_record& r) {
+  size_t n = r.value.size() + (r.key ? r.key->size() : 0);
+  for (auto& h : r.headers)
+    n += h.key.size() + h.value.size();
+  return n;
+}
+
+template <class Int>
+void put(std::string& out, Int v) {
+  char b[sizeof v];
+  std::memcpy(b, &v, sizeof v);
+  out.append(b, sizeof v);
+}
+
+void put(std::string& out, const std::string& s) {
+  put<uint64_t>(out, s.size());
+  out += s;
+}
+
+/// Reads what put() wrote; throws std::invalid_argument past the end.
+struct reader {
+  const std::string& in;
+  size_t at = 0;
+  void need(size_t n) {
+    if (in.size() - at < n)
+      throw std::invalid_argument("exactly-once sink state is truncated");
+  }
+  template <class Int>
+  Int get() {
+    Int v;
+    need(sizeof v);
+    std::memcpy(&v, in.data() + at, sizeof v);
+    at += sizeof v;
+    return v;
+  }
+  std::string text() {
+    auto n = get<uint64_t>();
+    need(n);
+    std::string s = in.substr(at, n);
+    at += n;
+    return s;
+  }
+};
+
+enum flags : uint8_t {
+  has_key = 1,
+  tombstone = 2,
+  has_partition = 4,
+  has_timestamp = 8,
+};
+
+void put(std::string& out, const producer_record& r) {
+  uint8_t f = (r.key ? has_key : 0) | (r.tombstone ? tombstone : 0) |
+              (r.partition ? has_partition : 0) |
+              (r.timestamp ? has_timestamp : 0);
+  put<uint8_t>(out, f);
+  if (r.key) put(out, *r.key);
+  put(out, r.value);
+  if (r.partition) put<int32_t>(out, *r.partition);
+  if (r.timestamp) put<int64_t>(out, *r.timestamp);
+  put<uint64_t>(out, r.headers.size());
+  for (auto& h : r.headers) {
+    put(out, h.key);
+    put(out, h.value);
+  }
+}
+
+producer_record get_record(reader& in) {
+  producer_record r;
+  auto f = in.get<uint8_t>();
+  if (f & has_key) r.key = in.text();
+  r.value = in.text();
+  r.tombstone = f & tombstone;
+  if (f & has_partition) r.partition = in.get<int32_t>();
+  if (f & has_timestamp) r.timestamp = in.get<int64_t>();
+  auto headers = in.get<uint64_t>();
+  for (uint64_t i = 0; i < headers; ++i) {
+    header h;
+    h.key = in.text();
+    h.value = in.text();
+    r.headers.push_back(std::move(h));
+  }
+  return r;
+}
+
+} // namespace
+
+size_t publication::records() const {
+  size_t n = 0;
+  for (auto& e : epochs)
+    n += e.records->size();
+  return n;
+}
+
+epoch_log::epoch_log(size_t max_bytes, std::string limit_key)
+    : max_bytes_(max_bytes), limit_key_(std::move(limit_key)) {}
+
+void epoch_log::append(producer_record&& r) {
+  auto n = size_of(r);
+  if (bytes_ + n > max_bytes_)
+    throw kafka_error{
+        errc::other,
+        "the exactly-once sink holds " + std::to_string(bytes_ + n) +
+            " bytes of records not yet committed, more than " + limit_key_ +
+            " = " + std::to_string(max_bytes_) +
+            " (it holds the output of a checkpoint interval until the "
+            "checkpoint completes): raise it or shorten "
+            "flow.checkpoint-interval"};
+  bytes_ += n;
+  open_bytes_ += n;
+  open_.push_back(std::move(r));
+}
+
+void epoch_log::close(checkpoint_id id) {
+  if (!closed_.empty() && !(closed_.back().id < id))
+    throw std::logic_error("epoch_log: epoch " + std::to_string(id.value()) +
+                           " closed after epoch " +
+                           std::to_string(closed_.back().id.value()));
+  epoch e;
+  e.id = id;
+  e.bytes = std::exchange(open_bytes_, 0);
+  e.records = std::make_shared<const std::vector<producer_record>>(
+      std::exchange(open_, {}));
+  closed_.push_back(std::move(e));
+}
+
+std::string epoch_log::encode() const {
+  std::string out(magic, sizeof magic);
+  put<int64_t>(out, base_);
+  put<uint64_t>(out, closed_.size());
+  for (auto& e : closed_) {
+    put<uint64_t>(out, e.id.value());
+    put<uint64_t>(out, e.records->size());
+    for (auto& r : *e.records)
+      put(out, r);
+  }
+  return out;
+}
+
+void epoch_log::restore(const std::string& bytes) {
+  if (bytes.size() < sizeof magic ||
+      std::memcmp(bytes.data(), magic, sizeof magic) != 0)
+    throw std::invalid_argument("not the state of an exactly-once sink");
+  reader in{bytes, sizeof magic};
+  auto base = in.get<int64_t>();
+  std::vector<epoch> closed;
+  size_t total = 0;
+  for (auto n = in.get<uint64_t>(); n > 0; --n) {
+    epoch e;
+    e.id = checkpoint_id{in.get<uint64_t>()};
+    std::vector<producer_record> records;
+    for (auto k = in.get<uint64_t>(); k > 0; --k) {
+      records.push_back(get_record(in));
+      e.bytes += size_of(records.back());
+    }
+    total += e.bytes;
+    e.records = std::make_shared<const std::vector<producer_record>>(
+        std::move(records));
+    closed.push_back(std::move(e));
+  }
+  if (in.at != bytes.size())
+    throw std::invalid_argument("exactly-once sink state has trailing bytes");
+  base_ = base;
+  closed_ = std::move(closed);
+  bytes_ = total + open_bytes_;
+}
+
+size_t epoch_log::reconcile(int64_t marker, checkpoint_id restored) {
+  size_t dropped = 0;
+  while (!closed_.empty() &&
+         base_ + static_cast<int64_t>(closed_.front().id.value()) <= marker) {
+    dropped += closed_.front().records->size();
+    bytes_ -= closed_.front().bytes;
+    closed_.erase(closed_.begin());
+  }
+  auto k = static_cast<int64_t>(restored.value());
+  if (marker > base_ + k) base_ = marker - k;
+  return dropped;
+}
+
+std::optional<publication>
+epoch_log::publishable(checkpoint_id completed) const {
+  publication p;
+  p.up_to = completed;
+  for (auto& e : closed_)
+    if (!(completed < e.id)) p.epochs.push_back(e);
+  if (p.epochs.empty()) return std::nullopt;
+  p.marker = base_ + static_cast<int64_t>(completed.value());
+  return p;
+}
+
+void epoch_log::confirm(const publication& p) {
+  while (!closed_.empty() && !(p.up_to < closed_.front().id)) {
+    bytes_ -= closed_.front().bytes;
+    closed_.erase(closed_.begin());
+  }
+}
+
+} // namespace flow::kafka

@@ -1,0 +1,263 @@
+// The exactly-once Kafka sink's decisions (flow::kafka::epoch_log), free of
+// a broker: which records a completed checkpoint publishes, with which
+// marker, and which restored records an earlier run committed already.
+// The last case drives the whole protocol through seeded random crashes.
+#include "flow/kafka/epoch_log.hpp"
+#include "flow/kafka/error.hpp"
+
+#include "seed.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <random>
+
+using namespace flow;
+using namespace flow::kafka;
+
+namespace {
+
+producer_record rec(const std::string& v) {
+  producer_record r;
+  r.value = v;
+  return r;
+}
+
+std::vector<std::string> values(const publication& p) {
+  std::vector<std::string> out;
+  for (auto& e : p.epochs)
+    for (auto& r : *e.records)
+      out.push_back(r.value);
+  return out;
+}
+
+using strings = std::vector<std::string>;
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(kafka_epoch_log)
+
+BOOST_AUTO_TEST_CASE(state_round_trips_every_field_of_a_record) {
+  epoch_log log{1 << 20, "limit"};
+  producer_record full;
+  full.key = std::string("k\0y", 3);
+  full.value = "value";
+  full.partition = 3;
+  full.timestamp = 1700000000000;
+  full.headers = {{"h1", "v1"}, {"h2", ""}};
+  producer_record tomb;
+  tomb.key = "gone";
+  tomb.tombstone = true;
+  log.append(std::move(full));
+  log.close(checkpoint_id{4});
+  log.append(std::move(tomb));
+  log.close(checkpoint_id{5});
+  log.append(rec("open")); // not in the state: after the last barrier
+
+  epoch_log back{1 << 20, "limit"};
+  back.restore(log.encode());
+  BOOST_REQUIRE_EQUAL(back.closed().size(), 2u);
+  auto& a = (*back.closed()[0].records)[0];
+  BOOST_CHECK_EQUAL(back.closed()[0].id.value(), 4u);
+  BOOST_CHECK(a.key == std::string("k\0y", 3));
+  BOOST_CHECK_EQUAL(a.value, "value");
+  BOOST_CHECK(a.partition == 3);
+  BOOST_CHECK(a.timestamp == 1700000000000);
+  BOOST_CHECK(a.headers == (std::vector<header>{{"h1", "v1"}, {"h2", ""}}));
+  BOOST_CHECK(!a.tombstone);
+  auto& b = (*back.closed()[1].records)[0];
+  BOOST_CHECK(b.tombstone);
+  BOOST_CHECK(!b.partition && !b.timestamp);
+  BOOST_CHECK_EQUAL(back.open_records(), 0u);
+  BOOST_CHECK_EQUAL(back.bytes(), log.bytes() - 4);
+
+  BOOST_CHECK_THROW(back.restore("nonsense"), std::invalid_argument);
+  auto cut = log.encode();
+  cut.pop_back();
+  BOOST_CHECK_THROW(back.restore(cut), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_completed_checkpoint_publishes_its_epochs_and_earlier_ones) {
+  epoch_log log{1 << 20, "limit"};
+  log.append(rec("a"));
+  log.close(checkpoint_id{1});
+  log.append(rec("b"));
+  log.close(checkpoint_id{2});
+  log.append(rec("c"));
+  log.close(checkpoint_id{3});
+  log.append(rec("d"));
+  BOOST_CHECK(!log.publishable(checkpoint_id{0}));
+  auto p = log.publishable(checkpoint_id{2});
+  BOOST_REQUIRE(p);
+  BOOST_CHECK(values(*p) == (strings{"a", "b"}));
+  BOOST_CHECK_EQUAL(p->marker, 2);
+  // Until confirmed the epochs stay in the state (the transaction may fail).
+  BOOST_CHECK_EQUAL(log.closed().size(), 3u);
+  log.confirm(*p);
+  BOOST_REQUIRE_EQUAL(log.closed().size(), 1u);
+  BOOST_CHECK_EQUAL(log.closed()[0].id.value(), 3u);
+  BOOST_CHECK_THROW(log.close(checkpoint_id{3}), std::logic_error);
+}
+
+BOOST_AUTO_TEST_CASE(
+    restored_epochs_the_marker_covers_are_not_published_again) {
+  epoch_log first{1 << 20, "limit"};
+  first.append(rec("a"));
+  first.close(checkpoint_id{3});
+  first.append(rec("b"));
+  first.close(checkpoint_id{4});
+  auto state = first.encode();
+
+  // Crashed after committing epoch 3 (marker 3), before 4 was published.
+  epoch_log second{1 << 20, "limit"};
+  second.restore(state);
+  BOOST_CHECK_EQUAL(second.reconcile(3, checkpoint_id{4}), 1u);
+  auto p = second.publishable(checkpoint_id{4});
+  BOOST_REQUIRE(p);
+  BOOST_CHECK(values(*p) == strings{"b"});
+  BOOST_CHECK_EQUAL(p->marker, 4);
+
+  // Crashed after committing both: nothing again.
+  epoch_log third{1 << 20, "limit"};
+  third.restore(state);
+  BOOST_CHECK_EQUAL(third.reconcile(4, checkpoint_id{4}), 2u);
+  BOOST_CHECK(!third.publishable(checkpoint_id{4}));
+
+  // Crashed before committing anything (no marker yet).
+  epoch_log fourth{1 << 20, "limit"};
+  fourth.restore(state);
+  BOOST_CHECK_EQUAL(fourth.reconcile(-1, checkpoint_id{4}), 0u);
+  BOOST_CHECK(values(*fourth.publishable(checkpoint_id{4})) ==
+              (strings{"a", "b"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_new_lineage_marks_above_what_earlier_runs_committed) {
+  // A fresh start (flow.restore=none, a new directory) where an earlier
+  // job committed up to marker 57: checkpoint ids begin at 1 again.
+  epoch_log log{1 << 20, "limit"};
+  log.reconcile(57, checkpoint_id{0});
+  BOOST_CHECK_EQUAL(log.base(), 57);
+  log.append(rec("x"));
+  log.close(checkpoint_id{1});
+  BOOST_CHECK_EQUAL(log.publishable(checkpoint_id{1})->marker, 58);
+  // ... and base is part of the state.
+  epoch_log back{1 << 20, "limit"};
+  back.restore(log.encode());
+  BOOST_CHECK_EQUAL(back.reconcile(57, checkpoint_id{1}), 0u);
+  BOOST_CHECK_EQUAL(back.publishable(checkpoint_id{1})->marker, 58);
+
+  // An older checkpoint (2) restored after later ones were committed
+  // (marker 10): its epochs are committed; new markers go above 10.
+  epoch_log old{1 << 20, "limit"};
+  old.append(rec("y"));
+  old.close(checkpoint_id{2});
+  auto st = old.encode();
+  epoch_log again{1 << 20, "limit"};
+  again.restore(st);
+  BOOST_CHECK_EQUAL(again.reconcile(10, checkpoint_id{2}), 1u);
+  again.append(rec("z"));
+  again.close(checkpoint_id{3});
+  BOOST_CHECK_EQUAL(again.publishable(checkpoint_id{3})->marker, 11);
+}
+
+BOOST_AUTO_TEST_CASE(more_than_the_limit_fails_naming_the_option) {
+  epoch_log log{10, "kafka.exactly-once-buffer-bytes"};
+  log.append(rec("12345"));
+  log.close(checkpoint_id{1});
+  log.append(rec("12345"));
+  try {
+    log.append(rec("1"));
+    BOOST_FAIL("no error past the limit");
+  } catch (const kafka_error& e) {
+    BOOST_CHECK_NE(
+        std::string(e.what()).find("kafka.exactly-once-buffer-bytes = 10"),
+        std::string::npos);
+  }
+  log.confirm(*log.publishable(checkpoint_id{1}));
+  log.append(rec("12345")); // room again once epoch 1 is committed
+}
+
+BOOST_AUTO_TEST_CASE(random_crashes_never_lose_or_repeat_a_record) {
+  // The protocol of exactly_once_writer against a model of the broker
+  // (transactions are atomic: records and marker together) and of the
+  // checkpoint store: records 0..n-1 in order, barriers at random, each
+  // checkpoint completes or not, the process crashes at random moments:
+  // before a publication, "during" it (not committed), after its commit
+  // but before the sink confirmed it. Each run restores the latest
+  // complete checkpoint and replays the input from its position.
+  auto seed = test::test_seed();
+  BOOST_TEST_MESSAGE("seed " << seed);
+  std::mt19937_64 rng{seed};
+  int total_crashes = 0;
+  for (int round = 0; round < 200; ++round) {
+    BOOST_TEST_INFO("round " << round);
+    const uint64_t n = 200 + rng() % 800;
+    std::vector<std::string> output; // committed, in order
+    int64_t marker = -1;
+    struct checkpoint {
+      uint64_t id = 0;
+      uint64_t position = 0; // next input record
+      std::string state;
+    };
+    std::optional<checkpoint> latest;
+    uint64_t next_id = 1;
+    int crashes = 0;
+    bool done = false;
+    while (!done) {
+      epoch_log log{1 << 24, "limit"};
+      uint64_t pos = 0;
+      checkpoint_id restored{0};
+      if (latest) {
+        log.restore(latest->state);
+        pos = latest->position;
+        restored = checkpoint_id{latest->id};
+        next_id = latest->id + 1;
+      }
+      log.reconcile(marker, restored);
+      checkpoint_id completed = restored;
+      auto publish = [&]() -> bool { // false: crashed
+        auto p = log.publishable(completed);
+        if (!p) return true;
+        auto fate = rng() % 20;
+        if (fate == 0) return false; // before or during: nothing committed
+        for (auto& v : values(*p))
+          output.push_back(v);
+        marker = p->marker;
+        if (fate == 1) return false; // committed, not confirmed
+        log.confirm(*p);
+        return true;
+      };
+      bool crashed = !publish();
+      while (!crashed) {
+        if (pos == n && log.closed().empty() && log.open_records() == 0) {
+          done = true;
+          break;
+        }
+        auto step = rng() % 10;
+        if (step < 6 && pos < n) {
+          log.append(rec(std::to_string(pos++)));
+        } else if (step < 8 || pos == n) {
+          checkpoint_id id{next_id++};
+          log.close(id);
+          if (rng() % 4) { // complete (else aborted: never restored)
+            latest = checkpoint{id.value(), pos, log.encode()};
+            completed = id;
+            crashed = !publish();
+          }
+        } else if (rng() % 8 == 0) {
+          crashed = true; // kill -9 anywhere
+        }
+      }
+      crashes += crashed;
+    }
+    BOOST_REQUIRE_EQUAL(output.size(), n);
+    for (uint64_t i = 0; i < n; ++i)
+      BOOST_REQUIRE_EQUAL(output[i], std::to_string(i));
+    total_crashes += crashes;
+  }
+  BOOST_TEST_MESSAGE(total_crashes << " crashes in 200 rounds");
+  BOOST_REQUIRE_GT(total_crashes, 200);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
