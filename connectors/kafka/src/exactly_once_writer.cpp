@@ -49,6 +49,14 @@ void exactly_once_writer::append(producer_record&& r) {
 std::string exactly_once_writer::snapshot(checkpoint_id id) {
   advance();
   log_.close(id);
+  if (metrics_) {
+    // The producer's queue of this sink: the records not yet committed.
+    size_t held = 0;
+    for (auto& e : log_.closed())
+      held += e.records->size();
+    metrics_->producer_queue.store(static_cast<int64_t>(held),
+                                   std::memory_order_relaxed);
+  }
   return log_.encode();
 }
 

@@ -197,8 +197,11 @@ public:
       if (c == cells.end()) return;
       for (auto& x : c->second.a)
         for (auto& y : c->second.b)
-          this->emit_result(
-              f_(static_cast<const A&>(x), static_cast<const B&>(y)));
+          this->join_guarded(static_cast<const A&>(x), static_cast<const B&>(y),
+                             [&] {
+                               this->emit_result(f_(static_cast<const A&>(x),
+                                                    static_cast<const B&>(y)));
+                             });
       cells.erase(c);
       if (cells.empty()) group.erase(key);
     });
@@ -264,8 +267,11 @@ public:
         auto& st = keys_.get_or_create(kg, k);
         for (auto i = st.b.lower_bound(ts + lower_);
              i != st.b.end() && i->first <= ts + upper_; ++i)
-          this->emit_result(
-              f_(static_cast<const A&>(x), static_cast<const B&>(i->second)));
+          this->join_guarded(
+              static_cast<const A&>(x), static_cast<const B&>(i->second), [&] {
+                this->emit_result(f_(static_cast<const A&>(x),
+                                     static_cast<const B&>(i->second)));
+              });
         st.a.emplace(ts, x);
         expiry_.add(kg, k, ts + upper_);
       }
@@ -281,8 +287,11 @@ public:
         auto& st = keys_.get_or_create(kg, k);
         for (auto i = st.a.lower_bound(ts - upper_);
              i != st.a.end() && i->first <= ts - lower_; ++i)
-          this->emit_result(
-              f_(static_cast<const A&>(i->second), static_cast<const B&>(y)));
+          this->join_guarded(
+              static_cast<const A&>(i->second), static_cast<const B&>(y), [&] {
+                this->emit_result(f_(static_cast<const A&>(i->second),
+                                     static_cast<const B&>(y)));
+              });
         st.b.emplace(ts, y);
         expiry_.add(kg, k, ts - lower_);
       }
@@ -378,7 +387,9 @@ public:
   }
 
 private:
-  void probe(const A& x, const B& y) { this->router_.emit(f_(x, y)); }
+  void probe(const A& x, const B& y) {
+    this->join_guarded(x, y, [&] { this->router_.emit(f_(x, y)); });
+  }
 
   FA ka_;
   FB kb_;

@@ -197,10 +197,14 @@ private:
 
   void emit(const A& a, const B* v) {
     if constexpr (Kind == join_kind::left) {
-      emit_result(f_(a, v));
+      if (v)
+        this->join_guarded(a, *v, [&] { emit_result(f_(a, v)); });
+      else
+        this->join_guarded(a, std::string("no version"),
+                           [&] { emit_result(f_(a, v)); });
     } else {
       if (v)
-        emit_result(f_(a, *v));
+        this->join_guarded(a, *v, [&] { emit_result(f_(a, *v)); });
       else
         unjoined(a);
     }
