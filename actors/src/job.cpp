@@ -202,7 +202,8 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
     result.error = std::move(why);
     log->error("{}", result.error);
   };
-  while (remaining > 0 && !failed) {
+  while ((remaining > 0 || (checkpoints && checkpoints->savepoint_pending())) &&
+         !failed) {
     auto wait = std::chrono::milliseconds(50);
     if (checkpoints)
       wait = std::clamp(checkpoints->next_wakeup(),
@@ -260,10 +261,16 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
     if (checkpoints) checkpoints->poll();
     if (stop && !stop_sent && stop->load()) {
       stop_sent = true;
-      log->info("stop requested: stopping sources, draining");
-      for (auto& s : plan.subtasks)
-        if (s.kind == node_kind::source)
-          self->send(actors[s.id.value()], stop_atom::value);
+      if (checkpoints && opts.checkpoints.savepoint_on_stop &&
+          checkpoints->stop_with_savepoint()) {
+        log->info("stop requested: sources stop at a savepoint barrier; "
+                  "draining");
+      } else {
+        log->info("stop requested: stopping sources, draining");
+        for (auto& s : plan.subtasks)
+          if (s.kind == node_kind::source)
+            self->send(actors[s.id.value()], stop_atom::value);
+      }
     }
     auto since_status = clock_type::now() - last_status;
     bool reports_in = true;
@@ -423,7 +430,8 @@ job_result run_once(caf::actor_system& sys, const topology& t,
       spawn_subtasks(sys, t, plan, ids, opts, caf::actor_cast<caf::actor>(self),
                      metrics, store, restores);
   std::optional<job_checkpoints> checkpoints;
-  if (opts.checkpoints.enabled()) {
+  if (opts.checkpoints.enabled() ||
+      (opts.checkpoints.savepoint_on_stop && store)) {
     auto last = restored ? restored->from.id() : checkpoint_id{};
     if (last < first_id) last = first_id;
     checkpoints.emplace(self, t.name(), plan, store, opts.checkpoints, last,

@@ -94,16 +94,40 @@ void job_checkpoints::set_actors(std::vector<caf::actor> actors) {
 }
 
 void job_checkpoints::poll() {
-  if (stopped_) return;
+  if (stopped_) {
+    // Only the stop savepoint may still time out.
+    if (stop_savepoint_ && stop_pending_) coordinator_.poll();
+    return;
+  }
   auto t = coordinator_.poll();
   if (!t) return;
+  bool then_stop = t->savepoint && stop_pending_ && !stop_savepoint_;
+  if (then_stop) stop_savepoint_ = t->id;
   for (auto& s : plan_.subtasks)
-    if (s.kind == node_kind::source)
-      self_->send(actors_[s.id.value()], cp_trigger_atom::value, t->id.value());
+    if (s.kind == node_kind::source) {
+      if (then_stop)
+        self_->send(actors_[s.id.value()], cp_stop_atom::value, t->id.value());
+      else
+        self_->send(actors_[s.id.value()], cp_trigger_atom::value,
+                    t->id.value());
+    }
+}
+
+bool job_checkpoints::stop_with_savepoint() {
+  if (stopped_ || stop_pending_) return false;
+  stop_pending_ = true;
+  coordinator_.request_savepoint();
+  return true;
+}
+
+void job_checkpoints::stop_sources() {
+  for (auto& s : plan_.subtasks)
+    if (s.kind == node_kind::source && !finished_[s.id.value()])
+      self_->send(actors_[s.id.value()], stop_atom::value);
 }
 
 std::chrono::milliseconds job_checkpoints::next_wakeup() const {
-  if (stopped_) return std::chrono::hours(1);
+  if (stopped_ && !stop_pending_) return std::chrono::hours(1);
   auto wake = coordinator_.next_wakeup();
   if (wake == max_timestamp) return std::chrono::hours(1);
   return std::chrono::milliseconds(
@@ -140,6 +164,17 @@ void job_checkpoints::on_finished(uint32_t subtask) {
   if (subtask < finished_.size()) finished_[subtask] = true;
   if (stopped_) return;
   stopped_ = true;
+  auto in_flight = coordinator_.in_flight();
+  if (stop_savepoint_ && in_flight && in_flight->id == *stop_savepoint_)
+    return; // it snapshot the savepoint before it finished
+  if (stop_pending_) {
+    // The savepoint was not triggered yet and cannot be any more.
+    stop_pending_ = false;
+    logger("flow/checkpoint")
+        ->warn("a subtask finished before the stop savepoint: stopping "
+               "without one");
+    stop_sources();
+  }
   auto& s = plan_.subtasks.at(subtask);
   logger("flow/checkpoint")
       ->info("{}[{}] finished: no more checkpoints", s.operator_name, s.index);
@@ -153,6 +188,13 @@ const checkpoint::coordinator_stats& job_checkpoints::stats() const {
 }
 
 void job_checkpoints::completed(const checkpoint::pb::Metadata& md) {
+  if (stop_savepoint_ && md.checkpoint_id() == stop_savepoint_->value()) {
+    stop_pending_ = false;
+    auto dir = store_->directory(*stop_savepoint_, true).string();
+    logger("flow/checkpoint")
+        ->info("savepoint {} written to {}: resume it with --flow.restore={}",
+               md.checkpoint_id(), dir, dir);
+  }
   if (auto& c = coordinator_.stats().last_completed; view_ && c)
     view_->record_checkpoint({c->id.value(), c->trigger_time_ms, c->duration_ms,
                               c->size_bytes, c->alignment_ms, true, ""});
@@ -174,6 +216,13 @@ void job_checkpoints::aborted(const checkpoint::trigger& t,
     view_->record_checkpoint({t.id.value(), t.time_ms,
                               clock::system().now() - t.time_ms, 0, 0, false,
                               cause});
+  if (stop_savepoint_ && t.id == *stop_savepoint_ && stop_pending_) {
+    stop_pending_ = false;
+    logger("flow/checkpoint")
+        ->warn("stop savepoint {} failed: the job stops without it",
+               t.id.value());
+    stop_sources();
+  }
   for (size_t i = 0; i < actors_.size(); ++i)
     if (!finished_[i])
       self_->send(actors_[i], cp_abort_atom::value, t.id.value());

@@ -152,6 +152,10 @@ caf::behavior running(subtask_actor* self) {
       [=, &d](cp_trigger_atom, uint64_t id) {
         act(self, d.on_trigger(checkpoint_id{id}));
       },
+      [=, &d](cp_stop_atom, uint64_t id) {
+        act(self, d.on_trigger(checkpoint_id{id}));
+        act(self, d.on_stop());
+      },
       [=, &d](cp_abort_atom, uint64_t id) {
         act(self, d.on_abort_checkpoint(checkpoint_id{id}));
       },

@@ -150,6 +150,13 @@ const option<std::chrono::nanoseconds> restart_backoff_max{
     "Longest wait before a restart (>= flow.restart-backoff).",
     in_range(std::chrono::milliseconds(1), std::chrono::hours(24))};
 
+const option<bool> savepoint_on_stop{
+    "flow.savepoint-on-stop", defaults.checkpoints.savepoint_on_stop,
+    "On a stop request (SIGTERM, SIGINT) the sources stop at a savepoint "
+    "barrier; the job drains, writes <flow.checkpoint-dir>/savepoint-<id> "
+    "(never deleted by retention; --flow.restore=that directory resumes "
+    "it) and exits 0."};
+
 } // namespace opt
 
 using namespace opt;
@@ -192,6 +199,13 @@ const option_check restart_backoff_within_max{
                 format_duration(restart_backoff_max.get(s)) + ")"};
       return std::nullopt;
     }};
+const option_check savepoints_need_a_directory{
+    [](const settings_map& s) -> std::optional<config_error> {
+      if (savepoint_on_stop.get(s) && checkpoint_dir.get(s).empty())
+        return config_error{checkpoint_dir.key(), checkpoint_dir.get(s),
+                            "a directory (flow.savepoint-on-stop is true)"};
+      return std::nullopt;
+    }};
 std::chrono::milliseconds to_ms(std::chrono::nanoseconds d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
 }
@@ -231,6 +245,7 @@ job_options job_options::from(const settings_map& s) {
   cp.restore = opt::restore.get(s);
   if (restart_attempts.is_set(&s))
     cp.restart_attempts = static_cast<uint32_t>(restart_attempts.get(s));
+  cp.savepoint_on_stop = savepoint_on_stop.get(s);
   cp.restart_backoff = to_ms(restart_backoff.get(s));
   cp.restart_backoff_max = to_ms(restart_backoff_max.get(s));
   o.http_port = static_cast<uint16_t>(opt::http_port.get(s));

@@ -1,6 +1,7 @@
 // The HTTP endpoints of a Kafka job: /metrics scraped while the job reads a
 // topic shows consumer lag per partition, counters that grow, lag falling to
-// 0 once the input is consumed, and passes `promtool check metrics`.
+// 0 once the input is consumed, the job's checkpoints (also in
+// /api/v1/checkpoints), and passes `promtool check metrics`.
 #include "fixture.hpp"
 
 #include "flow/runtime/http_server.hpp"
@@ -8,12 +9,17 @@
 #include <boost/test/unit_test.hpp>
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 using namespace flow::kafka;
 using namespace flow::kafka::test;
@@ -92,6 +98,11 @@ BOOST_AUTO_TEST_CASE(scraped_metrics_show_lag_falling_and_counters_growing) {
   opts.channels.credit_return = 1;
   opts.source_poll_records = 100;
   opts.threads = 3;
+  auto checkpoint_dir = std::filesystem::temp_directory_path() /
+                        ("flow-observe-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(checkpoint_dir);
+  opts.checkpoints.dir = checkpoint_dir.string();
+  opts.checkpoints.interval = std::chrono::milliseconds(100);
   flow::observe::job_view view{"observed", "node-a", "standalone"};
   flow::runtime::http_server server{view, "127.0.0.1", 0,
                                     std::chrono::milliseconds(100)};
@@ -132,11 +143,25 @@ BOOST_AUTO_TEST_CASE(scraped_metrics_show_lag_falling_and_counters_growing) {
                sum_of(x, "flow_kafka_consumer_lag", "partition=\"0\"") == 0 &&
                sum_of(x, "flow_kafka_consumer_lag", "partition=\"1\"") == 0 &&
                sum_of(x, "flow_records_in_total", "operator=\"" + out + "\"") ==
-                   n;
+                   n &&
+               sum_of(x, "flow_checkpoints_total", "result=\"completed\"") >= 1;
       },
-      "all records written and lag 0 on both partitions");
+      "all records written, lag 0 on both partitions, a checkpoint");
+  auto checkpoints = cli.Get("/api/v1/checkpoints");
   stop = true;
   runner.join();
+  std::filesystem::remove_all(checkpoint_dir);
+  BOOST_REQUIRE(checkpoints);
+  auto listed = nlohmann::json::parse(checkpoints->body);
+  BOOST_TEST_MESSAGE("/api/v1/checkpoints: " << listed.dump());
+  BOOST_TEST(listed["completed"].get<int>() >= 1);
+  BOOST_REQUIRE(!listed["checkpoints"].empty());
+  bool listed_complete = false;
+  for (auto& c : listed["checkpoints"])
+    listed_complete = listed_complete || (c["status"] == "completed" &&
+                                          c["size_bytes"].get<int64_t>() > 0 &&
+                                          c["triggered_ms"].get<int64_t>() > 0);
+  BOOST_TEST(listed_complete);
   BOOST_REQUIRE_MESSAGE(result.ok, result.error);
   BOOST_TEST_MESSAGE("first scrape:\n" << first);
   BOOST_TEST_MESSAGE("last scrape:\n" << second);
@@ -152,6 +177,7 @@ BOOST_AUTO_TEST_CASE(scraped_metrics_show_lag_falling_and_counters_growing) {
       sum_of(second, "flow_records_out_total", "operator=\"" + in + "\"") == n);
   BOOST_TEST(sum_of(second, "flow_kafka_producer_queue_messages") >= 0);
   BOOST_TEST(sum_of(second, "process_resident_memory_bytes") > 0);
+  BOOST_TEST(sum_of(second, "flow_checkpoint_last_size_bytes") > 0);
   BOOST_TEST(read_all(out).size() == static_cast<size_t>(n));
 
   for (auto& text : {first, second}) {

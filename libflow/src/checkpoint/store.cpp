@@ -164,6 +164,15 @@ std::optional<storage_error> store::commit(pb::Metadata metadata) {
   metadata.set_format_version(metadata_format_version);
   checkpoint_id id{metadata.checkpoint_id()};
   auto dir = directory(id, metadata.savepoint());
+  // Subtasks write every part under chk-<id> (a barrier does not say what
+  // it is for): a savepoint's directory is renamed before its metadata.
+  if (auto parts = directory(id, false);
+      metadata.savepoint() && fs::is_directory(parts) && !fs::exists(dir)) {
+    std::error_code ec;
+    fs::rename(parts, dir, ec);
+    if (ec) return storage_error{dir.string(), ec.message()};
+    if (auto err = sync_directory(root_)) return err;
+  }
   if (auto err = make_directories(dir)) return err;
   // The parts' directory entries must be durable before the metadata that
   // names them.
@@ -182,13 +191,16 @@ std::optional<storage_error> store::commit(pb::Metadata metadata) {
 }
 
 void store::discard(checkpoint_id id, bool savepoint) const {
-  auto dir = directory(id, savepoint);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (ec)
-    logger("flow/checkpoint")
-        ->warn("cannot delete aborted checkpoint {}: {}", dir.string(),
-               ec.message());
+  // An aborted savepoint's parts are still under chk-<id> (see commit).
+  for (auto kind : {false, savepoint}) {
+    auto dir = directory(id, kind);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (ec)
+      logger("flow/checkpoint")
+          ->warn("cannot delete aborted checkpoint {}: {}", dir.string(),
+                 ec.message());
+  }
 }
 
 std::vector<store::entry> store::scan() const {

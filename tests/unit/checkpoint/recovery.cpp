@@ -19,6 +19,7 @@
 #include <map>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 #include <unistd.h>
 
@@ -303,6 +304,61 @@ BOOST_AUTO_TEST_CASE(a_failing_job_restarts_from_its_latest_checkpoint) {
       std::string::npos);
   auto json = observe::checkpoints_json(*snap);
   BOOST_CHECK_EQUAL(json["completed"].get<uint64_t>(), r.checkpoints.completed);
+}
+
+BOOST_AUTO_TEST_CASE(stop_with_savepoint_then_resume_it_exactly) {
+  auto seed = test::test_seed();
+  BOOST_TEST_MESSAGE("seed " << seed);
+  std::mt19937_64 rng{seed};
+  const uint64_t n = 200000;
+  const uint64_t keys = 3 + rng() % 50;
+  const auto stop_after = std::chrono::milliseconds(rng() % 300);
+  std::map<uint64_t, int64_t> reference;
+  for (uint64_t i = 0; i < n; ++i)
+    ++reference[i % keys];
+  temp_dir dir{"flow-savepoint"};
+
+  // A stop request (as SIGTERM makes) a random while after the first
+  // checkpoint: the sources stop at the savepoint's barrier.
+  collector<std::pair<uint64_t, int64_t>> first;
+  auto o1 = checkpointing(dir.path, std::chrono::milliseconds(50));
+  o1.checkpoints.savepoint_on_stop = true;
+  std::atomic<bool> stop{false};
+  std::thread stopper{[&] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!fs::exists(dir.path / "chk-1" / "_metadata") &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(stop_after);
+    stop = true;
+  }};
+  auto r1 = runtime::execute(counting_job(n, keys, 20.0, first), o1, &stop);
+  stopper.join();
+  BOOST_REQUIRE_MESSAGE(r1.ok, r1.error);
+  BOOST_REQUIRE(r1.checkpoints.last_completed);
+  BOOST_CHECK(r1.checkpoints.last_completed->savepoint);
+  checkpoint::store store{dir.path, 3};
+  auto latest = store.latest();
+  BOOST_REQUIRE(latest);
+  BOOST_CHECK(latest->metadata.savepoint());
+  BOOST_CHECK_EQUAL(latest->dir.filename().string(),
+                    "savepoint-" + std::to_string(latest->id().value()));
+  BOOST_CHECK(!fs::exists(store.directory(latest->id(), false)));
+  auto counted_before = r1.find("count")->records_in;
+  BOOST_TEST_MESSAGE("stopped at savepoint " << latest->id().value()
+                                             << " having counted "
+                                             << counted_before);
+  BOOST_CHECK_LT(counted_before, n);
+
+  // Resumed from the savepoint: the exact counts, every record counted
+  // once over both runs (nothing after the barrier in the first).
+  collector<std::pair<uint64_t, int64_t>> second;
+  auto o2 = checkpointing(dir.path, std::chrono::milliseconds(0));
+  o2.checkpoints.restore = latest->dir.string();
+  auto r2 = runtime::execute(counting_job(n, keys, 0.05, second), o2);
+  BOOST_REQUIRE_MESSAGE(r2.ok, r2.error);
+  BOOST_CHECK(final_counts(second) == reference);
+  BOOST_CHECK_EQUAL(counted_before + r2.find("count")->records_in, n);
 }
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_that_cannot_be_written_fails_alone) {

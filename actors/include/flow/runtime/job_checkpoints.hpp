@@ -43,7 +43,9 @@ std::optional<restored_job> load_restore(const checkpoint::options& opts,
 ///
 /// A bounded job takes checkpoints until its first subtask finishes: a
 /// finished subtask cannot acknowledge, so the one in flight is aborted and
-/// no more are triggered.
+/// no more are triggered. The exception is the savepoint of
+/// stop_with_savepoint(): every subtask snapshots it before it finishes
+/// (its barrier precedes end-of-stream on every channel).
 class job_checkpoints {
 public:
   /// `restored`: the id of the checkpoint the job started from (0: none);
@@ -70,11 +72,25 @@ public:
   /// Subtask `subtask` finished.
   void on_finished(uint32_t subtask);
 
+  /// A stop request with flow.savepoint-on-stop: the next trigger is a
+  /// savepoint whose barrier the sources inject and then stop. False (and
+  /// nothing done) if no checkpoint can be taken any more (a subtask has
+  /// finished): the caller stops the sources itself. If the savepoint
+  /// fails, the sources are told to stop anyway.
+  bool stop_with_savepoint();
+
+  /// The savepoint of stop_with_savepoint() is neither complete nor
+  /// aborted yet: the job must wait for it, even with every subtask
+  /// finished.
+  bool savepoint_pending() const noexcept { return stop_pending_; }
+
   const checkpoint::coordinator_stats& stats() const;
 
 private:
   void completed(const checkpoint::pb::Metadata& md);
   void aborted(const checkpoint::trigger& t, const std::string& cause);
+  /// Tells the running sources to stop (stop_atom).
+  void stop_sources();
 
   caf::scoped_actor& self_;
   const physical_plan& plan_;
@@ -84,6 +100,8 @@ private:
   std::vector<caf::actor> actors_;
   std::vector<bool> finished_;
   bool stopped_ = false;
+  bool stop_pending_ = false;
+  std::optional<checkpoint_id> stop_savepoint_;
 };
 
 } // namespace flow::runtime

@@ -54,6 +54,9 @@ using node_atom = caf::atom_constant<caf::atom("node")>;
 // serialized flow::checkpoint::pb::Part messages):
 /// (cp_trigger_atom, uint64 id): job -> source subtasks: inject barrier id.
 using cp_trigger_atom = caf::atom_constant<caf::atom("cptrigger")>;
+/// (cp_stop_atom, uint64 id): job -> source subtasks: inject barrier id
+/// (a savepoint's), then stop as stop_atom does: nothing after the barrier.
+using cp_stop_atom = caf::atom_constant<caf::atom("cpstop")>;
 /// (cp_ack_atom, uint32 subtask, uint64 id, string part): the subtask's
 /// part of checkpoint id is written.
 using cp_ack_atom = caf::atom_constant<caf::atom("cpack")>;

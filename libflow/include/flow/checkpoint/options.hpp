@@ -43,6 +43,11 @@ struct options {
   /// flow.restart-backoff-max: ...up to this.
   std::chrono::milliseconds restart_backoff_max = std::chrono::minutes(1);
 
+  /// flow.savepoint-on-stop: a stop request (SIGTERM, SIGINT) stops the
+  /// sources at a savepoint barrier; the job drains, writes the savepoint
+  /// and ends normally.
+  bool savepoint_on_stop = false;
+
   /// True if the job takes periodic checkpoints.
   bool enabled() const noexcept { return interval.count() > 0; }
 

@@ -49,11 +49,13 @@ struct completed_checkpoint {
 ///
 /// Subtasks' parts are written first, by write_part(), on I/O threads; the
 /// job writes `_metadata` last with commit(): temp file, fsync, rename,
-/// fsync of the directory. A directory without valid metadata, or whose
-/// parts do not match it (missing, other size, other checksum), is not a
-/// checkpoint: latest() skips it with a warning and nothing of it is ever
-/// restored. commit() keeps the newest `retained` checkpoints and deletes
-/// older ones and abandoned partial ones; savepoints are never deleted.
+/// fsync of the directory. A savepoint's parts may be written as a
+/// checkpoint's (subtasks do not know what a barrier is for): commit()
+/// renames chk-<id> to savepoint-<id> first. A directory without valid
+/// metadata, or whose parts do not match it (missing, other size, other
+/// checksum), is not a checkpoint: latest() skips it with a warning and nothing
+/// of it is ever restored. commit() keeps the newest `retained` checkpoints and
+/// deletes older ones and abandoned partial ones; savepoints are never deleted.
 ///
 /// Every call blocks on file I/O: never call it on a shared scheduler
 /// thread. write_part() may run concurrently with itself; commit(),
