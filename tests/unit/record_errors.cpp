@@ -5,6 +5,7 @@
 #include "flow/record_errors.hpp"
 #include "flow/collection.hpp"
 #include "flow/generator.hpp"
+#include "flow/join.hpp"
 #include "flow/windows.hpp"
 #include "seed.hpp"
 #include "sim.hpp"
@@ -358,6 +359,52 @@ BOOST_AUTO_TEST_CASE(window_function_failures_drop_their_window) {
       BOOST_TEST(total(s, &subtask_metrics::records_skipped) == 2u);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(join_function_failures_drop_their_pair) {
+  // A table of 10 keys, a stream of n_records joined with it; the join
+  // function throws on the poisoned stream records.
+  using kv = std::pair<uint64_t, uint64_t>;
+  auto seed = flow::test::test_seed();
+  BOOST_TEST_MESSAGE("seed " << seed);
+  std::mt19937_64 rng(seed);
+  auto j = make_options(rng, on_error::skip);
+  topology t{"join"};
+  auto key = [](const kv& x) { return x.first; };
+  auto stream =
+      t.source(generator(n_records,
+                         [](uint64_t i) {
+                           return kv{i % 10, i};
+                         }))
+          .assign_timestamps(
+              [](const kv& x) { return static_cast<int64_t>(x.second); }, 0)
+          .key_by(key);
+  auto table = t.source(generator(
+                            10,
+                            [](uint64_t k) {
+                              return kv{k, 100 * k};
+                            },
+                            "table"))
+                   .key_by(key);
+  collector<kv> out;
+  join_table(
+      stream, table,
+      [](const kv& x, const kv& y) {
+        if (poison(x.second)) throw std::domain_error("bad pair");
+        return kv{x.second, y.second};
+      },
+      time_domain::event, "join")
+      .parallelism(j.parallelism)
+      .sink(out.sink());
+  sim s(t, j.opts, rng());
+  s.run();
+  std::vector<kv> want;
+  for (auto i : survivors())
+    want.push_back({i, 100 * (i % 10)});
+  auto got = out.records();
+  std::sort(got.begin(), got.end());
+  BOOST_CHECK(got == want);
+  BOOST_TEST(total(s, &subtask_metrics::records_skipped) == poisoned().size());
 }
 
 BOOST_AUTO_TEST_CASE(sinks_apply_the_policy_to_records_they_cannot_write) {
