@@ -58,6 +58,8 @@ summarize(const physical_plan& plan,
     o.blocked_seconds += t.blocked_ns / 1e9;
     o.max_in_flight = std::max(o.max_in_flight, t.max_in_flight);
     o.max_queued_batches = std::max(o.max_queued_batches, t.max_queued_batches);
+    o.skipped += t.skipped;
+    o.dead_lettered += t.dead_lettered;
   }
   return out;
 }
@@ -85,6 +87,15 @@ std::string status_line(const std::vector<operator_summary>& now,
                          : reported_blocked[s.id.value()])
       blocked += " " + s.operator_name + "[" + std::to_string(s.index) + "]";
   os << "; blocked on credit:" << (blocked.empty() ? " none" : blocked);
+  std::string failed;
+  for (auto& o : now) {
+    if (o.skipped > 0)
+      failed += " " + o.name + " skipped " + std::to_string(o.skipped);
+    if (o.dead_lettered > 0)
+      failed +=
+          " " + o.name + " dead-lettered " + std::to_string(o.dead_lettered);
+  }
+  if (!failed.empty()) os << "; failed records:" << failed;
   return os.str();
 }
 
@@ -304,11 +315,15 @@ void configure_scheduler(caf::actor_system_config& cfg,
 
 int report(const std::string& name, const job_result& r) {
   auto log = logger("flow/runtime");
-  for (auto& o : r.operators)
+  for (auto& o : r.operators) {
     log->info("  {:<20} x{}  in {:>12}  out {:>12}  blocked {:.2f}s  "
               "max in-flight {}  max queued {}",
               o.name, o.parallelism, o.records_in, o.records_out,
               o.blocked_seconds, o.max_in_flight, o.max_queued_batches);
+    if (o.skipped > 0 || o.dead_lettered > 0)
+      log->warn("  {:<20} skipped {}  dead-lettered {}", o.name, o.skipped,
+                o.dead_lettered);
+  }
   auto& cp = r.checkpoints;
   if (cp.last_completed)
     log->info("  checkpoints: {} complete, {} failed; last {}: {} ms, {} "

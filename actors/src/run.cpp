@@ -2,6 +2,7 @@
 
 #include "flow/checkpoint/parts.hpp"
 #include "flow/log.hpp"
+#include "flow/record_errors.hpp"
 #include "flow/runtime/cluster.hpp"
 #include "flow/runtime/http_server.hpp"
 #include "flow/runtime/job.hpp"
@@ -64,10 +65,22 @@ bool program::check_required() {
   return true;
 }
 
+bool program::check_error_policies(const topology& t) {
+  if (auto e = flow::check_error_policies(t, cfg_->options())) {
+    std::cerr << argv0_ << ": " << e->message() << '\n';
+    done_ = true;
+    exit_code_ = exit_bad_config;
+    return false;
+  }
+  return true;
+}
+
 int program::run(topology& t) {
   // A worker runs with the coordinator's job configuration, which the
   // coordinator has checked; its own may leave required options unset.
-  if (cfg_->cluster().role != "worker" && !check_required()) return exit_code_;
+  if (cfg_->cluster().role != "worker" &&
+      !(check_required() && check_error_policies(t)))
+    return exit_code_;
   if (cfg_->cluster().role == "standalone") return run_here(t);
   if (cfg_->options().checkpoints.enabled()) {
     config_error e{"flow.checkpoint-interval",
@@ -92,7 +105,7 @@ int program::run(topology& t) {
 }
 
 int program::run_here(topology& t) {
-  if (!check_required()) return exit_code_;
+  if (!check_required() || !check_error_policies(t)) return exit_code_;
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   auto node = cfg_->cluster().name.empty() ? std::string("standalone")

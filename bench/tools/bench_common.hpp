@@ -19,6 +19,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -107,14 +108,49 @@ inline double unit(uint64_t r) {
   return double(r >> 11) * 0x1.0p-53;
 }
 
+constexpr int64_t kMaxUniformKeys = 1000000000; // (id % K) * stride fits int64
+
+/// The user_id ranks of the input. By default (W0-W5) Zipf(1.0) over kUsers,
+/// drawn from the seed. With K uniform keys (W6, `--keys K`) record `id`
+/// gets rank 1 + (id * stride) % K, stride coprime with K: ids 0..n-1 use
+/// each of the K ranks n/K times (rounded down or up), exactly K distinct
+/// keys once n >= K; independent of the seed.
+class user_keys {
+public:
+  user_keys() = default;
+  explicit user_keys(int64_t uniform) : uniform_(uniform) {
+    if (uniform < 1 || uniform > kMaxUniformKeys)
+      throw std::runtime_error("--keys: expected 1.." +
+                               std::to_string(kMaxUniformKeys) + ", got " +
+                               std::to_string(uniform));
+    // About K / golden ratio, so that consecutive ids get distant ranks.
+    stride_ = std::max<int64_t>(1, int64_t(double(uniform) * 0.6180339887));
+    while (std::gcd(stride_, uniform) != 1)
+      ++stride_;
+  }
+
+  /// Rank (1-based) of the user_id of input record `id`.
+  int64_t rank(uint64_t seed, int64_t id) const {
+    if (uniform_ == 0) return users_zipf().rank(unit(field_rand(seed, id, 1)));
+    return 1 + (id % uniform_) * stride_ % uniform_;
+  }
+
+  /// The largest rank rank() returns.
+  int64_t max_rank() const { return uniform_ ? uniform_ : kUsers; }
+
+private:
+  int64_t uniform_ = 0; // 0: Zipf over kUsers
+  int64_t stride_ = 1;
+};
+
 // Fills `e` with input record `id` (ts_ms = kBaseTs + id; callers may
 // overwrite it and call pad() again).
-inline void make_event(uint64_t seed, int64_t id, Event& e) {
+inline void make_event(uint64_t seed, int64_t id, Event& e,
+                       const user_keys& keys = user_keys()) {
   e.Clear();
   e.set_id(id);
   e.set_ts_ms(kBaseTs + id);
-  int rank = users_zipf().rank(unit(field_rand(seed, id, 1)));
-  e.set_user_id("u" + std::to_string(rank));
+  e.set_user_id("u" + std::to_string(keys.rank(seed, id)));
   e.set_page("/p/" + std::to_string(field_rand(seed, id, 2) % 1000));
   e.set_event_type(int32_t(field_rand(seed, id, 3) % 3));
   e.set_value(int64_t(field_rand(seed, id, 4) % 1000000));
@@ -275,6 +311,11 @@ public:
 private:
   std::map<std::string, std::string> kv_;
 };
+
+/// The input's user_id ranks of a command line: `--keys K` (W6) or Zipf.
+inline user_keys user_keys_option(const args& a) {
+  return a.has("keys") ? user_keys(a.num("keys", 0)) : user_keys();
+}
 
 // --- librdkafka RAII
 // -----------------------------------------------------------

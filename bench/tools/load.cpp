@@ -10,6 +10,10 @@
 //                   [--warmup-max-s 180]
 //   flow_bench_load --expect --workload W0|W1|W2|W3 --records N [--seed S]
 //
+// Preload and --expect take --keys K (W6): user_id is then one of exactly K
+// uniform keys (user_keys in bench_common.hpp) instead of Zipf over 10^5;
+// the same K must be given to both.
+//
 // Preload and rate mode write flow.bench.Event records; with --workload W3
 // preload writes flow.bench.AdEvent records (the YSB input) instead.
 //
@@ -151,6 +155,7 @@ int preload(const args& a) {
   uint64_t seed = uint64_t(a.num("seed", 42));
   delivery_stats st;
   bool ysb = a.str("workload") == "W3";
+  auto keys = user_keys_option(a);
   auto rk = make_producer(a, st, "20");
   int parts = partition_count(rk.get(), topic);
   double t0 = mono_s();
@@ -162,7 +167,7 @@ int preload(const args& a) {
       make_ad_event(seed, i, ad);
       ad.SerializeToString(&buf);
     } else {
-      make_event(seed, i, e);
+      make_event(seed, i, e, keys);
       pad(e);
       e.SerializeToString(&buf);
     }
@@ -323,13 +328,14 @@ int expect(const args& a) {
   int64_t n = a.num("records", 1000000);
   uint64_t seed = uint64_t(a.num("seed", 42));
   if (w == "W3") return expect_ysb(n, seed);
+  auto keys = user_keys_option(a);
   Event e;
   std::string buf;
   uint64_t sum = 0;
   int64_t count = 0;
-  std::vector<int64_t> counts(kUsers + 1, 0);
+  std::vector<int64_t> counts(size_t(keys.max_rank()) + 1, 0);
   for (int64_t i = 0; i < n; ++i) {
-    make_event(seed, i, e);
+    make_event(seed, i, e, keys);
     if (w == "W0") {
       pad(e);
       e.SerializeToString(&buf);

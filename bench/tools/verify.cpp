@@ -3,6 +3,7 @@
 //   flow_bench_verify --bootstrap B --topic OUT --workload W0|W1|W2|W3|W4|W5
 //       [--records N]            input size: ids must be < N (W1, W4, W5)
 //       [--seed S]               generator seed of the input (default 42)
+//       [--keys K]               the input's uniform keys (as the loader's)
 //       [--expect-count C]       stop once C records arrived and the topic end
 //                                (re-queried then) is reached; ok needs count
 //                                == C
@@ -57,6 +58,7 @@ int run(const args& a) {
     throw std::runtime_error("--workload: expected W0, W1, W2, W3, W4 or W5");
   int64_t records = a.num("records", 0);
   uint64_t seed = uint64_t(a.num("seed", 42));
+  auto keys = user_keys_option(a);
   int64_t expect_count = a.num("expect-count", -1);
   std::string expect_sum = a.str("expect-checksum");
   int64_t idle_ms = a.num("idle-ms", 10000);
@@ -155,7 +157,7 @@ int run(const args& a) {
         problem("id out of range: " + std::to_string(id));
         continue;
       }
-      make_event(seed, id, ref);
+      make_event(seed, id, ref, keys);
       bool keep = w1_transform(ref);
       if (!keep || e.user_id() != ref.user_id() || e.page() != ref.page() ||
           e.value() != ref.value() || e.event_type() != ref.event_type() ||

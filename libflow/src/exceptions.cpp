@@ -20,16 +20,26 @@ std::string demangle(const char* mangled) {
 
 } // namespace
 
-std::string describe_current_exception() {
+std::string type_name(const std::type_info& t) {
+  return demangle(t.name());
+}
+
+exception_info current_exception_info() {
   try {
     throw;
   } catch (const std::exception& e) {
-    return demangle(typeid(e).name()) + ": " + e.what();
+    return {demangle(typeid(e).name()), e.what()};
   } catch (...) {
     auto* type = abi::__cxa_current_exception_type();
-    return (type ? demangle(type->name()) : std::string("unknown type")) +
-           " (not a std::exception)";
+    return {(type ? demangle(type->name()) : std::string("unknown type")) +
+                " (not a std::exception)",
+            {}};
   }
+}
+
+std::string describe_current_exception() {
+  auto e = current_exception_info();
+  return e.message.empty() ? e.type : e.type + ": " + e.message;
 }
 
 } // namespace flow

@@ -91,6 +91,16 @@ const option<std::string> log_format{
     "Log lines as text (for people) or json (one object per line with time, "
     "level, logger, thread and msg, for log shippers).",
     one_of({"text", "json"})};
+const option<std::string> on_error{
+    "flow.on-error", to_string(defaults.on_error),
+    "What an operator or sink without a policy of its own "
+    "(stream::on_error) does with a record its user function throws on or "
+    "its sink cannot write (unserializable, too large): fail (the job "
+    "fails, naming operator, subtask, exception type and message), "
+    "dead-letter (the record goes to the dead-letter destination with its "
+    "provenance, counted; kafka.dead-letter-topic) or skip (dropped, "
+    "counted and logged).",
+    one_of({"fail", "dead-letter", "skip"})};
 
 const option<std::string> checkpoint_dir{
     "flow.checkpoint-dir", defaults.checkpoints.dir,
@@ -193,6 +203,7 @@ job_options job_options::from(const settings_map& s) {
   o.http_port = static_cast<uint16_t>(opt::http_port.get(s));
   o.http_host = opt::http_host.get(s);
   o.log_format = opt::log_format.get(s);
+  o.on_error = *parse_on_error(opt::on_error.get(s));
   o.settings = s;
   return o;
 }

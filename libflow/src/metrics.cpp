@@ -25,7 +25,9 @@ subtask_sample sample_of(const subtask_metrics& m) {
   }
   s.finished = m.finished.load(relaxed);
   s.watermark = m.watermark.load(relaxed);
-  s.dead_lettered = m.connector.dead_lettered.load(relaxed);
+  s.dead_lettered = m.connector.dead_lettered.load(relaxed) +
+                    m.records_dead_lettered.load(relaxed);
+  s.skipped = m.records_skipped.load(relaxed);
   s.producer_queue = m.connector.producer_queue.load(relaxed);
   s.lags = m.connector.partition_lags();
   return s;

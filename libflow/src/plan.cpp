@@ -46,6 +46,7 @@ physical_plan physical_plan::build(const topology& t,
       s.index = i;
       s.parallelism = p;
       s.kind = n.kind;
+      s.on_error = n.on_error;
       plan.subtasks.push_back(std::move(s));
     }
   }

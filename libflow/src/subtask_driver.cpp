@@ -29,6 +29,7 @@ driver_action subtask_driver::start(std::function<void()> wake,
     setup.settings = &opts_.settings;
     setup.max_parallelism = opts_.plan.max_parallelism;
     setup.executor = executor;
+    setup.on_error = plan_.on_error.value_or(opts_.on_error);
     core_ = std::make_unique<subtask_core>(
         make_, std::move(setup), plan_.input_edges, plan_.outputs.size(),
         opts_.channels, transport_, metrics_, &clock_);

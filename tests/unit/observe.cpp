@@ -203,6 +203,8 @@ BOOST_AUTO_TEST_CASE(connector_gauges_and_checkpoints_reach_the_endpoints) {
   source.partition_lags({{"in", 0, 42}, {"in", 2, 0}, {"in", 4, -1}});
   source.dead_lettered = 3;
   job.of("out", 0).connector.producer_queue = 17;
+  job.of("out", 0).records_skipped = 4;
+  job.of("out", 0).records_dead_lettered = 2;
   view.record_checkpoint({1, 1000, 120, 4096, 15, true, ""});
   view.record_checkpoint({2, 2000, 50, 0, 0, false, "timeout"});
   view.count_restart();
@@ -220,6 +222,11 @@ BOOST_AUTO_TEST_CASE(connector_gauges_and_checkpoints_reach_the_endpoints) {
       text, series("flow_dead_lettered_records_total", "numbers", 0) + " 3"));
   BOOST_TEST(has_line(
       text, series("flow_kafka_producer_queue_messages", "out", 0) + " 17"));
+  // on-error: records a sink (or operator) skipped or dead-lettered.
+  BOOST_TEST(
+      has_line(text, series("flow_records_skipped_total", "out", 0) + " 4"));
+  BOOST_TEST(has_line(
+      text, series("flow_dead_lettered_records_total", "out", 0) + " 2"));
   BOOST_TEST(has_line(
       text, "flow_checkpoints_total{job=\"demo\",result=\"completed\"} 1"));
   BOOST_TEST(has_line(

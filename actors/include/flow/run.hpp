@@ -70,6 +70,11 @@ public:
   /// except on a worker: it runs with the coordinator's job configuration.
   bool check_required();
 
+  /// check_error_policies(t, options()): a dead-letter policy needs a
+  /// configured dead-letter destination; if it has none, prints the error
+  /// naming the key, makes done() true and returns false. run() checks.
+  bool check_error_policies(const topology& t);
+
   /// Runs `t` as cluster.role says (standalone: in this process; else as
   /// a coordinator or worker of a cluster), logs a summary and returns the
   /// process exit code. SIGINT and SIGTERM stop the sources; the job

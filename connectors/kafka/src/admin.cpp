@@ -97,6 +97,35 @@ void admin::create_topic(
   }
 }
 
+std::optional<std::string> admin::topic_config(const std::string& topic,
+                                               const std::string& name) {
+  if (impl_->settings.embedded()) return std::nullopt;
+  auto* res =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  std::unique_ptr<rd_kafka_ConfigResource_t,
+                  decltype(&rd_kafka_ConfigResource_destroy)>
+      owned{res, &rd_kafka_ConfigResource_destroy};
+  detail::queue_ptr q{rd_kafka_queue_new(impl_->handle.get())};
+  rd_kafka_DescribeConfigs(impl_->handle.get(), &res, 1, nullptr, q.get());
+  auto ev = impl_->wait(q.get(), "describe topic " + topic);
+  auto* result = rd_kafka_event_DescribeConfigs_result(ev.get());
+  size_t n = 0;
+  auto** resources = rd_kafka_DescribeConfigs_result_resources(result, &n);
+  for (size_t i = 0; i < n; ++i) {
+    if (auto e = rd_kafka_ConfigResource_error(resources[i]))
+      throw kafka_error{detail::to_errc(e),
+                        "describe topic " + topic + ": " +
+                            rd_kafka_ConfigResource_error_string(resources[i])};
+    size_t m = 0;
+    auto** entries = rd_kafka_ConfigResource_configs(resources[i], &m);
+    for (size_t j = 0; j < m; ++j)
+      if (name == rd_kafka_ConfigEntry_name(entries[j]))
+        if (auto* v = rd_kafka_ConfigEntry_value(entries[j]))
+          return std::string(v);
+  }
+  return std::nullopt;
+}
+
 void admin::delete_topic(const std::string& topic) {
   if (impl_->settings.embedded())
     throw kafka_error{errc::bad_config,

@@ -56,10 +56,12 @@ dead_letter_queue::dead_letter_queue(client_settings s, std::string topic,
 }
 
 bool dead_letter_queue::written_before(const producer_record& r) const {
-  if (group_.empty()) return false;
+  // Only the source's own dead letters (operators' carry no group).
+  if (group_.empty() || !header_of(r, dlq_group_header)) return false;
   auto* t = header_of(r, dlq_topic_header);
   auto* p = header_of(r, dlq_partition_header);
   auto* o = header_of(r, dlq_offset_header);
+  if (!t || !p || !o) return false;
   auto it = written_.find({*t, std::stoi(*p)});
   return it != written_.end() && std::stoll(*o) <= it->second;
 }
@@ -89,6 +91,38 @@ void dead_letter_queue::add(const record_view& v,
   if (v.value.size() > dlq_max_value_bytes)
     r.headers.push_back(
         header{dlq_truncated_header, std::to_string(v.value.size())});
+  add(std::move(r));
+}
+
+void dead_letter_queue::add(dead_letter d) {
+  producer_record r;
+  r.headers.push_back(header{dlq_operator_header, d.operator_name});
+  r.headers.push_back(
+      header{dlq_subtask_header, std::to_string(d.subtask_index)});
+  r.headers.push_back(header{dlq_exception_type_header, d.exception_type});
+  r.headers.push_back(header{dlq_exception_message_header, d.message});
+  r.headers.push_back(
+      header{dlq_error_header, d.message.empty()
+                                   ? d.exception_type
+                                   : d.exception_type + ": " + d.message});
+  r.headers.push_back(
+      header{dlq_value_header, d.serialized ? "serialized" : "description"});
+  if (d.origin) {
+    r.headers.push_back(header{dlq_topic_header, d.origin->topic});
+    r.headers.push_back(
+        header{dlq_partition_header, std::to_string(d.origin->partition)});
+    r.headers.push_back(
+        header{dlq_offset_header, std::to_string(d.origin->offset)});
+  }
+  if (d.payload.size() > dlq_max_value_bytes)
+    r.headers.push_back(
+        header{dlq_truncated_header, std::to_string(d.payload.size())});
+  r.value = std::move(d.payload);
+  add(std::move(r));
+}
+
+void dead_letter_queue::add(producer_record r) {
+  if (r.value.size() > dlq_max_value_bytes) r.value.resize(dlq_max_value_bytes);
   if (!producer_)
     early_.push_back(std::move(r));
   else if (written_before(r))
@@ -126,6 +160,41 @@ bool dead_letter_queue::accepting() {
 
 bool dead_letter_queue::flushed() {
   return open() && producer_->flushed();
+}
+
+namespace {
+
+/// One subtask's dead letters in kafka.dead-letter-topic.
+class topic_writer final : public dead_letter_writer {
+public:
+  topic_writer(client_settings s, std::string topic, blocking_executor* ex)
+      : queue_(std::move(s), std::move(topic), ex) {}
+  void write(dead_letter d) override { queue_.add(std::move(d)); }
+  bool flushed() override { return queue_.accepting() && queue_.flushed(); }
+  void set_wakeup(std::function<void()> wake) override {
+    queue_.set_wakeup(std::move(wake));
+  }
+
+private:
+  dead_letter_queue queue_;
+};
+
+} // namespace
+
+std::string operator_dead_letters::key() const {
+  return dead_letter_topic_key();
+}
+
+bool operator_dead_letters::configured(const settings_map& s) const {
+  return !dead_letter_topic_of(s).empty();
+}
+
+std::unique_ptr<dead_letter_writer>
+operator_dead_letters::open(const task_setup& s) const {
+  auto settings = client_settings::from(s.settings);
+  auto topic = settings.dead_letter_topic;
+  return std::make_unique<topic_writer>(std::move(settings), std::move(topic),
+                                        s.executor);
 }
 
 } // namespace flow::kafka

@@ -1,6 +1,7 @@
 #include "flow/kafka/options.hpp"
 
 #include "flow/job_options.hpp"
+#include "flow/kafka/dead_letter_queue.hpp"
 #include "rdkafka.hpp"
 
 #include <array>
@@ -60,6 +61,12 @@ const option<bool> fail_on_bad_record{
     "kafka.fail-on-bad-record", defaults().fail_on_bad_record,
     "An undecodable record fails the job instead of going to the "
     "dead-letter topic."};
+const option<std::string> dead_letter_topic{
+    "kafka.dead-letter-topic", defaults().dead_letter_topic,
+    "Topic of the records user functions and sinks fail on under on-error "
+    "dead-letter (flow.on-error, stream::on_error), with headers naming "
+    "operator, subtask, exception and source record; created if missing. "
+    "Empty: none (a job with a dead-letter policy then exits 2)."};
 const option<int64_t> linger_ms{"kafka.linger-ms", defaults().linger_ms,
                                 "Producer linger.ms (milliseconds).",
                                 in_range(0, 900000)};
@@ -211,6 +218,10 @@ const option_check valid_properties{[](const settings_map& s)
   return std::nullopt;
 }};
 
+/// The connector takes dead letters wherever its options exist.
+const bool dead_letters_registered =
+    register_dead_letter_destination(std::make_shared<operator_dead_letters>());
+
 } // namespace
 
 std::optional<start_offset> start_offset::parse(const std::string& text) {
@@ -260,6 +271,7 @@ client_settings client_settings::from(const settings_map* s) {
   r.stop_at_end = opt::stop_at_end.get(given);
   r.dlq_suffix = opt::dlq_suffix.get(given);
   r.fail_on_bad_record = opt::fail_on_bad_record.get(given);
+  r.dead_letter_topic = opt::dead_letter_topic.get(given);
   r.linger_ms = opt::linger_ms.get(given);
   r.batch_size = opt::batch_size.get(given);
   r.delivery_timeout_ms = opt::delivery_timeout_ms.get(given);
@@ -275,6 +287,15 @@ client_settings client_settings::from(const settings_map* s) {
     r.properties.emplace_back(p.substr(0, eq), p.substr(eq + 1));
   }
   return r;
+}
+
+std::string dead_letter_topic_of(const settings_map& s) {
+  return opt::dead_letter_topic.get(s);
+}
+
+const std::string& dead_letter_topic_key() {
+  static const std::string key = opt::dead_letter_topic.key();
+  return key;
 }
 
 void require_bootstrap() {

@@ -26,6 +26,11 @@ struct connector_context {
   /// (consumer lag, producer queue), for the HTTP endpoints; may be null.
   /// Written from the subtask's thread only.
   connector_metrics* metrics = nullptr;
+  /// Sinks: the subtask's on-error policy, for the records the sink cannot
+  /// write (unserializable, too large): call errors->on_failure(&record)
+  /// inside the catch block (see record_error_handler). Never null for a
+  /// sink inside a job.
+  record_error_handler* errors = nullptr;
 
   static connector_context of(const task_setup& s) {
     return {s.operator_name, s.subtask_index,
@@ -167,14 +172,22 @@ template <class T>
 class sink_task final : public task {
 public:
   sink_task(const task_setup& s, std::unique_ptr<sink_function<T>> f)
-      : fn_(std::move(f)) {
-    fn_->open(connector_context::of(s));
+      : errors_(s), fn_(std::move(f)) {
+    auto ctx = connector_context::of(s);
+    ctx.errors = &errors_;
+    fn_->open(ctx);
   }
   void process(size_t, batch_base& b) override { fn_->write(records_of<T>(b)); }
   void end_of_input() override { fn_->finish(); }
-  bool busy() const override { return fn_->busy(); }
-  void resume() override { fn_->resume(); }
+  /// Busy while the sink waits, or dead letters wait for their
+  /// acknowledgement.
+  bool busy() const override { return fn_->busy() || errors_.busy(); }
+  void resume() override {
+    if (fn_->busy()) fn_->resume();
+    if (errors_.busy()) errors_.resume();
+  }
   bool set_wakeup(std::function<void()> wake) override {
+    errors_.set_wakeup(wake);
     return fn_->set_wakeup(std::move(wake));
   }
   void prepare_checkpoint() override { fn_->prepare_checkpoint(); }
@@ -191,6 +204,7 @@ public:
   }
 
 private:
+  record_error_handler errors_;
   std::unique_ptr<sink_function<T>> fn_;
 };
 

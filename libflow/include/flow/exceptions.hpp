@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <typeinfo>
 
 namespace flow {
 
@@ -15,6 +16,19 @@ class config_failure : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
 };
+
+/// The readable (demangled) name of a type.
+std::string type_name(const std::type_info& t);
+
+/// The exception being handled: its type's name ("std::invalid_argument";
+/// "int (not a std::exception)" for other throws) and, for a
+/// std::exception, what() (empty otherwise). Call only inside a catch
+/// block.
+struct exception_info {
+  std::string type;
+  std::string message;
+};
+exception_info current_exception_info();
 
 /// What the exception being handled is, for error messages: its type and,
 /// for a std::exception, what() ("std::runtime_error: bad record 7");

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/checkpoint/options.hpp"
+#include "flow/on_error.hpp"
 #include "flow/option.hpp"
 #include "flow/plan.hpp"
 #include "flow/settings.hpp"
@@ -42,6 +43,10 @@ struct job_options {
   /// Log lines as `text` (for people) or `json` (one object per line, for
   /// log shippers).
   std::string log_format = "text";
+  /// What operators and sinks without a policy of their own
+  /// (stream::on_error) do with a record their user code throws on or
+  /// their sink cannot write.
+  flow::on_error on_error = flow::on_error::fail;
   /// Checkpoints, restore and restarts (`flow.checkpoint-*`, ...).
   checkpoint::options checkpoints;
   /// Every configured value as text, by key ("kafka.bootstrap"); options

@@ -176,13 +176,15 @@ public:
 
   void process(size_t input, batch_base& b) override {
     if (input < this->a_edges_) {
-      for (auto& x : records_of<A>(b))
+      this->for_each_record(records_of<A>(b), [&](A& x) {
         if (!add(ta_(x), ka_(x), [&](cell& c) { c.a.push_back(x); }))
           this->late_a(x);
+      });
     } else {
-      for (auto& y : records_of<B>(b))
+      this->for_each_record(records_of<B>(b), [&](B& y) {
         if (!add(tb_(y), kb_(y), [&](cell& c) { c.b.push_back(y); }))
           this->late_b(y);
+      });
     }
   }
 
@@ -197,8 +199,11 @@ public:
       if (c == cells.end()) return;
       for (auto& x : c->second.a)
         for (auto& y : c->second.b)
-          this->emit_result(
-              f_(static_cast<const A&>(x), static_cast<const B&>(y)));
+          this->join_guarded(static_cast<const A&>(x), static_cast<const B&>(y),
+                             [&] {
+                               this->emit_result(f_(static_cast<const A&>(x),
+                                                    static_cast<const B&>(y)));
+                             });
       cells.erase(c);
       if (cells.empty()) group.erase(key);
     });
@@ -253,39 +258,45 @@ public:
 
   void process(size_t input, batch_base& b) override {
     if (input < this->a_edges_) {
-      for (auto& x : records_of<A>(b)) {
+      this->for_each_record(records_of<A>(b), [&](A& x) {
         auto ts = ta_(x);
         if (ts <= this->wm_) {
           this->late_a(x);
-          continue;
+          return;
         }
         auto k = ka_(x);
         auto kg = this->key_group(k);
         auto& st = keys_.get_or_create(kg, k);
         for (auto i = st.b.lower_bound(ts + lower_);
              i != st.b.end() && i->first <= ts + upper_; ++i)
-          this->emit_result(
-              f_(static_cast<const A&>(x), static_cast<const B&>(i->second)));
+          this->join_guarded(
+              static_cast<const A&>(x), static_cast<const B&>(i->second), [&] {
+                this->emit_result(f_(static_cast<const A&>(x),
+                                     static_cast<const B&>(i->second)));
+              });
         st.a.emplace(ts, x);
         expiry_.add(kg, k, ts + upper_);
-      }
+      });
     } else {
-      for (auto& y : records_of<B>(b)) {
+      this->for_each_record(records_of<B>(b), [&](B& y) {
         auto ts = tb_(y);
         if (ts <= this->wm_) {
           this->late_b(y);
-          continue;
+          return;
         }
         auto k = kb_(y);
         auto kg = this->key_group(k);
         auto& st = keys_.get_or_create(kg, k);
         for (auto i = st.a.lower_bound(ts - upper_);
              i != st.a.end() && i->first <= ts - lower_; ++i)
-          this->emit_result(
-              f_(static_cast<const A&>(i->second), static_cast<const B&>(y)));
+          this->join_guarded(
+              static_cast<const A&>(i->second), static_cast<const B&>(y), [&] {
+                this->emit_result(f_(static_cast<const A&>(i->second),
+                                     static_cast<const B&>(y)));
+              });
         st.b.emplace(ts, y);
         expiry_.add(kg, k, ts - lower_);
-      }
+      });
     }
   }
 
@@ -331,7 +342,7 @@ public:
 
   void process(size_t input, batch_base& b) override {
     if (input >= this->a_edges_) {
-      for (auto& y : records_of<B>(b)) {
+      this->for_each_record(records_of<B>(b), [&](B& y) {
         auto k = kb_(y);
         auto kg = this->key_group(k);
         if (!changelog_traits<B>::is_delete(y)) {
@@ -340,10 +351,10 @@ public:
           e->latest.reset();
           if (e->held.empty()) keys_.erase(kg, k);
         }
-      }
+      });
       return;
     }
-    for (auto& x : records_of<A>(b)) {
+    this->for_each_record(records_of<A>(b), [&](A& x) {
       auto k = ka_(x);
       auto kg = this->key_group(k);
       if (ta_) {
@@ -352,12 +363,12 @@ public:
         if (ts > this->wm_) {
           keys_.get_or_create(kg, k).held.emplace(ts, std::move(x));
           waiting_.add(kg, k, ts);
-          continue;
+          return;
         }
       }
       auto e = keys_.find(kg, k);
       if (e && e->latest) probe(x, *e->latest);
-    }
+    });
   }
 
   void on_watermark(int64_t wm) override {
@@ -378,7 +389,9 @@ public:
   }
 
 private:
-  void probe(const A& x, const B& y) { this->router_.emit(f_(x, y)); }
+  void probe(const A& x, const B& y) {
+    this->join_guarded(x, y, [&] { this->router_.emit(f_(x, y)); });
+  }
 
   FA ka_;
   FB kb_;

@@ -73,6 +73,11 @@ struct subtask_metrics {
   /// the first watermark).
   std::atomic<int64_t> watermark{min_timestamp};
   std::atomic<bool> finished{false};
+  /// Records a user function threw on (or a sink could not write) that
+  /// were dropped (on-error skip) or sent to the dead-letter destination
+  /// (on-error dead-letter).
+  std::atomic<uint64_t> records_skipped{0};
+  std::atomic<uint64_t> records_dead_lettered{0};
   /// What the subtask's source or sink publishes (see connector_context).
   connector_metrics connector;
 
@@ -101,7 +106,11 @@ struct subtask_sample {
   bool blocked = false;
   bool finished = false;
   int64_t watermark = min_timestamp;
+  /// Dead letters: undecodable input of a source, and records the
+  /// subtask's user code or sink failed on (on-error dead-letter).
   uint64_t dead_lettered = 0;
+  /// Records dropped under on-error skip.
+  uint64_t skipped = 0;
   int64_t producer_queue = -1;
   std::vector<partition_lag> lags;
 };

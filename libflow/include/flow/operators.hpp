@@ -20,12 +20,11 @@ public:
     auto& xs = records_of<In>(b);
     if constexpr (std::is_same_v<In, Out>) {
       // Transform in place and pass the batch on.
-      for (auto& x : xs)
-        x = f_(std::move(x));
+      this->transform_records(xs, f_);
       this->router_.emit_batch(std::move(xs));
     } else {
-      for (auto& x : xs)
-        this->router_.emit(f_(std::move(x)));
+      this->for_each_record(
+          xs, [this](In& x) { this->router_.emit(f_(std::move(x))); });
     }
   }
 
@@ -42,9 +41,7 @@ public:
   void process(size_t, batch_base& b) override {
     // Compact in place and pass the batch on.
     auto& xs = records_of<T>(b);
-    xs.erase(std::remove_if(xs.begin(), xs.end(),
-                            [this](const T& x) { return !f_(x); }),
-             xs.end());
+    this->filter_records(xs, f_);
     this->router_.emit_batch(std::move(xs));
   }
 
@@ -59,8 +56,8 @@ public:
   flat_map_task(const task_setup& s, F f)
       : emitting_task<Out>(s), f_(std::move(f)), out_(this->router_) {}
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<In>(b))
-      f_(std::move(x), out_);
+    this->for_each_record(records_of<In>(b),
+                          [this](In& x) { f_(std::move(x), out_); });
   }
 
 private:
@@ -88,7 +85,7 @@ public:
     this->key_groups_.add(state_);
   }
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<T>(b)) {
+    this->for_each_record(records_of<T>(b), [this](T& x) {
       auto k = key_(static_cast<const T&>(x));
       auto kg = this->key_group(k);
       auto [i, fresh] = state_.try_emplace(kg, std::move(k), x);
@@ -96,7 +93,7 @@ public:
         i->second =
             f_(static_cast<const T&>(i->second), static_cast<const T&>(x));
       this->router_.emit(static_cast<const T&>(i->second));
-    }
+    });
   }
 
 private:
@@ -117,14 +114,14 @@ public:
     this->key_groups_.add(state_);
   }
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<T>(b)) {
+    this->for_each_record(records_of<T>(b), [this](T& x) {
       auto k = key_(static_cast<const T&>(x));
       auto kg = this->key_group(k);
       auto acc = state_.find(kg, k);
       if (!acc) acc = &state_.try_emplace(kg, k, agg_.init()).first->second;
       agg_.add(*acc, static_cast<const T&>(x));
       this->router_.emit(out_type{std::move(k), agg_.get(*acc)});
-    }
+    });
   }
 
 private:

@@ -37,6 +37,9 @@ struct subtask_plan {
   std::vector<channel_id> outputs;
   /// Outgoing logical edges with their output slots.
   std::vector<out_edge_layout> out_edges;
+  /// The operator's own on-error policy (stream::on_error); unset: the
+  /// job's (flow.on-error).
+  std::optional<flow::on_error> on_error;
 };
 
 /// Settings that shape the physical plan.

@@ -219,11 +219,11 @@ public:
   }
 
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<T>(b)) {
+    this->for_each_record(records_of<T>(b), [this](T& x) {
       K k = key_fn_(x);
       enter(k, this->key_group(k), ts_fn_ ? ts_fn_(x) : min_timestamp);
       fn_->process_element(x, *this);
-    }
+    });
   }
 
   void on_watermark(int64_t wm) override {
@@ -249,7 +249,12 @@ private:
   void fire(keyed_timers<K>& timers, int64_t now, time_domain d) {
     timers.fire(now, [&](int64_t t, uint32_t kg, const K& k) {
       enter(k, kg, t);
-      fn_->on_timer(t, d, *this);
+      try {
+        fn_->on_timer(t, d, *this);
+      } catch (...) {
+        this->errors_.on_failure("timer at " + std::to_string(t) + " of key " +
+                                 describe_value(k));
+      }
     });
   }
 

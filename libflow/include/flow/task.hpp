@@ -3,6 +3,7 @@
 #include "flow/batch.hpp"
 #include "flow/ids.hpp"
 #include "flow/metrics.hpp"
+#include "flow/on_error.hpp"
 #include "flow/outbox.hpp"
 #include "flow/partitioning.hpp"
 #include "flow/settings.hpp"
@@ -45,6 +46,9 @@ struct task_setup {
   /// Runs the connectors' blocking work off the subtask's thread (null:
   /// none, such work runs inline; see blocking_executor).
   blocking_executor* executor = nullptr;
+  /// What to do with a record the task's user code throws on or its sink
+  /// cannot write (record_error_handler).
+  flow::on_error on_error = flow::on_error::fail;
 };
 
 /// The keyed state of one key group of an operator instance, serialized

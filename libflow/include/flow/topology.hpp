@@ -41,6 +41,8 @@ struct node_def {
   std::string slot_group = "default";
   std::vector<edge_def> inputs;
   task_factory make_task;
+  /// Set by stream::on_error; unset: flow.on-error.
+  std::optional<flow::on_error> on_error;
 };
 
 /// Where assign_timestamps puts the watermark strategy of a source; the
@@ -52,6 +54,18 @@ struct source_event_time {
 
 template <class T>
 class stream;
+
+/// The operator or sink just added, for settings that apply to it alone.
+class operator_ref {
+public:
+  operator_ref(topology& t, node_id id) : topo_(&t), id_(id) {}
+  /// Its on-error policy, instead of flow.on-error.
+  operator_ref& on_error(flow::on_error p);
+
+private:
+  topology* topo_;
+  node_id id_;
+};
 
 /// A typed dataflow program: sources, operators and sinks. Build it with
 /// source() and the stream methods; run it with flow::run().
@@ -219,8 +233,18 @@ public:
     return *this;
   }
 
-  /// Writes the stream to a sink.
-  void sink(sink_spec<T> spec) {
+  /// What the operator that produced this stream does with a record its
+  /// user function throws on (instead of flow.on-error): fail,
+  /// dead_letter or skip (record_error_handler).
+  stream<T> on_error(flow::on_error p) {
+    for (auto id : producers_)
+      operator_ref(*topo_, id).on_error(p);
+    return *this;
+  }
+
+  /// Writes the stream to a sink; `.on_error(p)` on the result sets the
+  /// sink's policy for records it cannot write.
+  operator_ref sink(sink_spec<T> spec) {
     auto make = spec.make;
     auto name = spec.name;
     auto id =
@@ -235,6 +259,7 @@ public:
     topo_->node(id).slot_group =
         spec.slot_group.empty() ? topo_->node(producers_.front()).slot_group
                                 : spec.slot_group;
+    return operator_ref(*topo_, id);
   }
 
   topology& graph() noexcept { return *topo_; }
@@ -366,6 +391,11 @@ auto stream<T>::key_by(KeyFn key) const {
                 "key_by expects `K key(const T&)`");
   using K = std::decay_t<std::invoke_result_t<KeyFn&, const T&>>;
   return keyed_stream<K, T, KeyFn>(*this, std::move(key));
+}
+
+inline operator_ref& operator_ref::on_error(flow::on_error p) {
+  topo_->node(id_).on_error = p;
+  return *this;
 }
 
 template <class T>

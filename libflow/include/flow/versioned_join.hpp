@@ -117,29 +117,29 @@ public:
 
   void process(size_t input, batch_base& b) override {
     if (input >= a_edges_) {
-      for (auto& y : records_of<B>(b)) {
+      this->for_each_record(records_of<B>(b), [&](B& y) {
         auto ts = tb_(y);
         if (ts <= wm_) ++late_versions_;
         auto k = kb_(y);
         auto kg = this->key_group(k);
         state_.get_or_create(kg, k).versions.insert_or_assign(ts, std::move(y));
         timers_.add(kg, k, ts);
-      }
+      });
       return;
     }
-    for (auto& x : records_of<A>(b)) {
+    this->for_each_record(records_of<A>(b), [&](A& x) {
       auto ts = ta_(x);
       if (ts <= wm_) {
         ++late_records_;
         unjoined(x);
-        continue;
+        return;
       }
       auto k = ka_(x);
       auto kg = this->key_group(k);
       state_.get_or_create(kg, k).waiting.emplace(ts, std::move(x));
       ++waiting_;
       timers_.add(kg, k, ts);
-    }
+    });
   }
 
   void on_watermark(int64_t wm) override {
@@ -197,10 +197,14 @@ private:
 
   void emit(const A& a, const B* v) {
     if constexpr (Kind == join_kind::left) {
-      emit_result(f_(a, v));
+      if (v)
+        this->join_guarded(a, *v, [&] { emit_result(f_(a, v)); });
+      else
+        this->join_guarded(a, std::string("no version"),
+                           [&] { emit_result(f_(a, v)); });
     } else {
       if (v)
-        emit_result(f_(a, *v));
+        this->join_guarded(a, *v, [&] { emit_result(f_(a, *v)); });
       else
         unjoined(a);
     }

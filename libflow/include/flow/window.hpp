@@ -347,6 +347,18 @@ protected:
   auto emitter_fn() {
     return [this](Out&& o) { emit_result(std::move(o)); };
   }
+  /// Runs `fire` (the window function on window `w` of key `k`) under the
+  /// on-error policy: a window it throws on emits nothing more.
+  template <class K, class F>
+  void fire_guarded(const K& k, window w, F&& fire) {
+    try {
+      fire();
+    } catch (...) {
+      this->errors_.on_failure("window [" + std::to_string(w.start) + ", " +
+                               std::to_string(w.end) + ") of key " +
+                               describe_value(k));
+    }
+  }
 
   uint64_t dropped_ = 0;
 };
@@ -389,8 +401,7 @@ public:
   }
 
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<T>(b))
-      add(x);
+    this->for_each_record(records_of<T>(b), [this](T& x) { add(x); });
   }
 
   void on_watermark(int64_t wm) override {
@@ -468,7 +479,9 @@ private:
       fn_.merge(r, it->second);
       any = true;
     }
-    if (any) fn_.result(k, w, r, this->emitter_fn());
+    if (any)
+      this->fire_guarded(k, w,
+                         [&] { fn_.result(k, w, r, this->emitter_fn()); });
   }
 
   void advance(int64_t t) {
@@ -493,7 +506,9 @@ private:
       ks.fifo_next = w.end;
       ks.fifo.evict_before(fn_, w.start);
       if (!ks.fifo.empty())
-        fn_.result(k, w, ks.fifo.query(fn_), this->emitter_fn());
+        this->fire_guarded(k, w, [&] {
+          fn_.result(k, w, ks.fifo.query(fn_), this->emitter_fn());
+        });
     } else {
       emit_direct(k, ks, w);
     }
@@ -572,8 +587,7 @@ public:
   }
 
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<T>(b))
-      add(x);
+    this->for_each_record(records_of<T>(b), [this](T& x) { add(x); });
   }
 
   void on_watermark(int64_t wm) override {
@@ -623,7 +637,9 @@ private:
     auto& placed = ss.emplace(merged.start, std::move(s)).first->second;
     if (merged.end - 1 <= time_) {
       // Late but allowed: the window is complete, fire the update now.
-      fn_.result(k, merged, placed.a, this->emitter_fn());
+      this->fire_guarded(k, merged, [&] {
+        fn_.result(k, merged, placed.a, this->emitter_fn());
+      });
       placed.dirty = false;
       timers_.add(kg, k, merged.end - 1 + lateness_);
     } else {
@@ -645,7 +661,9 @@ private:
       auto& s = i->second;
       if (s.end - 1 > time_) break; // sessions are disjoint and ordered
       if (s.dirty) {
-        fn_.result(k, window{i->first, s.end}, s.a, this->emitter_fn());
+        this->fire_guarded(k, window{i->first, s.end}, [&] {
+          fn_.result(k, window{i->first, s.end}, s.a, this->emitter_fn());
+        });
         s.dirty = false;
         if (lateness_ > 0) timers_.add(kg, k, s.end - 1 + lateness_);
       }
@@ -697,8 +715,7 @@ public:
   }
 
   void process(size_t, batch_base& b) override {
-    for (auto& x : records_of<T>(b))
-      add(x);
+    this->for_each_record(records_of<T>(b), [this](T& x) { add(x); });
   }
 
 private:
@@ -722,13 +739,16 @@ private:
     window w{std::max<int64_t>(0, ks.count - size_), ks.count};
     if constexpr (Fn::incremental) {
       ks.fifo.evict_before(fn_, w.start);
-      fn_.result(k, w, ks.fifo.query(fn_), this->emitter_fn());
+      this->fire_guarded(k, w, [&] {
+        fn_.result(k, w, ks.fifo.query(fn_), this->emitter_fn());
+      });
     } else {
       ks.panes.erase(ks.panes.begin(), ks.panes.lower_bound(w.start));
       auto r = fn_.init();
       for (auto& [start, a] : ks.panes)
         fn_.merge(r, a);
-      fn_.result(k, w, r, this->emitter_fn());
+      this->fire_guarded(k, w,
+                         [&] { fn_.result(k, w, r, this->emitter_fn()); });
     }
   }
 

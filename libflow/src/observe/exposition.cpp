@@ -155,10 +155,18 @@ std::string prometheus_text(const job_snapshot& s) {
     if (v.known && v.counters.producer_queue >= 0)
       w.sample(subtask_labels(s, v), v.counters.producer_queue);
   w.family("flow_dead_lettered_records_total", "counter",
-           "Records that could not be read and went to a dead-letter topic.");
+           "Records that went to a dead-letter topic: undecodable input of "
+           "a source, records a user function or sink failed on "
+           "(on-error dead-letter).");
   for (auto& v : s.subtasks)
-    if (v.known && is_source(s, v))
+    if (v.known && (is_source(s, v) || v.counters.dead_lettered > 0))
       w.sample(subtask_labels(s, v), v.counters.dead_lettered);
+  w.family("flow_records_skipped_total", "counter",
+           "Records a user function or sink failed on that were dropped "
+           "(on-error skip).");
+  for (auto& v : s.subtasks)
+    if (v.known && !is_source(s, v))
+      w.sample(subtask_labels(s, v), v.counters.skipped);
 
   labels job{{"job", s.job}};
   w.family("flow_checkpoints_total", "counter",
@@ -234,7 +242,8 @@ nlohmann::json job_json(const job_snapshot& s) {
                {"finished", v.counters.finished},
                {"watermark_lag_ms", lag},
                {"consumer_lag", lags},
-               {"dead_lettered", v.counters.dead_lettered}};
+               {"dead_lettered", v.counters.dead_lettered},
+               {"skipped", v.counters.skipped}};
       if (lag >= 0) sub["watermark"] = v.counters.watermark;
       if (v.counters.producer_queue >= 0)
         sub["producer_queue"] = v.counters.producer_queue;

@@ -29,6 +29,11 @@ struct operator_summary {
   uint32_t max_in_flight = 0;
   /// Highest queued input batches of any of its subtasks.
   uint32_t max_queued_batches = 0;
+  /// Records its user code or sink failed on: dropped (on-error skip) and
+  /// sent to the dead-letter destination (dead-letter; sources: records
+  /// that could not be read).
+  uint64_t skipped = 0;
+  uint64_t dead_lettered = 0;
 };
 
 /// Outcome of a job run.

@@ -106,7 +106,8 @@ typename Inspector::result_type inspect(Inspector& f, subtask_sample& x) {
   return f(caf::meta::type_name("flow::subtask_sample"), x.records_in,
            x.records_out, x.batches_in, x.batches_out, x.blocked_ns,
            x.max_in_flight, x.max_queued_batches, x.queued_batches, x.blocked,
-           x.finished, x.watermark, x.dead_lettered, x.producer_queue, x.lags);
+           x.finished, x.watermark, x.dead_lettered, x.skipped,
+           x.producer_queue, x.lags);
 }
 
 namespace observe {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,12 @@ public:
   void create_topic(
       const std::string& topic, int32_t partitions, int32_t replication = -1,
       const std::vector<std::pair<std::string, std::string>>& configs = {});
+
+  /// The value of topic config `name` of `topic` (max.message.bytes, ...),
+  /// or nullopt if the broker has none or the cluster is embedded. Blocks.
+  /// Throws kafka_error (unknown_topic if it does not exist).
+  std::optional<std::string> topic_config(const std::string& topic,
+                                          const std::string& name);
 
   /// Deletes `topic` (missing is fine). Throws kafka_error.
   void delete_topic(const std::string& topic);

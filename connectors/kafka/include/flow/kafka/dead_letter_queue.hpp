@@ -4,6 +4,7 @@
 #include "flow/kafka/options.hpp"
 #include "flow/kafka/record.hpp"
 #include "flow/kafka/topic_producer.hpp"
+#include "flow/record_errors.hpp"
 
 #include <functional>
 #include <map>
@@ -23,6 +24,18 @@ inline constexpr const char* dlq_error_header = "flow.error";
 inline constexpr const char* dlq_group_header = "flow.source.group";
 /// On a record whose value was cut to dlq_max_value_bytes: its size before.
 inline constexpr const char* dlq_truncated_header = "flow.truncated-from";
+/// On the dead letters of user functions and sinks (on-error dead-letter,
+/// kafka.dead-letter-topic), besides the source headers where the record
+/// is a kafka::record and flow.error ("type: message"): the operator, its
+/// subtask index, the exception's type and its message, and what the value
+/// is: "serialized" (the record's flow::serde bytes; a string as it is, a
+/// kafka::record its value) or "description" (readable text).
+inline constexpr const char* dlq_operator_header = "flow.operator";
+inline constexpr const char* dlq_subtask_header = "flow.subtask";
+inline constexpr const char* dlq_exception_type_header = "flow.exception.type";
+inline constexpr const char* dlq_exception_message_header =
+    "flow.exception.message";
+inline constexpr const char* dlq_value_header = "flow.value";
 
 /// The largest dead-letter value kept whole. The dead-letter topic is
 /// created with a max.message.bytes (and its producer with a
@@ -73,6 +86,10 @@ public:
   void add(const record_view& v, const std::string& source_topic,
            const std::string& error);
 
+  /// Adds the dead letter of a record a user function or sink failed on
+  /// (dead_letter's headers above).
+  void add(dead_letter d);
+
   /// Serves the producer; true if it holds nothing back (the source may
   /// read on). Throws on a failed delivery or if the topic cannot be
   /// opened.
@@ -100,6 +117,9 @@ private:
   bool written_before(const producer_record& r) const;
   /// False while the producer is being opened; takes it once it is.
   bool open();
+  /// Cuts r's value to dlq_max_value_bytes (with dlq_truncated_header)
+  /// and enqueues or holds it.
+  void add(producer_record r);
 
   std::string topic_;
   /// kafka.group-id with kafka.delivery = exactly-once; empty otherwise.
@@ -113,4 +133,28 @@ private:
   std::function<void()> wake_;
 };
 
+/// The Kafka connector's dead_letter_destination: kafka.dead-letter-topic
+/// (a dead_letter_queue per subtask that has a dead letter). Registered
+/// by the connector library.
+class operator_dead_letters final : public dead_letter_destination {
+public:
+  std::string key() const override;
+  bool configured(const settings_map& s) const override;
+  std::unique_ptr<dead_letter_writer> open(const task_setup& s) const override;
+};
+
 } // namespace flow::kafka
+
+namespace flow {
+
+/// A kafka::record's dead letter carries its value and origin.
+template <>
+struct dead_letter_traits<kafka::record> {
+  static constexpr bool has_payload = true;
+  static std::optional<record_origin> origin(const kafka::record& r) {
+    return record_origin{r.topic, r.partition, r.offset};
+  }
+  static std::string payload(const kafka::record& r) { return r.value; }
+};
+
+} // namespace flow

@@ -69,6 +69,9 @@ struct client_settings {
   /// A record that fails to deserialize fails the job instead of going to
   /// the dead-letter topic.
   bool fail_on_bad_record = false;
+  /// Topic of the records user functions and sinks fail on under on-error
+  /// dead-letter (operator_dead_letters); empty: none.
+  std::string dead_letter_topic;
   /// Producer linger (librdkafka linger.ms). 1 ms: under load librdkafka
   /// batches while requests are in flight anyway (W1 ran as fast with 0, 1
   /// and 5), at low load every millisecond here is latency (W4).
@@ -109,5 +112,9 @@ struct client_settings {
 /// kafka.bootstrap required: flow::program refuses to run without it
 /// (exit 2 naming the option). The source and sink builders call it.
 void require_bootstrap();
+
+/// kafka.dead-letter-topic of `s` (empty: unset), and its key.
+std::string dead_letter_topic_of(const settings_map& s);
+const std::string& dead_letter_topic_key();
 
 } // namespace flow::kafka

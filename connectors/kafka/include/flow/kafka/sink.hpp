@@ -4,9 +4,11 @@
 #include "flow/kafka/exactly_once_writer.hpp"
 #include "flow/kafka/offset_committer.hpp"
 #include "flow/kafka/options.hpp"
+#include "flow/kafka/record_limit.hpp"
 #include "flow/kafka/serde.hpp"
 #include "flow/kafka/topic_producer.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +24,24 @@ struct sink_options {
 };
 
 namespace detail {
+
+/// `serialize(x)`, or nullopt if the serializer throws or the record is
+/// larger than `max_bytes`: the record then went to the sink's on-error
+/// policy (`errors`; null: the exception propagates).
+template <class T, class S>
+std::optional<producer_record>
+serialize_checked(const S& serialize, T& x, size_t max_bytes,
+                  const std::string& topic, record_error_handler* errors) {
+  try {
+    auto r = serialize(static_cast<const T&>(x));
+    check_record_size(r, max_bytes, topic);
+    return r;
+  } catch (...) {
+    if (!errors) throw;
+    errors->on_failure(&x);
+    return std::nullopt;
+  }
+}
 
 /// The sink function: one idempotent producer per subtask, driven without
 /// blocking the subtask's thread. It opens the producer on the subtask's
@@ -42,11 +62,16 @@ public:
 
   void open(const connector_context& ctx) override {
     executor_ = ctx.executor;
-    opening_.start(
-        executor_, [s = client_settings::from(ctx.settings), topic = topic_,
+    opening_.start(executor_,
+                   [s = client_settings::from(ctx.settings), topic = topic_,
                     partitions = static_cast<int32_t>(ctx.parallelism)] {
-          return std::make_unique<topic_producer>(s, topic, partitions);
-        });
+                     auto limit = sink_record_limit(s, topic);
+                     return opened_producer{
+                         std::make_unique<topic_producer>(
+                             limit.producer_settings, topic, partitions),
+                         limit.max_record_bytes};
+                   });
+    errors_ = ctx.errors;
     offset_committer::instance().sink_opened();
     opened_ = true;
     metrics_ = ctx.metrics;
@@ -59,9 +84,13 @@ public:
     return true;
   }
 
+  /// A record it cannot serialize, or larger than the topic takes, goes
+  /// to the sink's on-error policy (connector_context::errors).
   void write(std::vector<T>& records) override {
     for (auto& x : records)
-      producer_->enqueue(serialize_(x));
+      if (auto r = serialize_checked(serialize_, x, max_record_bytes_, topic_,
+                                     errors_))
+        producer_->enqueue(std::move(*r));
     producer_->service();
     publish_queue();
   }
@@ -85,7 +114,11 @@ public:
     switch (stage_) {
     case stage::opening:
       if (!opening_.ready()) return;
-      producer_ = opening_.take();
+      {
+        auto opened = opening_.take();
+        producer_ = std::move(opened.producer);
+        max_record_bytes_ = opened.max_record_bytes;
+      }
       if (wake_) producer_->set_wakeup(wake_);
       stage_ = stage::open;
       return;
@@ -124,12 +157,18 @@ private:
   }
 
   enum class stage { opening, open, flushing, committing, finished };
+  struct opened_producer {
+    std::unique_ptr<topic_producer> producer;
+    size_t max_record_bytes = 0;
+  };
 
   std::string topic_;
   S serialize_;
   blocking_executor* executor_ = nullptr;
   std::function<void()> wake_;
-  background_result<std::unique_ptr<topic_producer>> opening_;
+  background_result<opened_producer> opening_;
+  size_t max_record_bytes_ = 0;
+  record_error_handler* errors_ = nullptr;
   background_result<void> committed_;
   connector_metrics* metrics_ = nullptr;
   std::unique_ptr<topic_producer> producer_;
@@ -151,12 +190,15 @@ public:
 
   void open(const connector_context& ctx) override {
     writer_ = std::make_unique<exactly_once_writer>(topic_, ctx);
+    errors_ = ctx.errors;
   }
   /// The executor wakes the subtask when the writer's work returns.
   bool set_wakeup(std::function<void()>) override { return true; }
   void write(std::vector<T>& records) override {
+    // The transaction's producer checks the size (not known here).
     for (auto& x : records)
-      writer_->append(serialize_(x));
+      if (auto r = serialize_checked(serialize_, x, SIZE_MAX, topic_, errors_))
+        writer_->append(std::move(*r));
   }
   void finish() override { writer_->finish(); }
   bool busy() const override { return writer_->busy(); }
@@ -173,6 +215,7 @@ private:
   std::string topic_;
   S serialize_;
   std::unique_ptr<exactly_once_writer> writer_;
+  record_error_handler* errors_ = nullptr;
 };
 
 } // namespace detail
