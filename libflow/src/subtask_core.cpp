@@ -264,6 +264,7 @@ step_result subtask_core::drain() {
 }
 
 step_result subtask_core::poll_source(size_t budget) {
+  release_flushed(); // a checkpoint waiting for the source's own writes
   if (done_) return finished() ? step_result::finished : step_result::waiting;
   // Poll in steps of about one batch, so that a blocked output stops the
   // source after at most one more batch.

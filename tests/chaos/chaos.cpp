@@ -8,8 +8,9 @@
 // a checkpoint's completion and its commit and during the commit
 // (LIBFLOW_FAULT, flow/fault.hpp); a broker restart mid-stream (scripts/
 // kafka restart --keep-data; the job may fail loudly and is run again).
-// Required: nothing lost, nothing duplicated, every key in order, and the
-// keyed state exact (count = seq + 1 in every output record).
+// Required: nothing lost, nothing duplicated, every key in order, the
+// keyed state exact (count = seq + 1 in every output record), and every
+// bad input record exactly once in the dead-letter topic.
 // At-least-once through the same harness: nothing lost; the duplicates are
 // counted and printed.
 //
@@ -61,12 +62,18 @@ struct verdict {
   size_t bad_state = 0;
   /// Keys with any of the above.
   std::vector<std::string> bad_keys;
+  /// Bad input records in the dead-letter topic, missing, repeated.
+  size_t dead_letters = 0;
+  size_t dead_letters_lost = 0;
+  size_t dead_letters_duplicated = 0;
 };
 
 std::ostream& operator<<(std::ostream& os, const verdict& v) {
   os << v.records << " records: " << v.lost << " lost, " << v.duplicated
      << " duplicated, " << v.out_of_order << " out of order, " << v.bad_state
-     << " with a wrong count";
+     << " with a wrong count; dead letters: " << v.dead_letters << ", "
+     << v.dead_letters_lost << " lost, " << v.dead_letters_duplicated
+     << " duplicated";
   if (!v.bad_keys.empty()) {
     os << "; keys:";
     for (size_t i = 0; i < v.bad_keys.size() && i < 10; ++i)
@@ -111,19 +118,29 @@ struct harness : fixture {
       r.key = "k" + std::to_string(key);
       r.value = std::to_string(i / keys);
       input.push_back(std::move(r));
+      if (i % 997 == 500) {
+        producer_record bad;
+        bad.key = "bad";
+        bad.value = "x" + std::to_string(i);
+        input.push_back(std::move(bad));
+      }
     }
   }
   ~harness() { fs::remove_all(dir); }
 
+  /// Input records produced so far.
+  size_t loaded() const {
+    auto per = (input.size() + slices - 1) / slices;
+    return std::min(input.size(), next_slice * per);
+  }
+
   /// Produces the next slice of the input, if any is left.
   void load_slice() {
     if (next_slice == slices) return;
-    auto per = (total + slices - 1) / slices;
-    auto from = std::min(total, next_slice * per);
-    auto to = std::min(total, from + per);
-    produce(in, {input.begin() + static_cast<long>(from),
-                 input.begin() + static_cast<long>(to)});
+    auto from = loaded();
     ++next_slice;
+    produce(in, {input.begin() + static_cast<long>(from),
+                 input.begin() + static_cast<long>(loaded())});
   }
   void load_all() {
     while (next_slice < slices)
@@ -134,11 +151,14 @@ struct harness : fixture {
   /// input produced so far: `complete` asks for all of it.
   verdict verify(bool complete) {
     std::map<std::string, int64_t> expected;
-    auto per = (total + slices - 1) / slices;
-    size_t loaded = std::min(total, next_slice * per);
-    for (size_t i = 0; i < (complete ? loaded : 0); ++i)
-      expected["k" + std::to_string(i % keys)] =
-          static_cast<int64_t>(i / keys) + 1;
+    std::map<std::string, int> bad_expected;
+    for (size_t i = 0; i < (complete ? loaded() : 0); ++i) {
+      auto& r = input[i];
+      if (*r.key == "bad")
+        bad_expected[r.value] = 0;
+      else
+        expected[*r.key] = std::stoll(r.value) + 1;
+    }
     struct per_key {
       std::map<int64_t, int> seen;
       int64_t highest = -1;
@@ -176,6 +196,15 @@ struct harness : fixture {
     }
     for (auto& [key, b] : bad)
       v.bad_keys.push_back(key);
+    // Every bad record once in the dead-letter topic.
+    for (auto& r : read_all(in + ".dlq"))
+      if (auto it = bad_expected.find(r.value); it != bad_expected.end())
+        ++it->second;
+    for (auto& [value, n] : bad_expected) {
+      v.dead_letters += n > 0;
+      v.dead_letters_lost += n == 0;
+      v.dead_letters_duplicated += n > 1 ? n - 1 : 0;
+    }
     return v;
   }
 
@@ -327,6 +356,9 @@ BOOST_AUTO_TEST_CASE(
   BOOST_CHECK_EQUAL(v.out_of_order, 0u);
   BOOST_CHECK_EQUAL(v.bad_state, 0u);
   BOOST_CHECK_EQUAL(v.records, h.total);
+  BOOST_CHECK_GT(v.dead_letters, 0u);
+  BOOST_CHECK_EQUAL(v.dead_letters_lost, 0u);
+  BOOST_CHECK_EQUAL(v.dead_letters_duplicated, 0u);
 }
 
 BOOST_AUTO_TEST_CASE(at_least_once_loses_nothing_and_counts_its_duplicates) {
@@ -341,6 +373,7 @@ BOOST_AUTO_TEST_CASE(at_least_once_loses_nothing_and_counts_its_duplicates) {
   BOOST_TEST_MESSAGE("at-least-once: " << v);
   BOOST_CHECK_EQUAL(v.lost, 0u);
   BOOST_CHECK_EQUAL(v.bad_state, 0u);
+  BOOST_CHECK_EQUAL(v.dead_letters_lost, 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,7 +2,8 @@
 // shuffle by key -> keyed stateful sequence check -> Kafka.
 //
 // Input records: key = a key's name, value = its sequence number (0, 1, 2,
-// ... per key, in order within the key's partition). The keyed stage keeps
+// ... per key, in order within the key's partition); a value that is not a
+// number goes to the dead-letter topic. The keyed stage keeps
 // per key how many records it has seen and the last sequence number
 // (checkpointed state) and emits for each record "seq count": with every
 // input record processed exactly once and its state restored exactly,
@@ -11,6 +12,7 @@
 #include "flow/kafka.hpp"
 #include "flow/run.hpp"
 
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -47,13 +49,16 @@ int main(int argc, char** argv) {
                         "check between two topics."};
   if (program.done()) return program.exit_code();
   flow::topology t{"chaos-sequence"};
-  t.source(flow::kafka::source<std::pair<std::string, std::string>>(
-               program.get(input)))
-      .map(
-          [](const std::pair<std::string, std::string>& kv) {
-            return keyed{kv.first, std::stoll(kv.second)};
-          },
-          "parse")
+  // A value that is not a number is a bad record: dead-lettered.
+  auto parse = [](const flow::kafka::record_view& v) {
+    std::string value(v.value);
+    size_t used = 0;
+    auto seq = std::stoll(value, &used);
+    if (used != value.size())
+      throw std::invalid_argument("not a sequence number: " + value);
+    return keyed{std::string(v.key), seq};
+  };
+  t.source(flow::kafka::source<keyed>(program.get(input), parse))
       .key_by([](const keyed& x) { return x.first; })
       .aggregate(sequence_check{}, "sequence")
       .sink(flow::kafka::sink<std::pair<std::string, seen>>(

@@ -1,19 +1,69 @@
 #include "flow/kafka/dead_letter_queue.hpp"
 
 #include "flow/kafka/admin.hpp"
+#include "flow/kafka/subtask_consumer.hpp"
+#include "flow/log.hpp"
 
 namespace flow::kafka {
+
+namespace {
+
+/// The value of header `name` of `r`, if any.
+const std::string* header_of(const producer_record& r, std::string_view name) {
+  for (auto& h : r.headers)
+    if (h.key == name) return &h.value;
+  return nullptr;
+}
+
+} // namespace
 
 dead_letter_queue::dead_letter_queue(client_settings s, std::string topic,
                                      blocking_executor* executor)
     : topic_(std::move(topic)) {
+  if (s.delivery == delivery_guarantee::exactly_once) group_ = s.group_id;
   const auto limit = std::to_string(dlq_max_message_bytes);
   s.properties.emplace_back("message.max.bytes", limit);
-  opening_.start(executor, [s = std::move(s), topic = topic_, limit] {
-    if (!s.embedded())
-      admin{s}.create_topic(topic, 1, -1, {{"max.message.bytes", limit}});
-    return std::make_unique<topic_producer>(s, topic, 1);
-  });
+  opening_.start(
+      executor, [s = std::move(s), topic = topic_, limit, group = group_] {
+        if (!s.embedded())
+          admin{s}.create_topic(topic, 1, -1, {{"max.message.bytes", limit}});
+        opened o;
+        o.producer = std::make_unique<topic_producer>(s, topic, 1);
+        if (group.empty()) return o;
+        // What earlier runs of this job dead-lettered (exactly-once).
+        auto rs = s;
+        rs.stop_at_end = true;
+        rs.start = start_offset{};
+        subtask_consumer existing{rs, topic, 0, 1};
+        while (!existing.finished()) {
+          for (auto& v : existing.fetch(10000, 100)) {
+            std::string_view from_group, from_topic, partition, offset;
+            for (auto& [k, val] : v.headers) {
+              if (k == dlq_group_header) from_group = val;
+              if (k == dlq_topic_header) from_topic = val;
+              if (k == dlq_partition_header) partition = val;
+              if (k == dlq_offset_header) offset = val;
+            }
+            if (from_group != group || partition.empty() || offset.empty())
+              continue;
+            auto& at = o.written[{std::string(from_topic),
+                                  std::stoi(std::string(partition))}];
+            at = std::max<int64_t>(at, std::stoll(std::string(offset)));
+          }
+        }
+        return o;
+      });
+}
+
+bool dead_letter_queue::written_before(const producer_record& r) const {
+  // Only the source's own dead letters (operators' carry no group).
+  if (group_.empty() || !header_of(r, dlq_group_header)) return false;
+  auto* t = header_of(r, dlq_topic_header);
+  auto* p = header_of(r, dlq_partition_header);
+  auto* o = header_of(r, dlq_offset_header);
+  if (!t || !p || !o) return false;
+  auto it = written_.find({*t, std::stoi(*p)});
+  return it != written_.end() && std::stoll(*o) <= it->second;
 }
 
 dead_letter_queue::~dead_letter_queue() = default;
@@ -37,6 +87,7 @@ void dead_letter_queue::add(const record_view& v,
       header{dlq_partition_header, std::to_string(v.partition)});
   r.headers.push_back(header{dlq_offset_header, std::to_string(v.offset)});
   r.headers.push_back(header{dlq_error_header, error});
+  if (!group_.empty()) r.headers.push_back(header{dlq_group_header, group_});
   if (v.value.size() > dlq_max_value_bytes)
     r.headers.push_back(
         header{dlq_truncated_header, std::to_string(v.value.size())});
@@ -72,20 +123,32 @@ void dead_letter_queue::add(dead_letter d) {
 
 void dead_letter_queue::add(producer_record r) {
   if (r.value.size() > dlq_max_value_bytes) r.value.resize(dlq_max_value_bytes);
-  if (producer_)
-    producer_->enqueue(std::move(r));
-  else
+  if (!producer_)
     early_.push_back(std::move(r));
+  else if (written_before(r))
+    ++repeated_;
+  else
+    producer_->enqueue(std::move(r));
 }
 
 bool dead_letter_queue::open() {
   if (producer_) return true;
   if (!opening_.ready()) return false;
-  producer_ = opening_.take();
+  auto o = opening_.take();
+  producer_ = std::move(o.producer);
+  written_ = std::move(o.written);
   if (wake_) producer_->set_wakeup(wake_);
   for (auto& r : early_)
-    producer_->enqueue(std::move(r));
+    if (written_before(r))
+      ++repeated_;
+    else
+      producer_->enqueue(std::move(r));
   early_.clear();
+  if (!written_.empty())
+    logger("flow/kafka")
+        ->info("{}: dead letters of {} source partitions written by an "
+               "earlier run of group {} are not written again",
+               topic_, written_.size(), group_);
   return true;
 }
 

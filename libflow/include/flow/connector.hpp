@@ -72,6 +72,16 @@ public:
   /// the offsets to the consumer group). Must not block the thread.
   virtual void
   checkpoint_complete(const std::vector<source_position>& positions) {}
+
+  /// Right after positions() at a checkpoint: what the source wrote
+  /// elsewhere for the records before those positions (the Kafka source's
+  /// dead letters) must be durable before the checkpoint completes, else a
+  /// restart from it would never write them. Start that here and stay
+  /// busy() until it is done: the checkpoint's acknowledgement waits (the
+  /// source is polled as usual meanwhile).
+  virtual void prepare_checkpoint() {}
+  /// True while prepare_checkpoint()'s work is not done.
+  virtual bool busy() const { return false; }
 };
 
 /// A sink for records of type T, one instance per sink subtask.

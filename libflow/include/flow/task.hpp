@@ -103,7 +103,8 @@ public:
 
   /// Sinks: true while the task waits for work of its own (see
   /// sink_function::busy); it then gets no input, watermark or timer, only
-  /// resume().
+  /// resume(). Sources: true while a checkpoint waits for them
+  /// (source_function::prepare_checkpoint); they are polled as usual.
   virtual bool busy() const { return false; }
 
   /// Goes on with what made the task busy.
@@ -158,8 +159,9 @@ public:
   virtual void
   restore_key_groups(const std::vector<key_group_snapshot>& groups);
 
-  /// Sinks: a checkpoint's barrier arrived (sink_function::
-  /// prepare_checkpoint); the subtask acknowledges it once busy() is false.
+  /// Sinks and sources: a checkpoint's barrier arrived (sink_function::
+  /// prepare_checkpoint, source_function::prepare_checkpoint); the subtask
+  /// acknowledges it once busy() is false.
   virtual void prepare_checkpoint() {}
 
   /// Sources: appends where the source stands (source_function::positions),

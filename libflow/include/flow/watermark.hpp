@@ -143,6 +143,8 @@ public:
   void restore_positions(const std::vector<source_position>& p) override {
     fn_->restore(p);
   }
+  void prepare_checkpoint() override { fn_->prepare_checkpoint(); }
+  bool busy() const override { return fn_->busy(); }
   void checkpoint_complete(checkpoint_id,
                            const std::vector<source_position>& p) override {
     fn_->checkpoint_complete(p);

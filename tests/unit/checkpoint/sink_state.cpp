@@ -2,9 +2,12 @@
 // restore, checkpoint_complete) through subtask_core and the part files,
 // without an actor system: a sink that makes each epoch's records visible
 // only when its checkpoint completes, as the exactly-once Kafka sink does.
+// And a source whose checkpoint waits for its own writes
+// (source_function::prepare_checkpoint: the Kafka source's dead letters).
 #include "flow/checkpoint/parts.hpp"
 #include "flow/connector.hpp"
 #include "flow/subtask_core.hpp"
+#include "flow/watermark.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -165,6 +168,47 @@ BOOST_AUTO_TEST_CASE(a_sink_without_state_leaves_the_part_empty) {
   auto snaps = core.take_snapshots();
   BOOST_REQUIRE_EQUAL(snaps.size(), 1u);
   BOOST_CHECK(snaps[0].operator_state.empty());
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_source_checkpoint_waits_until_its_own_writes_are_durable) {
+  struct writing_source final : source_function<int> {
+    source_state poll(emitter<int>&, size_t) override {
+      ++polls;
+      return source_state::idle;
+    }
+    std::vector<source_position> positions() const override {
+      return {{"", 7}};
+    }
+    void prepare_checkpoint() override {
+      ++prepared;
+      pending = true;
+    }
+    bool busy() const override { return pending; }
+    int polls = 0;
+    int prepared = 0;
+    bool pending = false;
+  };
+  silent_transport tr;
+  subtask_metrics metrics;
+  writing_source* src = nullptr;
+  task_factory make = [&](const task_setup& s) {
+    auto fn = std::make_unique<writing_source>();
+    src = fn.get();
+    return std::make_unique<event_time_source_task<int>>(s, std::move(fn),
+                                                         nullptr);
+  };
+  subtask_core core{make, task_setup{}, {}, 0, channel_options{}, tr, metrics};
+  BOOST_REQUIRE(core.inject_barrier(checkpoint_id{1}));
+  BOOST_CHECK_EQUAL(src->prepared, 1);
+  core.poll_source(10);
+  BOOST_CHECK(core.take_snapshots().empty()); // not acknowledged yet
+  BOOST_CHECK_EQUAL(src->polls, 1);           // polled as usual meanwhile
+  src->pending = false;
+  core.poll_source(10);
+  auto snaps = core.take_snapshots();
+  BOOST_REQUIRE_EQUAL(snaps.size(), 1u);
+  BOOST_CHECK(snaps[0].positions == (std::vector<source_position>{{"", 7}}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,6 +7,7 @@
 #include "flow/record_errors.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,9 @@ inline constexpr const char* dlq_topic_header = "flow.source.topic";
 inline constexpr const char* dlq_partition_header = "flow.source.partition";
 inline constexpr const char* dlq_offset_header = "flow.source.offset";
 inline constexpr const char* dlq_error_header = "flow.error";
+/// kafka.delivery = exactly-once: the kafka.group-id of the job that
+/// dead-lettered the record.
+inline constexpr const char* dlq_group_header = "flow.source.group";
 /// On a record whose value was cut to dlq_max_value_bytes: its size before.
 inline constexpr const char* dlq_truncated_header = "flow.truncated-from";
 /// On the dead letters of user functions and sinks (on-error dead-letter,
@@ -53,6 +57,17 @@ inline constexpr size_t dlq_max_message_bytes = dlq_max_value_bytes + (1 << 20);
 /// it is open, and while librdkafka's queue is full, dead letters are held
 /// here and accepting() is false: the source then reads no further.
 ///
+/// With kafka.delivery = exactly-once each input record ends up in the
+/// dead-letter topic at most once, across crashes: a restarted job reads
+/// its input again from the checkpoint's offsets and meets the same bad
+/// records. Before its first dead letter the queue reads the dead-letter
+/// topic (read_committed, on the executor) for the highest source offset
+/// per source partition that this job (dlq_group_header) dead-lettered,
+/// and drops dead letters at or below it: one idempotent producer writes a
+/// partition's dead letters in offset order, so what reached the topic is
+/// a prefix of them. Reading the topic at open costs time in proportion to
+/// its size.
+///
 /// Threading: as topic_producer (the source subtask's thread).
 class dead_letter_queue {
 public:
@@ -86,7 +101,20 @@ public:
 
   const std::string& topic() const noexcept { return topic_; }
 
+  /// Exactly-once: dead letters dropped as written by an earlier run.
+  uint64_t repeated() const noexcept { return repeated_; }
+
 private:
+  /// (source topic, source partition) -> highest source offset already in
+  /// the dead-letter topic.
+  using written_map = std::map<std::pair<std::string, int32_t>, int64_t>;
+  struct opened {
+    std::unique_ptr<topic_producer> producer;
+    written_map written;
+  };
+  /// Exactly-once: true if the dead letter `r` (its headers) is in the
+  /// topic already.
+  bool written_before(const producer_record& r) const;
   /// False while the producer is being opened; takes it once it is.
   bool open();
   /// Cuts r's value to dlq_max_value_bytes (with dlq_truncated_header)
@@ -94,8 +122,12 @@ private:
   void add(producer_record r);
 
   std::string topic_;
-  background_result<std::unique_ptr<topic_producer>> opening_;
+  /// kafka.group-id with kafka.delivery = exactly-once; empty otherwise.
+  std::string group_;
+  background_result<opened> opening_;
   std::unique_ptr<topic_producer> producer_;
+  written_map written_;
+  uint64_t repeated_ = 0;
   /// Dead letters added before the producer was open.
   std::vector<producer_record> early_;
   std::function<void()> wake_;

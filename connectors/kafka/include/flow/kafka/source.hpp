@@ -171,6 +171,12 @@ public:
     });
   }
 
+  /// The dead letters of the records before the checkpoint's positions
+  /// must be acknowledged before it completes (else a crash after it would
+  /// lose them: the restart reads on after them).
+  void prepare_checkpoint() override { draining_ = dlq_ != nullptr; }
+  bool busy() const override { return draining_ && !dlq_->flushed(); }
+
   /// Wake-ups come from the consumer (records arrived), the dead-letter
   /// queue (room again, acknowledgements) and the executor (opened).
   bool set_wakeup(std::function<void()> wake) override {
@@ -259,10 +265,10 @@ private:
     offset_committer::instance().source_finished(settings_, topic_,
                                                  consumer_->positions());
     logger("flow/kafka")
-        ->info("{}: {} finished ({} dead-lettered, {} tombstones skipped, "
-               "fetcher woken {}x)",
-               label_, topic_, dead_lettered_, tombstones_skipped_,
-               consumer_->fetcher_wakeups());
+        ->info("{}: {} finished ({} dead-lettered, {} of them by an "
+               "earlier run; {} tombstones skipped, fetcher woken {}x)",
+               label_, topic_, dead_lettered_, dlq_ ? dlq_->repeated() : 0,
+               tombstones_skipped_, consumer_->fetcher_wakeups());
     return source_state::done;
   }
 
@@ -324,6 +330,8 @@ private:
   connector_metrics* metrics_ = nullptr;
   bool stopped_ = false;
   bool finished_ = false;
+  /// A checkpoint waits for the dead letters written so far.
+  bool draining_ = false;
 };
 
 } // namespace detail
