@@ -102,14 +102,7 @@ BOOST_AUTO_TEST_CASE(a_5_mb_undecodable_record_goes_whole_to_the_dlq) {
   rs[0].value = "1";
   rs[1].value = std::string(5 << 20, 'x');
   rs[2].value = "3";
-  {
-    auto big = settings;
-    big.properties.emplace_back("message.max.bytes", "10485760");
-    topic_producer w{big, in};
-    for (auto& r : rs)
-      w.produce(r);
-    w.flush();
-  }
+  produce(in, rs, 10 << 20);
   flow::topology t{"dlq-big"};
   t.source(source<int64_t>(in)).sink(sink<int64_t>(out));
   auto res = flow::runtime::execute(t, options(1));

@@ -56,8 +56,13 @@ job_options fixture::options(uint32_t parallelism,
 }
 
 void fixture::produce(const std::string& topic,
-                      const std::vector<producer_record>& records) {
-  topic_producer w{settings, topic};
+                      const std::vector<producer_record>& records,
+                      size_t max_message_bytes) {
+  auto s = settings;
+  if (max_message_bytes > 0)
+    s.properties.emplace_back("message.max.bytes",
+                              std::to_string(max_message_bytes));
+  topic_producer w{s, topic};
   for (auto& r : records)
     w.produce(r);
   w.flush();

@@ -29,9 +29,11 @@ struct fixture {
   job_options options(uint32_t parallelism,
                       const settings_map& extra = {}) const;
 
-  /// Produces records and waits until all are acknowledged.
+  /// Produces records and waits until all are acknowledged; a non-zero
+  /// `max_message_bytes` lets the producer send records up to that size.
   void produce(const std::string& topic,
-               const std::vector<producer_record>& records);
+               const std::vector<producer_record>& records,
+               size_t max_message_bytes = 0);
 
   /// Every record of `topic`, from the earliest to the end offsets now,
   /// partition by partition in offset order.

@@ -140,14 +140,7 @@ BOOST_AUTO_TEST_CASE(a_5_mb_valid_record_is_written_or_dead_lettered) {
   rs[0].value = "small 1";
   rs[1].value = std::string(5 << 20, 'v');
   rs[2].value = "small 3";
-  {
-    auto big = settings;
-    big.properties.emplace_back("message.max.bytes", "10485760");
-    topic_producer w{big, in};
-    for (auto& r : rs)
-      w.produce(r);
-    w.flush();
-  }
+  produce(in, rs, 10 << 20);
   {
     auto out = unique("big-valid-out");
     adm.create_topic(out, 1, -1, {{"max.message.bytes", "10485760"}});
