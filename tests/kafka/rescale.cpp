@@ -2,10 +2,10 @@
 // split -> shuffle by word -> keyed running count -> Kafka) stopped with a
 // savepoint (SIGTERM, flow.savepoint-on-stop) at parallelism 2, resumed
 // from it at parallelism 3, stopped with a savepoint again, resumed at
-// parallelism 1, and so on back to 2, with more input before each run. A stop with a savepoint
-// leaves nothing after the barrier to process again, so the check is
-// exact: every word's counts in the output topic are 1, 2, ..., its true
-// count, each once and in order, over the three runs (nothing lost, no
+// parallelism 1, and so on back to 2, with more input before each run. A stop
+// with a savepoint leaves nothing after the barrier to process again, so the
+// check is exact: every word's counts in the output topic are 1, 2, ..., its
+// true count, each once and in order, over the three runs (nothing lost, no
 // partition read twice or skipped by the new assignment, no key group
 // restored twice or dropped).
 #include "../unit/seed.hpp"
@@ -88,16 +88,16 @@ BOOST_AUTO_TEST_CASE(a_savepoint_of_parallelism_2_resumes_at_3_and_at_1) {
     // Input produced before the run, and more while it runs, so that the
     // savepoint may fall in the middle of it.
     produce(lines_topic, lines(rng, 20000, expected));
-    std::vector<std::string> cmd{
-        FLOW_WORDCOUNT,
-        "--kafka.bootstrap=" + settings.bootstrap,
-        "--flow.parallelism=" + std::to_string(parallelism),
-        "--flow.status-interval=0s",
-        "--flow.checkpoint-dir=" + dir.string(),
-        "--flow.savepoint-on-stop=true",
-        "--flow.restore=" + restore,
-        "--wordcount.input=" + lines_topic,
-        "--wordcount.output=" + counts_topic};
+    std::vector<std::string> cmd{FLOW_WORDCOUNT,
+                                 "--kafka.bootstrap=" + settings.bootstrap,
+                                 "--flow.parallelism=" +
+                                     std::to_string(parallelism),
+                                 "--flow.status-interval=0s",
+                                 "--flow.checkpoint-dir=" + dir.string(),
+                                 "--flow.savepoint-on-stop=true",
+                                 "--flow.restore=" + restore,
+                                 "--wordcount.input=" + lines_topic,
+                                 "--wordcount.output=" + counts_topic};
     std::ostringstream shown;
     for (auto& a : cmd)
       shown << a << ' ';

@@ -73,10 +73,7 @@ topology graph(uint64_t n, uint64_t keys, bool with_map, const widths& w,
   auto s = t.source(generator(
                         n, [](uint64_t i) { return i; }, "numbers"))
                .parallelism(w.source);
-  if (with_map)
-    s = s.rebalance()
-            .map(&shifted, "shift")
-            .parallelism(w.map);
+  if (with_map) s = s.rebalance().map(&shifted, "shift").parallelism(w.map);
   s.key_by([keys](uint64_t i) { return key_of(i, keys); })
       .aggregate(count(), "count")
       .parallelism(w.count)
@@ -125,9 +122,8 @@ std::optional<uint64_t> latest_complete(const test::sim& s,
     bool all = true;
     for (size_t i = 0; i < s.size(); ++i) {
       auto& snaps = s.snapshots(i);
-      all = all && std::any_of(snaps.begin(), snaps.end(), [&](auto& x) {
-              return x.id.value() == id;
-            });
+      all = all && std::any_of(snaps.begin(), snaps.end(),
+                               [&](auto& x) { return x.id.value() == id; });
     }
     if (all) return id;
   }
@@ -157,8 +153,7 @@ struct fake_checkpoint {
         snap.positions = {{std::to_string(s.index), 10},
                           {std::to_string(s.index + 4), 20}};
       if (s.kind == node_kind::operation)
-        for (uint32_t g = s.index; g < plan.max_parallelism;
-             g += s.parallelism)
+        for (uint32_t g = s.index; g < plan.max_parallelism; g += s.parallelism)
           snap.key_groups.push_back({g, {static_cast<char>(g)}});
       *md.add_parts() = checkpoint::describe(s, snap);
       states.push_back({snap.key_groups, {}});
@@ -216,25 +211,24 @@ BOOST_AUTO_TEST_CASE(
 
     auto complete = latest_complete(a, at.size());
     if (!complete) continue;
-    auto [md, states] =
-        checkpoint_of(a, *complete, o.plan.max_parallelism);
+    auto [md, states] = checkpoint_of(a, *complete, o.plan.max_parallelism);
 
     collector<count_out> resumed;
     test::sim b{graph(n, keys, with_map, after, resumed), o, rng()};
     auto split = checkpoint::redistribute(md, std::move(states), b.plan());
-    BOOST_TEST_MESSAGE("round " << round << ": checkpoint " << *complete
-                                << " of " << at.size() << ", widths "
-                                << before.source << before.map << before.count
-                                << before.highest << " -> " << after.source
-                                << after.map << after.count << after.highest
-                                << ", " << split.rescaled.size()
-                                << " operators rescaled");
+    BOOST_TEST_MESSAGE(
+        "round " << round << ": checkpoint " << *complete << " of " << at.size()
+                 << ", widths " << before.source << before.map << before.count
+                 << before.highest << " -> " << after.source << after.map
+                 << after.count << after.highest << ", "
+                 << split.rescaled.size() << " operators rescaled");
     b.restore(std::move(split.subtasks));
     b.run();
     BOOST_REQUIRE(sorted(resumed.records()) == want);
     uint64_t counted = 0;
     for (auto& sp : b.plan().subtasks)
-      if (sp.operator_name == "count") counted += b.metrics(sp.id.value()).records_in;
+      if (sp.operator_name == "count")
+        counted += b.metrics(sp.id.value()).records_in;
     BOOST_CHECK_LE(counted, n);
     ++checked;
   }
@@ -289,9 +283,8 @@ BOOST_AUTO_TEST_CASE(what_cannot_be_rescaled_is_refused_with_the_reason) {
       BOOST_ERROR("restored, expected a refusal: " << reason);
     } catch (const checkpoint::incompatible_checkpoint& e) {
       BOOST_TEST_MESSAGE(e.what());
-      BOOST_CHECK_MESSAGE(std::string(e.what()).find(reason) !=
-                              std::string::npos,
-                          e.what());
+      BOOST_CHECK_MESSAGE(
+          std::string(e.what()).find(reason) != std::string::npos, e.what());
     }
   };
   // Another number of key groups, at any parallelism.
@@ -303,8 +296,8 @@ BOOST_AUTO_TEST_CASE(what_cannot_be_rescaled_is_refused_with_the_reason) {
   fake_checkpoint unnamed{from};
   unnamed.md.mutable_parts(0)->mutable_positions(0)->set_split("");
   refused(unnamed, wider, "is not a numbered split");
-  BOOST_CHECK_NO_THROW(checkpoint::redistribute(unnamed.md, unnamed.states,
-                                                from));
+  BOOST_CHECK_NO_THROW(
+      checkpoint::redistribute(unnamed.md, unnamed.states, from));
   // A sink's own state.
   fake_checkpoint sink_state{from};
   sink_state.states.back().operator_state = "epoch";
