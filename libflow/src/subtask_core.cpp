@@ -136,6 +136,20 @@ void subtask_core::restore(const subtask_restore& r) {
   task_->restore_key_groups(r.key_groups);
   if (is_source()) task_->restore_positions(r.positions);
   task_->restore_operator_state(r.id, r.operator_state);
+  auto& et = r.event_time;
+  outbox_.restore_status(et.output_watermark, et.output_idle);
+  if (r.inputs.size() == times_.size()) {
+    for (size_t slot = 0; slot < times_.size(); ++slot) {
+      times_[slot].wm = r.inputs[slot].watermark;
+      times_[slot].idle = r.inputs[slot].idle;
+    }
+    wm_dirty_ = true;
+  }
+  if (et.watermark > watermark_ && et.watermark < max_timestamp) {
+    watermark_ = et.watermark;
+    subtask_metrics::raise_to(metrics_.watermark, watermark_);
+    task_->on_watermark(watermark_);
+  }
 }
 
 void subtask_core::checkpoint_complete(
@@ -146,7 +160,8 @@ void subtask_core::checkpoint_complete(
 void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
   // Records emitted before the barrier go out before it.
   task_->flush_all();
-  subtask_snapshot s{id, alignment_ms, {}, {}, {}};
+  subtask_snapshot s{id, alignment_ms, {}, {}, {}, {}};
+  s.event_time = {watermark_, outbox_.watermark(), outbox_.idle()};
   task_->snapshot_key_groups(s.key_groups);
   if (is_source()) task_->snapshot_positions(s.positions);
   task_->prepare_checkpoint();

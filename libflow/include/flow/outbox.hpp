@@ -44,6 +44,14 @@ public:
   /// its pending batches, if it changes the subtask's status.
   void push_idle(bool idle);
 
+  /// A restored subtask, before anything is pushed: the watermark and
+  /// status it had sent at the checkpoint (its receivers restore them as
+  /// their input's), so that it sends neither again.
+  void restore_status(int64_t wm, bool idle) {
+    watermark_ = wm;
+    idle_ = idle;
+  }
+
   /// The status sent or queued last: true while the subtask is idle.
   bool idle() const noexcept { return idle_; }
 

@@ -50,6 +50,8 @@ struct subtask_snapshot {
   std::vector<source_position> positions;
   /// Sinks: their own state (task::snapshot_operator_state); empty if none.
   std::string operator_state;
+  /// Where the subtask stood in event time.
+  event_time_snapshot event_time;
 };
 
 /// What the host should do after a call into subtask_core.
@@ -115,7 +117,11 @@ public:
   void abort_checkpoint(checkpoint_id id);
 
   /// Before any other event: the task takes the keyed state, source
-  /// positions and sink state of a restored checkpoint.
+  /// positions and sink state of a restored checkpoint; then the subtask
+  /// takes its event time: its inputs' watermarks and statuses, its output
+  /// watermark and status (nothing is sent again), and its own watermark,
+  /// which the task gets with on_watermark (firing the timers due at it,
+  /// as the uninterrupted run would have at its next watermark).
   void restore(const subtask_restore& r);
 
   /// Checkpoint `id` is complete; a source stood at `positions` in it

@@ -75,6 +75,24 @@ struct source_position {
   }
 };
 
+/// Where a subtask stands in event time, as a checkpoint keeps it.
+struct event_time_snapshot {
+  /// The subtask's event time: the watermark its task has reached
+  /// (task::on_watermark).
+  int64_t watermark = min_timestamp;
+  /// The last watermark it sent downstream, and whether it had declared
+  /// itself idle (transport::send_idle): what its receivers' input
+  /// channels from it stood at.
+  int64_t output_watermark = min_timestamp;
+  bool output_idle = false;
+};
+
+/// An input channel's event time.
+struct channel_time {
+  int64_t watermark = min_timestamp;
+  bool idle = false;
+};
+
 /// Result of one poll of a source.
 enum class source_state {
   /// More records may follow right away.
@@ -157,7 +175,7 @@ public:
   /// Keyed operators: adds key groups snapshotted by instances of the same
   /// operator at any parallelism (and the same max parallelism) to this
   /// fresh instance, before its first input. The watermark is no keyed
-  /// state: timers fire when the inputs' watermark reaches them again.
+  /// state: subtask_core restores it (on_watermark) after this.
   /// Throws std::invalid_argument for a key group out of range or restored
   /// twice, serde_error for malformed bytes, std::logic_error if the task
   /// has no keyed state.
@@ -203,6 +221,14 @@ struct subtask_restore {
   std::vector<source_position> positions;
   /// Sinks: their own state (task::snapshot_operator_state).
   std::string operator_state;
+  /// The subtask's event time at the checkpoint (see
+  /// checkpoint::redistribute for a rescaled operator).
+  event_time_snapshot event_time;
+  /// Per input slot: the output watermark and status its upstream subtask
+  /// restores (what that channel had delivered at the checkpoint); empty
+  /// for a checkpoint without event time (the inputs start at the lowest
+  /// watermark).
+  std::vector<channel_time> inputs;
 };
 
 using task_factory = std::function<std::unique_ptr<task>(const task_setup&)>;

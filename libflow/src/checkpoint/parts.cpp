@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <tuple>
 
 namespace flow::checkpoint {
@@ -49,6 +50,10 @@ pb::Part describe(const subtask_plan& s, const subtask_snapshot& snap) {
     p.mutable_key_groups()->set_first(first);
     p.mutable_key_groups()->set_end(last + 1);
   }
+  auto* et = p.mutable_event_time();
+  et->set_watermark(snap.event_time.watermark);
+  et->set_output_watermark(snap.event_time.output_watermark);
+  et->set_output_idle(snap.event_time.output_idle);
   for (auto& x : snap.positions) {
     auto* q = p.add_positions();
     q->set_split(x.split);
@@ -86,6 +91,26 @@ std::optional<uint32_t> owner_of_split(const std::string& split,
   return static_cast<uint32_t>(n % parallelism);
 }
 
+event_time_snapshot event_time_of(const pb::Part& p) {
+  auto& et = p.event_time();
+  return {et.watermark(), et.output_watermark(), et.output_idle()};
+}
+
+/// The event time of a subtask that inherits from the old subtasks
+/// `from`: the lowest of their watermarks, idle if all were.
+event_time_snapshot inherited_event_time(const pb::Metadata& md,
+                                         const old_operator& o,
+                                         const std::set<uint32_t>& from) {
+  event_time_snapshot et{max_timestamp, max_timestamp, true};
+  for (auto i : from) {
+    auto x = event_time_of(md.parts(static_cast<int>(o.parts[i])));
+    et.watermark = std::min(et.watermark, x.watermark);
+    et.output_watermark = std::min(et.output_watermark, x.output_watermark);
+    et.output_idle = et.output_idle && x.output_idle;
+  }
+  return et;
+}
+
 } // namespace
 
 redistribution redistribute(const pb::Metadata& md,
@@ -102,6 +127,9 @@ redistribution redistribute(const pb::Metadata& md,
         std::to_string(plan.max_parallelism) +
         ": the number of key groups is fixed for a job's lifetime");
 
+  bool event_time =
+      std::all_of(md.parts().begin(), md.parts().end(),
+                  [](const pb::Part& p) { return p.has_event_time(); });
   std::map<uint32_t, old_operator> old;
   for (int j = 0; j < md.parts_size(); ++j) {
     auto& p = md.parts(j);
@@ -158,6 +186,8 @@ redistribution redistribute(const pb::Metadata& md,
         r.key_groups = std::move(states[j].key_groups);
         r.operator_state = std::move(states[j].operator_state);
         r.positions = positions_of(md.parts(static_cast<int>(j)));
+        if (event_time)
+          r.event_time = event_time_of(md.parts(static_cast<int>(j)));
       }
       old.erase(it);
       continue;
@@ -174,6 +204,9 @@ redistribution redistribute(const pb::Metadata& md,
       return out.subtasks[subtasks.at(index)->id.value()];
     };
     std::map<std::string, uint32_t> split_seen;
+    // Old subtasks each new one inherits from: the holders of its splits
+    // (sources), of its key groups (the others).
+    std::vector<std::set<uint32_t>> splits_from(q);
     for (uint32_t i = 0; i < o.parallelism; ++i) {
       auto j = o.parts[i];
       auto& part = md.parts(static_cast<int>(j));
@@ -205,6 +238,19 @@ redistribution redistribute(const pb::Metadata& md,
           throw incompatible_checkpoint(where + ": split " + x.split() +
                                         " of " + op + " is held twice");
         subtask_of(*to).positions.push_back({x.split(), x.position()});
+        splits_from[*to].insert(i);
+      }
+    }
+    if (event_time) {
+      std::vector<std::set<uint32_t>> groups_from(q);
+      for (uint32_t g = 0; g < plan.max_parallelism; ++g)
+        groups_from[subtask_of_key_group(g, plan.max_parallelism, q)].insert(
+            subtask_of_key_group(g, plan.max_parallelism, o.parallelism));
+      for (uint32_t k = 0; k < q; ++k) {
+        auto& from = first.kind == node_kind::source && !splits_from[k].empty()
+                         ? splits_from[k]
+                         : groups_from[k];
+        subtask_of(k).event_time = inherited_event_time(md, o, from);
       }
     }
     out.rescaled.push_back(first.operator_name + " " +
@@ -218,6 +264,18 @@ redistribution redistribute(const pb::Metadata& md,
                                   std::to_string(node) + " '" + o.name +
                                   "', which this job does not have");
   }
+  // Each input channel stands where its upstream subtask's output does:
+  // at an aligned checkpoint, what it had sent before the barrier is what
+  // the channel had delivered.
+  if (event_time)
+    for (auto& s : plan.subtasks) {
+      auto& r = out.subtasks[s.id.value()];
+      for (auto ch : s.inputs) {
+        auto& up = out.subtasks[plan.channels[ch.value()].from.value()];
+        r.inputs.push_back(
+            {up.event_time.output_watermark, up.event_time.output_idle});
+      }
+    }
   return out;
 }
 

@@ -145,7 +145,8 @@ BOOST_AUTO_TEST_CASE(
   // The process dies before checkpoint 7's completion reaches the sink:
   // the epoch survives in the part.
   auto part = checkpoint::decode_state(checkpoint::encode_state(snaps[0]));
-  subtask_restore r{checkpoint_id{7}, part.key_groups, {}, part.operator_state};
+  subtask_restore r{
+      checkpoint_id{7}, part.key_groups, {}, part.operator_state, {}, {}};
   sink_subtask second{&r};
   BOOST_CHECK_EQUAL(second.sink->restored_from, 7u);
   second.core->checkpoint_complete(checkpoint_id{7}, {});

@@ -62,7 +62,14 @@ struct redistribution {
 ///   n % parallelism, the assignment of a fresh start (see
 ///   source_position);
 /// - a sink's own state (operator_state) cannot be split or merged: a
-///   sink that holds any is refused.
+///   sink that holds any is refused;
+/// - event time: a subtask starts at the lowest watermark and output
+///   watermark of the old subtasks it inherits from (those that held its
+///   splits, for a source, or its key groups), idle if they all were.
+/// Each input channel then starts at its upstream subtask's restored
+/// output watermark and status (at an aligned checkpoint, what the
+/// channel had delivered). A checkpoint without event time (an earlier
+/// build's) leaves every subtask at the lowest watermark.
 /// Throws incompatible_checkpoint naming the first difference or what
 /// cannot be rescaled.
 redistribution redistribute(const pb::Metadata& md,
