@@ -18,7 +18,8 @@ const option<int64_t> parallelism{
 const option<int64_t> max_parallelism{
     "flow.max-parallelism", defaults.plan.max_parallelism,
     "Number of key groups: keys hash into this many groups, the unit of "
-    "keyed state; no operator may have a higher parallelism.",
+    "keyed state; no operator may have a higher parallelism. Fixed for a "
+    "job's lifetime: a checkpoint restores only into the same number.",
     in_range(1, 32768)};
 const option<int64_t> batch_size{
     "flow.batch-size", static_cast<int64_t>(defaults.channels.batch_size),
