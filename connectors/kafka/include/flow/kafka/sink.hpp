@@ -199,6 +199,7 @@ public:
     for (auto& x : records)
       if (auto r = serialize_checked(serialize_, x, SIZE_MAX, topic_, errors_))
         writer_->append(std::move(*r));
+    writer_->pass_on();
   }
   void finish() override { writer_->finish(); }
   bool busy() const override { return writer_->busy(); }
