@@ -1,8 +1,10 @@
 #include "flow/runtime/cluster.hpp"
 
+#include "flow/checkpoint/cluster_recovery.hpp"
 #include "flow/log.hpp"
 #include "flow/run.hpp"
 #include "flow/runtime/http_server.hpp"
+#include "flow/runtime/job_checkpoints.hpp"
 #include "flow/runtime/job_host.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/runtime/node_config.hpp"
@@ -15,6 +17,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -39,8 +42,12 @@ namespace {
 //                           => (bool accepted, string reason)
 //                           the job options the worker set itself must
 //                           agree with the coordinator's
-//   coordinator -> agent:  (deploy_atom, job args, subtask ids, job)
-//                           => vector<actor> (the spawned subtasks)
+//   coordinator -> agent:  (deploy_atom, job args, subtask ids, job,
+//                           restores) => vector<actor> (the spawned
+//                           subtasks)
+//                           restores: empty (a fresh start) or each
+//                           subtask's state in the checkpoint restored, in
+//                           the order of the ids;
 //                           job args: the coordinator's job configuration;
 //                           refused from anyone but the coordinator the
 //                           worker registered with (the agent listens on
@@ -136,8 +143,9 @@ caf::behavior agent(caf::event_based_actor* self, const topology* t,
           *coordinator = c.address();
       },
       [=](deploy_atom, std::vector<std::string>& args,
-          std::vector<uint32_t>& ids,
-          caf::actor& job) -> caf::result<std::vector<caf::actor>> {
+          std::vector<uint32_t>& ids, caf::actor& job,
+          std::vector<subtask_restore>& restores)
+          -> caf::result<std::vector<caf::actor>> {
         auto log = logger("flow/cluster");
         auto sender = self->current_sender();
         // A refusal says nothing about this node or its job.
@@ -160,17 +168,45 @@ caf::behavior agent(caf::event_based_actor* self, const topology* t,
         if (job_cfg.load(all) != node_config::outcome::ok)
           return caf::make_error(caf::sec::invalid_argument, job_cfg.message());
         try {
-          auto plan = physical_plan::build(*t, job_cfg.options().plan);
+          auto& opts = job_cfg.options();
+          auto plan = physical_plan::build(*t, opts.plan);
+          if (!restores.empty() && restores.size() != ids.size())
+            return caf::make_error(caf::sec::invalid_argument,
+                                   "deploy: restores do not match the ids");
+          for (auto id : ids)
+            if (id >= plan.subtasks.size())
+              return caf::make_error(caf::sec::invalid_argument,
+                                     "deploy: no subtask " +
+                                         std::to_string(id) + " in the plan");
+          // Parts go to the checkpoint directory, which every node reaches
+          // under the same path (a shared filesystem).
+          std::shared_ptr<checkpoint::store> store;
+          if (!opts.checkpoints.dir.empty())
+            store = std::make_shared<checkpoint::store>(
+                opts.checkpoints.dir, opts.checkpoints.retained);
+          std::vector<subtask_restore> by_id;
+          if (!restores.empty()) {
+            by_id.resize(plan.subtasks.size());
+            for (size_t i = 0; i < ids.size(); ++i)
+              by_id[ids[i]] = std::move(restores[i]);
+          }
           std::vector<std::shared_ptr<subtask_metrics>> metrics;
-          auto actors = spawn_subtasks(self->system(), *t, plan, ids,
-                                       job_cfg.options(), job, metrics);
-          log->info("spawned {} subtasks: {}", actors.size(), [&] {
-            std::string s;
-            for (auto id : ids)
-              s += (s.empty() ? "" : ", ") + plan.subtasks[id].operator_name +
-                   "[" + std::to_string(plan.subtasks[id].index) + "]";
-            return s;
-          }());
+          auto actors =
+              spawn_subtasks(self->system(), *t, plan, ids, opts, job, metrics,
+                             store, restores.empty() ? nullptr : &by_id);
+          log->info("spawned {} subtasks{}: {}", actors.size(),
+                    restores.empty()
+                        ? std::string()
+                        : " restored from checkpoint " +
+                              std::to_string(restores.front().id.value()),
+                    [&] {
+                      std::string s;
+                      for (auto id : ids)
+                        s += (s.empty() ? "" : ", ") +
+                             plan.subtasks[id].operator_name + "[" +
+                             std::to_string(plan.subtasks[id].index) + "]";
+                      return s;
+                    }());
           spawned->insert(spawned->end(), actors.begin(), actors.end());
           // A worker's view knows where its own subtasks run only.
           std::vector<std::string> node_of(plan.subtasks.size());
@@ -325,12 +361,32 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   return code;
 }
 
+/// Seconds since `t0` on the steady clock.
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 int run_coordinator(const topology& t, node_config& cfg,
                     const cluster_options& co, const std::atomic<bool>* stop) {
   auto log = logger("flow/cluster");
   const auto& opts = cfg.options();
   auto plan = physical_plan::build(t, opts.plan);
   auto name = co.name.empty() ? std::string("coordinator") : co.name;
+  // The checkpoint to start from, before any node is waited for: one that
+  // does not fit the plan ends the process (exit 2).
+  auto& cp_opts = opts.checkpoints;
+  std::shared_ptr<checkpoint::store> store;
+  if (!cp_opts.dir.empty())
+    store = std::make_shared<checkpoint::store>(cp_opts.dir, cp_opts.retained);
+  auto run_cp_opts = cp_opts;
+  auto restored = load_restore(run_cp_opts, store.get(), plan);
   // The endpoints first: a port that cannot be bound ends the process
   // before workers are waited for. The view outlives the actor system.
   observe::job_view view{t.name(), name, "coordinator"};
@@ -354,6 +410,71 @@ int run_coordinator(const topology& t, node_config& cfg,
     for (auto& w : workers)
       self->send(w.control, finish_atom::value, ok);
   };
+  // While the job is down for a recovery: when a worker last registered.
+  std::optional<std::chrono::steady_clock::time_point> registered_at;
+  auto on_register =
+      [&](register_atom, std::string& wname, uint32_t slots, uint64_t fp,
+          caf::actor& agent_actor, caf::actor& control, std::string& whost,
+          uint32_t wport, std::vector<std::string>& keys,
+          std::vector<std::string>& values) -> std::tuple<bool, std::string> {
+    settings_map worker_job;
+    for (size_t i = 0; i < keys.size() && i < values.size(); ++i)
+      worker_job[keys[i]] = values[i];
+    auto differing = differing_job_settings(own_job, worker_job);
+    // `why` goes to this node's log; the reply to the worker names
+    // what to fix but no value of this node (the reply goes to
+    // whoever connected).
+    std::string why;
+    std::string reply;
+    if (fp != fingerprint) {
+      why = "topology fingerprint mismatch: worker " + wname +
+            " runs a different program (" + std::to_string(fp) +
+            " != " + std::to_string(fingerprint) + ")";
+      reply = "topology fingerprint mismatch: this worker runs a "
+              "different program, or options that shape the topology "
+              "differ (give them to every node)";
+      std::string only_here;
+      for (auto& [key, value] : own_job)
+        if (key.rfind("flow.", 0) != 0 && key.rfind("kafka.", 0) != 0 &&
+            worker_job.count(key) == 0)
+          only_here += (only_here.empty() ? "" : ", ") + key;
+      if (!only_here.empty())
+        why += "; options that shape the topology (here: " + only_here +
+               ") must be given to every node";
+    } else if (!differing.empty()) {
+      why = "job configuration of worker " + wname +
+            " differs from the coordinator's, which is the one that "
+            "counts (give job options to the coordinator only): ";
+      for (size_t i = 0; i < differing.size(); ++i)
+        why += (i ? "; " : "") + differing[i];
+      reply = "job configuration differs from the coordinator's, which "
+              "is the one that counts (give job options to the "
+              "coordinator only): ";
+      for (size_t i = 0; i < differing.size(); ++i)
+        reply +=
+            (i ? ", " : "") + differing[i].substr(0, differing[i].find(' '));
+    }
+    if (!why.empty()) {
+      log->error("{}: rejected {}: {}", name, wname, why);
+      return {false, reply};
+    }
+    for (auto& w : workers)
+      if (w.name == wname)
+        return {false, "a worker named " + wname + " is registered"};
+    self->monitor(agent_actor);
+    workers.push_back({wname, slots, whost, wport, agent_actor, control});
+    registered_at = std::chrono::steady_clock::now();
+    log->info("{}: worker {} registered ({} slots), {}/{}", name, wname, slots,
+              workers.size(), co.workers);
+    return {true, ""};
+  };
+  auto forget_worker = [&](caf::down_msg& dm) {
+    workers.erase(std::remove_if(workers.begin(), workers.end(),
+                                 [&](const worker_info& w) {
+                                   return dm.source == w.agent;
+                                 }),
+                  workers.end());
+  };
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::seconds(co.connect_timeout_s);
   while (workers.size() < co.workers) {
@@ -364,182 +485,239 @@ int run_coordinator(const topology& t, node_config& cfg,
       return exit_job_failed;
     }
     self->receive(
-        [&](register_atom, std::string& wname, uint32_t slots, uint64_t fp,
-            caf::actor& agent_actor, caf::actor& control, std::string& whost,
-            uint32_t wport, std::vector<std::string>& keys,
-            std::vector<std::string>& values) -> std::tuple<bool, std::string> {
-          settings_map worker_job;
-          for (size_t i = 0; i < keys.size() && i < values.size(); ++i)
-            worker_job[keys[i]] = values[i];
-          auto differing = differing_job_settings(own_job, worker_job);
-          // `why` goes to this node's log; the reply to the worker names
-          // what to fix but no value of this node (the reply goes to
-          // whoever connected).
-          std::string why;
-          std::string reply;
-          if (fp != fingerprint) {
-            why = "topology fingerprint mismatch: worker " + wname +
-                  " runs a different program (" + std::to_string(fp) +
-                  " != " + std::to_string(fingerprint) + ")";
-            reply = "topology fingerprint mismatch: this worker runs a "
-                    "different program, or options that shape the topology "
-                    "differ (give them to every node)";
-            std::string only_here;
-            for (auto& [key, value] : own_job)
-              if (key.rfind("flow.", 0) != 0 && key.rfind("kafka.", 0) != 0 &&
-                  worker_job.count(key) == 0)
-                only_here += (only_here.empty() ? "" : ", ") + key;
-            if (!only_here.empty())
-              why += "; options that shape the topology (here: " + only_here +
-                     ") must be given to every node";
-          } else if (!differing.empty()) {
-            why = "job configuration of worker " + wname +
-                  " differs from the coordinator's, which is the one that "
-                  "counts (give job options to the coordinator only): ";
-            for (size_t i = 0; i < differing.size(); ++i)
-              why += (i ? "; " : "") + differing[i];
-            reply = "job configuration differs from the coordinator's, which "
-                    "is the one that counts (give job options to the "
-                    "coordinator only): ";
-            for (size_t i = 0; i < differing.size(); ++i)
-              reply += (i ? ", " : "") +
-                       differing[i].substr(0, differing[i].find(' '));
-          }
-          if (!why.empty()) {
-            log->error("{}: rejected {}: {}", name, wname, why);
-            return {false, reply};
-          }
-          for (auto& w : workers)
-            if (w.name == wname)
-              return {false, "a worker named " + wname + " is registered"};
-          self->monitor(agent_actor);
-          workers.push_back({wname, slots, whost, wport, agent_actor, control});
-          log->info("{}: worker {} registered ({} slots), {}/{}", name, wname,
-                    slots, workers.size(), co.workers);
-          return {true, ""};
-        },
-        [&](caf::down_msg& dm) {
-          workers.erase(std::remove_if(workers.begin(), workers.end(),
-                                       [&](const worker_info& w) {
-                                         return dm.source == w.agent;
-                                       }),
-                        workers.end());
-        },
+        on_register, forget_worker,
         caf::after(std::chrono::milliseconds(200)) >> [] {});
   }
+  registered_at.reset();
 
-  // Placement: the coordinator first (if it has slots), then the workers
-  // by name, so the same registrations give the same placement.
-  std::sort(workers.begin(), workers.end(),
-            [](const worker_info& a, const worker_info& b) {
-              return a.name < b.name;
-            });
-  // Every pair of workers connects directly before deployment.
-  for (size_t i = 0; i < workers.size(); ++i) {
-    std::vector<std::string> hosts;
-    std::vector<uint32_t> ports;
-    for (size_t j = i + 1; j < workers.size(); ++j) {
-      hosts.push_back(workers[j].host);
-      ports.push_back(workers[j].port);
-    }
-    if (hosts.empty()) continue;
-    bool connected = false;
-    self->request(workers[i].control,
-                  std::chrono::seconds(co.connect_timeout_s), peers_atom::value,
-                  hosts, ports)
-        .receive([&](bool ok) { connected = ok; }, [&](caf::error&) {});
-    if (!connected) {
-      log->error("{}: worker {} cannot connect to its peers", name,
-                 workers[i].name);
-      finish_workers(false);
-      return exit_job_failed;
-    }
-  }
-  std::vector<node_slots> nodes;
-  bool local_slots = co.slots > 0;
-  if (local_slots) nodes.push_back({name, co.slots});
-  for (auto& w : workers)
-    nodes.push_back({w.name, w.slots});
-  std::vector<uint32_t> node_of;
-  try {
-    node_of = place(plan, nodes);
-  } catch (const std::exception& e) {
-    log->error("{}: {}", name, e.what());
-    finish_workers(false);
-    return exit_job_failed;
-  }
-  for (uint32_t n = 0; n < nodes.size(); ++n)
-    log->info("placement: {} ({} slots): {}", nodes[n].name, nodes[n].slots,
-              describe_subtasks(plan, node_of, n));
-  {
-    std::vector<std::string> node_names;
-    for (auto n : node_of)
-      node_names.push_back(nodes[n].name);
-    view.set_plan(plan, std::move(node_names));
-  }
-
-  std::vector<caf::actor> actors(plan.subtasks.size());
-  std::vector<std::shared_ptr<subtask_metrics>> metrics;
+  checkpoint::cluster_recovery recovery{cp_opts, co.recovery_timeout,
+                                        checkpoint::slots_needed(plan)};
+  auto registered_slots = [&] {
+    uint32_t n = co.slots;
+    for (auto& w : workers)
+      n += w.slots;
+    return n;
+  };
+  run_history history;
   auto job = caf::actor_cast<caf::actor>(self);
   auto args = job_args(opts);
-  for (uint32_t n = 0; n < nodes.size(); ++n) {
-    std::vector<uint32_t> ids;
-    for (auto& s : plan.subtasks)
-      if (node_of[s.id.value()] == n) ids.push_back(s.id.value());
-    if (ids.empty()) continue;
-    std::vector<caf::actor> spawned;
-    std::string error;
-    if (local_slots && n == 0) {
-      spawned = spawn_subtasks(sys, t, plan, ids, opts, job, metrics);
-    } else {
-      auto& w = workers[n - (local_slots ? 1 : 0)];
-      self->request(w.agent, std::chrono::seconds(30), deploy_atom::value, args,
-                    ids, job)
-          .receive(
-              [&](std::vector<caf::actor>& xs) { spawned = std::move(xs); },
-              [&](caf::error& err) {
-                error =
-                    "deploying to " + w.name + " failed: " + sys.render(err);
+  for (;;) {
+    // Placement: the coordinator first (if it has slots), then the workers
+    // by name, so the same registrations give the same placement.
+    std::sort(workers.begin(), workers.end(),
+              [](const worker_info& a, const worker_info& b) {
+                return a.name < b.name;
               });
+    // Why this deployment failed (then it counts as a failed run).
+    std::string deploy_error;
+    // Every pair of workers connects directly before deployment.
+    for (size_t i = 0; i < workers.size() && deploy_error.empty(); ++i) {
+      std::vector<std::string> hosts;
+      std::vector<uint32_t> ports;
+      for (size_t j = i + 1; j < workers.size(); ++j) {
+        hosts.push_back(workers[j].host);
+        ports.push_back(workers[j].port);
+      }
+      if (hosts.empty()) continue;
+      bool connected = false;
+      self->request(workers[i].control,
+                    std::chrono::seconds(co.connect_timeout_s),
+                    peers_atom::value, hosts, ports)
+          .receive([&](bool ok) { connected = ok; }, [&](caf::error&) {});
+      if (!connected) {
+        deploy_error =
+            "worker " + workers[i].name + " cannot connect to its peers";
+        break;
+      }
     }
-    if (!error.empty() || spawned.size() != ids.size()) {
-      log->error("{}: {}", name, error.empty() ? "deploy incomplete" : error);
-      for (auto& a : actors)
-        if (a) self->send_exit(a, caf::exit_reason::kill);
+    std::vector<node_slots> nodes;
+    bool local_slots = co.slots > 0;
+    if (local_slots) nodes.push_back({name, co.slots});
+    for (auto& w : workers)
+      nodes.push_back({w.name, w.slots});
+    std::vector<uint32_t> node_of;
+    try {
+      node_of = place(plan, nodes);
+    } catch (const std::exception& e) {
+      log->error("{}: {}", name, e.what());
       finish_workers(false);
       return exit_job_failed;
     }
-    for (size_t i = 0; i < ids.size(); ++i)
-      actors[ids[i]] = spawned[i];
-  }
-  log->info("job '{}': {} subtasks on {} node(s), {} channels; starting",
-            t.name(), plan.subtasks.size(), nodes.size(), plan.channels.size());
-  wire_subtasks(self, plan, actors);
-  view.set_local(metrics);
-  view.set_status(observe::job_status::running);
+    for (uint32_t n = 0; n < nodes.size(); ++n)
+      log->info("placement: {} ({} slots): {}", nodes[n].name, nodes[n].slots,
+                describe_subtasks(plan, node_of, n));
+    {
+      std::vector<std::string> node_names;
+      for (auto n : node_of)
+        node_names.push_back(nodes[n].name);
+      view.set_plan(plan, std::move(node_names));
+    }
 
-  std::string lost_node;
-  auto on_down = [&](const caf::down_msg& dm) -> std::string {
-    for (size_t i = 0; i < workers.size(); ++i)
-      if (dm.source == workers[i].agent) {
-        auto n = static_cast<uint32_t>(i + (local_slots ? 1 : 0));
-        lost_node = "node " + workers[i].name + " lost (" +
-                    sys.render(dm.reason) +
-                    "); its subtasks: " + describe_subtasks(plan, node_of, n);
-        return lost_node;
+    std::vector<caf::actor> actors(plan.subtasks.size());
+    std::vector<std::shared_ptr<subtask_metrics>> metrics;
+    for (uint32_t n = 0; n < nodes.size() && deploy_error.empty(); ++n) {
+      std::vector<uint32_t> ids;
+      for (auto& s : plan.subtasks)
+        if (node_of[s.id.value()] == n) ids.push_back(s.id.value());
+      if (ids.empty()) continue;
+      std::vector<caf::actor> spawned;
+      std::string error;
+      if (local_slots && n == 0) {
+        spawned = spawn_subtasks(sys, t, plan, ids, opts, job, metrics, store,
+                                 restored ? &restored->subtasks : nullptr);
+      } else {
+        // The deploy request carries each subtask's state to restore.
+        std::vector<subtask_restore> restores;
+        if (restored)
+          for (auto id : ids)
+            restores.push_back(restored->subtasks[id]);
+        auto& w = workers[n - (local_slots ? 1 : 0)];
+        self->request(w.agent, std::chrono::seconds(30), deploy_atom::value,
+                      args, ids, job, std::move(restores))
+            .receive(
+                [&](std::vector<caf::actor>& xs) { spawned = std::move(xs); },
+                [&](caf::error& err) {
+                  error =
+                      "deploying to " + w.name + " failed: " + sys.render(err);
+                });
       }
-    return "";
-  };
-  auto r = supervise(self, plan, actors, metrics, opts, stop, on_down, &view);
-  if (!r.ok && lost_node.empty()) {
-    // A subtask of a lost node usually reports first: name the node too.
-    for (int i = 0; i < 5 && lost_node.empty(); ++i)
-      self->receive([&](caf::down_msg& dm) { on_down(dm); },
-                    caf::after(std::chrono::milliseconds(100)) >> [] {});
-    if (!lost_node.empty()) log->error("{}", lost_node);
+      if (!error.empty() || spawned.size() != ids.size()) {
+        deploy_error = error.empty() ? "deploy incomplete" : error;
+        break;
+      }
+      for (size_t i = 0; i < ids.size(); ++i)
+        actors[ids[i]] = spawned[i];
+    }
+    std::string lost_node;
+    std::vector<caf::actor_addr> lost_agents;
+    auto on_down = [&](const caf::down_msg& dm) -> std::string {
+      for (size_t i = 0; i < workers.size(); ++i)
+        if (dm.source == workers[i].agent) {
+          auto n = static_cast<uint32_t>(i + (local_slots ? 1 : 0));
+          lost_agents.push_back(dm.source);
+          lost_node = "node " + workers[i].name + " lost (" +
+                      sys.render(dm.reason) +
+                      "); its subtasks: " + describe_subtasks(plan, node_of, n);
+          return lost_node;
+        }
+      return "";
+    };
+    job_result r;
+    if (!deploy_error.empty()) {
+      r.error = "deploying the job failed: " + deploy_error;
+      log->error("{}: {}", name, r.error);
+      for (auto& a : actors)
+        if (a) self->send_exit(a, caf::exit_reason::kill);
+    } else {
+      std::optional<job_checkpoints> checkpoints;
+      if (cp_opts.enabled() || (cp_opts.savepoint_on_stop && store)) {
+        auto last = restored ? restored->from.id() : checkpoint_id{};
+        if (last < history.last_triggered()) last = history.last_triggered();
+        checkpoints.emplace(self, t.name(), plan, store, cp_opts, last, &view);
+        checkpoints->set_actors(actors);
+      }
+      log->info("job '{}': {} subtasks on {} node(s), {} channels; starting",
+                t.name(), plan.subtasks.size(), nodes.size(),
+                plan.channels.size());
+      wire_subtasks(self, plan, actors);
+      view.set_local(metrics);
+      view.set_status(observe::job_status::running);
+      std::function<void(double)> on_flowing;
+      if (registered_at) {
+        auto since = *registered_at;
+        log->info("recovery: subtasks deployed, restored and wired {:.3f} s "
+                  "after the last worker registered",
+                  seconds_since(since));
+        auto every = std::chrono::duration_cast<std::chrono::milliseconds>(
+            report_interval(opts));
+        on_flowing = [log, since, every](double) {
+          log->info("recovery: records flowing again {:.3f} s after the "
+                    "last worker registered (seen in the subtasks' reports, "
+                    "every {} ms)",
+                    seconds_since(since), every.count());
+        };
+      }
+      r = supervise(self, plan, actors, metrics, opts, stop, on_down, &view,
+                    checkpoints ? &*checkpoints : nullptr, on_flowing);
+    }
+    restored.reset();
+    registered_at.reset();
+    if (auto p = history.add(r)) recovery.on_checkpoint_completed(*p);
+    r.restarts = recovery.restarts();
+    if (r.ok) {
+      finish_workers(true);
+      return report(t.name(), r);
+    }
+    if (lost_node.empty()) {
+      // A subtask of a lost node usually reports first: name the node too.
+      for (int i = 0; i < 5 && lost_node.empty(); ++i)
+        self->receive([&](caf::down_msg& dm) { on_down(dm); },
+                      caf::after(std::chrono::milliseconds(100)) >> [] {});
+      if (!lost_node.empty()) log->error("{}", lost_node);
+    }
+    // Every subtask is gone before the job runs again (on every node:
+    // supervise killed them), and every lost node is forgotten.
+    await_termination(self, actors, std::chrono::seconds(30),
+                      [&](const caf::down_msg& dm) { on_down(dm); });
+    workers.erase(std::remove_if(workers.begin(), workers.end(),
+                                 [&](const worker_info& w) {
+                                   return std::find(lost_agents.begin(),
+                                                    lost_agents.end(),
+                                                    w.agent.address()) !=
+                                          lost_agents.end();
+                                 }),
+                  workers.end());
+
+    auto step = recovery.on_run_end(outcome_of(r, stop), steady_ms(),
+                                    registered_slots());
+    if (step.action == checkpoint::recovery_action::wait) {
+      view.set_status(observe::job_status::deploying);
+      log->warn("job '{}': recovering: waiting up to {} ms (cluster."
+                "recovery-timeout, after the restart backoff) for {} slots, "
+                "{} registered",
+                t.name(), step.wait.count(), recovery.slots_needed(),
+                registered_slots());
+    }
+    while (step.action == checkpoint::recovery_action::wait) {
+      if (stop && stop->load()) {
+        log->info("stop requested during the recovery: job ends");
+        break;
+      }
+      auto wait = std::clamp(step.wait, std::chrono::milliseconds(1),
+                             std::chrono::milliseconds(100));
+      self->receive(
+          on_register, forget_worker,
+          [&](node_atom, std::string& node, observe::process_sample& p) {
+            view.on_node(node, p, wall_clock_ms());
+          },
+          // Late messages of the killed subtasks: the run they belong to is
+          // over.
+          [](done_atom, uint32_t, subtask_totals&) {},
+          [](report_atom, uint32_t, subtask_totals&, bool) {},
+          [](failed_atom, uint32_t, std::string&) {},
+          [](config_failed_atom, uint32_t, std::string&) {},
+          [](cp_ack_atom, uint32_t, uint64_t, std::string&) {},
+          [](cp_decline_atom, uint32_t, uint64_t, std::string&) {},
+          caf::after(wait) >> [] {});
+      step = recovery.poll(steady_ms(), registered_slots());
+    }
+    if (step.action != checkpoint::recovery_action::redeploy) {
+      if (!step.reason.empty())
+        log->error("job '{}': not recovered: {}", t.name(), step.reason);
+      finish_workers(false);
+      return report(t.name(), r);
+    }
+    auto& from = step.restart.from;
+    log->warn("job '{}': recovery {} of {}: redeploying on {} slots from {}; "
+              "cause: {}",
+              t.name(), step.restart.attempt, step.restart.max_attempts,
+              registered_slots(), describe_restart_from(from), r.error);
+    view.count_restart();
+    if (from)
+      run_cp_opts.restore =
+          store->directory(from->id, from->savepoint).string();
+    restored = load_restore(run_cp_opts, store.get(), plan);
   }
-  finish_workers(r.ok);
-  return report(t.name(), r);
 }
 
 } // namespace

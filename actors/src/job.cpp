@@ -172,8 +172,10 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
           std::vector<std::shared_ptr<subtask_metrics>> metrics,
           const job_options& opts, const std::atomic<bool>* stop,
           const std::function<std::string(const caf::down_msg&)>& on_down,
-          observe::job_view* view, job_checkpoints* checkpoints) {
+          observe::job_view* view, job_checkpoints* checkpoints,
+          const std::function<void(double)>& on_records_flowing) {
   auto log = logger("flow/runtime");
+  bool flowing = false;
   metrics.resize(plan.subtasks.size());
   job_result result;
   auto t0 = clock_type::now();
@@ -238,6 +240,11 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
         },
         [&](report_atom, uint32_t id, subtask_totals& t, bool blocked) {
           if (id < latest.size() && !done[id]) {
+            if (!flowing && t.records_in > 0 &&
+                plan.subtasks[id].kind != node_kind::source) {
+              flowing = true;
+              if (on_records_flowing) on_records_flowing(seconds_since(t0));
+            }
             if (view) view->on_report(id, t, wall_clock_ms());
             latest[id] = std::move(t);
             latest_blocked[id] = blocked;
@@ -268,6 +275,14 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
       checkpoints->poll();
       if (!checkpoints->failure().empty()) fail(checkpoints->failure());
     }
+    if (!flowing && on_records_flowing)
+      for (auto& s : plan.subtasks)
+        if (auto& m = metrics[s.id.value()];
+            m && s.kind != node_kind::source && m->records_in.load() > 0) {
+          flowing = true;
+          on_records_flowing(seconds_since(t0));
+          break;
+        }
     if (stop && !stop_sent && stop->load()) {
       stop_sent = true;
       if (checkpoints && opts.checkpoints.savepoint_on_stop &&
@@ -322,6 +337,69 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
   return result;
 }
 
+void await_termination(
+    caf::scoped_actor& self, const std::vector<caf::actor>& actors,
+    std::chrono::milliseconds limit,
+    const std::function<void(const caf::down_msg&)>& on_other_down) {
+  size_t left = 0;
+  for (auto& a : actors)
+    if (a) {
+      self->monitor(a);
+      ++left;
+    }
+  auto deadline = clock_type::now() + limit;
+  while (left > 0 && clock_type::now() < deadline)
+    self->receive(
+        [&](caf::down_msg& dm) {
+          if (std::any_of(actors.begin(), actors.end(),
+                          [&](const caf::actor& a) { return dm.source == a; }))
+            --left;
+          else if (on_other_down)
+            on_other_down(dm);
+        },
+        caf::after(std::chrono::milliseconds(100)) >> [] {});
+  if (left > 0)
+    logger("flow/runtime")
+        ->warn("{} subtasks still running {} ms after they were killed", left,
+               limit.count());
+}
+
+std::optional<checkpoint::restart_point> run_history::add(job_result& run) {
+  auto& st = run.checkpoints;
+  if (last_triggered_ < st.last_triggered) last_triggered_ = st.last_triggered;
+  totals_.completed += st.completed;
+  totals_.failed += st.failed;
+  if (st.last_completed) totals_.last_completed = st.last_completed;
+  if (st.last_failed) {
+    totals_.last_failed = st.last_failed;
+    totals_.last_failure = st.last_failure;
+  }
+  totals_.last_triggered = last_triggered_;
+  std::optional<checkpoint::restart_point> latest;
+  if (auto& c = st.last_completed)
+    latest = checkpoint::restart_point{c->id, c->savepoint,
+                                       c->trigger_time_ms + c->duration_ms};
+  run.checkpoints = totals_;
+  return latest;
+}
+
+std::string
+describe_restart_from(const std::optional<checkpoint::restart_point>& p) {
+  if (!p) return "the start (no checkpoint completed yet)";
+  auto age_s = (clock::system().now() - p->complete_time_ms) / 1000.0;
+  return (p->savepoint ? "savepoint " : "checkpoint ") +
+         std::to_string(p->id.value()) + " (taken " +
+         fmt::format("{:.1f}", age_s) + " s ago)";
+}
+
+checkpoint::run_outcome outcome_of(const job_result& r,
+                                   const std::atomic<bool>* stop) {
+  if (r.ok) return checkpoint::run_outcome::finished;
+  if (r.bad_config) return checkpoint::run_outcome::bad_config;
+  if (stop && stop->load()) return checkpoint::run_outcome::stopped;
+  return checkpoint::run_outcome::failed;
+}
+
 void configure_scheduler(caf::actor_system_config& cfg,
                          const job_options& opts) {
   if (opts.threads > 0) cfg.set("scheduler.max-threads", opts.threads);
@@ -370,37 +448,6 @@ job_result execute(const topology& t, const job_options& opts,
 }
 
 namespace {
-
-/// Why a run ended, for the restart strategy.
-checkpoint::run_outcome outcome_of(const job_result& r,
-                                   const std::atomic<bool>* stop) {
-  if (r.ok) return checkpoint::run_outcome::finished;
-  if (r.bad_config) return checkpoint::run_outcome::bad_config;
-  if (stop && stop->load()) return checkpoint::run_outcome::stopped;
-  return checkpoint::run_outcome::failed;
-}
-
-/// Waits until the killed subtasks `actors` are gone (so a restart never
-/// runs beside them: Kafka consumers of the same group, part writers), at
-/// most `limit`.
-void await_termination(caf::scoped_actor& self,
-                       const std::vector<caf::actor>& actors,
-                       std::chrono::milliseconds limit) {
-  size_t left = 0;
-  for (auto& a : actors)
-    if (a) {
-      self->monitor(a);
-      ++left;
-    }
-  auto deadline = clock_type::now() + limit;
-  while (left > 0 && clock_type::now() < deadline)
-    self->receive([&](caf::down_msg&) { --left; },
-                  caf::after(std::chrono::milliseconds(100)) >> [] {});
-  if (left > 0)
-    logger("flow/runtime")
-        ->warn("{} subtasks still running {} ms after they were killed", left,
-               limit.count());
-}
 
 /// Waits `delay` (a delayed message to a fresh actor: this thread blocks
 /// in receive, no scheduler thread sleeps); false if `stop` turned true
@@ -478,27 +525,12 @@ job_result execute(caf::actor_system& sys, const topology& t,
   auto t0 = clock_type::now();
   checkpoint::restart_strategy strategy{cp_opts};
   auto run_cp_opts = cp_opts;
-  checkpoint_id last_triggered;
-  checkpoint::coordinator_stats totals;
+  run_history history;
   for (;;) {
     auto restored = load_restore(run_cp_opts, store.get(), plan);
     auto result = run_once(sys, t, plan, opts, store, std::move(restored),
-                           last_triggered, stop, view);
-    auto& st = result.checkpoints;
-    if (last_triggered < st.last_triggered) last_triggered = st.last_triggered;
-    if (auto& c = st.last_completed)
-      strategy.on_checkpoint_completed(
-          {c->id, c->savepoint, c->trigger_time_ms + c->duration_ms});
-    // The result covers the whole job: checkpoints of every run.
-    totals.completed += st.completed;
-    totals.failed += st.failed;
-    if (st.last_completed) totals.last_completed = st.last_completed;
-    if (st.last_failed) {
-      totals.last_failed = st.last_failed;
-      totals.last_failure = st.last_failure;
-    }
-    totals.last_triggered = last_triggered;
-    result.checkpoints = totals;
+                           history.last_triggered(), stop, view);
+    if (auto p = history.add(result)) strategy.on_checkpoint_completed(*p);
     result.restarts = strategy.restarts();
     result.seconds = seconds_since(t0);
     auto decision = strategy.on_run_end(outcome_of(result, stop));
@@ -510,17 +542,12 @@ job_result execute(caf::actor_system& sys, const topology& t,
                    t.name(), strategy.max_attempts());
       return result;
     }
-    std::string from = "the start (no checkpoint completed yet)";
-    if (auto& p = decision->from) {
-      auto age_s = (clock::system().now() - p->complete_time_ms) / 1000.0;
-      from = (p->savepoint ? "savepoint " : "checkpoint ") +
-             std::to_string(p->id.value()) + " (taken " +
-             fmt::format("{:.1f}", age_s) + " s ago)";
+    if (auto& p = decision->from)
       run_cp_opts.restore = store->directory(p->id, p->savepoint).string();
-    }
     log->warn("job '{}': restart {} of {} in {} ms from {}; cause: {}",
               t.name(), decision->attempt, decision->max_attempts,
-              decision->delay.count(), from, result.error);
+              decision->delay.count(), describe_restart_from(decision->from),
+              result.error);
     if (view) {
       view->count_restart();
       view->set_status(observe::job_status::deploying);

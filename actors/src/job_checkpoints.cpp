@@ -184,6 +184,9 @@ void job_checkpoints::on_finished(uint32_t subtask) {
   if (auto t = coordinator_.in_flight())
     coordinator_.on_decline(t->id, subtask_id{subtask},
                             "finished before the barrier reached it");
+  // Subtasks that wait at their end (a node whose options have an
+  // interval) would wait for a final checkpoint that cannot be taken now.
+  release_all();
 }
 
 void job_checkpoints::on_ended(uint32_t subtask) {

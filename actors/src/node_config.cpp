@@ -51,6 +51,13 @@ const option<int64_t> connect_timeout{
     "Seconds to keep trying to reach the coordinator / to wait for the "
     "workers.",
     in_range(1, 86400)};
+const option<std::chrono::nanoseconds> recovery_timeout{
+    "cluster.recovery-timeout", cluster_defaults.recovery_timeout,
+    "How long the coordinator of a job that lost a worker waits for enough "
+    "slots (the worker restarted, or a spare, registering) to redeploy the "
+    "job from its latest checkpoint (flow.restart-attempts > 0) before the "
+    "job fails.",
+    in_range(std::chrono::milliseconds(1), std::chrono::hours(24))};
 const option<bool> tls{"cluster.tls", cluster_defaults.tls,
                        "TLS for remoting; needs openssl.certificate, "
                        "openssl.key and openssl.cafile."};
@@ -105,6 +112,8 @@ cluster_options cluster_from(const settings_map& s) {
   c.slots = static_cast<uint32_t>(slots.get(s));
   c.workers = static_cast<uint32_t>(workers.get(s));
   c.connect_timeout_s = static_cast<uint32_t>(connect_timeout.get(s));
+  c.recovery_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      recovery_timeout.get(s));
   c.tls = tls.get(s);
   c.allow_insecure = allow_insecure.get(s);
   return c;

@@ -82,28 +82,16 @@ int program::run(topology& t) {
       !(check_required() && check_error_policies(t)))
     return exit_code_;
   if (cfg_->cluster().role == "standalone") return run_here(t);
-  if (cfg_->options().checkpoints.enabled()) {
-    config_error e{"flow.checkpoint-interval",
-                   cfg_->options().settings.at("flow.checkpoint-interval"),
-                   "0s in a cluster: checkpoints run on a single node only "
-                   "in this version"};
-    std::cerr << argv0_ << ": " << e.message() << '\n';
-    return exit_bad_config;
-  }
-  if (cfg_->options().checkpoints.restart_attempts_allowed() > 0) {
-    config_error e{"flow.restart-attempts",
-                   cfg_->options().settings.at("flow.restart-attempts"),
-                   "0 in a cluster: a job restarts itself on a single node "
-                   "only in this version"};
-    std::cerr << argv0_ << ": " << e.message() << '\n';
-    return exit_bad_config;
-  }
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   try {
     return runtime::run_node(t, *cfg_, cfg_->cluster(), args_, &stop_requested);
   } catch (const runtime::http_unavailable& e) {
     std::cerr << argv0_ << ": " << e.error.message() << '\n';
+    return exit_bad_config;
+  } catch (const checkpoint::incompatible_checkpoint& e) {
+    logger("flow/runtime")
+        ->error("job '{}' cannot restore: {}", t.name(), e.what());
     return exit_bad_config;
   } catch (const std::invalid_argument& e) {
     logger("flow/runtime")

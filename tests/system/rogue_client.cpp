@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -21,6 +22,21 @@ namespace {
 // The atoms of actors/src/cluster.cpp's protocol, as a peer would guess.
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using deploy_atom = caf::atom_constant<caf::atom("deploy")>;
+
+/// A subtask's state to restore, as the deploy request carries it (a peer
+/// can read the layout off the wire); the rogue sends none.
+struct restore_guess {
+  uint64_t id = 0;
+  std::vector<std::pair<uint32_t, std::vector<char>>> key_groups;
+  std::vector<std::pair<std::string, int64_t>> positions;
+  std::string operator_state;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, restore_guess& x) {
+  return f(caf::meta::type_name("flow::subtask_restore"), x.id, x.key_groups,
+           x.positions, x.operator_state);
+}
 
 int run(caf::actor_system& sys, const std::string& what,
         const std::string& host, uint16_t port) {
@@ -51,7 +67,8 @@ int run(caf::actor_system& sys, const std::string& what,
     std::vector<std::string> args{"--config-file=/etc/hostname"};
     std::vector<uint32_t> ids{0};
     self->request(*node, std::chrono::seconds(10), deploy_atom::value, args,
-                  ids, caf::actor_cast<caf::actor>(self))
+                  ids, caf::actor_cast<caf::actor>(self),
+                  std::vector<restore_guess>{})
         .receive(
             [&](std::vector<caf::actor>& spawned) {
               std::cout << "accepted: " << spawned.size() << " subtasks\n";
@@ -78,6 +95,8 @@ int main(int argc, char** argv) {
   // the wire.
   cfg.add_message_type<std::vector<uint32_t>>("std::vector<uint32_t>");
   cfg.add_message_type<std::vector<std::string>>("std::vector<std::string>");
+  cfg.add_message_type<std::vector<restore_guess>>(
+      "std::vector<flow::subtask_restore>");
   caf::actor_system sys{cfg};
   return run(sys, argv[1], argv[2], static_cast<uint16_t>(std::stoi(argv[3])));
 }

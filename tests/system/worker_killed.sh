@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# kill -9 of a worker mid-job: the coordinator reports the node and its
-# subtasks within 10 s and exits non-zero; the other worker exits too.
+# kill -9 of a worker mid-job without checkpoints: the coordinator reports
+# the node and its subtasks within 10 s, does not try to recover, and exits
+# non-zero; the other worker exits too.
 source "$(dirname "$0")/lib.sh"
 port=$((4300 + RANDOM % 500))
 export FLOW_TEST_RECORDS=0 FLOW_TEST_RATE=20000   # unbounded, slow
@@ -15,6 +16,7 @@ wait_exit "$PID_coord" 10; [[ $RC != 0 && $RC != timeout ]] || fail "coordinator
 elapsed=$(echo "$(date +%s.%N) - $t0" | bc)
 grep -q "node worker-2 lost" "$WORK/coord.err" || fail "coordinator did not name the lost node"
 grep -q "its subtasks: .*numbers\[2\]" "$WORK/coord.err" || fail "coordinator did not list the node's subtasks"
+grep -q "not recovered: no restart allowed" "$WORK/coord.err" || fail "coordinator did not say why it does not recover"
 wait_exit "$PID_w1" 10; [[ $RC != 0 && $RC != timeout ]] || fail "worker-1 exit '$RC' (want non-zero)"
 for pid in "$PID_coord" "$PID_w1" "$PID_w2"; do
   kill -0 "$pid" 2>/dev/null && fail "process $pid still running"

@@ -5,6 +5,7 @@
 #include "flow/topology.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,6 +37,10 @@ struct cluster_options {
   /// Seconds a worker keeps retrying to reach the coordinator, and the
   /// coordinator waits for workers to register.
   uint32_t connect_timeout_s = 60;
+  /// How long the coordinator of a job that lost a worker waits for the
+  /// slots to run it again (the worker restarted, or a spare, registering)
+  /// before the job fails; the wait ends early once they are there.
+  std::chrono::milliseconds recovery_timeout = std::chrono::seconds(60);
   /// TLS for remoting (libcaf_openssl); certificate, key and CA come from
   /// the openssl.* options.
   bool tls = false;

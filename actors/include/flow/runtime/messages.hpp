@@ -3,6 +3,7 @@
 #include "flow/batch.hpp"
 #include "flow/metrics.hpp"
 #include "flow/observe/snapshot.hpp"
+#include "flow/task.hpp"
 
 #include <caf/all.hpp>
 
@@ -110,6 +111,32 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partition_lag& x) {
   return f(caf::meta::type_name("flow::partition_lag"), x.topic, x.partition,
            x.lag);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_group_snapshot& x) {
+  return f(caf::meta::type_name("flow::key_group_snapshot"), x.key_group,
+           x.bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, source_position& x) {
+  return f(caf::meta::type_name("flow::source_position"), x.split, x.position);
+}
+
+/// A subtask's state to restore travels in a cluster's deploy request.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_restore& x) {
+  auto id = x.id.value();
+  if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
+    auto err = f(caf::meta::type_name("flow::subtask_restore"), id,
+                 x.key_groups, x.positions, x.operator_state);
+    if (!err) x.id = checkpoint_id{id};
+    return err;
+  } else {
+    return f(caf::meta::type_name("flow::subtask_restore"), id, x.key_groups,
+             x.positions, x.operator_state);
+  }
 }
 
 template <class Inspector>

@@ -23,9 +23,11 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.tuple.Tuple2;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
@@ -52,14 +54,17 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * FlinkBench --workload W1|W2|W3 --bootstrap HOST:PORT --input TOPIC --output TOPIC
  *            [--parallelism N] [--buffer-timeout-ms 100] [--unbounded]
  *            [--sink-rate R] [--linger-ms 5] [--campaigns 100]
+ *            [--checkpoint-interval-ms MS --checkpoint-dir DIR] [--exactly-once]
  * </pre>
  *
  * Bounded (default): the KafkaSource stops at the end offsets the input had at
  * start, so the job ends by itself. --unbounded runs until the process is
  * killed (W4, W5). --sink-rate throttles the records handed to the sink to R
  * per second (W5; W1, W2 only). --campaigns sets the size of W3's static
- * ad -> campaign table (campaigns*10 ads). Prints one JSON line when a bounded
- * job ends.
+ * ad -> campaign table (campaigns*10 ads). --checkpoint-interval-ms takes
+ * aligned checkpoints of heap (hashmap) state into --checkpoint-dir;
+ * --exactly-once makes the sink transactional (committed per checkpoint).
+ * Prints one JSON line when a bounded job ends.
  */
 public final class FlinkBench {
 
@@ -248,15 +253,19 @@ public final class FlinkBench {
     }
   }
 
-  /** At-least-once Kafka sink with the benchmark's producer settings. */
+  /** Kafka sink with the benchmark's producer settings: at-least-once, or
+   *  exactly-once (Kafka transactions committed on checkpoint completion)
+   *  when `transactionalIdPrefix` is given. */
   private static <T> KafkaSink<T> sink(String bootstrap, Properties producer,
-                                       KafkaRecordSerializationSchema<T> serializer) {
-    return KafkaSink.<T>builder()
+                                       KafkaRecordSerializationSchema<T> serializer,
+                                       String transactionalIdPrefix) {
+    var builder = KafkaSink.<T>builder()
         .setBootstrapServers(bootstrap)
         .setRecordSerializer(serializer)
-        .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
-        .setKafkaProducerConfig(producer)
-        .build();
+        .setKafkaProducerConfig(producer);
+    if (transactionalIdPrefix == null) return builder.setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE).build();
+    return builder.setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+        .setTransactionalIdPrefix(transactionalIdPrefix).build();
   }
 
   /** Reads `input` from the earliest offsets; bounded at the latest ones unless `unbounded`. */
@@ -289,11 +298,23 @@ public final class FlinkBench {
     String linger = a.get("linger-ms", "5");
     int campaigns = Integer.parseInt(a.get("campaigns", "100"));
     if (campaigns <= 0) throw new IllegalArgumentException("--campaigns: expected > 0, got " + campaigns);
+    long checkpointMs = Long.parseLong(a.get("checkpoint-interval-ms", "0"));
+    boolean exactlyOnce = Boolean.parseBoolean(a.get("exactly-once", "false"));
+    if (exactlyOnce && checkpointMs <= 0)
+      throw new IllegalArgumentException("--exactly-once needs --checkpoint-interval-ms > 0");
 
     Configuration conf = new Configuration();
     conf.set(PipelineOptions.OBJECT_REUSE, true);
     conf.set(ExecutionOptions.BUFFER_TIMEOUT, Duration.ofMillis(bufferTimeout));
     conf.set(ExecutionOptions.RUNTIME_MODE, RuntimeExecutionMode.STREAMING);
+    if (checkpointMs > 0) {
+      // Aligned checkpoints (the default mode) of heap state (hashmap) to
+      // files; log4j2.properties logs each completed one for bench/run.
+      conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMillis(checkpointMs));
+      conf.set(StateBackendOptions.STATE_BACKEND, "hashmap");
+      conf.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
+      conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, "file://" + a.need("checkpoint-dir"));
+    }
     StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
 
     // --consumer.X=Y / --producer.X=Y: extra Kafka client properties
@@ -307,6 +328,12 @@ public final class FlinkBench {
     producer.putIfAbsent("linger.ms", linger);
     producer.putIfAbsent("batch.size", "262144");
     producer.putIfAbsent("compression.type", "none");
+    // Under the broker's transaction.max.timeout.ms (15 min); Flink's own
+    // default (1 h) is refused.
+    if (exactlyOnce) producer.putIfAbsent("transaction.timeout.ms", "600000");
+    String txPrefix = exactlyOnce ? "flow-bench-" + output : null;
+    // Exactly-once reads committed input only, as libflow's does.
+    if (exactlyOnce) consumer.putIfAbsent("isolation.level", "read_committed");
 
     switch (workload) {
       case "W1": {
@@ -315,7 +342,7 @@ public final class FlinkBench {
         DataStream<Event> out = events.filter(new KeepEven()).name("filter").map(new Transform()).name("map")
             .returns(TypeInformation.of(Event.class));
         if (sinkRate > 0) out = out.map(new Throttle<Event>(sinkRate)).name("throttle").returns(TypeInformation.of(Event.class));
-        out.sinkTo(sink(bootstrap, producer, new KeyedProtoSerializer<Event>(output, Event::getUserId)))
+        out.sinkTo(sink(bootstrap, producer, new KeyedProtoSerializer<Event>(output, Event::getUserId), txPrefix))
             .name("kafka-sink");
         break;
       }
@@ -326,7 +353,7 @@ public final class FlinkBench {
             .keyBy(new SelfKey())
             .process(new RunningCount()).name("count").returns(TypeInformation.of(Count.class));
         if (sinkRate > 0) out = out.map(new Throttle<Count>(sinkRate)).name("throttle").returns(TypeInformation.of(Count.class));
-        out.sinkTo(sink(bootstrap, producer, new KeyedProtoSerializer<Count>(output, Count::getKey)))
+        out.sinkTo(sink(bootstrap, producer, new KeyedProtoSerializer<Count>(output, Count::getKey), txPrefix))
             .name("kafka-sink");
         break;
       }
@@ -343,7 +370,7 @@ public final class FlinkBench {
             .aggregate(new CountAgg(), new EmitWindowCount(),
                 Types.LONG, Types.LONG, TypeInformation.of(CampaignWindowCount.class))
             .name("window-count");
-        out.sinkTo(sink(bootstrap, producer, new KeyedProtoSerializer<CampaignWindowCount>(output, CampaignWindowCount::getCampaignId)))
+        out.sinkTo(sink(bootstrap, producer, new KeyedProtoSerializer<CampaignWindowCount>(output, CampaignWindowCount::getCampaignId), txPrefix))
             .name("kafka-sink");
         break;
       }
