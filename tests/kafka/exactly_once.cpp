@@ -127,10 +127,10 @@ BOOST_AUTO_TEST_CASE(a_bounded_job_publishes_all_of_its_output_at_its_end) {
     // A commit returns before the transaction's markers are in the
     // partitions, so a read_committed consumer may not see it yet; a new
     // instance of each sink subtask's transactional id waits for them.
-    for (uint32_t i = 0; i < 2; ++i)
-      topic_producer{settings, out, 1,
-                     {exactly_once_writer::transactional_id(group, out, i),
-                      30000}};
+    for (uint32_t i = 0; i < 2; ++i) {
+      auto id = exactly_once_writer::transactional_id(group, out, i);
+      topic_producer settle{settings, out, 1, {id, 30000}};
+    }
     std::map<int, int> seen;
     for (auto& r : read_all(out)) {
       BOOST_REQUIRE_EQUAL(r.value.back(), '!');
