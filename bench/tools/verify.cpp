@@ -10,8 +10,8 @@
 //       [--expect-checksum X]    ok needs checksum == X (hex)
 //       [--idle-ms 10000]        stop after this long without a record
 //       [--max-ms 0]             overall deadline (0: none)
-//       [--latency-from-id W]    W1-type outputs: latency percentiles over ids
-//       >= W
+//       [--latency-from-id W]    W0 and W1-type outputs: latency percentiles
+//                                over ids >= W
 //
 // Without --expect-count it reads up to the end offsets found at start.
 //
@@ -146,6 +146,10 @@ int run(const args& a) {
                          m->key ? m->key_len : 0);
     if (w == "W0") {
       sum += w0_term(m->key, m->key ? m->key_len : 0, m->payload, m->len);
+      // W0 as W4's floor: the input passed through unchanged.
+      if (lat_from >= 0 && e.ParseFromArray(m->payload, int(m->len)) &&
+          e.id() >= lat_from)
+        lat.push_back(ts - e.ts_ms());
     } else if (w1) {
       if (!e.ParseFromArray(m->payload, int(m->len))) {
         problem("unparsable Event at offset " + std::to_string(m->offset));

@@ -21,6 +21,23 @@ bool leader_moving(rd_kafka_resp_err_t err) {
          err == RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH;
 }
 
+/// header_views' parser: the headers of a consumed rd_kafka_message_t.
+void parse_headers(const void* message,
+                   std::vector<header_views::value_type>& out) {
+  auto* m = static_cast<const rd_kafka_message_t*>(message);
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  const char* name = nullptr;
+  const void* val = nullptr;
+  size_t size = 0;
+  for (size_t idx = 0; rd_kafka_header_get_all(hdrs, idx, &name, &val, &size) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++idx)
+    out.emplace_back(name,
+                     val ? std::string_view(static_cast<const char*>(val), size)
+                         : std::string_view());
+}
+
 } // namespace
 
 struct subtask_consumer::impl {
@@ -332,20 +349,7 @@ const std::vector<record_view>& subtask_consumer::fetch(size_t max,
     v.offset = m->offset;
     rd_kafka_timestamp_type_t tstype;
     v.timestamp = rd_kafka_message_timestamp(m.get(), &tstype);
-    rd_kafka_headers_t* hdrs = nullptr;
-    if (rd_kafka_message_headers(m.get(), &hdrs) ==
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name = nullptr;
-      const void* val = nullptr;
-      size_t size = 0;
-      for (size_t idx = 0;
-           rd_kafka_header_get_all(hdrs, idx, &name, &val, &size) ==
-           RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++idx)
-        v.headers.emplace_back(
-            name, val ? std::string_view(static_cast<const char*>(val), size)
-                      : std::string_view());
-    }
+    v.headers = header_views(&parse_headers, m.get());
     bytes += v.key.size() + v.value.size();
     im.views.push_back(std::move(v));
     if (im.bounded && st.next >= st.end) im.mark_done(pit->first, st);

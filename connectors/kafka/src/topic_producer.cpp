@@ -235,9 +235,18 @@ bool topic_producer::try_produce(std::string_view value,
 }
 
 void topic_producer::enqueue(producer_record&& r) {
+  if (!holding() && try_produce(r)) return;
+  hold(std::move(r));
+}
+
+void topic_producer::enqueue(const producer_record& r) {
+  if (!holding() && try_produce(r)) return;
+  hold(producer_record(r));
+}
+
+void topic_producer::hold(producer_record&& r) {
   auto& im = *impl_;
   if (!holding()) {
-    if (try_produce(r)) return;
     im.held.clear();
     im.next_held = 0;
   }

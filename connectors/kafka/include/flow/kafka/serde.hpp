@@ -47,6 +47,10 @@ template <>
 struct value_codec<std::string> {
   static std::string decode(std::string_view v) { return std::string(v); }
   static std::string encode(const std::string& x) { return x; }
+  /// As encode, into `out` (its capacity reused).
+  static void encode_into(const std::string& x, std::string& out) {
+    out.assign(x);
+  }
 };
 
 template <>
@@ -88,11 +92,45 @@ struct value_codec<T, std::enable_if_t<is_protobuf_v<T>>> {
   }
   static std::string encode(const T& x) {
     std::string out;
-    if (!x.SerializeToString(&out))
-      throw std::runtime_error("cannot serialize " + x.GetTypeName());
+    encode_into(x, out);
     return out;
   }
+  /// As encode, into `out` (its capacity reused).
+  static void encode_into(const T& x, std::string& out) {
+    if (!x.SerializeToString(&out))
+      throw std::runtime_error("cannot serialize " + x.GetTypeName());
+  }
 };
+
+namespace detail {
+
+template <class T, class = void>
+struct has_encode_into : std::false_type {};
+template <class T>
+struct has_encode_into<
+    T, std::void_t<decltype(value_codec<T>::encode_into(
+           std::declval<const T&>(), std::declval<std::string&>()))>>
+    : std::true_type {};
+
+/// Clears what a serializer writing into `r` does not set itself.
+inline void clear_record_meta(producer_record& r) {
+  r.tombstone = false;
+  r.partition.reset();
+  r.timestamp.reset();
+  r.headers.clear();
+}
+
+} // namespace detail
+
+/// value_codec<T>::encode(x) into `out`, reusing its capacity where the
+/// codec has an encode_into (strings, Protobuf messages).
+template <class T>
+void encode_value(const T& x, std::string& out) {
+  if constexpr (detail::has_encode_into<T>::value)
+    value_codec<T>::encode_into(x, out);
+  else
+    out = value_codec<T>::encode(x);
+}
 
 /// Sources of these types see tombstones (null values): kafka::record (its
 /// tombstone flag), std::optional<V>, std::pair<K, std::optional<V>> and
@@ -156,12 +194,22 @@ struct default_deserializer<changelog_entry<K, V>> {
 /// The serializer a sink of T uses unless given one: a record keeps key,
 /// value and headers; std::pair<K, V> writes key and value; anything else
 /// is the value, with a null key.
+///
+/// A serializer may also take the form `void f(const T&, producer_record&
+/// out)`, which overwrites every field of `out` and may reuse its buffers:
+/// a sink serializes every record into one producer_record then, so that
+/// a record costs no allocation of its own (librdkafka copies it).
 template <class T>
 struct default_serializer {
   producer_record operator()(const T& x) const {
     producer_record r;
-    r.value = value_codec<T>::encode(x);
+    (*this)(x, r);
     return r;
+  }
+  void operator()(const T& x, producer_record& r) const {
+    detail::clear_record_meta(r);
+    r.key.reset();
+    encode_value(x, r.value);
   }
 };
 
@@ -203,17 +251,38 @@ struct default_serializer<changelog_entry<K, V>> {
   }
 };
 
+/// The serializer of keyed_by: `key(x)` as the key, x as the value, both
+/// with their value_codec.
+template <class T, class KeyFn>
+class keyed_serializer {
+public:
+  explicit keyed_serializer(KeyFn key) : key_(std::move(key)) {}
+
+  producer_record operator()(const T& x) const {
+    producer_record r;
+    (*this)(x, r);
+    return r;
+  }
+
+  /// As above, into `r`, reusing its key and value buffers (see
+  /// default_serializer).
+  void operator()(const T& x, producer_record& r) const {
+    using K = std::decay_t<std::invoke_result_t<const KeyFn&, const T&>>;
+    detail::clear_record_meta(r);
+    if (!r.key) r.key.emplace();
+    encode_value<K>(key_(x), *r.key);
+    encode_value<T>(x, r.value);
+  }
+
+private:
+  KeyFn key_;
+};
+
 /// A serializer writing `key(x)` as the key (partitioned by its murmur2
 /// hash) and the value with value_codec<T>.
 template <class T, class KeyFn>
 auto keyed_by(KeyFn key) {
-  return [key](const T& x) {
-    using K = std::decay_t<std::invoke_result_t<const KeyFn&, const T&>>;
-    producer_record r;
-    r.key = value_codec<K>::encode(key(x));
-    r.value = value_codec<T>::encode(x);
-    return r;
-  };
+  return keyed_serializer<T, KeyFn>(std::move(key));
 }
 
 } // namespace flow::kafka

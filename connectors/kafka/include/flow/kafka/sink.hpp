@@ -25,22 +25,38 @@ struct sink_options {
 
 namespace detail {
 
-/// `serialize(x)`, or nullopt if the serializer throws or the record is
-/// larger than `max_bytes`: the record then went to the sink's on-error
-/// policy (`errors`; null: the exception propagates).
+/// Writes `serialize(x)` into `out`, through the form that reuses `out`'s
+/// buffers if `serialize` has it (default_serializer). False if the
+/// serializer throws or the record is larger than `max_bytes`: the record
+/// then went to the sink's on-error policy (`errors`; null: the exception
+/// propagates).
+template <class T, class S>
+bool serialize_checked(const S& serialize, T& x, producer_record& out,
+                       size_t max_bytes, const std::string& topic,
+                       record_error_handler* errors) {
+  try {
+    if constexpr (std::is_invocable_v<const S&, const T&, producer_record&>)
+      serialize(static_cast<const T&>(x), out);
+    else
+      out = serialize(static_cast<const T&>(x));
+    check_record_size(out, max_bytes, topic);
+    return true;
+  } catch (...) {
+    if (!errors) throw;
+    errors->on_failure(&x);
+    return false;
+  }
+}
+
+/// As above, into a record of its own; nullopt where the above is false.
 template <class T, class S>
 std::optional<producer_record>
 serialize_checked(const S& serialize, T& x, size_t max_bytes,
                   const std::string& topic, record_error_handler* errors) {
-  try {
-    auto r = serialize(static_cast<const T&>(x));
-    check_record_size(r, max_bytes, topic);
-    return r;
-  } catch (...) {
-    if (!errors) throw;
-    errors->on_failure(&x);
+  producer_record r;
+  if (!serialize_checked(serialize, x, r, max_bytes, topic, errors))
     return std::nullopt;
-  }
+  return r;
 }
 
 /// The sink function: one idempotent producer per subtask, driven without
@@ -88,9 +104,9 @@ public:
   /// to the sink's on-error policy (connector_context::errors).
   void write(std::vector<T>& records) override {
     for (auto& x : records)
-      if (auto r = serialize_checked(serialize_, x, max_record_bytes_, topic_,
-                                     errors_))
-        producer_->enqueue(std::move(*r));
+      if (serialize_checked(serialize_, x, record_, max_record_bytes_, topic_,
+                            errors_))
+        producer_->enqueue(static_cast<const producer_record&>(record_));
     producer_->service();
     publish_queue();
   }
@@ -172,6 +188,9 @@ private:
   background_result<void> committed_;
   connector_metrics* metrics_ = nullptr;
   std::unique_ptr<topic_producer> producer_;
+  /// Every record is serialized into this one (librdkafka copies it), so
+  /// its buffers are reused.
+  producer_record record_;
   stage stage_ = stage::opening;
   bool opened_ = false;
   bool finished_ = false;

@@ -82,6 +82,9 @@ public:
   /// held.
   void enqueue(producer_record&& r);
 
+  /// As above, copying `r` only if it must be held.
+  void enqueue(const producer_record& r);
+
   /// True while enqueue() holds records librdkafka had no room for.
   bool holding() const noexcept;
 
@@ -150,6 +153,8 @@ private:
   void check();
   bool try_produce(const producer_record& r);
   void send_held();
+  /// Appends `r` to the held records.
+  void hold(producer_record&& r);
   /// Arms the wake-up and serves once more: a report that came before
   /// arming is served here, a later one calls the wake-up.
   void arm_and_serve();
