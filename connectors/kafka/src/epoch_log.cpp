@@ -169,7 +169,7 @@ size_t publication::records() const {
 epoch_log::epoch_log(size_t max_bytes, std::string limit_key)
     : max_bytes_(max_bytes), limit_key_(std::move(limit_key)) {}
 
-void epoch_log::append(producer_record&& r) {
+void epoch_log::append(const producer_record& r) {
   auto n = size_of(r);
   if (bytes_ + n > max_bytes_)
     throw kafka_error{

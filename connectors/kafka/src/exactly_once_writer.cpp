@@ -50,8 +50,8 @@ exactly_once_writer::~exactly_once_writer() {
              where_, transactions_, left);
 }
 
-void exactly_once_writer::append(producer_record&& r) {
-  log_.append(std::move(r));
+void exactly_once_writer::append(const producer_record& r) {
+  log_.append(r);
 }
 
 void exactly_once_writer::pass_on() {

@@ -92,7 +92,7 @@ public:
   /// Adds `r` to the open epoch (serialized: `r` itself is not kept).
   /// Throws kafka_error(other) naming the limit's option if the log would
   /// hold more than max_bytes.
-  void append(producer_record&& r);
+  void append(const producer_record& r);
 
   /// Barrier `id`: the open epoch becomes epoch `id` (also when empty: its
   /// marker still advances).

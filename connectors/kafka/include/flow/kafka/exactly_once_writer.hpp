@@ -48,7 +48,7 @@ public:
   exactly_once_writer& operator=(const exactly_once_writer&) = delete;
 
   /// Adds a record to the open epoch (throws when the log is full).
-  void append(producer_record&& r);
+  void append(const producer_record& r);
   /// After a batch of append()s: takes a publication that returned
   /// (throws if it failed) and passes the new records into the open
   /// transaction as far as it may (see above).
