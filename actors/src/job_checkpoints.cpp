@@ -40,28 +40,24 @@ std::optional<restored_job> load_restore(const checkpoint::options& opts,
           ": not a complete checkpoint: " + opened.error().message());
     cp = std::move(opened.value());
   }
-  auto parts = checkpoint::match_parts(cp->metadata, plan);
-  restored_job r{*cp, {}};
-  r.subtasks.resize(plan.subtasks.size());
-  for (size_t i = 0; i < parts.size(); ++i) {
-    auto& p = *parts[i];
-    auto& sr = r.subtasks[i];
-    sr.id = cp->id();
-    sr.positions = checkpoint::positions_of(p);
+  std::vector<checkpoint::part_state> states;
+  for (auto& p : cp->metadata.parts()) {
     auto bytes = checkpoint::store::read_part(*cp, p);
     if (!bytes)
       throw checkpoint::incompatible_checkpoint(
           "checkpoint " + cp->dir.string() +
           " cannot be read: " + bytes.error().message());
     try {
-      auto st = checkpoint::decode_state(bytes.value());
-      sr.key_groups = std::move(st.key_groups);
-      sr.operator_state = std::move(st.operator_state);
+      states.push_back(checkpoint::decode_state(bytes.value()));
     } catch (const std::exception& e) {
       throw checkpoint::incompatible_checkpoint(
           "checkpoint " + cp->dir.string() + ": " + p.file() + ": " + e.what());
     }
   }
+  auto split = checkpoint::redistribute(cp->metadata, std::move(states), plan);
+  restored_job r{*cp, std::move(split.subtasks)};
+  for (auto& x : split.rescaled)
+    log->info("rescaling {} (key groups and source splits redistributed)", x);
   auto age_ms = clock::system().now() - cp->metadata.complete_time_ms();
   log->info("restoring checkpoint {} from {} (taken {:.1f} s ago)",
             cp->id().value(), cp->dir.string(), age_ms / 1000.0);
@@ -146,6 +142,7 @@ void job_checkpoints::on_ack(uint32_t subtask, uint64_t id,
   auto md =
       coordinator_.on_ack(checkpoint_id{id}, subtask_id{subtask}, std::move(p));
   if (!md) return;
+  md->set_key_groups(plan_.max_parallelism);
   // Every part is written: the metadata goes last, on this thread.
   if (auto err = store_->commit(*md))
     coordinator_.on_commit_failed(checkpoint_id{id}, err->message());

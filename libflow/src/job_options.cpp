@@ -18,7 +18,8 @@ const option<int64_t> parallelism{
 const option<int64_t> max_parallelism{
     "flow.max-parallelism", defaults.plan.max_parallelism,
     "Number of key groups: keys hash into this many groups, the unit of "
-    "keyed state; no operator may have a higher parallelism.",
+    "keyed state; no operator may have a higher parallelism. Fixed for a "
+    "job's lifetime: a checkpoint restores only into the same number.",
     in_range(1, 32768)};
 const option<int64_t> batch_size{
     "flow.batch-size", static_cast<int64_t>(defaults.channels.batch_size),
@@ -40,6 +41,14 @@ const option<int64_t> credit_return{
     "Credits a receiver returns at once while more input is queued (all at "
     "once when its queue runs empty); at most credit-window.",
     in_range(1, 1024)};
+const option<std::chrono::nanoseconds> credit_debloat_target{
+    "flow.credit-debloat-target", defaults.channels.debloat_target,
+    "Buffer debloating: each input channel's credit window shrinks to the "
+    "batches its subtask processes in this time (never above "
+    "credit-window), so a slow consumer keeps about this much input queued "
+    "and a checkpoint barrier waits about this long per channel; 0s keeps "
+    "the full window.",
+    in_range(std::chrono::nanoseconds(0), std::chrono::seconds(60))};
 const option<int64_t> source_poll_records{
     "flow.source-poll-records",
     static_cast<int64_t>(defaults.source_poll_records),
@@ -229,6 +238,7 @@ job_options job_options::from(const settings_map& s) {
   o.channels.batch_size = static_cast<size_t>(batch_size.get(s));
   o.channels.credit_window = static_cast<uint32_t>(credit_window.get(s));
   o.channels.credit_return = static_cast<uint32_t>(credit_return.get(s));
+  o.channels.debloat_target = credit_debloat_target.get(s);
   o.channels.idle_timeout = opt::idle_timeout.get(s);
   o.channels.watermark_interval = opt::watermark_interval.get(s);
   o.flush_interval = opt::flush_interval.get(s);

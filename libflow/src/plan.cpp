@@ -24,6 +24,7 @@ physical_plan physical_plan::build(const topology& t,
   std::vector<uint32_t> par(nodes.size());
   std::vector<uint32_t> first(nodes.size());
   physical_plan plan;
+  plan.max_parallelism = opts.max_parallelism;
   for (auto& n : nodes) {
     auto p = n.parallelism.value_or(opts.default_parallelism);
     if (p == 0)

@@ -18,6 +18,10 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
   inputs_.reserve(input_edges_.size());
   for (size_t i = 0; i < input_edges_.size(); ++i)
     inputs_.emplace_back(opts.credit_window, opts.credit_return);
+  if (opts.debloat_target.count() > 0)
+    debloaters_.assign(
+        input_edges_.size(),
+        credit_debloater{opts.credit_window, to_millis(opts.debloat_target)});
   setup.out = &outbox_;
   setup.batch_size = opts.batch_size;
   setup.clock = clock_;
@@ -261,6 +265,9 @@ step_result subtask_core::drain() {
     ev.data.reset();
     metrics_.queued_batches.store(static_cast<uint32_t>(--queued_batches_),
                                   std::memory_order_relaxed);
+    if (!debloaters_.empty())
+      inputs_[ev.slot].set_effective_window(
+          debloaters_[ev.slot].on_processed(clock_->now()));
     if (auto n = inputs_[ev.slot].on_processed(queue_.empty()))
       transport_.send_credit(ev.slot, n);
   }

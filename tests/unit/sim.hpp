@@ -106,6 +106,9 @@ public:
   void trigger_checkpoints(std::vector<uint64_t> at_steps) {
     trigger_steps_ = std::move(at_steps);
   }
+  /// Subtask i starts from `r[i]` (a restored checkpoint, as
+  /// checkpoint::redistribute splits it); call before run().
+  void restore(std::vector<subtask_restore> r) { restores_ = std::move(r); }
   /// Called with every snapshot a subtask reports, as it reports it.
   void on_snapshot(std::function<void(size_t, const subtask_snapshot&)> f) {
     on_snapshot_ = std::move(f);
@@ -288,9 +291,11 @@ private:
     if (!n.started) {
       n.started = true;
       node* self = &n;
-      a = d.start([this, self] {
-        deliver(self->id, {message::wake, wake_lane(), 0, nullptr});
-      });
+      a = d.start(
+          [this, self] {
+            deliver(self->id, {message::wake, wake_lane(), 0, nullptr});
+          },
+          nullptr, restores_.empty() ? nullptr : &restores_[n.id]);
     } else {
       auto m = take(n);
       switch (m.kind) {
@@ -378,6 +383,7 @@ private:
   std::vector<uint64_t> trigger_steps_;
   size_t next_trigger_ = 0;
   std::function<void(size_t, const subtask_snapshot&)> on_snapshot_;
+  std::vector<subtask_restore> restores_;
 };
 
 /// flow.idle-timeout of randomized runs: FLOW_TEST_IDLE_TIMEOUT_MS if set

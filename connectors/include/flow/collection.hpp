@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/connector.hpp"
+#include "flow/generator.hpp"
 
 #include <memory>
 #include <mutex>
@@ -9,47 +10,17 @@
 
 namespace flow {
 
-/// A source emitting the given records; with parallelism p, subtask i
-/// emits the records at positions i, i+p, ...
+/// A source emitting the given records: a generator (flow/generator.hpp)
+/// over their indexes, so a single subtask emits them in order, several
+/// share contiguous ranges of them, and it restores at any parallelism.
 template <class T>
 source_spec<T> from_collection(std::vector<T> records,
                                std::string name = "collection") {
-  class fn final : public source_function<T> {
-  public:
-    explicit fn(std::shared_ptr<const std::vector<T>> xs)
-        : xs_(std::move(xs)) {}
-    void open(const connector_context& ctx) override {
-      pos_ = ctx.subtask_index;
-      step_ = ctx.parallelism;
-    }
-    source_state poll(emitter<T>& out, size_t max_records) override {
-      for (size_t i = 0; i < max_records && pos_ < xs_->size(); ++i) {
-        out.emit((*xs_)[pos_]);
-        pos_ += step_;
-      }
-      return pos_ < xs_->size() ? source_state::more : source_state::done;
-    }
-    /// One split: the index of the next record.
-    std::vector<source_position> positions() const override {
-      return {{"", static_cast<int64_t>(pos_)}};
-    }
-    void restore(const std::vector<source_position>& p) override {
-      for (auto& x : p)
-        if (x.split.empty()) pos_ = static_cast<size_t>(x.position);
-    }
-
-  private:
-    std::shared_ptr<const std::vector<T>> xs_;
-    size_t pos_ = 0;
-    size_t step_ = 1;
-  };
   auto shared = std::make_shared<const std::vector<T>>(std::move(records));
-  source_spec<T> spec;
-  spec.name = std::move(name);
-  spec.make = [shared](const connector_context&) {
-    return std::make_unique<fn>(shared);
-  };
-  return spec;
+  auto n = static_cast<uint64_t>(shared->size());
+  return generator(
+      n, [shared](uint64_t i) { return (*shared)[static_cast<size_t>(i)]; },
+      std::move(name));
 }
 
 /// Collects every record that reaches its sink, for tests and small jobs.

@@ -31,11 +31,19 @@ struct connector_context {
   /// inside the catch block (see record_error_handler). Never null for a
   /// sink inside a job.
   record_error_handler* errors = nullptr;
+  /// flow.max-parallelism: the most subtasks any operator of the job can
+  /// have, fixed for the job's lifetime. A source that cuts its input into
+  /// splits of its own (the generator) makes this many, so that each
+  /// subtask has some at any parallelism (see source_position).
+  uint32_t max_parallelism = 128;
 
   static connector_context of(const task_setup& s) {
-    return {s.operator_name, s.subtask_index,
-            s.parallelism,   s.settings,
-            s.executor,      s.metrics ? &s.metrics->connector : nullptr};
+    connector_context c{
+        s.operator_name, s.subtask_index,
+        s.parallelism,   s.settings,
+        s.executor,      s.metrics ? &s.metrics->connector : nullptr};
+    c.max_parallelism = s.max_parallelism;
+    return c;
   }
 };
 
@@ -64,7 +72,9 @@ public:
   virtual std::vector<source_position> positions() const { return {}; }
 
   /// After open(), before the first poll: resume at `positions` (what
-  /// positions() returned for the same subtask at a checkpoint).
+  /// positions() returned for the same subtask at a checkpoint; restored
+  /// at another parallelism, those of the numbered splits this subtask
+  /// owns now, see source_position).
   virtual void restore(const std::vector<source_position>& positions) {}
 
   /// A checkpoint in which this source stood at `positions` is complete

@@ -53,6 +53,9 @@ struct plan_options {
 struct physical_plan {
   std::vector<subtask_plan> subtasks;
   std::vector<channel_plan> channels;
+  /// Number of key groups of every keyed operator (flow.max-parallelism):
+  /// fixed for the job's lifetime, checkpoints record it.
+  uint32_t max_parallelism = 128;
 
   /// Throws std::invalid_argument for graphs that cannot run (forward edge
   /// between different parallelisms, a sink feeding something, ...).

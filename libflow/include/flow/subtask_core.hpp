@@ -26,6 +26,10 @@ struct channel_options {
   /// Credit is returned in groups of this many batches while input is
   /// queued (all at once when the input queue runs empty).
   uint32_t credit_return = 2;
+  /// Buffer debloating: each input channel's window shrinks to what the
+  /// subtask processes in this time (credit_debloater), bounding the input
+  /// queued in front of a checkpoint barrier; zero keeps the full window.
+  std::chrono::nanoseconds debloat_target = std::chrono::milliseconds(200);
   /// A source (or source split: a Kafka partition) that has nothing to
   /// read and has had no records for this long declares itself idle, in
   /// band (transport::send_idle), until it has records again. Silence
@@ -241,6 +245,8 @@ private:
   std::unique_ptr<task> task_;
   std::vector<size_t> input_edges_;
   std::vector<credit_receiver> inputs_;
+  /// One per input channel; empty when debloating is off.
+  std::vector<credit_debloater> debloaters_;
   std::vector<bool> ended_;
   size_t open_inputs_;
   std::deque<input_event> queue_;

@@ -59,9 +59,14 @@ struct key_group_snapshot {
 };
 
 /// Where a source stands in one of its splits, as a checkpoint keeps it:
-/// the split ("" for a source with one, a Kafka partition's number as
-/// text) and the position of the next record to read (an index, an
-/// offset).
+/// the split and the position of the next record to read (an index, an
+/// offset). A split named by a number n (a Kafka partition, a generator's
+/// split, as decimal text) belongs at parallelism p to subtask n % p, at
+/// a fresh start as after a restore: a source whose splits are all
+/// numbered so can be restored at another parallelism (each subtask gets
+/// the positions of its splits, whichever subtask held them). Any other
+/// name ("" for a source that is one split per subtask) restores only at
+/// the parallelism it was taken at.
 struct source_position {
   std::string split;
   int64_t position = 0;
@@ -169,7 +174,8 @@ public:
   virtual void snapshot_positions(std::vector<source_position>& out) const {}
 
   /// Sources: resume from `positions` (taken by snapshot_positions of the
-  /// same subtask), before the first poll.
+  /// same subtask, or at another parallelism those of the numbered splits
+  /// this subtask owns now: see source_position), before the first poll.
   virtual void restore_positions(const std::vector<source_position>& p) {}
 
   /// Sinks: the sink's own state at checkpoint `id` goes to `out`

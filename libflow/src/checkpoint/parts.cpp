@@ -1,7 +1,9 @@
 #include "flow/checkpoint/parts.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <tuple>
 
 namespace flow::checkpoint {
@@ -62,45 +64,159 @@ std::vector<source_position> positions_of(const pb::Part& part) {
   return out;
 }
 
-std::vector<const pb::Part*> match_parts(const pb::Metadata& md,
-                                         const physical_plan& plan) {
+namespace {
+
+/// The parts of one operator in a checkpoint, by subtask index.
+struct old_operator {
+  std::string name;
+  uint32_t parallelism = 0;
+  std::vector<size_t> parts; // index into md.parts(), by subtask index
+};
+
+/// The subtask a split belongs to at `parallelism`: a numbered split n
+/// goes to n % parallelism; nullopt for a split that is not a number.
+std::optional<uint32_t> owner_of_split(const std::string& split,
+                                       uint32_t parallelism) {
+  if (split.empty() || split.size() > 18) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : split) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return static_cast<uint32_t>(n % parallelism);
+}
+
+} // namespace
+
+redistribution redistribute(const pb::Metadata& md,
+                            std::vector<part_state> states,
+                            const physical_plan& plan) {
   auto where = "checkpoint " + std::to_string(md.checkpoint_id()) +
                " of job '" + md.job_name() + "'";
-  std::map<std::tuple<uint32_t, uint32_t>, const pb::Part*> parts;
-  for (auto& p : md.parts())
-    if (!parts.emplace(std::make_tuple(p.operator_id(), p.subtask_index()), &p)
-             .second)
-      throw incompatible_checkpoint(
-          where + " holds operator " + std::to_string(p.operator_id()) +
-          " subtask " + std::to_string(p.subtask_index()) + " twice");
-  std::vector<const pb::Part*> out(plan.subtasks.size(), nullptr);
-  for (auto& s : plan.subtasks) {
-    auto it = parts.find({s.node.value(), s.index});
-    auto op = "operator " + std::to_string(s.node.value()) + " '" +
-              s.operator_name + "'";
-    if (it == parts.end())
-      throw incompatible_checkpoint(where + " has no state for " + op +
-                                    " subtask " + std::to_string(s.index) +
-                                    " (another topology or parallelism?)");
-    auto& p = *it->second;
-    if (p.operator_name() != s.operator_name)
-      throw incompatible_checkpoint(
-          where + ": operator " + std::to_string(s.node.value()) + " is '" +
-          p.operator_name() + "' there, '" + s.operator_name + "' here");
-    if (p.parallelism() != s.parallelism)
-      throw incompatible_checkpoint(where + ": " + op + " ran at parallelism " +
-                                    std::to_string(p.parallelism()) +
-                                    ", here " + std::to_string(s.parallelism) +
-                                    " (rescaling is not supported yet)");
-    out[s.id.value()] = &p;
-    parts.erase(it);
-  }
-  if (!parts.empty()) {
-    auto& p = *parts.begin()->second;
+  if (states.size() != static_cast<size_t>(md.parts_size()))
+    throw std::invalid_argument("redistribute: one state per part expected");
+  if (md.key_groups() != 0 && md.key_groups() != plan.max_parallelism)
     throw incompatible_checkpoint(
-        where + " holds state of operator " + std::to_string(p.operator_id()) +
-        " '" + p.operator_name() + "' subtask " +
-        std::to_string(p.subtask_index()) + ", which this job does not have");
+        where + " has " + std::to_string(md.key_groups()) +
+        " key groups (flow.max-parallelism), this job " +
+        std::to_string(plan.max_parallelism) +
+        ": the number of key groups is fixed for a job's lifetime");
+
+  std::map<uint32_t, old_operator> old;
+  for (int j = 0; j < md.parts_size(); ++j) {
+    auto& p = md.parts(j);
+    auto& o = old[p.operator_id()];
+    if (o.parts.empty()) {
+      o.name = p.operator_name();
+      o.parallelism = p.parallelism();
+      o.parts.assign(p.parallelism(), SIZE_MAX);
+    }
+    auto who = "operator " + std::to_string(p.operator_id()) + " '" +
+               p.operator_name() + "' subtask " +
+               std::to_string(p.subtask_index());
+    if (p.operator_name() != o.name || p.parallelism() != o.parallelism ||
+        p.subtask_index() >= o.parallelism)
+      throw incompatible_checkpoint(where + ": the part of " + who +
+                                    " does not fit the operator's other parts");
+    if (o.parts[p.subtask_index()] != SIZE_MAX)
+      throw incompatible_checkpoint(where + " holds " + who + " twice");
+    o.parts[p.subtask_index()] = static_cast<size_t>(j);
+  }
+
+  redistribution out;
+  out.subtasks.resize(plan.subtasks.size());
+  for (auto& s : out.subtasks)
+    s.id = checkpoint_id{md.checkpoint_id()};
+  std::map<uint32_t, std::vector<const subtask_plan*>> now;
+  for (auto& s : plan.subtasks)
+    now[s.node.value()].push_back(&s);
+
+  for (auto& entry : now) {
+    auto node = entry.first;
+    auto& subtasks = entry.second;
+    auto& first = *subtasks.front();
+    auto op =
+        "operator " + std::to_string(node) + " '" + first.operator_name + "'";
+    auto it = old.find(node);
+    if (it == old.end())
+      throw incompatible_checkpoint(where + " has no state for " + op +
+                                    " (another topology?)");
+    auto& o = it->second;
+    if (o.name != first.operator_name)
+      throw incompatible_checkpoint(
+          where + ": operator " + std::to_string(node) + " is '" + o.name +
+          "' there, '" + first.operator_name + "' here");
+    for (uint32_t i = 0; i < o.parallelism; ++i)
+      if (o.parts[i] == SIZE_MAX)
+        throw incompatible_checkpoint(where + " has no state for " + op +
+                                      " subtask " + std::to_string(i));
+    auto q = first.parallelism;
+    if (q == o.parallelism) {
+      for (auto* s : subtasks) {
+        auto j = o.parts[s->index];
+        auto& r = out.subtasks[s->id.value()];
+        r.key_groups = std::move(states[j].key_groups);
+        r.operator_state = std::move(states[j].operator_state);
+        r.positions = positions_of(md.parts(static_cast<int>(j)));
+      }
+      old.erase(it);
+      continue;
+    }
+
+    auto rescaling = " at parallelism " + std::to_string(q) + ", it ran at " +
+                     std::to_string(o.parallelism);
+    if (md.key_groups() == 0)
+      throw incompatible_checkpoint(
+          where + " cannot restore " + op + rescaling +
+          ": it was written before format version 3 and does not record "
+          "its number of key groups");
+    auto subtask_of = [&](uint32_t index) -> subtask_restore& {
+      return out.subtasks[subtasks.at(index)->id.value()];
+    };
+    std::map<std::string, uint32_t> split_seen;
+    for (uint32_t i = 0; i < o.parallelism; ++i) {
+      auto j = o.parts[i];
+      auto& part = md.parts(static_cast<int>(j));
+      if (!states[j].operator_state.empty())
+        throw incompatible_checkpoint(
+            where + " cannot restore " + op + rescaling + ": subtask " +
+            std::to_string(i) +
+            " holds state of its own (a sink's, e.g. the open epoch of an "
+            "exactly-once Kafka sink), which does not split or merge over "
+            "subtasks");
+      for (auto& g : states[j].key_groups) {
+        if (g.key_group >= plan.max_parallelism)
+          throw incompatible_checkpoint(
+              where + ": " + op + " subtask " + std::to_string(i) +
+              " holds key group " + std::to_string(g.key_group) + " of " +
+              std::to_string(plan.max_parallelism));
+        subtask_of(subtask_of_key_group(g.key_group, plan.max_parallelism, q))
+            .key_groups.push_back(std::move(g));
+      }
+      for (auto& x : part.positions()) {
+        auto to = owner_of_split(x.split(), q);
+        if (!to)
+          throw incompatible_checkpoint(
+              where + " cannot restore " + op + rescaling + ": its position '" +
+              x.split() +
+              "' is not a numbered split (a source keeping one position per "
+              "subtask restores at the parallelism it ran at only)");
+        if (!split_seen.emplace(x.split(), i).second)
+          throw incompatible_checkpoint(where + ": split " + x.split() +
+                                        " of " + op + " is held twice");
+        subtask_of(*to).positions.push_back({x.split(), x.position()});
+      }
+    }
+    out.rescaled.push_back(first.operator_name + " " +
+                           std::to_string(o.parallelism) + " -> " +
+                           std::to_string(q));
+    old.erase(it);
+  }
+  if (!old.empty()) {
+    auto& [node, o] = *old.begin();
+    throw incompatible_checkpoint(where + " holds state of operator " +
+                                  std::to_string(node) + " '" + o.name +
+                                  "', which this job does not have");
   }
   return out;
 }

@@ -23,7 +23,7 @@ constexpr const char* metadata_temp = "_metadata.tmp";
 constexpr std::string_view checkpoint_prefix = "chk-";
 constexpr std::string_view savepoint_prefix = "savepoint-";
 
-/// The parts' checksum up to metadata format 2: FNV-1a 64.
+/// The parts' checksum up to metadata format 3: FNV-1a 64.
 uint64_t fnv1a64(std::string_view bytes) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (unsigned char c : bytes) {
@@ -33,7 +33,7 @@ uint64_t fnv1a64(std::string_view bytes) {
   return h;
 }
 
-/// The parts' checksum from metadata format 3 on: four lanes of xxHash64's
+/// The parts' checksum from metadata format 4 on: four lanes of xxHash64's
 /// round (its primes; not xxHash64 itself) over 8-byte words, then the
 /// lanes, the tail bytes and the length folded together. The lanes'
 /// multiplications overlap, so it runs at several bytes per cycle where
@@ -161,7 +161,7 @@ std::string part_file_name(const pb::Part& p) {
 } // namespace
 
 uint64_t part_checksum(uint32_t version, std::string_view bytes) {
-  return version >= 3 ? checksum64(bytes) : fnv1a64(bytes);
+  return version >= 4 ? checksum64(bytes) : fnv1a64(bytes);
 }
 
 file_writer::~file_writer() = default;

@@ -44,12 +44,13 @@ struct temp_dir {
 /// throttled to about `n / seconds` records per second.
 topology counting_job(uint64_t n, uint64_t keys, double seconds,
                       collector<std::pair<uint64_t, int64_t>>& out,
-                      uint32_t count_parallelism = 2) {
+                      uint32_t count_parallelism = 2,
+                      uint32_t source_parallelism = 2) {
   topology t{"keyed-count"};
   t.source(generator(
                n, [](uint64_t i) { return i; }, "numbers",
                static_cast<double>(n) / seconds))
-      .parallelism(2)
+      .parallelism(source_parallelism)
       .key_by([keys](uint64_t i) { return i % keys; })
       .aggregate(count(), "count")
       .parallelism(count_parallelism)
@@ -128,32 +129,35 @@ BOOST_AUTO_TEST_CASE(parts_restore_the_same_topology_only) {
   plan_options po;
   auto plan = physical_plan::build(small_topology(2, "map"), po);
   auto md = metadata_of(plan);
-  auto parts = checkpoint::match_parts(md, plan);
-  BOOST_REQUIRE_EQUAL(parts.size(), plan.subtasks.size());
-  for (auto& s : plan.subtasks) {
-    BOOST_REQUIRE(parts[s.id.value()]);
-    BOOST_CHECK_EQUAL(parts[s.id.value()]->operator_name(), s.operator_name);
-    BOOST_CHECK_EQUAL(parts[s.id.value()]->subtask_index(), s.index);
-    BOOST_CHECK((checkpoint::positions_of(*parts[s.id.value()]) ==
+  std::vector<checkpoint::part_state> states(md.parts_size());
+  auto split = checkpoint::redistribute(md, states, plan);
+  BOOST_REQUIRE_EQUAL(split.subtasks.size(), plan.subtasks.size());
+  BOOST_CHECK(split.rescaled.empty());
+  for (auto& s : plan.subtasks)
+    BOOST_CHECK((split.subtasks[s.id.value()].positions ==
                  std::vector<source_position>{{"", 7}}));
-  }
-  // Another operator name, another parallelism, a part too many or too
-  // few: not this job's checkpoint.
+  // Another operator name, a part too many or too few: not this job's
+  // checkpoint. Another parallelism: its positions are not numbered
+  // splits (and it does not record its key groups).
   auto renamed = physical_plan::build(small_topology(2, "other"), po);
-  BOOST_CHECK_THROW(checkpoint::match_parts(md, renamed),
+  BOOST_CHECK_THROW(checkpoint::redistribute(md, states, renamed),
                     checkpoint::incompatible_checkpoint);
   auto wider = physical_plan::build(small_topology(3, "map"), po);
-  BOOST_CHECK_THROW(checkpoint::match_parts(md, wider),
+  BOOST_CHECK_THROW(checkpoint::redistribute(md, states, wider),
                     checkpoint::incompatible_checkpoint);
   auto extra = md;
   *extra.add_parts() = md.parts(0);
   extra.mutable_parts(extra.parts_size() - 1)->set_subtask_index(9);
-  BOOST_CHECK_THROW(checkpoint::match_parts(extra, plan),
-                    checkpoint::incompatible_checkpoint);
+  BOOST_CHECK_THROW(
+      checkpoint::redistribute(
+          extra, std::vector<checkpoint::part_state>(extra.parts_size()), plan),
+      checkpoint::incompatible_checkpoint);
   auto fewer = md;
   fewer.mutable_parts()->RemoveLast();
-  BOOST_CHECK_THROW(checkpoint::match_parts(fewer, plan),
-                    checkpoint::incompatible_checkpoint);
+  BOOST_CHECK_THROW(
+      checkpoint::redistribute(
+          fewer, std::vector<checkpoint::part_state>(fewer.parts_size()), plan),
+      checkpoint::incompatible_checkpoint);
 }
 
 BOOST_AUTO_TEST_CASE(part_state_round_trips) {
@@ -234,9 +238,22 @@ BOOST_AUTO_TEST_CASE(a_job_restored_from_a_checkpoint_ends_with_exact_counts) {
   BOOST_CHECK(final_counts(again).empty());
   BOOST_CHECK_EQUAL(r4.find("count")->records_in, 0u);
 
-  // Another parallelism of the count: the checkpoint does not fit.
-  collector<std::pair<uint64_t, int64_t>> other;
-  BOOST_CHECK_THROW(runtime::execute(counting_job(n, keys, 0.2, other, 3), o2),
+  // At other parallelisms (of the source and of the count) the keyed
+  // state and the generator's splits are redistributed: exact counts.
+  for (uint32_t q : {3u, 1u}) {
+    collector<std::pair<uint64_t, int64_t>> other;
+    o2.checkpoints.restore = store.directory(chosen, false).string();
+    auto r5 = runtime::execute(counting_job(n, keys, 0.2, other, q, q), o2);
+    BOOST_REQUIRE_MESSAGE(r5.ok, r5.error);
+    BOOST_CHECK(final_counts(other) == reference);
+    BOOST_CHECK_EQUAL(r5.find("count")->records_in, counted->records_in);
+  }
+
+  // Another number of key groups: refused (exit 2), at any parallelism.
+  collector<std::pair<uint64_t, int64_t>> regrouped;
+  auto o3 = o2;
+  o3.plan.max_parallelism = 64;
+  BOOST_CHECK_THROW(runtime::execute(counting_job(n, keys, 0.2, regrouped), o3),
                     checkpoint::incompatible_checkpoint);
 }
 
@@ -363,6 +380,16 @@ BOOST_AUTO_TEST_CASE(stop_with_savepoint_then_resume_it_exactly) {
   BOOST_REQUIRE_MESSAGE(r2.ok, r2.error);
   BOOST_CHECK(final_counts(second) == reference);
   BOOST_CHECK_EQUAL(counted_before + r2.find("count")->records_in, n);
+
+  // The savepoint of parallelism 2 resumed at 3 and at 1 (source and
+  // count): the same.
+  for (uint32_t q : {3u, 1u}) {
+    collector<std::pair<uint64_t, int64_t>> rescaled;
+    auto r3 = runtime::execute(counting_job(n, keys, 0.05, rescaled, q, q), o2);
+    BOOST_REQUIRE_MESSAGE(r3.ok, r3.error);
+    BOOST_CHECK(final_counts(rescaled) == reference);
+    BOOST_CHECK_EQUAL(counted_before + r3.find("count")->records_in, n);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_that_cannot_be_written_fails_alone) {

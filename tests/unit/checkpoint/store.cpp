@@ -184,7 +184,7 @@ BOOST_AUTO_TEST_CASE(metadata_of_format_version_1_is_still_read) {
   auto md = store::open(tmp.path / "chk-1")->metadata;
   md.set_format_version(oldest_metadata_format_version);
   overwrite(tmp.path / "chk-1" / "_metadata", md.SerializeAsString());
-  // Its checksums are FNV-1a's: the format 3 ones do not match.
+  // Its checksums are FNV-1a's: the format 4 ones do not match.
   BOOST_CHECK(!store::open(tmp.path / "chk-1").ok());
   for (auto& p : *md.mutable_parts())
     p.set_checksum(part_checksum(oldest_metadata_format_version,
@@ -200,7 +200,7 @@ BOOST_AUTO_TEST_CASE(metadata_of_format_version_1_is_still_read) {
 }
 
 BOOST_AUTO_TEST_CASE(any_changed_byte_of_a_large_part_is_found) {
-  // The format 3 checksum reads 32-byte blocks in four lanes, then a tail:
+  // The format 4 checksum reads 32-byte blocks in four lanes, then a tail:
   // a change anywhere is caught (every position of a part of 1000 bytes).
   temp_dir tmp;
   store s{tmp.path, 3};

@@ -42,11 +42,33 @@ pb::Part describe(const subtask_plan& s, const subtask_snapshot& snap);
 /// The source positions a part holds.
 std::vector<source_position> positions_of(const pb::Part& part);
 
-/// The part of `md` that restores each subtask of `plan`, indexed by
-/// subtask id. Every subtask has exactly one part: the same operator (its
-/// index in the topology and its name) at the same parallelism and index.
-/// Throws incompatible_checkpoint naming the first difference.
-std::vector<const pb::Part*> match_parts(const pb::Metadata& md,
-                                         const physical_plan& plan);
+/// What the subtasks of a job start from when it restores a checkpoint.
+struct redistribution {
+  /// Indexed by subtask id.
+  std::vector<subtask_restore> subtasks;
+  /// The operators restored at another parallelism: "name p -> q".
+  std::vector<std::string> rescaled;
+};
+
+/// Splits checkpoint `md` over the subtasks of `plan`; `states[j]` is what
+/// the file of md.parts(j) holds. The checkpoint must hold the same
+/// operators (index in the topology and name), each with one part per
+/// subtask it ran with, and the same number of key groups
+/// (plan.max_parallelism; unknown before format version 3). An operator
+/// at the parallelism it ran at restores part i into subtask i. At
+/// another parallelism (rescaling):
+/// - keyed state: each key group goes to the subtask that owns it now
+///   (subtask_of_key_group), whichever subtask held it;
+/// - source positions: the union of the old subtasks' splits, split n
+///   (a number: a Kafka partition, a generator's split) to subtask
+///   n % parallelism, the assignment of a fresh start (see
+///   source_position);
+/// - a sink's own state (operator_state) cannot be split or merged: a
+///   sink that holds any is refused.
+/// Throws incompatible_checkpoint naming the first difference or what
+/// cannot be rescaled.
+redistribution redistribute(const pb::Metadata& md,
+                            std::vector<part_state> states,
+                            const physical_plan& plan);
 
 } // namespace flow::checkpoint
