@@ -220,6 +220,12 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
             if (checkpoints) checkpoints->on_finished(id);
           }
         },
+        [&](ended_atom, uint32_t id) {
+          if (checkpoints)
+            checkpoints->on_ended(id);
+          else if (id < actors.size())
+            self->send(actors[id], release_atom::value);
+        },
         [&](cp_ack_atom, uint32_t id, uint64_t cp, const std::string& part) {
           if (checkpoints) checkpoints->on_ack(id, cp, part);
         },
@@ -265,7 +271,10 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
           }
         },
         caf::after(wait) >> [] {});
-    if (checkpoints) checkpoints->poll();
+    if (checkpoints) {
+      checkpoints->poll();
+      if (!checkpoints->failure().empty()) fail(checkpoints->failure());
+    }
     if (!flowing && on_records_flowing)
       for (auto& s : plan.subtasks)
         if (auto& m = metrics[s.id.value()];

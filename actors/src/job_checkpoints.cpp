@@ -74,7 +74,8 @@ job_checkpoints::job_checkpoints(caf::scoped_actor& self,
     : self_(self), plan_(plan), store_(std::move(store)), view_(view),
       coordinator_(job_name, all_subtasks(plan), opts, clock::system(),
                    restored),
-      finished_(plan.subtasks.size(), false) {
+      finished_(plan.subtasks.size(), false),
+      ended_(plan.subtasks.size(), false) {
   coordinator_.on_complete(
       [this](const checkpoint::pb::Metadata& md) { completed(md); });
   coordinator_.on_abort(
@@ -99,14 +100,15 @@ void job_checkpoints::poll() {
   if (!t) return;
   bool then_stop = t->savepoint && stop_pending_ && !stop_savepoint_;
   if (then_stop) stop_savepoint_ = t->id;
-  for (auto& s : plan_.subtasks)
-    if (s.kind == node_kind::source) {
-      if (then_stop)
-        self_->send(actors_[s.id.value()], cp_stop_atom::value, t->id.value());
-      else
-        self_->send(actors_[s.id.value()], cp_trigger_atom::value,
-                    t->id.value());
-    }
+  for (auto& s : plan_.subtasks) {
+    auto& actor = actors_[s.id.value()];
+    if (ended_[s.id.value()])
+      self_->send(actor, cp_end_atom::value, t->id.value());
+    else if (s.kind == node_kind::source && then_stop)
+      self_->send(actor, cp_stop_atom::value, t->id.value());
+    else if (s.kind == node_kind::source)
+      self_->send(actor, cp_trigger_atom::value, t->id.value());
+  }
 }
 
 bool job_checkpoints::stop_with_savepoint() {
@@ -161,6 +163,7 @@ void job_checkpoints::on_finished(uint32_t subtask) {
   if (subtask < finished_.size()) finished_[subtask] = true;
   if (stopped_) return;
   stopped_ = true;
+  if (released_) return; // after the final checkpoint
   auto in_flight = coordinator_.in_flight();
   if (stop_savepoint_ && in_flight && in_flight->id == *stop_savepoint_)
     return; // it snapshot the savepoint before it finished
@@ -178,6 +181,25 @@ void job_checkpoints::on_finished(uint32_t subtask) {
   if (auto t = coordinator_.in_flight())
     coordinator_.on_decline(t->id, subtask_id{subtask},
                             "finished before the barrier reached it");
+  // Subtasks that wait at their end (a node whose options have an
+  // interval) would wait for a final checkpoint that cannot be taken now.
+  release_all();
+}
+
+void job_checkpoints::on_ended(uint32_t subtask) {
+  if (subtask >= ended_.size() || ended_[subtask]) return;
+  ended_[subtask] = true;
+  coordinator_.on_ended(subtask_id{subtask});
+  // It may have ended before the barrier of the checkpoint in flight
+  // reached it (it ignores this if not).
+  if (auto t = coordinator_.in_flight())
+    self_->send(actors_[subtask], cp_end_atom::value, t->id.value());
+}
+
+void job_checkpoints::release_all() {
+  released_ = true;
+  for (size_t i = 0; i < actors_.size(); ++i)
+    if (!finished_[i]) self_->send(actors_[i], release_atom::value);
 }
 
 const checkpoint::coordinator_stats& job_checkpoints::stats() const {
@@ -185,7 +207,9 @@ const checkpoint::coordinator_stats& job_checkpoints::stats() const {
 }
 
 void job_checkpoints::completed(const checkpoint::pb::Metadata& md) {
-  if (stop_savepoint_ && md.checkpoint_id() == stop_savepoint_->value()) {
+  bool stop_savepoint =
+      stop_savepoint_ && md.checkpoint_id() == stop_savepoint_->value();
+  if (stop_savepoint) {
     stop_pending_ = false;
     auto dir = store_->directory(*stop_savepoint_, true).string();
     logger("flow/checkpoint")
@@ -204,6 +228,16 @@ void job_checkpoints::completed(const checkpoint::pb::Metadata& md) {
       self_->send(actors_[s.id.value()], cp_done_atom::value,
                   md.checkpoint_id(), p.SerializeAsString());
     }
+  }
+  if (coordinator_.final_complete()) {
+    logger("flow/checkpoint")
+        ->info("final checkpoint {} complete: the job ends",
+               md.checkpoint_id());
+    release_all();
+  } else if (stop_savepoint) {
+    // The sources stopped at its barrier: it is the job's last state.
+    coordinator_.stop();
+    release_all();
   }
 }
 

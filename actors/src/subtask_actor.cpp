@@ -72,10 +72,13 @@ void write_parts(subtask_actor* self, std::vector<subtask_snapshot>& snaps) {
   auto& st = self->state;
   for (auto& snap : snaps) {
     auto part = checkpoint::describe(st.spec.plan, snap);
-    auto bytes = checkpoint::encode_state(snap);
+    auto id = snap.id;
+    // Encoded on the executor too: the state may be large (an exactly-once
+    // sink's is an interval of its output).
     st.executor->run([store = st.spec.checkpoints, job = st.spec.job,
-                      sub = st.spec.plan.id.value(), id = snap.id,
-                      part = std::move(part), bytes = std::move(bytes)] {
+                      sub = st.spec.plan.id.value(), id, part = std::move(part),
+                      snap = std::move(snap)]() mutable {
+      auto bytes = checkpoint::encode_state(std::move(snap));
       if (!store) {
         caf::anon_send(job, cp_decline_atom::value, sub, id.value(),
                        std::string("no checkpoint directory"));
@@ -96,6 +99,8 @@ void write_parts(subtask_actor* self, std::vector<subtask_snapshot>& snaps) {
 void act(subtask_actor* self, driver_action a) {
   auto& st = self->state;
   if (!a.snapshots.empty()) write_parts(self, a.snapshots);
+  if (a.ended)
+    self->send(st.spec.job, ended_atom::value, st.spec.plan.id.value());
   switch (a.poll) {
   case poll_request::now:
     self->send(self, poll_atom::value, a.poll_generation);
@@ -171,6 +176,10 @@ caf::behavior running(subtask_actor* self) {
       [=, &d](wake_atom) { act(self, d.on_wakeup()); },
       [=, &d](flush_atom) { act(self, d.on_timer()); },
       [=, &d](stop_atom) { act(self, d.on_stop()); },
+      [=, &d](cp_end_atom, uint64_t id) {
+        act(self, d.on_end_checkpoint(checkpoint_id{id}));
+      },
+      [=, &d](release_atom) { act(self, d.on_release()); },
       [=](report_atom) {
         auto interval = report_interval(self->state.spec.options);
         // Counters for the job's status line and HTTP endpoints (which may

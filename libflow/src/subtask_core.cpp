@@ -158,12 +158,25 @@ void subtask_core::restore(const subtask_restore& r) {
 
 void subtask_core::checkpoint_complete(
     checkpoint_id id, const std::vector<source_position>& positions) {
-  if (!done_) task_->checkpoint_complete(id, positions);
+  if (!done_ || hold_at_end_) task_->checkpoint_complete(id, positions);
+}
+
+bool subtask_core::snapshot_at_end(checkpoint_id id) {
+  if (!ended() || !(snapshotted_ < id)) return false;
+  snapshot(id, 0);
+  return true;
 }
 
 void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
   // Records emitted before the barrier go out before it.
   task_->flush_all();
+  snapshot(id, alignment_ms);
+  outbox_.push_barrier(id);
+  release_held();
+}
+
+void subtask_core::snapshot(checkpoint_id id, int64_t alignment_ms) {
+  snapshotted_ = id;
   subtask_snapshot s{id, alignment_ms, {}, {}, {}, {}};
   s.event_time = {watermark_, outbox_.watermark(), outbox_.idle()};
   task_->snapshot_key_groups(s.key_groups);
@@ -172,8 +185,6 @@ void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
   task_->snapshot_operator_state(id, s.operator_state);
   unflushed_.push_back(std::move(s));
   release_flushed();
-  outbox_.push_barrier(id);
-  release_held();
 }
 
 void subtask_core::release_flushed() {

@@ -33,6 +33,8 @@ driver_action subtask_driver::start(std::function<void()> wake,
     core_ = std::make_unique<subtask_core>(
         make_, std::move(setup), plan_.input_edges, plan_.outputs.size(),
         opts_.channels, transport_, metrics_, &clock_);
+    // A job with checkpoints ends with a final one (job_checkpoints).
+    if (opts_.checkpoints.enabled()) core_->hold_at_end();
   } catch (...) {
     return fail("failed to open", describe_current_exception());
   }
@@ -118,6 +120,14 @@ driver_action subtask_driver::on_stop() {
   return run([](subtask_core& c) { c.request_stop(); });
 }
 
+driver_action subtask_driver::on_end_checkpoint(checkpoint_id id) {
+  return run([&](subtask_core& c) { c.snapshot_at_end(id); });
+}
+
+driver_action subtask_driver::on_release() {
+  return run([](subtask_core& c) { c.release(); });
+}
+
 template <class Event>
 driver_action subtask_driver::run(Event&& event) {
   driver_action a;
@@ -163,10 +173,16 @@ void subtask_driver::decide(driver_action& a) {
     if (c.has_buffered() && mailbox_empty_()) c.flush();
   }
   a.snapshots = c.take_snapshots();
+  if (c.ended() && !ended_reported_) {
+    ended_reported_ = true;
+    a.ended = true;
+  }
   if (c.finished()) {
     auto snapshots = std::move(a.snapshots);
+    auto ended = a.ended;
     a = driver_action{};
     a.snapshots = std::move(snapshots);
+    a.ended = ended;
     a.report = subtask_report::finished;
     state_ = driver_state::finished;
     core_.reset(); // the task's resources go now

@@ -248,6 +248,30 @@ BOOST_AUTO_TEST_CASE(a_source_reports_completion_when_its_input_ends) {
   BOOST_CHECK(nothing_to_do(d.on_wakeup()));
 }
 
+BOOST_AUTO_TEST_CASE(with_checkpoints_an_ended_subtask_waits_for_its_release) {
+  // The job's final checkpoint (job_checkpoints): the source's output ends
+  // (end-of-stream sent), it says so once, snapshots when told, and
+  // finishes when released.
+  opts.checkpoints.interval = 1s;
+  script.polls = {poll_step{source_state::more, 2},
+                  poll_step{source_state::done, 1}};
+  auto& d = make_driver(true, 1);
+  auto a = d.start({});
+  a = d.on_poll(a.poll_generation);
+  BOOST_CHECK_EQUAL(tr.ends, 1u);
+  BOOST_CHECK(a.ended);
+  BOOST_CHECK(a.report == subtask_report::none);
+  BOOST_CHECK(d.state() == driver_state::running);
+  a = d.on_end_checkpoint(checkpoint_id{4});
+  BOOST_CHECK(!a.ended); // said once
+  BOOST_REQUIRE_EQUAL(a.snapshots.size(), 1u);
+  BOOST_CHECK_EQUAL(a.snapshots[0].id.value(), 4u);
+  BOOST_CHECK(d.on_end_checkpoint(checkpoint_id{4}).snapshots.empty());
+  a = d.on_release();
+  BOOST_CHECK(a.report == subtask_report::finished);
+  BOOST_CHECK(d.state() == driver_state::finished);
+}
+
 BOOST_AUTO_TEST_CASE(stop_ends_a_source_at_its_next_poll) {
   script.polls = {poll_step{source_state::more}};
   auto& d = make_driver(true, 1);

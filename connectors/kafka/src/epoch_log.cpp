@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace flow::kafka {
 
@@ -33,7 +34,7 @@ void put(std::string& out, const std::string& s) {
 
 /// Reads what put() wrote; throws std::invalid_argument past the end.
 struct reader {
-  const std::string& in;
+  std::string_view in;
   size_t at = 0;
   void need(size_t n) {
     if (in.size() - at < n)
@@ -47,13 +48,14 @@ struct reader {
     at += sizeof v;
     return v;
   }
-  std::string text() {
+  std::string_view view() {
     auto n = get<uint64_t>();
     need(n);
-    std::string s = in.substr(at, n);
+    std::string_view s{in.data() + at, n};
     at += n;
     return s;
   }
+  std::string text() { return std::string(view()); }
 };
 
 enum flags : uint8_t {
@@ -79,37 +81,95 @@ void put(std::string& out, const producer_record& r) {
   }
 }
 
-producer_record get_record(reader& in) {
-  producer_record r;
+/// Reads the next record put() wrote, in place; `headers` holds its
+/// headers. Returns its key, value and headers bytes (size_of).
+size_t get_record(reader& in, std::optional<std::string_view>& key,
+                  std::string_view& value, std::optional<int32_t>& partition,
+                  std::optional<int64_t>& timestamp,
+                  std::vector<header>& headers) {
   auto f = in.get<uint8_t>();
-  if (f & has_key) r.key = in.text();
-  r.value = in.text();
-  r.tombstone = f & tombstone;
-  if (f & has_partition) r.partition = in.get<int32_t>();
-  if (f & has_timestamp) r.timestamp = in.get<int64_t>();
-  auto headers = in.get<uint64_t>();
-  for (uint64_t i = 0; i < headers; ++i) {
+  key.reset();
+  if (f & has_key) key = in.view();
+  value = in.view();
+  size_t n = value.size() + (key ? key->size() : 0);
+  if (f & tombstone) value = std::string_view();
+  partition.reset();
+  if (f & has_partition) partition = in.get<int32_t>();
+  timestamp.reset();
+  if (f & has_timestamp) timestamp = in.get<int64_t>();
+  headers.clear();
+  for (auto count = in.get<uint64_t>(); count > 0; --count) {
     header h;
     h.key = in.text();
     h.value = in.text();
-    r.headers.push_back(std::move(h));
+    n += h.key.size() + h.value.size();
+    headers.push_back(std::move(h));
   }
-  return r;
+  return n;
+}
+
+/// Reads `count` records of `in` (nullopt: up to its end), checking that
+/// each is whole, and offers each to `f` (if any) until it declines one;
+/// `in` then stands before that one. Returns the bytes (size_of) of the
+/// records taken.
+size_t get_records(reader& in, std::optional<uint64_t> count,
+                   const std::function<bool(const record_ref&)>& f) {
+  std::optional<std::string_view> key;
+  std::string_view value;
+  std::optional<int32_t> partition;
+  std::optional<int64_t> timestamp;
+  std::vector<header> headers;
+  size_t bytes = 0;
+  for (uint64_t i = 0; count ? i < *count : in.at < in.in.size(); ++i) {
+    auto at = in.at;
+    auto n = get_record(in, key, value, partition, timestamp, headers);
+    if (f && !f(record_ref{key, value, partition, timestamp, headers})) {
+      in.at = at;
+      break;
+    }
+    bytes += n;
+  }
+  return bytes;
 }
 
 } // namespace
 
+void epoch::for_each(const std::function<void(const record_ref&)>& f,
+                     size_t from) const {
+  reader in{*data, from};
+  get_records(in, std::nullopt, [&](const record_ref& r) {
+    f(r);
+    return true;
+  });
+}
+
+std::vector<producer_record> epoch::decode() const {
+  std::vector<producer_record> out;
+  out.reserve(records);
+  for_each([&](const record_ref& r) {
+    producer_record p;
+    if (r.key) p.key = std::string(*r.key);
+    p.tombstone = r.value.data() == nullptr;
+    p.value = std::string(r.value);
+    p.partition = r.partition;
+    p.timestamp = r.timestamp;
+    p.headers = r.headers;
+    out.push_back(std::move(p));
+  });
+  return out;
+}
+
 size_t publication::records() const {
   size_t n = 0;
   for (auto& e : epochs)
-    n += e.records->size();
+    n += e.records;
   return n;
 }
 
 epoch_log::epoch_log(size_t max_bytes, std::string limit_key)
     : max_bytes_(max_bytes), limit_key_(std::move(limit_key)) {}
 
-void epoch_log::append(producer_record&& r) {
+void epoch_log::append(const producer_record& r) {
   auto n = size_of(r);
   if (bytes_ + n > max_bytes_)
     throw kafka_error{
@@ -122,7 +182,8 @@ void epoch_log::append(producer_record&& r) {
             "flow.checkpoint-interval"};
   bytes_ += n;
   open_bytes_ += n;
-  open_.push_back(std::move(r));
+  ++open_records_;
+  put(open_, r);
 }
 
 void epoch_log::close(checkpoint_id id) {
@@ -133,20 +194,28 @@ void epoch_log::close(checkpoint_id id) {
   epoch e;
   e.id = id;
   e.bytes = std::exchange(open_bytes_, 0);
-  e.records = std::make_shared<const std::vector<producer_record>>(
-      std::exchange(open_, {}));
+  e.records = std::exchange(open_records_, 0);
+  auto size = open_.size();
+  e.data = std::make_shared<const std::string>(std::move(open_));
   closed_.push_back(std::move(e));
+  // The next epoch is likely as large: no reallocation while it fills.
+  open_ = std::string();
+  open_.reserve(size + size / 8);
 }
 
 std::string epoch_log::encode() const {
-  std::string out(magic, sizeof magic);
+  size_t size = sizeof magic + 16;
+  for (auto& e : closed_)
+    size += 16 + e.data->size();
+  std::string out;
+  out.reserve(size);
+  out.append(magic, sizeof magic);
   put<int64_t>(out, base_);
   put<uint64_t>(out, closed_.size());
   for (auto& e : closed_) {
     put<uint64_t>(out, e.id.value());
-    put<uint64_t>(out, e.records->size());
-    for (auto& r : *e.records)
-      put(out, r);
+    put<uint64_t>(out, e.records);
+    out += *e.data;
   }
   return out;
 }
@@ -162,14 +231,11 @@ void epoch_log::restore(const std::string& bytes) {
   for (auto n = in.get<uint64_t>(); n > 0; --n) {
     epoch e;
     e.id = checkpoint_id{in.get<uint64_t>()};
-    std::vector<producer_record> records;
-    for (auto k = in.get<uint64_t>(); k > 0; --k) {
-      records.push_back(get_record(in));
-      e.bytes += size_of(records.back());
-    }
+    e.records = in.get<uint64_t>();
+    auto start = in.at;
+    e.bytes = get_records(in, e.records, nullptr);
+    e.data = std::make_shared<const std::string>(bytes, start, in.at - start);
     total += e.bytes;
-    e.records = std::make_shared<const std::vector<producer_record>>(
-        std::move(records));
     closed.push_back(std::move(e));
   }
   if (in.at != bytes.size())
@@ -179,11 +245,19 @@ void epoch_log::restore(const std::string& bytes) {
   bytes_ = total + open_bytes_;
 }
 
+size_t
+epoch_log::take_open(size_t from,
+                     const std::function<bool(const record_ref&)>& f) const {
+  reader in{open_, from};
+  get_records(in, std::nullopt, f);
+  return in.at;
+}
+
 size_t epoch_log::reconcile(int64_t marker, checkpoint_id restored) {
   size_t dropped = 0;
   while (!closed_.empty() &&
          base_ + static_cast<int64_t>(closed_.front().id.value()) <= marker) {
-    dropped += closed_.front().records->size();
+    dropped += closed_.front().records;
     bytes_ -= closed_.front().bytes;
     closed_.erase(closed_.begin());
   }

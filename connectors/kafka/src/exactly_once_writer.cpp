@@ -39,21 +39,35 @@ exactly_once_writer::exactly_once_writer(std::string topic,
   });
 }
 
-exactly_once_writer::~exactly_once_writer() = default;
+exactly_once_writer::~exactly_once_writer() {
+  if (!open_) return;
+  size_t left = log_.open_records();
+  for (auto& e : log_.closed())
+    left += e.records;
+  logger("flow/kafka")
+      ->info("{}: {} transactions; {} records after the last complete "
+             "checkpoint are left to the next run",
+             where_, transactions_, left);
+}
 
-void exactly_once_writer::append(producer_record&& r) {
+void exactly_once_writer::append(const producer_record& r) {
+  log_.append(r);
+}
+
+void exactly_once_writer::pass_on() {
   advance();
-  log_.append(std::move(r));
+  produce_open();
 }
 
 std::string exactly_once_writer::snapshot(checkpoint_id id) {
   advance();
+  produce_open();
   log_.close(id);
   if (metrics_) {
     // The producer's queue of this sink: the records not yet committed.
     size_t held = 0;
     for (auto& e : log_.closed())
-      held += e.records->size();
+      held += e.records;
     metrics_->producer_queue.store(static_cast<int64_t>(held),
                                    std::memory_order_relaxed);
   }
@@ -71,65 +85,55 @@ void exactly_once_writer::complete(checkpoint_id id) {
 }
 
 void exactly_once_writer::finish() {
-  stage_ = stage::finishing;
+  finishing_ = true;
   resume();
 }
 
 bool exactly_once_writer::busy() const {
-  switch (stage_) {
-  case stage::opening:
-    return true;
-  case stage::open:
-    return false;
-  case stage::finishing:
-    return true;
-  case stage::finished:
-    return false;
-  }
-  return false;
+  return !open_ || (finishing_ && in_flight_);
 }
 
 void exactly_once_writer::resume() {
-  auto log = logger("flow/kafka");
-  switch (stage_) {
-  case stage::opening: {
-    if (!opening_.ready()) return;
-    auto o = opening_.take();
-    producer_ = std::move(o.producer);
-    auto dropped = log_.reconcile(o.marker, restored_);
-    log->info("{}: transactional id {}, marker {}, restored checkpoint {}: "
-              "{} records committed by an earlier run dropped, {} epochs to "
-              "publish",
-              where_, id_, o.marker, restored_.value(), dropped,
-              log_.closed().size());
-    // The restored checkpoint is complete: its epochs go out now.
-    if (completed_ < restored_) completed_ = restored_;
-    stage_ = stage::open;
+  if (open_) {
     advance();
+    produce_open();
     return;
   }
-  case stage::open:
-    advance();
+  if (!opening_.ready()) return;
+  auto o = opening_.take();
+  producer_ = std::move(o.producer);
+  auto dropped = log_.reconcile(o.marker, restored_);
+  logger("flow/kafka")
+      ->info("{}: transactional id {}, marker {}, restored checkpoint {}: {} "
+             "records committed by an earlier run dropped, {} epochs to "
+             "publish",
+             where_, id_, o.marker, restored_.value(), dropped,
+             log_.closed().size());
+  // The restored checkpoint is complete: its epochs go out now.
+  if (completed_ < restored_) completed_ = restored_;
+  open_ = true;
+  advance();
+  produce_open();
+}
+
+void exactly_once_writer::produce_open() {
+  if (!open_ || in_flight_ || !log_.closed().empty() ||
+      log_.open_records() == 0)
     return;
-  case stage::finishing: {
-    advance();
-    if (in_flight_) return;
-    stage_ = stage::finished;
-    size_t left = log_.open_records();
-    for (auto& e : log_.closed())
-      left += e.records->size();
-    log->info("{}: finished after {} transactions; {} records after the "
-              "last complete checkpoint are left to the next run",
-              where_, transactions_, left);
-    return;
+  producer_->poll(); // delivery reports; throws on a failed one
+  if (!transaction_open_) {
+    producer_->begin_transaction();
+    transaction_open_ = true;
+    produced_ = 0;
   }
-  case stage::finished:
-    return;
-  }
+  produced_ = log_.take_open(produced_, [&](const record_ref& r) {
+    return producer_->try_produce(r.value, r.key ? &*r.key : nullptr, r.headers,
+                                  r.partition, r.timestamp);
+  });
 }
 
 void exactly_once_writer::advance() {
-  if (stage_ == stage::opening || stage_ == stage::finished) return;
+  if (!open_) return;
   if (in_flight_) {
     if (!publishing_.ready()) return;
     publishing_.take(); // rethrows: the job fails, the next run recovers
@@ -145,13 +149,24 @@ void exactly_once_writer::advance() {
   }
   fault_point(fault_after_checkpoint_before_commit);
   in_flight_ = std::move(p);
-  publishing_.start(executor_,
-                    [producer = producer_, p = *in_flight_, group = id_] {
-                      std::vector<const std::vector<producer_record>*> batches;
-                      for (auto& e : p.epochs)
-                        batches.push_back(e.records.get());
-                      producer->publish_transaction(batches, group, p.marker);
-                    });
+  // The open transaction holds the first epoch's records up to produced_
+  // (produce_open runs only while every earlier epoch is committed).
+  size_t skip = transaction_open_ ? produced_ : 0;
+  bool begun = std::exchange(transaction_open_, false);
+  produced_ = 0;
+  publishing_.start(executor_, [producer = producer_, p = *in_flight_,
+                                group = id_, skip, begun] {
+    producer->publish_transaction(
+        [&] {
+          auto produce = [&](const record_ref& r) {
+            producer->produce(r.value, r.key ? &*r.key : nullptr, r.headers,
+                              r.partition, r.timestamp);
+          };
+          for (size_t i = 0; i < p.epochs.size(); ++i)
+            p.epochs[i].for_each(produce, i == 0 ? skip : 0);
+        },
+        group, p.marker, begun);
+  });
 }
 
 } // namespace flow::kafka

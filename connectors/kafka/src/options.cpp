@@ -94,8 +94,8 @@ const option<std::string> delivery{
     "since the last checkpoint is written again), or exactly-once (each "
     "sink subtask publishes the output between two checkpoints in one "
     "Kafka transaction when the second completes: visible to read_committed "
-    "consumers after up to one checkpoint interval; needs checkpoints, "
-    "kafka.group-id and unbounded sources).",
+    "consumers after up to one checkpoint interval; needs checkpoints and "
+    "kafka.group-id).",
     one_of({"at-least-once", "exactly-once"})};
 const option<int64_t> transaction_timeout_ms{
     "kafka.transaction-timeout-ms", defaults().transaction_timeout_ms,
@@ -130,10 +130,9 @@ const option_check committed_needs_group{
     }};
 
 /// kafka.delivery = exactly-once: needs checkpoints (the epochs are their
-/// state), a transaction timeout longer than their interval, a group id
-/// (it names the job in the transactional ids and marker groups), and
-/// unbounded sources (a job that ends leaves the output after its last
-/// checkpoint to the next run, which a bounded job never gets to).
+/// state; a bounded job's final checkpoint publishes its last epoch), a
+/// transaction timeout longer than their interval, and a group id (it
+/// names the job in the transactional ids and marker groups).
 const option_check exactly_once_needs{
     [](const settings_map& s) -> std::optional<config_error> {
       if (delivery.get(s) != "exactly-once") return std::nullopt;
@@ -153,11 +152,6 @@ const option_check exactly_once_needs{
         return config_error{group_id.key(), "\"\"",
                             "a group id naming the job with kafka.delivery = "
                             "exactly-once"};
-      if (stop_at_end.get(s))
-        return config_error{stop_at_end.key(), "true",
-                            "false with kafka.delivery = exactly-once (a "
-                            "bounded job never publishes the output after "
-                            "its last checkpoint)"};
       return std::nullopt;
     }};
 

@@ -337,20 +337,23 @@ void topic_producer::flush() {
   check();
 }
 
-void topic_producer::publish_transaction(
-    const std::vector<const std::vector<producer_record>*>& batches,
-    const std::string& marker_group, int64_t marker) {
+void topic_producer::begin_transaction() {
+  if (detail::error_ptr err{rd_kafka_begin_transaction(impl_->handle.get())})
+    throw detail::make_error(err.get(), "begin_transaction (transaction to " +
+                                            topic_ + ")");
+}
+
+void topic_producer::publish_transaction(const std::function<void()>& write,
+                                         const std::string& marker_group,
+                                         int64_t marker, bool begun) {
   auto* rk = impl_->handle.get();
   auto timeout = static_cast<int>(impl_->transaction_timeout_ms);
   auto context = [&](const char* step) {
     return std::string(step) + " (transaction to " + topic_ + ", marker " +
            std::to_string(marker) + ")";
   };
-  if (detail::error_ptr err{rd_kafka_begin_transaction(rk)})
-    throw detail::make_error(err.get(), context("begin_transaction"));
-  for (auto* b : batches)
-    for (auto& r : *b)
-      produce(r);
+  if (!begun) begin_transaction();
+  write();
   flush();
   fault_point(fault_during_commit);
   detail::partition_list_ptr offsets{rd_kafka_topic_partition_list_new(1)};

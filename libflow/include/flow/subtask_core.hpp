@@ -129,9 +129,31 @@ public:
   void restore(const subtask_restore& r);
 
   /// Checkpoint `id` is complete; a source stood at `positions` in it
-  /// (task::checkpoint_complete). Ignored once the subtask's output ended.
+  /// (task::checkpoint_complete). Ignored once the subtask's output ended,
+  /// unless it is held at its end (hold_at_end).
   void checkpoint_complete(checkpoint_id id,
                            const std::vector<source_position>& positions);
+
+  // -- the end of a job with checkpoints (FLIP-147's final checkpoint) ------
+
+  /// Once its output has ended (end-of-stream sent on every output, after
+  /// everything the task emitted at the end of its input), the subtask is
+  /// ended() but not finished() until release(): it still snapshots
+  /// (snapshot_at_end) and hears of completed checkpoints, so that the
+  /// job's final checkpoint covers everything, the output its sinks hold
+  /// back included. Call before the first event.
+  void hold_at_end() noexcept { hold_at_end_ = true; }
+  /// Held at its end (hold_at_end), waiting for release().
+  bool ended() const noexcept {
+    return hold_at_end_ && done_ && outbox_.finished();
+  }
+  /// Checkpoint `id` at an ended() subtask: its state is final and nothing
+  /// more goes out (its output channels are closed), so it snapshots now,
+  /// without a barrier. False (and nothing done) if it has not ended, or
+  /// took its snapshot of `id` already (a barrier before its end).
+  bool snapshot_at_end(checkpoint_id id);
+  /// The job ends: an ended subtask finishes (once its task is not busy).
+  void release() noexcept { released_ = true; }
 
   /// Snapshots taken since the last call, oldest first; the host writes
   /// them (off this thread) and acknowledges them to the job.
@@ -175,7 +197,8 @@ public:
   /// True while every open input is idle (false once all ended).
   bool inputs_idle() const noexcept;
   bool finished() const {
-    return outbox_.finished() && done_ && !task_->busy();
+    return outbox_.finished() && done_ && !task_->busy() &&
+           (!hold_at_end_ || released_);
   }
   bool blocked() const noexcept { return outbox_.blocked(); }
   bool has_buffered() const { return task_->has_buffered(); }
@@ -208,6 +231,8 @@ private:
   /// Snapshots the task, forwards barrier `id`, and puts the events held
   /// back during alignment in front of the queue.
   void checkpoint(checkpoint_id id, int64_t alignment_ms);
+  /// The task's state at checkpoint `id`, into unflushed_.
+  void snapshot(checkpoint_id id, int64_t alignment_ms);
   void release_held();
   /// Moves unflushed_ to snapshots_ once the task is not busy.
   void release_flushed();
@@ -236,6 +261,10 @@ private:
   size_t batch_size_ = 1;
   size_t queued_batches_ = 0;
   bool done_ = false;
+  bool hold_at_end_ = false;
+  bool released_ = false;
+  /// The last checkpoint snapshotted (0: none).
+  checkpoint_id snapshotted_{};
   const flow::clock* clock_;
   std::vector<input_time> times_;
   /// Sequence number of queue_.front().

@@ -55,6 +55,9 @@ struct driver_action {
   std::string error;
   /// subtask_report::failed by a config_failure: the job exits 2.
   bool bad_config = false;
+  /// The subtask's output ended and it waits for on_release() (a job with
+  /// checkpoints, subtask_core::hold_at_end): tell the job. Set once.
+  bool ended = false;
 };
 
 /// Where a subtask_driver is in its life.
@@ -132,6 +135,12 @@ public:
   driver_action on_timer();
   /// Graceful shutdown: the source ends as if its input had.
   driver_action on_stop();
+  /// Checkpoint `id` at a subtask whose output ended (the job's final
+  /// checkpoint, or one triggered while it waits for its release): it
+  /// snapshots now unless it took part in `id` already.
+  driver_action on_end_checkpoint(checkpoint_id id);
+  /// The job ends: a subtask waiting at its end finishes.
+  driver_action on_release();
 
   // -- state ----------------------------------------------------------------
 
@@ -166,6 +175,8 @@ private:
   /// A poll is pending (asked for and not yet delivered).
   bool poll_pending_ = false;
   bool timer_armed_ = false;
+  /// driver_action::ended was set.
+  bool ended_reported_ = false;
   /// Generation of the pending poll.
   uint64_t poll_generation_ = 0;
   /// An idle source or a busy sink waits for its retry poll, or for a

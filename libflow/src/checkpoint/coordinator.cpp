@@ -29,25 +29,48 @@ std::optional<trigger> coordinator::poll() {
     abort("timed out after " + std::to_string(timeout_.count()) + " ms with " +
           std::to_string(pending_->acks.size()) + " of " +
           std::to_string(subtasks_.size()) + " subtasks acknowledged");
-  if (pending_) return std::nullopt;
-  if (!savepoint_requested_ && now < next_due_) return std::nullopt;
-  trigger t{checkpoint_id{last_id_.value() + 1}, savepoint_requested_, now};
+  if (pending_ || final_complete_ || stopped_ || !failure_.empty())
+    return std::nullopt;
+  bool all_ended = ended_.size() == subtasks_.size();
+  if (!savepoint_requested_ && !all_ended && now < next_due_)
+    return std::nullopt;
+  trigger t{checkpoint_id{last_id_.value() + 1}, savepoint_requested_,
+            all_ended, now};
   last_id_ = t.id;
   stats_.last_triggered = t.id;
   savepoint_requested_ = false;
   if (interval_.count() > 0) next_due_ = now + interval_.count();
   pending_ = pending{t, {}, false, {}};
+  if (t.final) {
+    ++final_tries_;
+    logger("flow/checkpoint")
+        ->info("every subtask has ended: final checkpoint {} (attempt {} of "
+               "{})",
+               t.id.value(), final_tries_, final_attempts);
+  }
   logger("flow/checkpoint")
       ->debug("{} {} triggered", t.savepoint ? "savepoint" : "checkpoint",
               t.id.value());
   return t;
 }
 
+void coordinator::on_ended(subtask_id s) {
+  if (!std::binary_search(subtasks_.begin(), subtasks_.end(), s))
+    throw std::logic_error("checkpoint protocol: subtask " +
+                           std::to_string(s.value()) +
+                           " ended, not in the job");
+  auto at = std::lower_bound(ended_.begin(), ended_.end(), s);
+  if (at == ended_.end() || *at != s) ended_.insert(at, s);
+}
+
 int64_t coordinator::next_wakeup() const {
   if (pending_)
     return pending_->committing ? max_timestamp
                                 : pending_->trig.time_ms + timeout_.count();
-  return savepoint_requested_ ? clock_.now() : next_due_;
+  if (final_complete_ || stopped_ || !failure_.empty()) return max_timestamp;
+  return savepoint_requested_ || ended_.size() == subtasks_.size()
+             ? clock_.now()
+             : next_due_;
 }
 
 std::optional<pb::Metadata> coordinator::on_ack(checkpoint_id id, subtask_id s,
@@ -87,6 +110,7 @@ void coordinator::on_committed(checkpoint_id id) {
                            std::to_string(id.value()) +
                            ", which is not being committed");
   auto md = std::move(pending_->metadata);
+  if (pending_->trig.final) final_complete_ = true;
   checkpoint_stats cs;
   cs.id = id;
   cs.savepoint = md.savepoint();
@@ -120,6 +144,11 @@ std::optional<trigger> coordinator::in_flight() const {
 void coordinator::abort(const std::string& cause) {
   auto t = pending_->trig;
   pending_.reset();
+  if (t.final && final_tries_ >= final_attempts)
+    failure_ = "the final checkpoint was aborted " +
+               std::to_string(final_tries_) + " times (last: " + cause +
+               "): what the job did after its last complete checkpoint is "
+               "not covered";
   ++stats_.failed;
   stats_.last_failed = t.id;
   stats_.last_failure = cause;

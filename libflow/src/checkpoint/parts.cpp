@@ -9,14 +9,14 @@
 
 namespace flow::checkpoint {
 
-std::string encode_state(const subtask_snapshot& snap) {
+std::string encode_state(subtask_snapshot snap) {
   pb::PartState st;
   for (auto& g : snap.key_groups) {
     auto* x = st.add_key_groups();
     x->set_key_group(g.key_group);
     x->set_state(g.bytes.data(), g.bytes.size());
   }
-  st.set_operator_state(snap.operator_state);
+  st.set_operator_state(std::move(snap.operator_state));
   return st.SerializeAsString();
 }
 

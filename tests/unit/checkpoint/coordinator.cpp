@@ -184,4 +184,53 @@ BOOST_AUTO_TEST_CASE(a_savepoint_triggers_as_soon_as_nothing_is_in_flight) {
   BOOST_CHECK(!c.poll());
 }
 
+BOOST_AUTO_TEST_CASE(once_every_subtask_ended_the_final_checkpoint_starts) {
+  opts.interval = 3'600'000ms;
+  auto c = make(2);
+  clk.advance(3'600'000);
+  auto regular = c.poll();
+  BOOST_REQUIRE(regular);
+  BOOST_CHECK(!regular->final);
+  c.on_ended(subtask_id{10});
+  c.on_ended(subtask_id{10});
+  c.on_ended(subtask_id{11});
+  BOOST_CHECK_THROW(c.on_ended(subtask_id{12}), std::logic_error);
+  BOOST_CHECK(!c.poll()); // after the one in flight, which is not final
+  BOOST_REQUIRE(!c.on_ack(regular->id, subtask_id{10}, part(0, 1, 0)));
+  BOOST_REQUIRE(c.on_ack(regular->id, subtask_id{11}, part(1, 1, 0)));
+  c.on_committed(regular->id);
+  BOOST_CHECK(!c.final_complete());
+  BOOST_CHECK_EQUAL(c.next_wakeup(), clk.now()); // not an hour later
+  auto last = c.poll();
+  BOOST_REQUIRE(last);
+  BOOST_CHECK(last->final);
+  BOOST_REQUIRE(!c.on_ack(last->id, subtask_id{10}, part(0, 1, 0)));
+  BOOST_REQUIRE(c.on_ack(last->id, subtask_id{11}, part(1, 1, 0)));
+  c.on_committed(last->id);
+  BOOST_CHECK(c.final_complete());
+  BOOST_CHECK(c.failure().empty());
+  BOOST_CHECK_EQUAL(c.next_wakeup(), max_timestamp);
+  clk.advance(10'000'000);
+  BOOST_CHECK(!c.poll()); // nothing after the final one
+}
+
+BOOST_AUTO_TEST_CASE(
+    an_aborted_final_checkpoint_is_retried_then_fails_the_job) {
+  auto c = make(1);
+  c.on_ended(subtask_id{10});
+  for (uint32_t attempt = 1; attempt <= coordinator::final_attempts;
+       ++attempt) {
+    BOOST_CHECK(c.failure().empty());
+    auto t = c.poll();
+    BOOST_REQUIRE(t);
+    BOOST_CHECK(t->final);
+    c.on_decline(t->id, subtask_id{10}, "disk full");
+  }
+  BOOST_CHECK_NE(c.failure().find("final checkpoint was aborted 3 times"),
+                 std::string::npos);
+  BOOST_CHECK_NE(c.failure().find("disk full"), std::string::npos);
+  BOOST_CHECK(!c.poll());
+  BOOST_CHECK(!c.final_complete());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -153,6 +153,48 @@ BOOST_AUTO_TEST_CASE(
   BOOST_CHECK(second.sink->published == (std::vector<int>{1, 2}));
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_sink_held_at_its_end_snapshots_its_last_epoch_and_publishes_it) {
+  // A job with checkpoints ends with a final one (FLIP-147): the sink,
+  // whose input ended after checkpoint 1, stays until released, takes
+  // part in checkpoint 2 without a barrier, and publishes on completion.
+  sink_subtask s;
+  s.core->hold_at_end();
+  s.core->on_batch(0, batch_of({1, 2}));
+  s.core->on_barrier(0, checkpoint_id{1});
+  s.core->on_batch(0, batch_of({3}));
+  s.core->on_end_of_stream(0);
+  s.core->drain();
+  BOOST_CHECK(s.core->ended());
+  BOOST_CHECK(!s.core->finished());
+  BOOST_CHECK(!s.core->snapshot_at_end(checkpoint_id{1})); // had its barrier
+  BOOST_CHECK(s.core->snapshot_at_end(checkpoint_id{2}));
+  BOOST_CHECK(!s.core->snapshot_at_end(checkpoint_id{2})); // once
+  auto snaps = s.core->take_snapshots();
+  BOOST_REQUIRE_EQUAL(snaps.size(), 2u);
+  BOOST_CHECK_EQUAL(snaps[1].id.value(), 2u);
+  BOOST_CHECK(decode(snaps[1].operator_state) ==
+              (epochs{{1, {1, 2}}, {2, {3}}}));
+  s.core->checkpoint_complete(checkpoint_id{2}, {});
+  BOOST_CHECK(s.sink->published == (std::vector<int>{1, 2, 3}));
+  BOOST_CHECK(!s.core->finished());
+  s.core->release();
+  BOOST_CHECK(s.core->finished());
+}
+
+BOOST_AUTO_TEST_CASE(a_sink_not_held_finishes_at_its_end) {
+  sink_subtask s;
+  s.core->on_batch(0, batch_of({1}));
+  s.core->on_end_of_stream(0);
+  s.core->drain();
+  BOOST_CHECK(!s.core->ended());
+  BOOST_CHECK(s.core->finished());
+  BOOST_CHECK(!s.core->snapshot_at_end(checkpoint_id{1}));
+  BOOST_CHECK(s.core->take_snapshots().empty());
+  s.core->checkpoint_complete(checkpoint_id{1}, {});
+  BOOST_CHECK(s.sink->completions.empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_sink_without_state_leaves_the_part_empty) {
   struct plain_sink final : sink_function<int> {
     void write(std::vector<int>&) override {}

@@ -1,5 +1,7 @@
 #include "flow/checkpoint/store.hpp"
 
+#include "../seed.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
@@ -7,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <thread>
 
 using namespace flow;
@@ -181,6 +184,12 @@ BOOST_AUTO_TEST_CASE(metadata_of_format_version_1_is_still_read) {
   auto md = store::open(tmp.path / "chk-1")->metadata;
   md.set_format_version(oldest_metadata_format_version);
   overwrite(tmp.path / "chk-1" / "_metadata", md.SerializeAsString());
+  // Its checksums are FNV-1a's: the format 4 ones do not match.
+  BOOST_CHECK(!store::open(tmp.path / "chk-1").ok());
+  for (auto& p : *md.mutable_parts())
+    p.set_checksum(part_checksum(oldest_metadata_format_version,
+                                 state_bytes(1, 1, p.subtask_index())));
+  overwrite(tmp.path / "chk-1" / "_metadata", md.SerializeAsString());
   auto cp = store::open(tmp.path / "chk-1");
   BOOST_REQUIRE(cp.ok());
   BOOST_CHECK_EQUAL(cp->metadata.format_version(),
@@ -188,6 +197,37 @@ BOOST_AUTO_TEST_CASE(metadata_of_format_version_1_is_still_read) {
   md.set_format_version(oldest_metadata_format_version - 1);
   overwrite(tmp.path / "chk-1" / "_metadata", md.SerializeAsString());
   BOOST_CHECK(!store::open(tmp.path / "chk-1").ok());
+}
+
+BOOST_AUTO_TEST_CASE(any_changed_byte_of_a_large_part_is_found) {
+  // The format 4 checksum reads 32-byte blocks in four lanes, then a tail:
+  // a change anywhere is caught (every position of a part of 1000 bytes).
+  temp_dir tmp;
+  store s{tmp.path, 3};
+  auto seed = flow::test::test_seed();
+  BOOST_TEST_MESSAGE("seed " << seed);
+  std::mt19937_64 rng{seed};
+  std::string bytes(1000, '\0');
+  for (auto& c : bytes)
+    c = static_cast<char>(rng());
+  auto part = s.write_part(checkpoint_id{1}, false, part_of(1, 0), bytes);
+  BOOST_REQUIRE(part.ok());
+  pb::Metadata md;
+  md.set_checkpoint_id(1);
+  md.set_job_name("test");
+  *md.add_parts() = part.value();
+  BOOST_REQUIRE(!s.commit(md));
+  auto path = tmp.path / "chk-1" / part->file();
+  BOOST_REQUIRE(store::open(tmp.path / "chk-1").ok());
+  for (size_t at = 0; at < bytes.size(); ++at) {
+    auto changed = bytes;
+    changed[at] = static_cast<char>(changed[at] ^ (1 << (rng() % 8)));
+    overwrite(path, changed);
+    BOOST_TEST_INFO("byte " << at);
+    BOOST_REQUIRE(!store::open(tmp.path / "chk-1").ok());
+  }
+  overwrite(path, bytes);
+  BOOST_CHECK(store::open(tmp.path / "chk-1").ok());
 }
 
 BOOST_AUTO_TEST_CASE(retention_keeps_the_newest_and_every_savepoint) {

@@ -41,11 +41,23 @@ std::optional<restored_job> load_restore(const checkpoint::options& opts,
 /// complete (so that they commit their positions) or the subtasks when one
 /// is aborted. Decisions are the coordinator's.
 ///
-/// A bounded job takes checkpoints until its first subtask finishes: a
-/// finished subtask cannot acknowledge, so the one in flight is aborted and
-/// no more are triggered. The exception is the savepoint of
-/// stop_with_savepoint(): every subtask snapshots it before it finishes
-/// (its barrier precedes end-of-stream on every channel).
+/// The end of a job (FLIP-147's final checkpoint): with periodic
+/// checkpoints, a subtask whose output has ended (subtask_core::hold_at_end)
+/// reports it (on_ended) and waits. Checkpoints go on meanwhile: the
+/// running sources inject barriers, and each ended subtask snapshots when
+/// told (cp_end_atom), as it can no longer get a barrier in band. Once
+/// every subtask has ended, one more checkpoint, the final one, covers
+/// all the job did (what its sinks hold back until a checkpoint completes
+/// included); when it is complete every subtask is released and finishes.
+/// A final checkpoint that is aborted is retried at once, up to
+/// checkpoint::coordinator::final_attempts times, after which the run
+/// fails (failure()).
+///
+/// Without periodic checkpoints (only flow.savepoint-on-stop) subtasks do
+/// not wait at their end: checkpoints stop when the first one finishes (it
+/// cannot acknowledge), except the savepoint of stop_with_savepoint(),
+/// which every subtask snapshots before it finishes (its barrier precedes
+/// end-of-stream on every channel).
 class job_checkpoints {
 public:
   /// `restored`: the id of the checkpoint the job started from (0: none);
@@ -71,6 +83,12 @@ public:
   void on_decline(uint32_t subtask, uint64_t id, const std::string& cause);
   /// Subtask `subtask` finished.
   void on_finished(uint32_t subtask);
+  /// Subtask `subtask`'s output ended; it waits for release_atom.
+  void on_ended(uint32_t subtask);
+
+  /// Why the run must fail (its final checkpoint could not be taken);
+  /// empty if it need not.
+  const std::string& failure() const noexcept { return coordinator_.failure(); }
 
   /// A stop request with flow.savepoint-on-stop: the next trigger is a
   /// savepoint whose barrier the sources inject and then stop. False (and
@@ -91,6 +109,8 @@ private:
   void aborted(const checkpoint::trigger& t, const std::string& cause);
   /// Tells the running sources to stop (stop_atom).
   void stop_sources();
+  /// Tells every subtask still there that the job ends (release_atom).
+  void release_all();
 
   caf::scoped_actor& self_;
   const physical_plan& plan_;
@@ -102,6 +122,10 @@ private:
   bool stopped_ = false;
   bool stop_pending_ = false;
   std::optional<checkpoint_id> stop_savepoint_;
+  /// Subtasks whose output ended (on_ended).
+  std::vector<bool> ended_;
+  /// The final checkpoint is complete and the subtasks were released.
+  bool released_ = false;
 };
 
 } // namespace flow::runtime

@@ -68,6 +68,14 @@ using cp_abort_atom = caf::atom_constant<caf::atom("cpabort")>;
 /// (cp_done_atom, uint64 id, string part): job -> source and sink subtasks:
 /// checkpoint id, in which the subtask's part was `part`, is complete.
 using cp_done_atom = caf::atom_constant<caf::atom("cpdone")>;
+/// (ended_atom, uint32 subtask): subtask -> job: its output ended; it
+/// waits for release_atom (a job with checkpoints ends with a final one).
+using ended_atom = caf::atom_constant<caf::atom("ended")>;
+/// (cp_end_atom, uint64 id): job -> an ended subtask: snapshot checkpoint
+/// id now, without a barrier (unless it did already).
+using cp_end_atom = caf::atom_constant<caf::atom("cpend")>;
+/// (release_atom): job -> ended subtasks: the job ends, finish.
+using release_atom = caf::atom_constant<caf::atom("release")>;
 
 /// A subtask's peers: for every output slot the downstream actor and its
 /// input slot, for every input slot the upstream actor and its output slot.

@@ -19,6 +19,8 @@ namespace flow::checkpoint {
 struct trigger {
   checkpoint_id id;
   bool savepoint = false;
+  /// The job's final checkpoint: every subtask had ended (on_ended).
+  bool final = false;
   /// Processing time (ms) of the trigger.
   int64_t time_ms = 0;
 };
@@ -94,6 +96,24 @@ public:
   /// The next trigger is a savepoint, as soon as nothing is in flight.
   void request_savepoint() { savepoint_requested_ = true; }
 
+  // -- the end of a job (FLIP-147's final checkpoint) ----------------------
+
+  /// Subtask `s`'s output has ended; it waits until the job ends, and
+  /// snapshots the checkpoints triggered meanwhile without a barrier. Once
+  /// every subtask has ended, the next checkpoint, at once (after the one
+  /// in flight), is the final one: it covers everything the job did.
+  void on_ended(subtask_id s);
+  /// Attempts at the final checkpoint before the job fails (failure()).
+  static constexpr uint32_t final_attempts = 3;
+  /// The final checkpoint is complete: the subtasks may finish.
+  bool final_complete() const noexcept { return final_complete_; }
+  /// The job ends without a final checkpoint (a stop savepoint completed,
+  /// after whose barrier the sources emitted nothing): no more triggers.
+  void stop() noexcept { stopped_ = true; }
+  /// Why the job must fail: its final checkpoint was aborted
+  /// final_attempts times. Empty otherwise.
+  const std::string& failure() const noexcept { return failure_; }
+
   /// Subtask `s` has written its part of checkpoint `id`. When this was the
   /// last acknowledgement, returns the metadata to commit (the parts in
   /// subtask order). Acknowledgements of aborted checkpoints are ignored.
@@ -135,6 +155,11 @@ private:
   checkpoint_id last_id_;
   int64_t next_due_;
   bool savepoint_requested_ = false;
+  std::vector<subtask_id> ended_;
+  uint32_t final_tries_ = 0;
+  bool final_complete_ = false;
+  bool stopped_ = false;
+  std::string failure_;
   std::optional<pending> pending_;
   coordinator_stats stats_;
   std::vector<completion_listener> completion_listeners_;

@@ -26,8 +26,10 @@ struct part_state {
 };
 
 /// The bytes of a part's file: the snapshot's keyed state and operator
-/// state (pb::PartState).
-std::string encode_state(const subtask_snapshot& snap);
+/// state (pb::PartState). Takes `snap` by value: a caller that moves it in
+/// saves a copy of the state (an exactly-once sink's is an interval of
+/// output).
+std::string encode_state(subtask_snapshot snap);
 
 /// The state in a part file's bytes. Throws std::runtime_error for bytes
 /// that are not a pb::PartState.

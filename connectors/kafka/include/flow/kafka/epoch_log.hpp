@@ -4,19 +4,50 @@
 #include "flow/kafka/record.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace flow::kafka {
 
+/// A record of an epoch, read in place: the views point into the epoch's
+/// bytes and are valid while the epoch is.
+struct record_ref {
+  /// Unset: a null key.
+  std::optional<std::string_view> key;
+  /// A null view (data() == nullptr) for a tombstone.
+  std::string_view value;
+  std::optional<int32_t> partition;
+  std::optional<int64_t> timestamp;
+  /// Copies (records with headers are rare); valid during the call only.
+  const std::vector<header>& headers;
+};
+
 /// The records of one epoch: what a sink subtask was given between
-/// checkpoint barriers id-1 and id. Immutable once closed, so a publication
-/// on another thread and a snapshot on the subtask's may read it together.
+/// checkpoint barriers id-1 and id, each serialized once, as the sink's
+/// checkpointed state holds them (so a snapshot copies bytes, record by
+/// record nothing). Immutable once closed, so a publication on another
+/// thread and a snapshot on the subtask's may read it together.
 struct epoch {
   checkpoint_id id;
-  std::shared_ptr<const std::vector<producer_record>> records;
+  /// The records, encoded back to back.
+  std::shared_ptr<const std::string> data;
+  /// Number of records.
+  size_t records = 0;
+  /// Bytes of the records' keys, values and headers (what the limit
+  /// counts).
   size_t bytes = 0;
+
+  /// Calls `f` for each record from byte `from` of `data` on (0, or what
+  /// epoch_log::take_open returned), in order, without copying key or
+  /// value.
+  void for_each(const std::function<void(const record_ref&)>& f,
+                size_t from = 0) const;
+  /// The records as producer_records (tests, tools).
+  std::vector<producer_record> decode() const;
 };
 
 /// What one Kafka transaction publishes: the epochs up to `up_to`, in
@@ -58,9 +89,10 @@ public:
   /// `limit_key`: the option that sets max_bytes, for the error.
   epoch_log(size_t max_bytes, std::string limit_key);
 
-  /// Adds `r` to the open epoch. Throws kafka_error(other) naming the
-  /// limit's option if the log would hold more than max_bytes.
-  void append(producer_record&& r);
+  /// Adds `r` to the open epoch (serialized: `r` itself is not kept).
+  /// Throws kafka_error(other) naming the limit's option if the log would
+  /// hold more than max_bytes.
+  void append(const producer_record& r);
 
   /// Barrier `id`: the open epoch becomes epoch `id` (also when empty: its
   /// marker still advances).
@@ -86,16 +118,26 @@ public:
   /// `p` is committed: its epochs leave the log.
   void confirm(const publication& p);
 
+  /// Offers the open epoch's records from byte `from` on (0: its first) to
+  /// `f`, in order, until `f` declines one (returns false; a producer's
+  /// full queue); returns the byte at which the next offer starts.
+  /// Closing the epoch keeps the offsets: epoch::for_each goes on from
+  /// there.
+  size_t take_open(size_t from,
+                   const std::function<bool(const record_ref&)>& f) const;
+
   int64_t base() const noexcept { return base_; }
   /// Closed epochs held, oldest first.
   const std::vector<epoch>& closed() const noexcept { return closed_; }
-  size_t open_records() const noexcept { return open_.size(); }
+  size_t open_records() const noexcept { return open_records_; }
   size_t bytes() const noexcept { return bytes_; }
 
 private:
   size_t max_bytes_;
   std::string limit_key_;
-  std::vector<producer_record> open_;
+  /// The open epoch's records, encoded.
+  std::string open_;
+  size_t open_records_ = 0;
   size_t open_bytes_ = 0;
   std::vector<epoch> closed_;
   /// Bytes held, open and closed.

@@ -18,12 +18,20 @@ namespace flow::kafka {
 /// each completed checkpoint's epochs in one transaction with their
 /// marker (connectors/kafka/README.md, "Exactly-once", has the argument).
 ///
+/// Records go into the open transaction as they come (try_produce, on
+/// the subtask's thread, never waiting: what librdkafka has no room for
+/// goes later), as long as every earlier epoch is committed: the
+/// transaction holds a prefix of the open epoch. After the barrier that
+/// closes it, production pauses until the checkpoint's completion
+/// publishes the rest and commits, with the marker; the next epoch then
+/// catches up. So a commit waits for little more than the last records'
+/// acknowledgements, and the checkpointed state is about one epoch.
+///
 /// Everything that waits for the cluster (init_transactions, reading the
-/// marker, a transaction) runs on the subtask's blocking_executor, never
-/// on the subtask's thread; at most one transaction is open, and only
-/// while it is published. The sink is busy() while the producer opens and
-/// while finish() waits for a publication; writes go on while one is in
-/// flight (into the next epochs).
+/// marker, a commit) runs on the subtask's blocking_executor, never on the
+/// subtask's thread; at most one transaction is open. The sink is busy()
+/// while the producer opens and while finish() waits for a publication;
+/// writes go on while one is in flight (into the next epochs).
 ///
 /// Ids: transactional.id and marker group are both
 /// "libflow.<kafka.group-id>.<sink operator>.<subtask index>"; the marker
@@ -39,19 +47,22 @@ public:
   exactly_once_writer(const exactly_once_writer&) = delete;
   exactly_once_writer& operator=(const exactly_once_writer&) = delete;
 
-  /// Adds a record to the open epoch (throws when the log is full, or when
-  /// a finished publication failed).
-  void append(producer_record&& r);
+  /// Adds a record to the open epoch (throws when the log is full).
+  void append(const producer_record& r);
+  /// After a batch of append()s: takes a publication that returned
+  /// (throws if it failed) and passes the new records into the open
+  /// transaction as far as it may (see above).
+  void pass_on();
   /// sink_function::snapshot_state: closes epoch `id`.
   std::string snapshot(checkpoint_id id);
   /// sink_function::restore.
   void restore(checkpoint_id id, const std::string& state);
   /// sink_function::checkpoint_complete: publishes the epochs <= `id`.
   void complete(checkpoint_id id);
-  /// End of input: waits for the publication in flight; the open epoch
-  /// and the epochs of checkpoints not yet complete are left to the next
-  /// run, which restores them (or replays their input) from the latest
-  /// checkpoint.
+  /// End of input: busy while a publication is in flight. Completions
+  /// still publish (the job's final checkpoint); what no complete
+  /// checkpoint covers is left to the next run, which restores it (or
+  /// replays its input) from the latest checkpoint.
   void finish();
   bool busy() const;
   /// Goes on after the executor's work returned (the host wakes the
@@ -69,11 +80,13 @@ private:
     /// The marker group's committed offset; -1 if none.
     int64_t marker = -1;
   };
-  enum class stage { opening, open, finishing, finished };
-
   /// Takes a publication that returned (rethrowing its error), then
   /// starts the next one if a completed checkpoint has epochs left.
   void advance();
+  /// Passes the open epoch's records not yet produced into the open
+  /// transaction (beginning one), while every earlier epoch is committed
+  /// and librdkafka has room.
+  void produce_open();
 
   std::string topic_;
   std::string id_;
@@ -82,11 +95,16 @@ private:
   blocking_executor* executor_ = nullptr;
   connector_metrics* metrics_ = nullptr;
   epoch_log log_;
-  stage stage_ = stage::opening;
+  bool open_ = false;
+  bool finishing_ = false;
   background_result<opened> opening_;
   std::shared_ptr<topic_producer> producer_;
   background_result<void> publishing_;
   std::optional<publication> in_flight_;
+  /// A transaction is begun and holds the open epoch's records up to byte
+  /// produced_ (epoch_log::take_open).
+  bool transaction_open_ = false;
+  size_t produced_ = 0;
   /// The checkpoint restored (0: a fresh start).
   checkpoint_id restored_{0};
   /// The latest checkpoint known complete.

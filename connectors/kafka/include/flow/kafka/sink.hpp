@@ -48,17 +48,6 @@ bool serialize_checked(const S& serialize, T& x, producer_record& out,
   }
 }
 
-/// As above, into a record of its own; nullopt where the above is false.
-template <class T, class S>
-std::optional<producer_record>
-serialize_checked(const S& serialize, T& x, size_t max_bytes,
-                  const std::string& topic, record_error_handler* errors) {
-  producer_record r;
-  if (!serialize_checked(serialize, x, r, max_bytes, topic, errors))
-    return std::nullopt;
-  return r;
-}
-
 /// The sink function: one idempotent producer per subtask, driven without
 /// blocking the subtask's thread. It opens the producer on the subtask's
 /// blocking_executor; records librdkafka has no room for are held by the
@@ -216,8 +205,9 @@ public:
   void write(std::vector<T>& records) override {
     // The transaction's producer checks the size (not known here).
     for (auto& x : records)
-      if (auto r = serialize_checked(serialize_, x, SIZE_MAX, topic_, errors_))
-        writer_->append(std::move(*r));
+      if (serialize_checked(serialize_, x, record_, SIZE_MAX, topic_, errors_))
+        writer_->append(record_);
+    writer_->pass_on();
   }
   void finish() override { writer_->finish(); }
   bool busy() const override { return writer_->busy(); }
@@ -235,6 +225,8 @@ private:
   S serialize_;
   std::unique_ptr<exactly_once_writer> writer_;
   record_error_handler* errors_ = nullptr;
+  /// Reused for every record (the writer keeps a serialized copy).
+  producer_record record_;
 };
 
 } // namespace detail

@@ -107,19 +107,33 @@ public:
   /// call no librdkafka function. Call once.
   void set_wakeup(std::function<void()> wake);
 
-  /// Transactional producers: writes every record of `batches`, in order,
-  /// and sets `marker_group`'s committed offset of this topic's partition 0
-  /// to `marker` (send_offsets_to_transaction), in ONE transaction, and
-  /// commits it. Blocks until committed (on the sink's executor, never a
-  /// scheduler thread); the transaction is open only during this call.
-  /// Calls fault_point(fault_during_commit) once the records are
-  /// acknowledged, before the marker and the commit. Throws kafka_error
-  /// (fatal if fenced by a newer instance); the transaction is then not
-  /// committed, or its outcome is unknown: the job fails and the marker
-  /// tells the next run.
-  void publish_transaction(
-      const std::vector<const std::vector<producer_record>*>& batches,
-      const std::string& marker_group, int64_t marker);
+  /// Transactional producers: begins a transaction (a local step, no
+  /// wait); records then go into it (try_produce) until
+  /// publish_transaction(..., begun = true) commits it.
+  void begin_transaction();
+
+  /// Queues one record in librdkafka without blocking (copied); false if
+  /// its queue is full. Throws kafka_error for other errors.
+  bool try_produce(std::string_view value, const std::string_view* key,
+                   const std::vector<header>& headers,
+                   std::optional<int32_t> partition,
+                   std::optional<int64_t> timestamp);
+
+  /// Transactional producers: begins a transaction unless `begun`
+  /// (begin_transaction() was called, and records may be in it already),
+  /// calls `write`, which produce()s the rest of the transaction's records
+  /// on this producer, in order, and sets `marker_group`'s committed
+  /// offset of this topic's partition 0 to `marker`
+  /// (send_offsets_to_transaction), in ONE transaction, and commits it. Blocks
+  /// until committed (on the sink's executor, never a scheduler thread); the
+  /// transaction is open only during this call. Calls
+  /// fault_point(fault_during_commit) once the records are acknowledged, before
+  /// the marker and the commit. Throws kafka_error (fatal if fenced by a newer
+  /// instance); the transaction is then not committed, or its outcome is
+  /// unknown: the job fails and the marker tells the next run.
+  void publish_transaction(const std::function<void()>& write,
+                           const std::string& marker_group, int64_t marker,
+                           bool begun = false);
 
   /// Partitions of the topic.
   int32_t partitions() const noexcept { return partitions_; }
@@ -137,11 +151,6 @@ private:
   topic_producer(const client_settings& s, std::string topic,
                  int32_t embedded_partitions, const transactional* txn);
   void check();
-  /// Queues one record in librdkafka; false if its queue is full.
-  bool try_produce(std::string_view value, const std::string_view* key,
-                   const std::vector<header>& headers,
-                   std::optional<int32_t> partition,
-                   std::optional<int64_t> timestamp);
   bool try_produce(const producer_record& r);
   void send_held();
   /// Appends `r` to the held records.
