@@ -1,6 +1,7 @@
 #include "flow/kafka/dead_letter_queue.hpp"
 
 #include "flow/kafka/admin.hpp"
+#include "flow/kafka/exactly_once_writer.hpp"
 #include "flow/kafka/subtask_consumer.hpp"
 #include "flow/log.hpp"
 
@@ -17,19 +18,38 @@ const std::string* header_of(const producer_record& r, std::string_view name) {
 
 } // namespace
 
+std::string dead_letter_transactional_id(const std::string& group,
+                                         const std::string& operator_name,
+                                         uint32_t subtask_index) {
+  return exactly_once_writer::transactional_id(group, operator_name,
+                                               subtask_index) +
+         ".dead-letters";
+}
+
 dead_letter_queue::dead_letter_queue(client_settings s, std::string topic,
-                                     blocking_executor* executor)
-    : topic_(std::move(topic)) {
+                                     blocking_executor* executor,
+                                     const std::string& transactional_id)
+    : topic_(std::move(topic)), executor_(executor) {
   if (s.delivery == delivery_guarantee::exactly_once) group_ = s.group_id;
   const auto limit = std::to_string(dlq_max_message_bytes);
   s.properties.emplace_back("message.max.bytes", limit);
+  std::optional<topic_producer::transactional> txn;
+  if (!group_.empty())
+    txn = topic_producer::transactional{transactional_id,
+                                        s.transaction_timeout_ms};
   opening_.start(
-      executor, [s = std::move(s), topic = topic_, limit, group = group_] {
+      executor, [s = std::move(s), topic = topic_, limit, group = group_, txn] {
         if (!s.embedded())
           admin{s}.create_topic(topic, 1, -1, {{"max.message.bytes", limit}});
         opened o;
-        o.producer = std::make_unique<topic_producer>(s, topic, 1);
-        if (group.empty()) return o;
+        if (!txn) {
+          o.producer = std::make_shared<topic_producer>(s, topic, 1);
+          return o;
+        }
+        // Fence first (init_transactions aborts what an earlier instance of
+        // this subtask left open), then read: nothing of it can be committed
+        // after the read.
+        o.producer = std::make_shared<topic_producer>(s, topic, 1, *txn);
         // What earlier runs of this job dead-lettered (exactly-once).
         auto rs = s;
         rs.stop_at_end = true;
@@ -66,7 +86,13 @@ bool dead_letter_queue::written_before(const producer_record& r) const {
   return it != written_.end() && std::stoll(*o) <= it->second;
 }
 
-dead_letter_queue::~dead_letter_queue() = default;
+dead_letter_queue::~dead_letter_queue() {
+  if (transactions_ > 0 || in_transaction_)
+    logger("flow/kafka")
+        ->info("{}: {} dead-letter transactions committed{}", topic_,
+               transactions_,
+               in_transaction_ ? "; the open one is left to abort" : "");
+}
 
 void dead_letter_queue::set_wakeup(std::function<void()> wake) {
   wake_ = std::move(wake);
@@ -123,12 +149,22 @@ void dead_letter_queue::add(dead_letter d) {
 
 void dead_letter_queue::add(producer_record r) {
   if (r.value.size() > dlq_max_value_bytes) r.value.resize(dlq_max_value_bytes);
-  if (!producer_)
+  if (!producer_ || committing_.started())
     early_.push_back(std::move(r));
-  else if (written_before(r))
-    ++repeated_;
   else
-    producer_->enqueue(std::move(r));
+    send(std::move(r));
+}
+
+void dead_letter_queue::send(producer_record&& r) {
+  if (written_before(r)) {
+    ++repeated_;
+    return;
+  }
+  if (!group_.empty() && !in_transaction_) {
+    producer_->begin_transaction();
+    in_transaction_ = true;
+  }
+  producer_->enqueue(std::move(r));
 }
 
 bool dead_letter_queue::open() {
@@ -138,28 +174,49 @@ bool dead_letter_queue::open() {
   producer_ = std::move(o.producer);
   written_ = std::move(o.written);
   if (wake_) producer_->set_wakeup(wake_);
-  for (auto& r : early_)
-    if (written_before(r))
-      ++repeated_;
-    else
-      producer_->enqueue(std::move(r));
-  early_.clear();
   if (!written_.empty())
     logger("flow/kafka")
         ->info("{}: dead letters of {} source partitions written by an "
                "earlier run of group {} are not written again",
                topic_, written_.size(), group_);
+  auto early = std::move(early_);
+  early_.clear();
+  for (auto& r : early)
+    send(std::move(r));
+  return true;
+}
+
+bool dead_letter_queue::settle() {
+  if (!committing_.started()) return true;
+  if (!committing_.ready()) return false;
+  in_transaction_ = false;
+  committing_.take(); // rethrows: the job fails, a restart recovers
+  ++transactions_;
+  auto held = std::move(early_);
+  early_.clear();
+  for (auto& r : held)
+    send(std::move(r));
   return true;
 }
 
 bool dead_letter_queue::accepting() {
-  if (!open()) return false;
+  if (!open() || !settle()) return false;
   producer_->service();
   return !producer_->holding();
 }
 
 bool dead_letter_queue::flushed() {
-  return open() && producer_->flushed();
+  if (!open() || !settle()) return false;
+  if (group_.empty()) return producer_->flushed();
+  if (!in_transaction_) return true;
+  // Every dead letter must be in librdkafka before the commit, which runs
+  // on the executor: from here until it returns this thread leaves the
+  // producer alone.
+  producer_->service();
+  if (producer_->holding()) return false;
+  committing_.start(executor_,
+                    [producer = producer_] { producer->commit_transaction(); });
+  return settle() && !in_transaction_;
 }
 
 namespace {
@@ -167,8 +224,9 @@ namespace {
 /// One subtask's dead letters in kafka.dead-letter-topic.
 class topic_writer final : public dead_letter_writer {
 public:
-  topic_writer(client_settings s, std::string topic, blocking_executor* ex)
-      : queue_(std::move(s), std::move(topic), ex) {}
+  topic_writer(client_settings s, std::string topic, blocking_executor* ex,
+               const std::string& transactional_id)
+      : queue_(std::move(s), std::move(topic), ex, transactional_id) {}
   void write(dead_letter d) override { queue_.add(std::move(d)); }
   bool flushed() override { return queue_.accepting() && queue_.flushed(); }
   void set_wakeup(std::function<void()> wake) override {
@@ -193,8 +251,10 @@ std::unique_ptr<dead_letter_writer>
 operator_dead_letters::open(const task_setup& s) const {
   auto settings = client_settings::from(s.settings);
   auto topic = settings.dead_letter_topic;
+  auto id = dead_letter_transactional_id(settings.group_id, s.operator_name,
+                                         s.subtask_index);
   return std::make_unique<topic_writer>(std::move(settings), std::move(topic),
-                                        s.executor);
+                                        s.executor, id);
 }
 
 } // namespace flow::kafka

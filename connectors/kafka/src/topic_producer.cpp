@@ -370,6 +370,15 @@ void topic_producer::publish_transaction(const std::function<void()>& write,
     throw detail::make_error(err.get(), context("commit_transaction"));
 }
 
+void topic_producer::commit_transaction() {
+  flush();
+  if (detail::error_ptr err{rd_kafka_commit_transaction(
+          impl_->handle.get(),
+          static_cast<int>(impl_->transaction_timeout_ms))})
+    throw detail::make_error(err.get(), "commit_transaction (transaction to " +
+                                            topic_ + ")");
+}
+
 uint64_t topic_producer::delivered() const noexcept {
   return impl_->delivered;
 }

@@ -48,9 +48,10 @@ inline constexpr size_t dlq_max_value_bytes = size_t{32} << 20;
 /// for its key, headers and batch overhead.
 inline constexpr size_t dlq_max_message_bytes = dlq_max_value_bytes + (1 << 20);
 
-/// The dead-letter topic of one source subtask: records its deserializer
+/// The dead-letter topic of one subtask: records a source's deserializer
 /// rejected, with their key, value and headers, plus headers naming their
-/// source topic, partition, offset and the error.
+/// source topic, partition, offset and the error; or records a user
+/// function or sink failed on (add(dead_letter)).
 ///
 /// Never blocks its thread. The producer is opened on first use on the
 /// subtask's blocking_executor (creating the topic on a real broker); until
@@ -58,21 +59,38 @@ inline constexpr size_t dlq_max_message_bytes = dlq_max_value_bytes + (1 << 20);
 /// here and accepting() is false: the source then reads no further.
 ///
 /// With kafka.delivery = exactly-once each input record ends up in the
-/// dead-letter topic at most once, across crashes: a restarted job reads
-/// its input again from the checkpoint's offsets and meets the same bad
-/// records. Before its first dead letter the queue reads the dead-letter
-/// topic (read_committed, on the executor) for the highest source offset
-/// per source partition that this job (dlq_group_header) dead-lettered,
-/// and drops dead letters at or below it: one idempotent producer writes a
-/// partition's dead letters in offset order, so what reached the topic is
-/// a prefix of them. Reading the topic at open costs time in proportion to
-/// its size.
+/// dead-letter topic at most once, across crashes and zombies:
+/// - The producer is transactional, its transactional.id the subtask's
+///   (dead_letter_transactional_id). Opening it (init_transactions) aborts
+///   what an earlier instance of the same subtask left open and fences that
+///   instance: a frozen and resumed process (a zombie) can commit nothing
+///   after it.
+/// - Dead letters go into a transaction that flushed() commits (on the
+///   executor): a checkpoint waits for it, as for the acknowledgement of an
+///   idempotent producer.
+/// - After fencing, the queue reads the dead-letter topic (read_committed,
+///   on the executor) up to its end for the highest source offset per
+///   source partition that this job (dlq_group_header) dead-lettered, and
+///   drops a source's dead letters at or below it: transactions commit in
+///   order, so what is in the topic of a source partition is a prefix of
+///   its dead letters. That read waits for every transaction open on the
+///   topic when it began (other subtasks': until their next checkpoint, or
+///   an abandoned one's until its instance reopens or
+///   kafka.transaction-timeout-ms) and costs time in proportion to the
+///   topic's size.
+/// Dead letters of user functions and sinks (add(dead_letter)) are fenced
+/// but not deduplicated: a restart from a checkpoint writes those of the
+/// records it replays again.
 ///
-/// Threading: as topic_producer (the source subtask's thread).
+/// Threading: as topic_producer (the subtask's thread); while a commit
+/// runs on the executor the subtask's thread does not touch the producer.
 class dead_letter_queue {
 public:
+  /// `transactional_id`: with kafka.delivery = exactly-once, the
+  /// subtask's (dead_letter_transactional_id); ignored otherwise.
   dead_letter_queue(client_settings s, std::string topic,
-                    blocking_executor* executor);
+                    blocking_executor* executor,
+                    const std::string& transactional_id);
   ~dead_letter_queue();
 
   dead_letter_queue(const dead_letter_queue&) = delete;
@@ -96,7 +114,9 @@ public:
   bool accepting();
 
   /// Flush without blocking: true once every dead letter is acknowledged
-  /// (see topic_producer::flushed).
+  /// (see topic_producer::flushed); exactly-once: committed (starts the
+  /// commit of the open transaction, false until it returned; throws if it
+  /// failed).
   bool flushed();
 
   const std::string& topic() const noexcept { return topic_; }
@@ -109,7 +129,7 @@ private:
   /// the dead-letter topic.
   using written_map = std::map<std::pair<std::string, int32_t>, int64_t>;
   struct opened {
-    std::unique_ptr<topic_producer> producer;
+    std::shared_ptr<topic_producer> producer;
     written_map written;
   };
   /// Exactly-once: true if the dead letter `r` (its headers) is in the
@@ -118,20 +138,41 @@ private:
   /// False while the producer is being opened; takes it once it is.
   bool open();
   /// Cuts r's value to dlq_max_value_bytes (with dlq_truncated_header)
-  /// and enqueues or holds it.
+  /// and sends or holds it.
   void add(producer_record r);
+  /// Drops `r` if written before, else enqueues it (beginning a
+  /// transaction if exactly-once and none is open). The producer is open
+  /// and no commit runs.
+  void send(producer_record&& r);
+  /// Exactly-once: false while a commit runs; once it returned, takes its
+  /// result (rethrowing its error) and sends what was held meanwhile.
+  bool settle();
 
   std::string topic_;
   /// kafka.group-id with kafka.delivery = exactly-once; empty otherwise.
   std::string group_;
+  blocking_executor* executor_;
   background_result<opened> opening_;
-  std::unique_ptr<topic_producer> producer_;
+  /// Shared with a commit on the executor.
+  std::shared_ptr<topic_producer> producer_;
   written_map written_;
   uint64_t repeated_ = 0;
-  /// Dead letters added before the producer was open.
+  /// Dead letters added before the producer was open, or while a commit
+  /// runs.
   std::vector<producer_record> early_;
+  /// Exactly-once: a transaction is begun and holds dead letters.
+  bool in_transaction_ = false;
+  background_result<void> committing_;
+  uint64_t transactions_ = 0;
   std::function<void()> wake_;
 };
+
+/// "libflow.<group>.<operator>.<index>.dead-letters": the transactional.id
+/// of one subtask's dead-letter producer with kafka.delivery =
+/// exactly-once (distinct from its sink's, exactly_once_writer).
+std::string dead_letter_transactional_id(const std::string& group,
+                                         const std::string& operator_name,
+                                         uint32_t subtask_index);
 
 /// The Kafka connector's dead_letter_destination: kafka.dead-letter-topic
 /// (a dead_letter_queue per subtask that has a dead letter). Registered

@@ -73,6 +73,7 @@ public:
       throw kafka_error{errc::bad_config,
                         "start offset 'committed' needs kafka.group-id"};
     label_ = ctx.operator_name + "[" + std::to_string(ctx.subtask_index) + "]";
+    operator_name_ = ctx.operator_name;
     metrics_ = ctx.metrics;
     executor_ = ctx.executor;
     subtask_ = ctx.subtask_index;
@@ -291,7 +292,9 @@ private:
       throw kafka_error{errc::bad_record, where + ": " + error};
     if (!dlq_) {
       dlq_ = std::make_unique<dead_letter_queue>(
-          settings_, topic_ + settings_.dlq_suffix, executor_);
+          settings_, topic_ + settings_.dlq_suffix, executor_,
+          dead_letter_transactional_id(settings_.group_id, operator_name_,
+                                       subtask_));
       if (wake_) dlq_->set_wakeup(wake_);
     }
     dlq_->add(v, topic_, error);
@@ -310,6 +313,7 @@ private:
   source_options opts_;
   client_settings settings_;
   std::string label_;
+  std::string operator_name_;
   blocking_executor* executor_ = nullptr;
   std::function<void()> wake_;
   uint32_t subtask_ = 0;

@@ -43,8 +43,9 @@ public:
   /// A transactional producer: as the constructor below, then
   /// init_transactions, which aborts a transaction an older instance of
   /// `txn.id` left open and fences that instance (its next call fails
-  /// fatally). Blocks: not on a scheduler thread. Use it through
-  /// publish_transaction() only.
+  /// fatally). Blocks: not on a scheduler thread. Records go into a
+  /// transaction (begin_transaction, then try_produce or enqueue) that
+  /// publish_transaction() or commit_transaction() commits.
   topic_producer(const client_settings& s, std::string topic,
                  int32_t embedded_partitions, const transactional& txn);
 
@@ -134,6 +135,13 @@ public:
   void publish_transaction(const std::function<void()>& write,
                            const std::string& marker_group, int64_t marker,
                            bool begun = false);
+
+  /// Transactional producers: waits until every record of the transaction
+  /// begun with begin_transaction() is acknowledged, then commits it.
+  /// Blocks (on an executor, never a scheduler thread); throws kafka_error
+  /// (fatal if fenced by a newer instance), the transaction then not
+  /// committed. For transactions without a marker (dead letters).
+  void commit_transaction();
 
   /// Partitions of the topic.
   int32_t partitions() const noexcept { return partitions_; }
