@@ -10,6 +10,13 @@
 //       [--expect-checksum X]    ok needs checksum == X (hex)
 //       [--idle-ms 10000]        stop after this long without a record
 //       [--max-ms 0]             overall deadline (0: none)
+//       [--tail 1]               started before the records exist: no end
+//                                offsets, stop after --idle-ms without a
+//                                record once one arrived (or --max-ms)
+//       [--latency-dump FILE]    W1-type outputs: "id latency_ms" per record,
+//                                latency = this consumer's receipt (wall
+//                                clock) - ts_ms: with read_committed and
+//                                --tail, the time to visibility
 //       [--latency-from-id W]    W0 and W1-type outputs: latency percentiles
 //                                over ids >= W
 //
@@ -64,6 +71,13 @@ int run(const args& a) {
   int64_t idle_ms = a.num("idle-ms", 10000);
   int64_t max_ms = a.num("max-ms", 0);
   int64_t lat_from = a.num("latency-from-id", -1);
+  bool tail = a.num("tail", 0) != 0;
+  std::string dump_path = a.str("latency-dump");
+  std::unique_ptr<FILE, int (*)(FILE*)> dump(
+      dump_path.empty() ? nullptr : std::fopen(dump_path.c_str(), "w"),
+      std::fclose);
+  if (!dump_path.empty() && !dump)
+    throw std::runtime_error("--latency-dump: cannot write " + dump_path);
 
   std::vector<std::pair<std::string, std::string>> kv = {
       {"bootstrap.servers", a.need("bootstrap")},
@@ -78,8 +92,11 @@ int run(const args& a) {
   add_overrides(kv, a, "consumer.");
   auto rk = make_client(RD_KAFKA_CONSUMER, make_conf(kv));
   int parts = partition_count(rk.get(), topic);
-  auto target = high_watermarks(rk.get(), topic, parts);
-  bool target_final = expect_count < 0;
+  // A tail starts as the topic is created: its leader may not be known yet
+  // (and it needs no end offsets).
+  std::vector<int64_t> target = tail ? std::vector<int64_t>(size_t(parts), 0)
+                                     : high_watermarks(rk.get(), topic, parts);
+  bool target_final = expect_count < 0 && !tail;
   tpl_ptr tl(rd_kafka_topic_partition_list_new(parts));
   for (int p = 0; p < parts; ++p)
     rd_kafka_topic_partition_list_add(tl.get(), topic.c_str(), p)->offset =
@@ -119,7 +136,7 @@ int run(const args& a) {
       break;
     }
     double now = mono_s();
-    if ((now - t_last) * 1000 > double(idle_ms)) {
+    if ((!tail || count > 0) && (now - t_last) * 1000 > double(idle_ms)) {
       stop_reason = "idle";
       break;
     }
@@ -179,6 +196,9 @@ int run(const args& a) {
       }
       dups += dup;
       if (lat_from >= 0 && id >= lat_from) lat.push_back(ts - e.ts_ms());
+      if (dump)
+        std::fprintf(dump.get(), "%" PRId64 " %" PRId64 "\n", id,
+                     now_ms() - e.ts_ms());
     } else if (w3) {
       if (!wc.ParseFromArray(m->payload, int(m->len))) {
         problem("unparsable CampaignWindowCount at offset " +
@@ -200,7 +220,7 @@ int run(const args& a) {
         problem("bad Count for key " + c.key());
       sum += w2_term(key, c.key(), c.count());
     }
-    if (!target_final && count >= expect_count) {
+    if (!target_final && expect_count >= 0 && count >= expect_count) {
       // Expected count reached: read on to the current end to catch extras.
       target = high_watermarks(rk.get(), topic, parts);
       target_final = true;

@@ -343,9 +343,19 @@ void topic_producer::begin_transaction() {
                                             topic_ + ")");
 }
 
-void topic_producer::publish_transaction(const std::function<void()>& write,
-                                         const std::string& marker_group,
-                                         int64_t marker, bool begun) {
+topic_producer::transaction_timing
+topic_producer::publish_transaction(const std::function<void()>& write,
+                                    const std::string& marker_group,
+                                    int64_t marker, bool begun) {
+  transaction_timing timing;
+  auto t = std::chrono::steady_clock::now();
+  auto lap = [&t] {
+    auto now = std::chrono::steady_clock::now();
+    auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(now - t).count();
+    t = now;
+    return us;
+  };
   auto* rk = impl_->handle.get();
   auto timeout = static_cast<int>(impl_->transaction_timeout_ms);
   auto context = [&](const char* step) {
@@ -355,6 +365,7 @@ void topic_producer::publish_transaction(const std::function<void()>& write,
   if (!begun) begin_transaction();
   write();
   flush();
+  timing.flush_us = lap();
   fault_point(fault_during_commit);
   detail::partition_list_ptr offsets{rd_kafka_topic_partition_list_new(1)};
   rd_kafka_topic_partition_list_add(offsets.get(), topic_.c_str(), 0)->offset =
@@ -366,8 +377,11 @@ void topic_producer::publish_transaction(const std::function<void()>& write,
   if (detail::error_ptr err{rd_kafka_send_offsets_to_transaction(
           rk, offsets.get(), group.get(), timeout)})
     throw detail::make_error(err.get(), context("send_offsets_to_transaction"));
+  timing.marker_us = lap();
   if (detail::error_ptr err{rd_kafka_commit_transaction(rk, timeout)})
     throw detail::make_error(err.get(), context("commit_transaction"));
+  timing.commit_us = lap();
+  return timing;
 }
 
 void topic_producer::commit_transaction() {

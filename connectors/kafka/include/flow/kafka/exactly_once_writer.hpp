@@ -99,7 +99,7 @@ private:
   bool finishing_ = false;
   background_result<opened> opening_;
   std::shared_ptr<topic_producer> producer_;
-  background_result<void> publishing_;
+  background_result<topic_producer::transaction_timing> publishing_;
   std::optional<publication> in_flight_;
   /// A transaction is begun and holds the open epoch's records up to byte
   /// produced_ (epoch_log::take_open).
@@ -110,6 +110,9 @@ private:
   /// The latest checkpoint known complete.
   checkpoint_id completed_{0};
   uint64_t transactions_ = 0;
+  /// Sums over the transactions, and the longest one's total (µs).
+  topic_producer::transaction_timing timing_total_;
+  int64_t publish_us_max_ = 0;
 };
 
 } // namespace flow::kafka

@@ -120,6 +120,15 @@ public:
                    std::optional<int32_t> partition,
                    std::optional<int64_t> timestamp);
 
+  /// Where a publish_transaction() spent its time, in µs: its records'
+  /// acknowledgements (write and flush), the marker
+  /// (send_offsets_to_transaction) and the commit.
+  struct transaction_timing {
+    int64_t flush_us = 0;
+    int64_t marker_us = 0;
+    int64_t commit_us = 0;
+  };
+
   /// Transactional producers: begins a transaction unless `begun`
   /// (begin_transaction() was called, and records may be in it already),
   /// calls `write`, which produce()s the rest of the transaction's records
@@ -132,9 +141,9 @@ public:
   /// the marker and the commit. Throws kafka_error (fatal if fenced by a newer
   /// instance); the transaction is then not committed, or its outcome is
   /// unknown: the job fails and the marker tells the next run.
-  void publish_transaction(const std::function<void()>& write,
-                           const std::string& marker_group, int64_t marker,
-                           bool begun = false);
+  transaction_timing publish_transaction(const std::function<void()>& write,
+                                         const std::string& marker_group,
+                                         int64_t marker, bool begun = false);
 
   /// Transactional producers: waits until every record of the transaction
   /// begun with begin_transaction() is acknowledged, then commits it.
