@@ -17,6 +17,10 @@
 //                                latency = this consumer's receipt (wall
 //                                clock) - ts_ms: with read_committed and
 //                                --tail, the time to visibility
+//       [--append-dump FILE]     W0 and W1-type: "id append_ms" per record,
+//                                its broker timestamp (bench/run joins an
+//                                input's and an output's: the system's
+//                                own latency, without the loader's leg)
 //       [--latency-from-id W]    W0 and W1-type outputs: latency percentiles
 //                                over ids >= W
 //
@@ -72,6 +76,12 @@ int run(const args& a) {
   int64_t max_ms = a.num("max-ms", 0);
   int64_t lat_from = a.num("latency-from-id", -1);
   bool tail = a.num("tail", 0) != 0;
+  std::string append_path = a.str("append-dump");
+  std::unique_ptr<FILE, int (*)(FILE*)> append_dump(
+      append_path.empty() ? nullptr : std::fopen(append_path.c_str(), "w"),
+      std::fclose);
+  if (!append_path.empty() && !append_dump)
+    throw std::runtime_error("--append-dump: cannot write " + append_path);
   std::string dump_path = a.str("latency-dump");
   std::unique_ptr<FILE, int (*)(FILE*)> dump(
       dump_path.empty() ? nullptr : std::fopen(dump_path.c_str(), "w"),
@@ -164,9 +174,13 @@ int run(const args& a) {
     if (w == "W0") {
       sum += w0_term(m->key, m->key ? m->key_len : 0, m->payload, m->len);
       // W0 as W4's floor: the input passed through unchanged.
-      if (lat_from >= 0 && e.ParseFromArray(m->payload, int(m->len)) &&
-          e.id() >= lat_from)
+      bool parsed = (lat_from >= 0 || append_dump) &&
+                    e.ParseFromArray(m->payload, int(m->len));
+      if (parsed && lat_from >= 0 && e.id() >= lat_from)
         lat.push_back(ts - e.ts_ms());
+      if (parsed && append_dump)
+        std::fprintf(append_dump.get(), "%" PRId64 " %" PRId64 "\n", e.id(),
+                     ts);
     } else if (w1) {
       if (!e.ParseFromArray(m->payload, int(m->len))) {
         problem("unparsable Event at offset " + std::to_string(m->offset));
@@ -199,6 +213,8 @@ int run(const args& a) {
       if (dump)
         std::fprintf(dump.get(), "%" PRId64 " %" PRId64 "\n", id,
                      now_ms() - e.ts_ms());
+      if (append_dump)
+        std::fprintf(append_dump.get(), "%" PRId64 " %" PRId64 "\n", id, ts);
     } else if (w3) {
       if (!wc.ParseFromArray(m->payload, int(m->len))) {
         problem("unparsable CampaignWindowCount at offset " +

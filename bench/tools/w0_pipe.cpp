@@ -5,7 +5,14 @@
 //
 //   flow_bench_w0 --kafka.bootstrap=HOST:PORT --bench.input=TOPIC
 //   --bench.output=TOPIC
-//                 [--bench.unbounded=true] [--consumer.X=Y] [--producer.X=Y]
+//                 [--bench.unbounded=true] [--bench.work=w1]
+//                 [--consumer.X=Y] [--producer.X=Y]
+//
+// --bench.work=w1 (the "w0-w1" row): the same loop doing W1's work by hand,
+// the ceiling of a hand-written librdkafka program for W1: parse each
+// Event into one reused message, keep even ids, w1_transform, serialize
+// into one reused buffer, produce keyed by user_id (partitioner
+// murmur2_random, as libflow's sink).
 //
 // Bounded (default): ends once it has consumed up to the end offsets the
 // input had at start and every produced record is acknowledged; exit 0.
@@ -36,6 +43,10 @@ int run(const args& a) {
   std::string bootstrap = a.need("kafka.bootstrap"), in = a.need("bench.input"),
               out = a.need("bench.output");
   bool unbounded = a.flag("bench.unbounded");
+  std::string work = a.str("bench.work", "");
+  if (!work.empty() && work != "w1")
+    throw std::runtime_error("--bench.work: \"" + work + "\" is not w1");
+  bool w1 = work == "w1";
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
 
@@ -60,6 +71,7 @@ int run(const args& a) {
       {"queue.buffering.max.messages", "500000"},
       {"queue.buffering.max.kbytes", "262144"},
       {"compression.type", "none"},
+      {"partitioner", "murmur2_random"},
   };
   add_overrides(pkv, a, "producer.");
   auto pconf = make_conf(pkv);
@@ -87,6 +99,8 @@ int run(const args& a) {
 
   double t0 = mono_s();
   int64_t n = 0;
+  Event event;       // --bench.work=w1: parsed into, reused
+  std::string value; // --bench.work=w1: serialized into, reused
   std::vector<rd_kafka_message_t*> batch(4096);
   while (!g_stop && (unbounded || remaining > 0)) {
     // What is queued, without waiting; if nothing is, wait for the first
@@ -113,10 +127,31 @@ int run(const args& a) {
         throw std::runtime_error(std::string("consume: ") +
                                  rd_kafka_message_errstr(m.get()));
       }
-      for (;;) {
-        int r =
-            rd_kafka_produce(otopic, m->partition, RD_KAFKA_MSG_F_COPY,
-                             m->payload, m->len, m->key, m->key_len, nullptr);
+      const void* payload = m->payload;
+      size_t len = m->len;
+      const void* key = m->key;
+      size_t key_len = m->key_len;
+      int32_t partition = m->partition;
+      bool keep = true;
+      if (w1) {
+        if (!event.ParseFromArray(m->payload, static_cast<int>(m->len)))
+          throw std::runtime_error("malformed Event at offset " +
+                                   std::to_string(m->offset));
+        keep = w1_transform(event);
+        if (keep) {
+          value.clear();
+          event.AppendToString(&value);
+          payload = value.data();
+          len = value.size();
+          key = event.user_id().data();
+          key_len = event.user_id().size();
+          partition = RD_KAFKA_PARTITION_UA;
+        }
+      }
+      while (keep) {
+        int r = rd_kafka_produce(otopic, partition, RD_KAFKA_MSG_F_COPY,
+                                 const_cast<void*>(payload), len, key,
+                                 key_len, nullptr);
         if (r == 0) break;
         auto e = rd_kafka_last_error();
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
