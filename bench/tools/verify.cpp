@@ -22,6 +22,11 @@
 //                                input's and an output's: the system's
 //                                own latency, without the loader's leg)
 //       [--latency-from-id W]    W0 and W1-type outputs: latency percentiles
+//
+//   flow_bench_verify --own-latency IN_DUMP --own-latency-out OUT_DUMP
+//       [--latency-from-id W]
+//       joins two --append-dump files by id: percentiles of output append -
+//       input append over ids >= W (the system's own latency); no broker.
 //                                over ids >= W
 //
 // Without --expect-count it reads up to the end offsets found at start.
@@ -48,6 +53,8 @@
 
 #include "bench_common.hpp"
 
+#include <unordered_map>
+
 using namespace flow::bench;
 
 namespace {
@@ -59,7 +66,42 @@ std::string pct(std::vector<int64_t>& v, double q) {
   return std::to_string(v[k]);
 }
 
+std::string percentiles_json(std::vector<int64_t>& lat) {
+  size_t n = lat.size();
+  std::string p50 = pct(lat, 0.50), p99 = pct(lat, 0.99),
+              p999 = pct(lat, 0.999);
+  std::string mx =
+      n ? std::to_string(*std::max_element(lat.begin(), lat.end())) : "null";
+  return "{\"n\": " + std::to_string(n) + ", \"p50_ms\": " + p50 +
+         ", \"p99_ms\": " + p99 + ", \"p999_ms\": " + p999 +
+         ", \"max_ms\": " + mx + "}";
+}
+
+/// --own-latency IN OUT: per id (>= from), OUT's append time - IN's.
+int own_latency(const std::string& in_path, const std::string& out_path,
+                int64_t from) {
+  std::unordered_map<int64_t, int64_t> appended;
+  int64_t id = 0, ts = 0;
+  std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(in_path.c_str(), "r"),
+                                           std::fclose);
+  if (!in) throw std::runtime_error("--own-latency: cannot read " + in_path);
+  while (std::fscanf(in.get(), "%" SCNd64 " %" SCNd64, &id, &ts) == 2)
+    if (id >= from) appended[id] = ts;
+  std::unique_ptr<FILE, int (*)(FILE*)> out(
+      std::fopen(out_path.c_str(), "r"), std::fclose);
+  if (!out) throw std::runtime_error("--own-latency: cannot read " + out_path);
+  std::vector<int64_t> lat;
+  while (std::fscanf(out.get(), "%" SCNd64 " %" SCNd64, &id, &ts) == 2)
+    if (auto it = appended.find(id); it != appended.end())
+      lat.push_back(ts - it->second);
+  std::printf("{\"own_latency\": %s}\n", percentiles_json(lat).c_str());
+  return 0;
+}
+
 int run(const args& a) {
+  if (a.has("own-latency"))
+    return own_latency(a.need("own-latency"), a.need("own-latency-out"),
+                       a.num("latency-from-id", 0));
   std::string topic = a.need("topic");
   std::string w = a.need("workload");
   bool w1 = w == "W1" || w == "W4" || w == "W5";
@@ -249,16 +291,7 @@ int run(const args& a) {
   if (expect_count >= 0 && count != expect_count) ok = false;
   if (!expect_sum.empty() && expect_sum != hex64(sum)) ok = false;
   std::string latency = "null";
-  if (lat_from >= 0) {
-    size_t n = lat.size();
-    std::string p50 = pct(lat, 0.50), p99 = pct(lat, 0.99),
-                p999 = pct(lat, 0.999);
-    std::string mx =
-        n ? std::to_string(*std::max_element(lat.begin(), lat.end())) : "null";
-    latency = "{\"n\": " + std::to_string(n) + ", \"p50_ms\": " + p50 +
-              ", \"p99_ms\": " + p99 + ", \"p999_ms\": " + p999 +
-              ", \"max_ms\": " + mx + "}";
-  }
+  if (lat_from >= 0) latency = percentiles_json(lat);
   std::string esc;
   for (char ch : first_problem)
     esc += (ch == '"' || ch == '\\') ? ' ' : ch;
