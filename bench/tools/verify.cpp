@@ -53,6 +53,8 @@
 
 #include "bench_common.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <unordered_map>
 
 using namespace flow::bench;
@@ -64,6 +66,26 @@ std::string pct(std::vector<int64_t>& v, double q) {
   size_t k = std::min(v.size() - 1, size_t(q * double(v.size())));
   std::nth_element(v.begin(), v.begin() + long(k), v.end());
   return std::to_string(v[k]);
+}
+
+using file_ptr = std::unique_ptr<FILE, int (*)(FILE*)>;
+
+/// fopen(path, mode); throws naming `option` if it fails.
+file_ptr open_path(const std::string& path, const char* mode,
+                   const std::string& option) {
+  file_ptr f(std::fopen(path.c_str(), mode), std::fclose);
+  if (!f)
+    throw std::runtime_error(option + ": cannot open " + path + ": " +
+                             std::strerror(errno));
+  return f;
+}
+
+/// The file that option --`key` names, opened with `mode`; null if the
+/// option is not given.
+file_ptr open_file(const args& a, const std::string& key, const char* mode) {
+  auto path = a.str(key);
+  if (path.empty()) return file_ptr(nullptr, std::fclose);
+  return open_path(path, mode, "--" + key);
 }
 
 std::string percentiles_json(std::vector<int64_t>& lat) {
@@ -82,14 +104,10 @@ int own_latency(const std::string& in_path, const std::string& out_path,
                 int64_t from) {
   std::unordered_map<int64_t, int64_t> appended;
   int64_t id = 0, ts = 0;
-  std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(in_path.c_str(), "r"),
-                                           std::fclose);
-  if (!in) throw std::runtime_error("--own-latency: cannot read " + in_path);
+  auto in = open_path(in_path, "r", "--own-latency");
   while (std::fscanf(in.get(), "%" SCNd64 " %" SCNd64, &id, &ts) == 2)
     if (id >= from) appended[id] = ts;
-  std::unique_ptr<FILE, int (*)(FILE*)> out(
-      std::fopen(out_path.c_str(), "r"), std::fclose);
-  if (!out) throw std::runtime_error("--own-latency: cannot read " + out_path);
+  auto out = open_path(out_path, "r", "--own-latency-out");
   std::vector<int64_t> lat;
   while (std::fscanf(out.get(), "%" SCNd64 " %" SCNd64, &id, &ts) == 2)
     if (auto it = appended.find(id); it != appended.end())
@@ -118,18 +136,8 @@ int run(const args& a) {
   int64_t max_ms = a.num("max-ms", 0);
   int64_t lat_from = a.num("latency-from-id", -1);
   bool tail = a.num("tail", 0) != 0;
-  std::string append_path = a.str("append-dump");
-  std::unique_ptr<FILE, int (*)(FILE*)> append_dump(
-      append_path.empty() ? nullptr : std::fopen(append_path.c_str(), "w"),
-      std::fclose);
-  if (!append_path.empty() && !append_dump)
-    throw std::runtime_error("--append-dump: cannot write " + append_path);
-  std::string dump_path = a.str("latency-dump");
-  std::unique_ptr<FILE, int (*)(FILE*)> dump(
-      dump_path.empty() ? nullptr : std::fopen(dump_path.c_str(), "w"),
-      std::fclose);
-  if (!dump_path.empty() && !dump)
-    throw std::runtime_error("--latency-dump: cannot write " + dump_path);
+  auto append_dump = open_file(a, "append-dump", "w");
+  auto dump = open_file(a, "latency-dump", "w");
 
   std::vector<std::pair<std::string, std::string>> kv = {
       {"bootstrap.servers", a.need("bootstrap")},
