@@ -150,8 +150,8 @@ int run(const args& a) {
       }
       while (keep) {
         int r = rd_kafka_produce(otopic, partition, RD_KAFKA_MSG_F_COPY,
-                                 const_cast<void*>(payload), len, key,
-                                 key_len, nullptr);
+                                 const_cast<void*>(payload), len, key, key_len,
+                                 nullptr);
         if (r == 0) break;
         auto e = rd_kafka_last_error();
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
