@@ -22,12 +22,12 @@
 //                                input's and an output's: the system's
 //                                own latency, without the loader's leg)
 //       [--latency-from-id W]    W0 and W1-type outputs: latency percentiles
+//                                over ids >= W
 //
 //   flow_bench_verify --own-latency IN_DUMP --own-latency-out OUT_DUMP
 //       [--latency-from-id W]
 //       joins two --append-dump files by id: percentiles of output append -
 //       input append over ids >= W (the system's own latency); no broker.
-//                                over ids >= W
 //
 // Without --expect-count it reads up to the end offsets found at start.
 //
