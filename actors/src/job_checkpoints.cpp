@@ -219,14 +219,17 @@ void job_checkpoints::completed(const checkpoint::pb::Metadata& md) {
   if (auto& c = coordinator_.stats().last_completed; view_ && c)
     view_->record_checkpoint({c->id.value(), c->trigger_time_ms, c->duration_ms,
                               c->size_bytes, c->alignment_ms, true, ""});
+  // Every subtask hears of it: sources commit their positions (their part
+  // says where they stood), sinks and operators publish what they held
+  // for it (an exactly-once sink's output, dead letters).
   for (auto& p : md.parts()) {
     for (auto& s : plan_.subtasks) {
-      if ((s.kind != node_kind::source && s.kind != node_kind::sink) ||
-          s.node.value() != p.operator_id() || s.index != p.subtask_index() ||
+      if (s.node.value() != p.operator_id() || s.index != p.subtask_index() ||
           finished_[s.id.value()])
         continue;
-      self_->send(actors_[s.id.value()], cp_done_atom::value,
-                  md.checkpoint_id(), p.SerializeAsString());
+      self_->send(
+          actors_[s.id.value()], cp_done_atom::value, md.checkpoint_id(),
+          s.kind == node_kind::source ? p.SerializeAsString() : std::string{});
     }
   }
   if (coordinator_.final_complete()) {

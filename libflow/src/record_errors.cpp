@@ -99,7 +99,8 @@ record_error_handler::record_error_handler(const task_setup& s)
     : policy_(s.on_error), operator_name_(s.operator_name),
       subtask_index_(s.subtask_index), metrics_(s.metrics),
       clock_(s.clock ? s.clock : &clock::system()) {
-  if (policy_ != on_error::dead_letter) return;
+  // Looked up whatever the policy: a restore may hold dead letters of a
+  // run under dead-letter.
   setup_ = s;
   if (s.settings)
     destination_ = configured_dead_letter_destination(*s.settings);
@@ -141,6 +142,23 @@ void record_error_handler::handle(dead_letter d) {
     }
     return;
   }
+  writer().write(std::move(d));
+  ++dead_lettered_;
+  if (metrics_) metrics_->add(metrics_->records_dead_lettered, 1);
+  busy_ = true;
+  if (dead_lettered_ == 1)
+    logger("flow/errors")
+        ->warn("operator '{}' subtask {}: first record sent to the "
+               "dead-letter destination",
+               operator_name_, subtask_index_);
+}
+
+void record_error_handler::set_wakeup(std::function<void()> wake) {
+  wake_ = std::move(wake);
+  if (writer_) writer_->set_wakeup(wake_);
+}
+
+dead_letter_writer& record_error_handler::writer() {
   if (!writer_) {
     if (!destination_)
       throw config_failure(
@@ -152,19 +170,44 @@ void record_error_handler::handle(dead_letter d) {
     writer_ = destination_->open(setup_);
     if (wake_) writer_->set_wakeup(wake_);
   }
-  writer_->write(std::move(d));
-  ++dead_lettered_;
-  if (metrics_) metrics_->add(metrics_->records_dead_lettered, 1);
-  busy_ = true;
-  if (dead_lettered_ == 1)
-    logger("flow/errors")
-        ->warn("operator '{}' subtask {}: first record sent to the "
-               "dead-letter destination",
-               operator_name_, subtask_index_);
+  return *writer_;
 }
 
 void record_error_handler::resume() {
   if (writer_) busy_ = !writer_->flushed();
+}
+
+std::string record_error_handler::snapshot(checkpoint_id id) {
+  return writer_ ? writer_->snapshot(id) : std::string{};
+}
+
+void record_error_handler::restore(checkpoint_id id, const std::string& state) {
+  bool checkpointed =
+      destination_ && destination_->checkpointed(*setup_.settings);
+  // Under dead-letter the writer opens now even with nothing to publish:
+  // opening settles what the run before left open (a Kafka transaction
+  // that would hold back read_committed readers of the topic until it
+  // timed out).
+  if (state.empty() && !(checkpointed && policy_ == on_error::dead_letter))
+    return;
+  if (!checkpointed)
+    throw config_failure(
+        "invalid config: operator '" + operator_name_ + "' subtask " +
+        std::to_string(subtask_index_) +
+        " restores dead letters that "
+        "checkpoint " +
+        std::to_string(id.value()) + " holds unpublished, " +
+        "and no dead-letter destination that publishes with checkpoints is "
+        "configured (run it with the dead-letter settings it was taken "
+        "with)");
+  writer().restore(id, state);
+  busy_ = true;
+}
+
+void record_error_handler::checkpoint_complete(checkpoint_id id) {
+  if (!writer_) return;
+  writer_->checkpoint_complete(id);
+  busy_ = !writer_->flushed();
 }
 
 } // namespace flow

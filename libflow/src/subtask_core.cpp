@@ -140,6 +140,7 @@ void subtask_core::restore(const subtask_restore& r) {
   task_->restore_key_groups(r.key_groups);
   if (is_source()) task_->restore_positions(r.positions);
   task_->restore_operator_state(r.id, r.operator_state);
+  task_->restore_dead_letters(r.id, r.dead_letters);
   auto& et = r.event_time;
   outbox_.restore_status(et.output_watermark, et.output_idle);
   if (r.inputs.size() == times_.size()) {
@@ -177,12 +178,13 @@ void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
 
 void subtask_core::snapshot(checkpoint_id id, int64_t alignment_ms) {
   snapshotted_ = id;
-  subtask_snapshot s{id, alignment_ms, {}, {}, {}, {}};
+  subtask_snapshot s{id, alignment_ms, {}, {}, {}, {}, {}};
   s.event_time = {watermark_, outbox_.watermark(), outbox_.idle()};
   task_->snapshot_key_groups(s.key_groups);
   if (is_source()) task_->snapshot_positions(s.positions);
   task_->prepare_checkpoint();
   task_->snapshot_operator_state(id, s.operator_state);
+  task_->snapshot_dead_letters(id, s.dead_letters);
   unflushed_.push_back(std::move(s));
   release_flushed();
 }

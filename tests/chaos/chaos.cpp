@@ -10,7 +10,8 @@
 // kafka restart --keep-data; the job may fail loudly and is run again).
 // Required: nothing lost, nothing duplicated, every key in order, the
 // keyed state exact (count = seq + 1 in every output record), and every
-// bad input record exactly once in the dead-letter topic.
+// bad input record exactly once in the dead-letter topic: those the
+// source cannot parse, and those a user function throws on.
 // At-least-once through the same harness: nothing lost; the duplicates are
 // counted and printed.
 //
@@ -76,14 +77,20 @@ struct verdict {
   size_t dead_letters = 0;
   size_t dead_letters_lost = 0;
   size_t dead_letters_duplicated = 0;
+  /// Of dead_letters: those of a user function (flow.operator header),
+  /// and how many of the repeats.
+  size_t operator_dead_letters = 0;
+  size_t operator_dead_letters_duplicated = 0;
 };
 
 std::ostream& operator<<(std::ostream& os, const verdict& v) {
   os << v.records << " records: " << v.lost << " lost, " << v.duplicated
      << " duplicated, " << v.out_of_order << " out of order, " << v.bad_state
-     << " with a wrong count; dead letters: " << v.dead_letters << ", "
+     << " with a wrong count; dead letters: " << v.dead_letters << " ("
+     << v.operator_dead_letters << " of a user function), "
      << v.dead_letters_lost << " lost, " << v.dead_letters_duplicated
-     << " duplicated";
+     << " duplicated (" << v.operator_dead_letters_duplicated
+     << " of a user function)";
   if (!v.bad_keys.empty()) {
     os << "; keys:";
     for (size_t i = 0; i < v.bad_keys.size() && i < 10; ++i)
@@ -114,6 +121,8 @@ struct harness : fixture {
            "--flow.checkpoint-interval=" + std::to_string(100 + rng() % 200) +
                "ms",
            "--flow.checkpoint-dir=" + dir.string(),
+           "--flow.on-error=dead-letter",
+           "--kafka.dead-letter-topic=" + in + ".dlq",
            "--chaos.input=" + in,
            "--chaos.output=" + out};
     std::ostringstream shown;
@@ -133,6 +142,12 @@ struct harness : fixture {
         bad.key = "bad";
         bad.value = "x" + std::to_string(i);
         input.push_back(std::move(bad));
+      }
+      if (i % 1009 == 700) {
+        producer_record poison;
+        poison.key = "poison";
+        poison.value = "-" + std::to_string(i + 1);
+        input.push_back(std::move(poison));
       }
     }
   }
@@ -164,7 +179,7 @@ struct harness : fixture {
     std::map<std::string, int> bad_expected;
     for (size_t i = 0; i < (complete ? loaded() : 0); ++i) {
       auto& r = input[i];
-      if (*r.key == "bad")
+      if (*r.key == "bad" || *r.key == "poison")
         bad_expected[r.value] = 0;
       else
         expected[*r.key] = std::stoll(r.value) + 1;
@@ -207,11 +222,21 @@ struct harness : fixture {
     for (auto& [key, b] : bad)
       v.bad_keys.push_back(key);
     // Every bad record once in the dead-letter topic.
-    for (auto& r : read_all(in + ".dlq"))
-      if (auto it = bad_expected.find(r.value); it != bad_expected.end())
+    // A user function's dead letter names the record in its exception's
+    // message; the source's holds the record's value.
+    for (auto& r : read_all(in + ".dlq")) {
+      const std::string* named = &r.value;
+      for (auto& hd : r.headers)
+        if (hd.key == dlq_exception_message_header) named = &hd.value;
+      if (auto it = bad_expected.find(*named); it != bad_expected.end())
         ++it->second;
+    }
     for (auto& [value, n] : bad_expected) {
       v.dead_letters += n > 0;
+      if (value[0] == '-') {
+        v.operator_dead_letters += n > 0;
+        v.operator_dead_letters_duplicated += n > 1 ? n - 1 : 0;
+      }
       v.dead_letters_lost += n == 0;
       v.dead_letters_duplicated += n > 1 ? n - 1 : 0;
     }
@@ -397,6 +422,7 @@ void check_exactly_once(const verdict& v, size_t total) {
   BOOST_CHECK_EQUAL(v.bad_state, 0u);
   BOOST_CHECK_EQUAL(v.records, total);
   BOOST_CHECK_GT(v.dead_letters, 0u);
+  BOOST_CHECK_GT(v.operator_dead_letters, 0u);
   BOOST_CHECK_EQUAL(v.dead_letters_lost, 0u);
   BOOST_CHECK_EQUAL(v.dead_letters_duplicated, 0u);
 }

@@ -3,7 +3,9 @@
 //
 // Input records: key = a key's name, value = its sequence number (0, 1, 2,
 // ... per key, in order within the key's partition); a value that is not a
-// number goes to the dead-letter topic. The keyed stage keeps
+// number goes to the dead-letter topic from the source, a negative number
+// from the user function after it (flow.on-error = dead-letter; the
+// exception's message is the number). The keyed stage keeps
 // per key how many records it has seen and the last sequence number
 // (checkpointed state) and emits for each record "seq count": with every
 // input record processed exactly once and its state restored exactly,
@@ -58,7 +60,14 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("not a sequence number: " + value);
     return keyed{std::string(v.key), seq};
   };
+  // A negative number fails in a user function: dead-lettered by the
+  // operator (with exactly-once, published with the checkpoints).
+  auto check = [](keyed x) {
+    if (x.second < 0) throw std::domain_error(std::to_string(x.second));
+    return x;
+  };
   t.source(flow::kafka::source<keyed>(program.get(input), parse))
+      .map(check, "check")
       .key_by([](const keyed& x) { return x.first; })
       .aggregate(sequence_check{}, "sequence")
       .sink(flow::kafka::sink<std::pair<std::string, seen>>(

@@ -16,6 +16,46 @@ const std::string* header_of(const producer_record& r, std::string_view name) {
   return nullptr;
 }
 
+/// Creates a dead-letter topic on a real broker (one partition, room for
+/// dlq_max_value_bytes); nothing if it exists or the cluster is embedded.
+void create_topic(const client_settings& s, const std::string& topic) {
+  if (!s.embedded())
+    admin{s}.create_topic(
+        topic, 1, -1,
+        {{"max.message.bytes", std::to_string(dlq_max_message_bytes)}});
+}
+
+/// The dead letter of a record a user function or sink failed on
+/// (dead_letter's headers in dead_letter_queue.hpp).
+producer_record record_of(dead_letter d) {
+  producer_record r;
+  r.headers.push_back(header{dlq_operator_header, d.operator_name});
+  r.headers.push_back(
+      header{dlq_subtask_header, std::to_string(d.subtask_index)});
+  r.headers.push_back(header{dlq_exception_type_header, d.exception_type});
+  r.headers.push_back(header{dlq_exception_message_header, d.message});
+  r.headers.push_back(
+      header{dlq_error_header, d.message.empty()
+                                   ? d.exception_type
+                                   : d.exception_type + ": " + d.message});
+  r.headers.push_back(
+      header{dlq_value_header, d.serialized ? "serialized" : "description"});
+  if (d.origin) {
+    r.headers.push_back(header{dlq_topic_header, d.origin->topic});
+    r.headers.push_back(
+        header{dlq_partition_header, std::to_string(d.origin->partition)});
+    r.headers.push_back(
+        header{dlq_offset_header, std::to_string(d.origin->offset)});
+  }
+  if (d.payload.size() > dlq_max_value_bytes) {
+    r.headers.push_back(
+        header{dlq_truncated_header, std::to_string(d.payload.size())});
+    d.payload.resize(dlq_max_value_bytes);
+  }
+  r.value = std::move(d.payload);
+  return r;
+}
+
 } // namespace
 
 std::string dead_letter_transactional_id(const std::string& group,
@@ -31,16 +71,15 @@ dead_letter_queue::dead_letter_queue(client_settings s, std::string topic,
                                      const std::string& transactional_id)
     : topic_(std::move(topic)), executor_(executor) {
   if (s.delivery == delivery_guarantee::exactly_once) group_ = s.group_id;
-  const auto limit = std::to_string(dlq_max_message_bytes);
-  s.properties.emplace_back("message.max.bytes", limit);
+  s.properties.emplace_back("message.max.bytes",
+                            std::to_string(dlq_max_message_bytes));
   std::optional<topic_producer::transactional> txn;
   if (!group_.empty())
     txn = topic_producer::transactional{transactional_id,
                                         s.transaction_timeout_ms};
   opening_.start(
-      executor, [s = std::move(s), topic = topic_, limit, group = group_, txn] {
-        if (!s.embedded())
-          admin{s}.create_topic(topic, 1, -1, {{"max.message.bytes", limit}});
+      executor, [s = std::move(s), topic = topic_, group = group_, txn] {
+        create_topic(s, topic);
         opened o;
         if (!txn) {
           o.producer = std::make_shared<topic_producer>(s, topic, 1);
@@ -121,30 +160,7 @@ void dead_letter_queue::add(const record_view& v,
 }
 
 void dead_letter_queue::add(dead_letter d) {
-  producer_record r;
-  r.headers.push_back(header{dlq_operator_header, d.operator_name});
-  r.headers.push_back(
-      header{dlq_subtask_header, std::to_string(d.subtask_index)});
-  r.headers.push_back(header{dlq_exception_type_header, d.exception_type});
-  r.headers.push_back(header{dlq_exception_message_header, d.message});
-  r.headers.push_back(
-      header{dlq_error_header, d.message.empty()
-                                   ? d.exception_type
-                                   : d.exception_type + ": " + d.message});
-  r.headers.push_back(
-      header{dlq_value_header, d.serialized ? "serialized" : "description"});
-  if (d.origin) {
-    r.headers.push_back(header{dlq_topic_header, d.origin->topic});
-    r.headers.push_back(
-        header{dlq_partition_header, std::to_string(d.origin->partition)});
-    r.headers.push_back(
-        header{dlq_offset_header, std::to_string(d.origin->offset)});
-  }
-  if (d.payload.size() > dlq_max_value_bytes)
-    r.headers.push_back(
-        header{dlq_truncated_header, std::to_string(d.payload.size())});
-  r.value = std::move(d.payload);
-  add(std::move(r));
+  add(record_of(std::move(d)));
 }
 
 void dead_letter_queue::add(producer_record r) {
@@ -237,6 +253,34 @@ private:
   dead_letter_queue queue_;
 };
 
+/// One subtask's dead letters in kafka.dead-letter-topic with
+/// kafka.delivery = exactly-once: an exactly_once_writer of its own
+/// (transactional id dead_letter_transactional_id), so that they are
+/// published with the checkpoints as a sink's records are.
+class checkpointed_writer final : public dead_letter_writer {
+public:
+  checkpointed_writer(exactly_once_writer::target t,
+                      const connector_context& ctx)
+      : writer_(std::move(t), ctx) {}
+  void write(dead_letter d) override {
+    writer_.append(record_of(std::move(d)));
+  }
+  bool flushed() override {
+    writer_.resume();
+    return !writer_.busy() && !writer_.publishing();
+  }
+  std::string snapshot(checkpoint_id id) override {
+    return writer_.snapshot(id);
+  }
+  void restore(checkpoint_id id, const std::string& state) override {
+    writer_.restore(id, state);
+  }
+  void checkpoint_complete(checkpoint_id id) override { writer_.complete(id); }
+
+private:
+  exactly_once_writer writer_;
+};
+
 } // namespace
 
 std::string operator_dead_letters::key() const {
@@ -247,12 +291,32 @@ bool operator_dead_letters::configured(const settings_map& s) const {
   return !dead_letter_topic_of(s).empty();
 }
 
+bool operator_dead_letters::checkpointed(const settings_map& s) const {
+  return client_settings::from(&s).delivery == delivery_guarantee::exactly_once;
+}
+
 std::unique_ptr<dead_letter_writer>
 operator_dead_letters::open(const task_setup& s) const {
   auto settings = client_settings::from(s.settings);
   auto topic = settings.dead_letter_topic;
   auto id = dead_letter_transactional_id(settings.group_id, s.operator_name,
                                          s.subtask_index);
+  if (settings.delivery == delivery_guarantee::exactly_once) {
+    exactly_once_writer::target t;
+    t.where = "exactly-once dead letters of '" + s.operator_name + "'[" +
+              std::to_string(s.subtask_index) + "] in " + topic;
+    t.topic = std::move(topic);
+    t.transactional_id = std::move(id);
+    t.properties.emplace_back("message.max.bytes",
+                              std::to_string(dlq_max_message_bytes));
+    t.prepare = [topic = t.topic](const client_settings& cs) {
+      create_topic(cs, topic);
+    };
+    // No metrics: the subtask's producer gauges are its sink's.
+    auto ctx = connector_context::of(s);
+    ctx.metrics = nullptr;
+    return std::make_unique<checkpointed_writer>(std::move(t), ctx);
+  }
   return std::make_unique<topic_writer>(std::move(settings), std::move(topic),
                                         s.executor, id);
 }

@@ -17,20 +17,41 @@ exactly_once_writer::transactional_id(const std::string& group,
          std::to_string(subtask_index);
 }
 
+namespace {
+
+exactly_once_writer::target sink_target(std::string topic,
+                                        const connector_context& ctx) {
+  exactly_once_writer::target t;
+  t.transactional_id = exactly_once_writer::transactional_id(
+      client_settings::from(ctx.settings).group_id, ctx.operator_name,
+      ctx.subtask_index);
+  t.where = "exactly-once sink " + topic + "[" +
+            std::to_string(ctx.subtask_index) + "]";
+  t.embedded_partitions = static_cast<int32_t>(ctx.parallelism);
+  t.topic = std::move(topic);
+  return t;
+}
+
+} // namespace
+
 exactly_once_writer::exactly_once_writer(std::string topic,
                                          const connector_context& ctx)
-    : topic_(std::move(topic)), settings_(client_settings::from(ctx.settings)),
-      executor_(ctx.executor), metrics_(ctx.metrics),
+    : exactly_once_writer(sink_target(std::move(topic), ctx), ctx) {}
+
+exactly_once_writer::exactly_once_writer(target t, const connector_context& ctx)
+    : topic_(std::move(t.topic)), id_(std::move(t.transactional_id)),
+      where_(std::move(t.where)),
+      settings_(client_settings::from(ctx.settings)), executor_(ctx.executor),
+      metrics_(ctx.metrics),
       log_(static_cast<size_t>(settings_.exactly_once_buffer_bytes),
            "kafka.exactly-once-buffer-bytes") {
-  id_ = transactional_id(settings_.group_id, ctx.operator_name,
-                         ctx.subtask_index);
-  where_ = "exactly-once sink " + topic_ + "[" +
-           std::to_string(ctx.subtask_index) + "]";
+  for (auto& p : t.properties)
+    settings_.properties.push_back(std::move(p));
   topic_producer::transactional txn{id_, settings_.transaction_timeout_ms};
   opening_.start(executor_, [s = settings_, topic = topic_, txn,
-                             partitions =
-                                 static_cast<int32_t>(ctx.parallelism)] {
+                             partitions = t.embedded_partitions,
+                             prepare = std::move(t.prepare)] {
+    if (prepare) prepare(s);
     opened o;
     // init_transactions first: it aborts what an older instance left open,
     // so the marker read next is settled.

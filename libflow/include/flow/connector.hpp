@@ -208,9 +208,17 @@ public:
                               const std::string& state) override {
     fn_->restore(id, state);
   }
+  void snapshot_dead_letters(checkpoint_id id, std::string& out) override {
+    out = errors_.snapshot(id);
+  }
+  void restore_dead_letters(checkpoint_id id,
+                            const std::string& state) override {
+    errors_.restore(id, state);
+  }
   void checkpoint_complete(checkpoint_id id,
                            const std::vector<source_position>&) override {
     fn_->checkpoint_complete(id);
+    errors_.checkpoint_complete(id);
   }
 
 private:

@@ -34,6 +34,19 @@ public:
     errors_.set_wakeup(std::move(wake));
     return false;
   }
+  void snapshot_dead_letters(checkpoint_id id, std::string& out) override {
+    out = errors_.snapshot(id);
+  }
+  void restore_dead_letters(checkpoint_id id,
+                            const std::string& state) override {
+    errors_.restore(id, state);
+  }
+  /// Publishes the dead letters checkpoint `id` held. Tasks that override
+  /// it call it too.
+  void checkpoint_complete(checkpoint_id id,
+                           const std::vector<source_position>&) override {
+    errors_.checkpoint_complete(id);
+  }
 
 protected:
   /// Runs `body(x)` on every record of `xs` in order. A record `body`

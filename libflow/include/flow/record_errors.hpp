@@ -6,6 +6,7 @@
 // operator and sink task applies per record.
 
 #include "flow/exceptions.hpp"
+#include "flow/ids.hpp"
 #include "flow/on_error.hpp"
 #include "flow/option.hpp"
 #include "flow/serde.hpp"
@@ -63,17 +64,38 @@ struct dead_letter {
 
 /// One subtask's dead-letter output. Never blocks: it holds what it cannot
 /// send yet. Threading: the subtask's thread only.
+///
+/// A writer of a checkpointed destination (dead_letter_destination::
+/// checkpointed) publishes with the job's checkpoints, as an exactly-once
+/// sink does: the dead letters written between barriers n-1 and n are
+/// part of checkpoint n's state (snapshot) and become visible once it has
+/// completed (checkpoint_complete), so that a restart from a checkpoint
+/// neither loses nor repeats the dead letters of the records it replays.
 class dead_letter_writer {
 public:
   virtual ~dead_letter_writer();
   /// Takes `d` (held until it can be sent).
   virtual void write(dead_letter d) = 0;
-  /// Serves the writer; true once everything written is acknowledged
-  /// (durable). Throws if a dead letter cannot be delivered.
+  /// Serves the writer; true once nothing waits: everything written is
+  /// acknowledged (durable), or for a checkpointed writer held in its
+  /// state with no publication in flight. Throws if a dead letter cannot
+  /// be delivered.
   virtual bool flushed() = 0;
   /// The writer calls `wake` (any thread, cheaply) when flushed() may have
   /// become true. Called once, before the first write().
   virtual void set_wakeup(std::function<void()> wake) {}
+
+  // -- checkpointed writers ---------------------------------------------------
+
+  /// Barrier `id`: the dead letters not yet published, as checkpoint `id`
+  /// keeps them (empty: none).
+  virtual std::string snapshot(checkpoint_id id) { return {}; }
+  /// Before the first write(), when the job restores checkpoint `id`: what
+  /// snapshot(id) returned for the same subtask (not empty).
+  virtual void restore(checkpoint_id id, const std::string& state) {}
+  /// Checkpoint `id` (and those before it) completed: publishes its dead
+  /// letters; flushed() is false until they are published.
+  virtual void checkpoint_complete(checkpoint_id id) {}
 };
 
 /// A connector that takes dead letters (the Kafka connector: a topic),
@@ -85,8 +107,15 @@ public:
   virtual std::string key() const = 0;
   /// True if `settings` configure it.
   virtual bool configured(const settings_map& settings) const = 0;
-  /// The writer of one subtask (called on its first dead letter, on the
-  /// subtask's thread; blocking work goes to s.executor).
+  /// True if its writers under `settings` publish with the checkpoints
+  /// (see dead_letter_writer): their state is then part of each
+  /// checkpoint.
+  virtual bool checkpointed(const settings_map& settings) const {
+    return false;
+  }
+  /// The writer of one subtask (called on its first dead letter, or on a
+  /// restore of dead letters a checkpoint holds, on the subtask's thread;
+  /// blocking work goes to s.executor).
   virtual std::unique_ptr<dead_letter_writer>
   open(const task_setup& s) const = 0;
 };
@@ -133,7 +162,11 @@ std::string describe_value(const T& x) {
 /// subtask's dead_letter_writer, opened on the first one, and counts
 /// (records_dead_lettered); the task is then busy() until the dead letters
 /// are acknowledged, so the subtask neither takes input nor finishes
-/// before they are durable.
+/// before they are durable. With a checkpointed destination (Kafka with
+/// kafka.delivery = exactly-once) they are held in the checkpoints
+/// (snapshot, restore) and published once one completes
+/// (checkpoint_complete): the task is busy() while that publication is in
+/// flight, so a subtask at its end finishes only after it.
 ///
 /// Threading: the subtask's thread only.
 class record_error_handler {
@@ -179,7 +212,19 @@ public:
   /// delivered.
   void resume();
   /// Keeps `wake` for the dead-letter writer.
-  void set_wakeup(std::function<void()> wake) { wake_ = std::move(wake); }
+  void set_wakeup(std::function<void()> wake);
+
+  // -- checkpoints (a checkpointed destination's writer) ---------------------
+
+  /// The dead letters checkpoint `id` holds (empty: none, or not
+  /// checkpointed).
+  std::string snapshot(checkpoint_id id);
+  /// Resumes from what snapshot(id) returned, before the first record:
+  /// opens the writer (under dead-letter also if `state` is empty) and
+  /// stays busy() until the restored dead letters are published.
+  void restore(checkpoint_id id, const std::string& state);
+  /// Checkpoint `id` completed: its dead letters go out.
+  void checkpoint_complete(checkpoint_id id);
 
   uint64_t skipped() const noexcept { return skipped_; }
   uint64_t dead_lettered() const noexcept { return dead_lettered_; }
@@ -207,6 +252,9 @@ private:
   /// subtask's names.
   dead_letter describe_exception() const;
   void handle(dead_letter d);
+  /// Opens the writer if it is not (throws config_failure without a
+  /// destination).
+  dead_letter_writer& writer();
 
   on_error policy_;
   std::string operator_name_;

@@ -54,6 +54,9 @@ struct subtask_snapshot {
   std::vector<source_position> positions;
   /// Sinks: their own state (task::snapshot_operator_state); empty if none.
   std::string operator_state;
+  /// Dead letters held for this checkpoint (task::snapshot_dead_letters);
+  /// empty if none.
+  std::string dead_letters;
   /// Where the subtask stood in event time.
   event_time_snapshot event_time;
 };

@@ -206,6 +206,16 @@ public:
   virtual void restore_operator_state(checkpoint_id id,
                                       const std::string& state) {}
 
+  /// Operators and sinks: the dead letters held for checkpoint `id`
+  /// (record_error_handler::snapshot), right after snapshot_operator_state.
+  virtual void snapshot_dead_letters(checkpoint_id id, std::string& out) {}
+
+  /// Operators and sinks: resume from what snapshot_dead_letters wrote for
+  /// the same subtask at checkpoint `id` (empty if nothing), before the
+  /// first input. Called on every restore.
+  virtual void restore_dead_letters(checkpoint_id id,
+                                    const std::string& state) {}
+
   /// Checkpoint `id` is complete (written and durable). Sources stood at
   /// `p` in it (source_function::checkpoint_complete); sinks learn the id
   /// (sink_function::checkpoint_complete).
@@ -221,6 +231,8 @@ struct subtask_restore {
   std::vector<source_position> positions;
   /// Sinks: their own state (task::snapshot_operator_state).
   std::string operator_state;
+  /// Dead letters not yet published (task::snapshot_dead_letters).
+  std::string dead_letters;
   /// The subtask's event time at the checkpoint (see
   /// checkpoint::redistribute for a rescaled operator).
   event_time_snapshot event_time;

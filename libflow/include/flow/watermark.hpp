@@ -145,9 +145,10 @@ public:
   }
   void prepare_checkpoint() override { fn_->prepare_checkpoint(); }
   bool busy() const override { return fn_->busy(); }
-  void checkpoint_complete(checkpoint_id,
+  void checkpoint_complete(checkpoint_id id,
                            const std::vector<source_position>& p) override {
     fn_->checkpoint_complete(p);
+    emitting_task<T>::checkpoint_complete(id, p);
   }
 
 private:

@@ -17,6 +17,7 @@ std::string encode_state(subtask_snapshot snap) {
     x->set_state(g.bytes.data(), g.bytes.size());
   }
   st.set_operator_state(std::move(snap.operator_state));
+  st.set_dead_letters(std::move(snap.dead_letters));
   return st.SerializeAsString();
 }
 
@@ -30,6 +31,7 @@ part_state decode_state(const std::string& bytes) {
     out.key_groups.push_back(
         {g.key_group(), {g.state().begin(), g.state().end()}});
   out.operator_state = st.operator_state();
+  out.dead_letters = st.dead_letters();
   return out;
 }
 
@@ -185,6 +187,7 @@ redistribution redistribute(const pb::Metadata& md,
         auto& r = out.subtasks[s->id.value()];
         r.key_groups = std::move(states[j].key_groups);
         r.operator_state = std::move(states[j].operator_state);
+        r.dead_letters = std::move(states[j].dead_letters);
         r.positions = positions_of(md.parts(static_cast<int>(j)));
         if (event_time)
           r.event_time = event_time_of(md.parts(static_cast<int>(j)));
@@ -217,6 +220,14 @@ redistribution redistribute(const pb::Metadata& md,
             " holds state of its own (a sink's, e.g. the open epoch of an "
             "exactly-once Kafka sink), which does not split or merge over "
             "subtasks");
+      if (!states[j].dead_letters.empty())
+        throw incompatible_checkpoint(
+            where + " cannot restore " + op + rescaling + ": subtask " +
+            std::to_string(i) +
+            " holds dead letters not yet published (kafka.delivery = "
+            "exactly-once), which belong to its transactional id; restore "
+            "it at parallelism " +
+            std::to_string(o.parallelism) + " first");
       for (auto& g : states[j].key_groups) {
         if (g.key_group >= plan.max_parallelism)
           throw incompatible_checkpoint(

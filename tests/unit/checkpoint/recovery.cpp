@@ -115,7 +115,7 @@ checkpoint::pb::Metadata metadata_of(const physical_plan& plan) {
   checkpoint::pb::Metadata md;
   md.set_checkpoint_id(4);
   for (auto& s : plan.subtasks) {
-    subtask_snapshot snap{checkpoint_id{4}, 0, {}, {{"", 7}}, {}, {}};
+    subtask_snapshot snap{checkpoint_id{4}, 0, {}, {{"", 7}}, {}, {}, {}};
     *md.add_parts() = checkpoint::describe(s, snap);
   }
   return md;
@@ -161,8 +161,9 @@ BOOST_AUTO_TEST_CASE(parts_restore_the_same_topology_only) {
 }
 
 BOOST_AUTO_TEST_CASE(part_state_round_trips) {
-  subtask_snapshot snap{checkpoint_id{1},    3, {{5, {'a', 'b'}}, {9, {}}}, {},
-                        {"sink\0state", 10}, {}};
+  subtask_snapshot snap{
+      checkpoint_id{1}, 3, {{5, {'a', 'b'}}, {9, {}}}, {}, {"sink\0state", 10},
+      {"held", 4},      {}};
   auto back = checkpoint::decode_state(checkpoint::encode_state(snap));
   BOOST_REQUIRE_EQUAL(back.key_groups.size(), 2u);
   BOOST_CHECK_EQUAL(back.key_groups[0].key_group, 5u);
@@ -171,6 +172,7 @@ BOOST_AUTO_TEST_CASE(part_state_round_trips) {
   BOOST_CHECK(back.key_groups[1].bytes.empty());
   BOOST_CHECK_EQUAL(back.operator_state, snap.operator_state);
   BOOST_CHECK_EQUAL(back.operator_state.size(), 10u);
+  BOOST_CHECK_EQUAL(back.dead_letters, "held");
   BOOST_CHECK_THROW(checkpoint::decode_state("\xff\xff\xff"),
                     std::runtime_error);
 }

@@ -166,7 +166,7 @@ struct fake_checkpoint {
     md.set_checkpoint_id(3);
     md.set_key_groups(plan.max_parallelism);
     for (auto& s : plan.subtasks) {
-      subtask_snapshot snap{checkpoint_id{3}, 0, {}, {}, {}, {}};
+      subtask_snapshot snap{checkpoint_id{3}, 0, {}, {}, {}, {}, {}};
       if (s.kind == node_kind::source)
         snap.positions = {{std::to_string(s.index), 10},
                           {std::to_string(s.index + 4), 20}};
@@ -174,7 +174,7 @@ struct fake_checkpoint {
         for (uint32_t g = s.index; g < plan.max_parallelism; g += s.parallelism)
           snap.key_groups.push_back({g, {static_cast<char>(g)}});
       *md.add_parts() = checkpoint::describe(s, snap);
-      states.push_back({snap.key_groups, {}});
+      states.push_back({snap.key_groups, {}, {}});
     }
   }
 };
@@ -321,6 +321,12 @@ BOOST_AUTO_TEST_CASE(what_cannot_be_rescaled_is_refused_with_the_reason) {
   sink_state.states.back().operator_state = "epoch";
   refused(sink_state, physical_plan::build(small(2, 1), po),
           "holds state of its own");
+  // Dead letters waiting for publication (an operator's, or a sink's).
+  fake_checkpoint held{from};
+  held.states.back().dead_letters = "epoch";
+  refused(held, physical_plan::build(small(2, 1), po),
+          "holds dead letters not yet published");
+  BOOST_CHECK_NO_THROW(checkpoint::redistribute(held.md, held.states, from));
   // A checkpoint of format 2, which does not record its key groups.
   fake_checkpoint old{from};
   old.md.set_key_groups(0);

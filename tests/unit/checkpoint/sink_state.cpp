@@ -146,7 +146,7 @@ BOOST_AUTO_TEST_CASE(
   // the epoch survives in the part.
   auto part = checkpoint::decode_state(checkpoint::encode_state(snaps[0]));
   subtask_restore r{
-      checkpoint_id{7}, part.key_groups, {}, part.operator_state, {}, {}};
+      checkpoint_id{7}, part.key_groups, {}, part.operator_state, {}, {}, {}};
   sink_subtask second{&r};
   BOOST_CHECK_EQUAL(second.sink->restored_from, 7u);
   second.core->checkpoint_complete(checkpoint_id{7}, {});

@@ -65,8 +65,9 @@ using cp_ack_atom = caf::atom_constant<caf::atom("cpack")>;
 using cp_decline_atom = caf::atom_constant<caf::atom("cpdecline")>;
 /// (cp_abort_atom, uint64 id): job -> subtasks: checkpoint id is aborted.
 using cp_abort_atom = caf::atom_constant<caf::atom("cpabort")>;
-/// (cp_done_atom, uint64 id, string part): job -> source and sink subtasks:
-/// checkpoint id, in which the subtask's part was `part`, is complete.
+/// (cp_done_atom, uint64 id, string part): job -> subtasks: checkpoint id,
+/// in which the subtask's part was `part` (sources; empty for the others),
+/// is complete.
 using cp_done_atom = caf::atom_constant<caf::atom("cpdone")>;
 /// (ended_atom, uint32 subtask): subtask -> job: its output ended; it
 /// waits for release_atom (a job with checkpoints ends with a final one).
@@ -124,18 +125,31 @@ typename Inspector::result_type inspect(Inspector& f, source_position& x) {
   return f(caf::meta::type_name("flow::source_position"), x.split, x.position);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_time_snapshot& x) {
+  return f(caf::meta::type_name("flow::event_time_snapshot"), x.watermark,
+           x.output_watermark, x.output_idle);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, channel_time& x) {
+  return f(caf::meta::type_name("flow::channel_time"), x.watermark, x.idle);
+}
+
 /// A subtask's state to restore travels in a cluster's deploy request.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, subtask_restore& x) {
   auto id = x.id.value();
   if constexpr (std::is_base_of_v<caf::deserializer, Inspector>) {
     auto err = f(caf::meta::type_name("flow::subtask_restore"), id,
-                 x.key_groups, x.positions, x.operator_state);
+                 x.key_groups, x.positions, x.operator_state, x.dead_letters,
+                 x.event_time, x.inputs);
     if (!err) x.id = checkpoint_id{id};
     return err;
   } else {
     return f(caf::meta::type_name("flow::subtask_restore"), id, x.key_groups,
-             x.positions, x.operator_state);
+             x.positions, x.operator_state, x.dead_letters, x.event_time,
+             x.inputs);
   }
 }
 

@@ -23,6 +23,8 @@ struct part_state {
   std::vector<key_group_snapshot> key_groups;
   /// A sink's own state (task::snapshot_operator_state); empty if none.
   std::string operator_state;
+  /// Dead letters waiting for publication (task::snapshot_dead_letters).
+  std::string dead_letters;
 };
 
 /// The bytes of a part's file: the snapshot's keyed state and operator
@@ -64,7 +66,8 @@ struct redistribution {
 ///   n % parallelism, the assignment of a fresh start (see
 ///   source_position);
 /// - a sink's own state (operator_state) cannot be split or merged: a
-///   sink that holds any is refused;
+///   sink that holds any is refused; so is a subtask holding dead letters
+///   not yet published (dead_letters);
 /// - event time: a subtask starts at the lowest watermark and output
 ///   watermark of the old subtasks it inherits from (those that held its
 ///   splits, for a source, or its key groups), idle if they all were.

@@ -16,7 +16,7 @@ namespace flow::checkpoint {
 
 /// The metadata format this build writes (metadata.proto says what each
 /// version holds)...
-inline constexpr uint32_t metadata_format_version = 4;
+inline constexpr uint32_t metadata_format_version = 5;
 /// ... and the oldest it reads.
 inline constexpr uint32_t oldest_metadata_format_version = 1;
 

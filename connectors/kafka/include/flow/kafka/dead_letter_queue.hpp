@@ -78,9 +78,10 @@ inline constexpr size_t dlq_max_message_bytes = dlq_max_value_bytes + (1 << 20);
 ///   an abandoned one's until its instance reopens or
 ///   kafka.transaction-timeout-ms) and costs time in proportion to the
 ///   topic's size.
-/// Dead letters of user functions and sinks (add(dead_letter)) are fenced
-/// but not deduplicated: a restart from a checkpoint writes those of the
-/// records it replays again.
+/// With exactly-once, the dead letters of user functions and sinks do not
+/// come here: operator_dead_letters gives each subtask an
+/// exactly_once_writer of its own, which publishes them with the
+/// checkpoints.
 ///
 /// Threading: as topic_producer (the subtask's thread); while a commit
 /// runs on the executor the subtask's thread does not touch the producer.
@@ -169,18 +170,24 @@ private:
 
 /// "libflow.<group>.<operator>.<index>.dead-letters": the transactional.id
 /// of one subtask's dead-letter producer with kafka.delivery =
-/// exactly-once (distinct from its sink's, exactly_once_writer).
+/// exactly-once (distinct from its sink's, exactly_once_writer), and the
+/// marker group of an operator's or sink's checkpointed dead letters.
 std::string dead_letter_transactional_id(const std::string& group,
                                          const std::string& operator_name,
                                          uint32_t subtask_index);
 
-/// The Kafka connector's dead_letter_destination: kafka.dead-letter-topic
-/// (a dead_letter_queue per subtask that has a dead letter). Registered
-/// by the connector library.
+/// The Kafka connector's dead_letter_destination: kafka.dead-letter-topic.
+/// Each subtask that has a dead letter gets a dead_letter_queue; with
+/// kafka.delivery = exactly-once instead an exactly_once_writer of its
+/// own (transactional id dead_letter_transactional_id), checkpointed as
+/// an exactly-once sink is: its dead letters are part of the checkpoint
+/// after them and visible once that completed, so a restart neither
+/// loses nor repeats them. Registered by the connector library.
 class operator_dead_letters final : public dead_letter_destination {
 public:
   std::string key() const override;
   bool configured(const settings_map& s) const override;
+  bool checkpointed(const settings_map& s) const override;
   std::unique_ptr<dead_letter_writer> open(const task_setup& s) const override;
 };
 

@@ -6,9 +6,12 @@
 #include "flow/kafka/options.hpp"
 #include "flow/kafka/topic_producer.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace flow::kafka {
 
@@ -41,7 +44,26 @@ namespace flow::kafka {
 /// only what it captured).
 class exactly_once_writer {
 public:
+  /// Where a writer publishes, and under which ids.
+  struct target {
+    std::string topic;
+    /// The transactional.id, also the marker's group.
+    std::string transactional_id;
+    /// Names the writer in logs and errors.
+    std::string where;
+    /// Partitions of the topic on the embedded cluster.
+    int32_t embedded_partitions = 1;
+    /// Producer properties on top of the client settings'.
+    std::vector<std::pair<std::string, std::string>> properties;
+    /// Runs on the executor before the producer opens (creates the topic,
+    /// say); may be empty.
+    std::function<void(const client_settings&)> prepare;
+  };
+
+  /// A sink subtask's writer: target of_sink(topic, ctx).
   exactly_once_writer(std::string topic, const connector_context& ctx);
+  /// A writer to `t` (ctx's operator names nothing: `t` has the ids).
+  exactly_once_writer(target t, const connector_context& ctx);
   ~exactly_once_writer();
 
   exactly_once_writer(const exactly_once_writer&) = delete;
@@ -65,6 +87,8 @@ public:
   /// replays its input) from the latest checkpoint.
   void finish();
   bool busy() const;
+  /// True while a publication is in flight.
+  bool publishing() const { return in_flight_.has_value(); }
   /// Goes on after the executor's work returned (the host wakes the
   /// subtask then).
   void resume();
