@@ -145,6 +145,11 @@ public:
   }
   void prepare_checkpoint() override { fn_->prepare_checkpoint(); }
   bool busy() const override { return fn_->busy(); }
+  /// A source runs no user function under the on-error policy: its own
+  /// dead letters go through its connector (the Kafka source's queue), so
+  /// it holds none in checkpoints and opens no writer on a restore.
+  void snapshot_dead_letters(checkpoint_id, std::string&) override {}
+  void restore_dead_letters(checkpoint_id, const std::string&) override {}
   void checkpoint_complete(checkpoint_id id,
                            const std::vector<source_position>& p) override {
     fn_->checkpoint_complete(p);

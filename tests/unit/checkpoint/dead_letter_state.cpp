@@ -184,8 +184,7 @@ BOOST_AUTO_TEST_CASE(dead_letters_wait_for_the_checkpoint_after_them) {
   s.core->checkpoint_complete(checkpoint_id{1}, {});
   // Busy while the publication is in flight: no input meanwhile.
   s.send({-5});
-  BOOST_CHECK(destination->published ==
-              (std::vector<std::string>{"-1", "-2"}));
+  BOOST_CHECK(destination->published == (std::vector<std::string>{"-1", "-2"}));
   s.core->checkpoint_complete(checkpoint_id{2}, {});
   s.core->drain();
   BOOST_CHECK(destination->published ==
@@ -273,14 +272,13 @@ BOOST_AUTO_TEST_CASE(without_a_checkpointed_destination_a_restore_is_refused) {
   };
   silent_transport tr;
   subtask_metrics metrics;
-  subtask_core core{make,         setup, std::vector<size_t>{0}, 1,
-                    channel_options{}, tr,    metrics};
-  BOOST_CHECK_EXCEPTION(core.restore(r), config_failure,
-                        [](const config_failure& e) {
-                          return std::string(e.what()).find(
-                                     "restores dead letters") !=
-                                 std::string::npos;
-                        });
+  subtask_core core{make, setup,  std::vector<size_t>{0}, 1, channel_options{},
+                    tr,   metrics};
+  BOOST_CHECK_EXCEPTION(
+      core.restore(r), config_failure, [](const config_failure& e) {
+        return std::string(e.what()).find("restores dead letters") !=
+               std::string::npos;
+      });
 }
 
 BOOST_AUTO_TEST_SUITE_END()
