@@ -10,6 +10,7 @@
 #include "flow/operators.hpp"
 #include "flow/record_errors.hpp"
 #include "flow/subtask_core.hpp"
+#include "held_epochs.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -23,43 +24,10 @@ using namespace flow;
 
 namespace {
 
-struct silent_transport final : transport {
-  void send_batch(size_t, batch_ptr) override {}
-  void send_end_of_stream(size_t) override {}
-  void send_watermark(size_t, int64_t) override {}
-  void send_idle(size_t, bool) override {}
-  void send_credit(size_t, uint32_t) override {}
-  void send_barrier(size_t, checkpoint_id) override {}
-};
-
-using epochs = std::map<uint64_t, std::vector<std::string>>;
-
-/// "id:a,b,;id:..." for the epochs held (messages have no ',' or ';').
-std::string encode(const epochs& e) {
-  std::ostringstream out;
-  for (auto& [id, xs] : e) {
-    out << id << ':';
-    for (auto& x : xs)
-      out << x << ',';
-    out << ';';
-  }
-  return out.str();
-}
-
-epochs decode(const std::string& s) {
-  epochs e;
-  std::istringstream in(s);
-  std::string epoch;
-  while (std::getline(in, epoch, ';')) {
-    auto colon = epoch.find(':');
-    auto& xs = e[std::stoull(epoch.substr(0, colon))];
-    std::istringstream items(epoch.substr(colon + 1));
-    std::string x;
-    while (std::getline(items, x, ','))
-      xs.push_back(x);
-  }
-  return e;
-}
+using flow::test::silent_transport;
+using epochs = flow::test::epochs<std::string>;
+using flow::test::encode;
+const auto decode = flow::test::decode<std::string>;
 
 /// Published dead letters (their messages), in memory, for settings with
 /// `test.checkpointed-dead-letters`. A writer holds each epoch until its

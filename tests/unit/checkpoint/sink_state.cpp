@@ -8,6 +8,7 @@
 #include "flow/connector.hpp"
 #include "flow/subtask_core.hpp"
 #include "flow/watermark.hpp"
+#include "held_epochs.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -19,42 +20,10 @@ using namespace flow;
 
 namespace {
 
-struct silent_transport final : transport {
-  void send_batch(size_t, batch_ptr) override {}
-  void send_end_of_stream(size_t) override {}
-  void send_watermark(size_t, int64_t) override {}
-  void send_idle(size_t, bool) override {}
-  void send_credit(size_t, uint32_t) override {}
-};
-
-using epochs = std::map<uint64_t, std::vector<int>>;
-
-/// "id:x,y,;id:..." for the epochs held.
-std::string encode(const epochs& e) {
-  std::ostringstream out;
-  for (auto& [id, xs] : e) {
-    out << id << ':';
-    for (int x : xs)
-      out << x << ',';
-    out << ';';
-  }
-  return out.str();
-}
-
-epochs decode(const std::string& s) {
-  epochs e;
-  std::istringstream in(s);
-  std::string epoch;
-  while (std::getline(in, epoch, ';')) {
-    auto colon = epoch.find(':');
-    auto& xs = e[std::stoull(epoch.substr(0, colon))];
-    std::istringstream items(epoch.substr(colon + 1));
-    std::string x;
-    while (std::getline(items, x, ','))
-      xs.push_back(std::stoi(x));
-  }
-  return e;
-}
+using flow::test::silent_transport;
+using epochs = flow::test::epochs<int>;
+using flow::test::encode;
+const auto decode = flow::test::decode<int>;
 
 /// Holds what it is written until the checkpoint that follows it
 /// completes: the epochs not yet published are its state.
