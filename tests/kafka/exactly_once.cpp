@@ -5,9 +5,14 @@
 // writes nothing visible.
 #include "fixture.hpp"
 
+#include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/exactly_once_writer.hpp"
 
 #include <boost/test/unit_test.hpp>
+
+#include <stdexcept>
+
+#include <set>
 
 #include <filesystem>
 #include <map>
@@ -139,6 +144,93 @@ BOOST_AUTO_TEST_CASE(a_bounded_job_publishes_all_of_its_output_at_its_end) {
     BOOST_REQUIRE_EQUAL(seen.size(), static_cast<size_t>(n));
     for (auto& [v, count] : seen)
       BOOST_REQUIRE_MESSAGE(count == 1, v << " published " << count << "x");
+  }
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(dead_letters_of_a_function_and_a_sink_are_published_once) {
+  // A bounded exactly-once job under dead-letter: a user function throws
+  // on some records, the sink cannot write one 5 MB record into its 1 MB
+  // topic. Their dead letters are held in the job's final checkpoint and
+  // published when it completes, before the job ends; the same command
+  // again restores that checkpoint and publishes none a second time.
+  auto in = unique("eos-dl-in");
+  adm.create_topic(in, 2, -1, {{"max.message.bytes", "10485760"}});
+  auto out = unique("eos-dl-out");
+  adm.create_topic(out, 2, -1, {{"max.message.bytes", "1048576"}});
+  auto dlq = unique("eos-dl-dlq");
+  constexpr int n = 3000;
+  auto poison = [](const std::string& v) {
+    return v.size() < 10 && std::stoi(v) % 97 == 5;
+  };
+  std::vector<producer_record> input;
+  std::multiset<std::string> good, lettered_expected;
+  for (int i = 0; i < n; ++i) {
+    producer_record r;
+    r.key = "k" + std::to_string(i % 31);
+    r.value = std::to_string(i);
+    (poison(r.value) ? lettered_expected : good).insert(r.value);
+    input.push_back(std::move(r));
+  }
+  producer_record big;
+  big.key = "big";
+  big.value = std::string(5 << 20, 'v');
+  lettered_expected.insert(big.value);
+  input.push_back(std::move(big));
+  produce(in, input, 10 << 20);
+  auto dir = std::filesystem::temp_directory_path() / unique("flow-eos-dl");
+  auto group = unique("eos-dl");
+  auto opts = options(2, {{"kafka.delivery", "exactly-once"},
+                          {"kafka.group-id", group},
+                          {"kafka.dead-letter-topic", dlq},
+                          {"flow.checkpoint-interval", "50s"},
+                          {"flow.checkpoint-dir", dir.string()}});
+  opts.checkpoints.interval = std::chrono::seconds(50);
+  opts.checkpoints.dir = dir.string();
+  opts.on_error = flow::on_error::dead_letter;
+  auto run = [&] {
+    flow::topology t{"eos-dead-letters"};
+    t.source(source<std::string>(in))
+        .map(
+            [&](const std::string& v) {
+              if (poison(v)) throw std::invalid_argument(v);
+              return v;
+            },
+            "check")
+        .sink(sink<std::string>(out, sink_options{"writer", 1}));
+    return flow::runtime::execute(t, opts);
+  };
+  for (int round = 0; round < 2; ++round) {
+    BOOST_TEST_INFO("run " << round + 1);
+    auto res = run();
+    BOOST_REQUIRE_MESSAGE(res.ok, res.error);
+    // As above: new instances of the transactional ids wait for the
+    // commits' markers.
+    for (uint32_t i = 0; i < 2; ++i)
+      topic_producer{settings,
+                     dlq,
+                     1,
+                     {dead_letter_transactional_id(group, "check", i), 30000}};
+    topic_producer{settings,
+                   dlq,
+                   1,
+                   {dead_letter_transactional_id(group, "writer", 0), 30000}};
+    topic_producer{
+        settings,
+        out,
+        1,
+        {exactly_once_writer::transactional_id(group, "writer", 0), 30000}};
+    std::multiset<std::string> got, lettered;
+    for (auto& r : read_all(out))
+      got.insert(r.value);
+    BOOST_TEST((got == good));
+    for (auto& r : read_all(dlq))
+      lettered.insert(
+          r.value == std::string(5 << 20, 'v')
+              ? r.value
+              : r.header_value(dlq_exception_message_header).value_or(""));
+    BOOST_TEST(lettered.size() == lettered_expected.size());
+    BOOST_TEST((lettered == lettered_expected));
   }
   std::filesystem::remove_all(dir);
 }

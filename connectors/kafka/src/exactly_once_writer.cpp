@@ -2,6 +2,7 @@
 
 #include "flow/fault.hpp"
 #include "flow/kafka/admin.hpp"
+#include "flow/kafka/record_limit.hpp"
 #include "flow/log.hpp"
 
 #include <algorithm>
@@ -29,6 +30,7 @@ exactly_once_writer::target sink_target(std::string topic,
             std::to_string(ctx.subtask_index) + "]";
   t.embedded_partitions = static_cast<int32_t>(ctx.parallelism);
   t.topic = std::move(topic);
+  t.record_limit = true;
   return t;
 }
 
@@ -50,12 +52,20 @@ exactly_once_writer::exactly_once_writer(target t, const connector_context& ctx)
   topic_producer::transactional txn{id_, settings_.transaction_timeout_ms};
   opening_.start(executor_, [s = settings_, topic = topic_, txn,
                              partitions = t.embedded_partitions,
-                             prepare = std::move(t.prepare)] {
+                             prepare = std::move(t.prepare),
+                             limit = t.record_limit] {
     if (prepare) prepare(s);
     opened o;
+    auto producer_settings = s;
+    if (limit) {
+      auto l = sink_record_limit(s, topic);
+      producer_settings = std::move(l.producer_settings);
+      o.max_record_bytes = l.max_record_bytes;
+    }
     // init_transactions first: it aborts what an older instance left open,
     // so the marker read next is settled.
-    o.producer = std::make_shared<topic_producer>(s, topic, partitions, txn);
+    o.producer = std::make_shared<topic_producer>(producer_settings, topic,
+                                                  partitions, txn);
     auto committed = admin(s).committed(txn.id, topic);
     if (auto it = committed.find(0); it != committed.end())
       o.marker = it->second;
@@ -133,6 +143,7 @@ void exactly_once_writer::resume() {
   if (!opening_.ready()) return;
   auto o = opening_.take();
   producer_ = std::move(o.producer);
+  max_record_bytes_ = o.max_record_bytes;
   auto dropped = log_.reconcile(o.marker, restored_);
   logger("flow/kafka")
       ->info("{}: transactional id {}, marker {}, restored checkpoint {}: {} "

@@ -6,6 +6,7 @@
 #include "flow/kafka/options.hpp"
 #include "flow/kafka/topic_producer.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -58,6 +59,9 @@ public:
     /// Runs on the executor before the producer opens (creates the topic,
     /// say); may be empty.
     std::function<void(const client_settings&)> prepare;
+    /// Asks the topic for the largest record it takes (sink_record_limit),
+    /// sizing the producer to it: max_record_bytes().
+    bool record_limit = false;
   };
 
   /// A sink subtask's writer: target of_sink(topic, ctx).
@@ -93,6 +97,11 @@ public:
   /// subtask then).
   void resume();
 
+  /// Once open (not busy()): the largest record (key, value and headers)
+  /// the topic takes; SIZE_MAX if the target did not ask. A larger one
+  /// would fail the transaction: the sink sends it to its on-error policy.
+  size_t max_record_bytes() const noexcept { return max_record_bytes_; }
+
   /// "libflow.<group>.<operator>.<index>".
   static std::string transactional_id(const std::string& group,
                                       const std::string& operator_name,
@@ -103,6 +112,7 @@ private:
     std::shared_ptr<topic_producer> producer;
     /// The marker group's committed offset; -1 if none.
     int64_t marker = -1;
+    size_t max_record_bytes = SIZE_MAX;
   };
   /// Takes a publication that returned (rethrowing its error), then
   /// starts the next one if a completed checkpoint has epochs left.
@@ -134,6 +144,7 @@ private:
   /// The latest checkpoint known complete.
   checkpoint_id completed_{0};
   uint64_t transactions_ = 0;
+  size_t max_record_bytes_ = SIZE_MAX;
   /// Sums over the transactions, and the longest one's total (µs).
   topic_producer::transaction_timing timing_total_;
   int64_t publish_us_max_ = 0;

@@ -203,9 +203,12 @@ public:
   /// The executor wakes the subtask when the writer's work returns.
   bool set_wakeup(std::function<void()>) override { return true; }
   void write(std::vector<T>& records) override {
-    // The transaction's producer checks the size (not known here).
+    // The writer is open (the sink gets no input while it is busy): a
+    // record too large for the topic goes to the on-error policy here, as
+    // in sink_fn, instead of failing every transaction it would be in.
     for (auto& x : records)
-      if (serialize_checked(serialize_, x, record_, SIZE_MAX, topic_, errors_))
+      if (serialize_checked(serialize_, x, record_, writer_->max_record_bytes(),
+                            topic_, errors_))
         writer_->append(record_);
     writer_->pass_on();
   }
