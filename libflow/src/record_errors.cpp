@@ -191,15 +191,13 @@ void record_error_handler::restore(checkpoint_id id, const std::string& state) {
   if (state.empty() && !(checkpointed && policy_ == on_error::dead_letter))
     return;
   if (!checkpointed)
-    throw config_failure(
-        "invalid config: operator '" + operator_name_ + "' subtask " +
-        std::to_string(subtask_index_) +
-        " restores dead letters that "
-        "checkpoint " +
-        std::to_string(id.value()) + " holds unpublished, " +
-        "and no dead-letter destination that publishes with checkpoints is "
-        "configured (run it with the dead-letter settings it was taken "
-        "with)");
+    throw config_failure("invalid config: operator '" + operator_name_ +
+                         "' subtask " + std::to_string(subtask_index_) +
+                         " restores dead letters that checkpoint " +
+                         std::to_string(id.value()) +
+                         " holds unpublished, and no dead-letter destination "
+                         "that publishes with checkpoints is configured (run "
+                         "it with the dead-letter settings it was taken with)");
   writer().restore(id, state);
   busy_ = true;
 }

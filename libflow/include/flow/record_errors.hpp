@@ -91,7 +91,8 @@ public:
   /// keeps them (empty: none).
   virtual std::string snapshot(checkpoint_id id) { return {}; }
   /// Before the first write(), when the job restores checkpoint `id`: what
-  /// snapshot(id) returned for the same subtask (not empty).
+  /// snapshot(id) returned for the same subtask (empty if nothing: the
+  /// writer then only settles what the run before left open).
   virtual void restore(checkpoint_id id, const std::string& state) {}
   /// Checkpoint `id` (and those before it) completed: publishes its dead
   /// letters; flushed() is false until they are published.

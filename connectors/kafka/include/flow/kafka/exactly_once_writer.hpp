@@ -64,7 +64,8 @@ public:
     bool record_limit = false;
   };
 
-  /// A sink subtask's writer: target of_sink(topic, ctx).
+  /// A sink subtask's writer to `topic`: ids from ctx's operator and
+  /// subtask (transactional_id), sized to the topic's largest record.
   exactly_once_writer(std::string topic, const connector_context& ctx);
   /// A writer to `t` (ctx's operator names nothing: `t` has the ids).
   exactly_once_writer(target t, const connector_context& ctx);
