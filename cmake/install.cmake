@@ -10,8 +10,8 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(flow_installed_targets flow flow_checkpoint_proto flow_runtime flow_connectors)
-set(flow_include_dirs libflow/include actors/include connectors/include)
+set(flow_installed_targets flow flow_checkpoint_proto flow_rocksdb flow_runtime flow_connectors)
+set(flow_include_dirs libflow/include libflow/rocksdb/include actors/include connectors/include)
 if(TARGET flow_kafka)
   list(APPEND flow_installed_targets flow_kafka)
   list(APPEND flow_include_dirs connectors/kafka/include)
@@ -24,6 +24,7 @@ endif()
 # build uses (its ALIAS targets) are the names the package exports.
 set_target_properties(flow PROPERTIES EXPORT_NAME flow)
 set_target_properties(flow_checkpoint_proto PROPERTIES EXPORT_NAME checkpoint_proto)
+set_target_properties(flow_rocksdb PROPERTIES EXPORT_NAME rocksdb)
 set_target_properties(flow_runtime PROPERTIES EXPORT_NAME runtime)
 set_target_properties(flow_connectors PROPERTIES EXPORT_NAME connectors)
 if(TARGET flow_kafka)
@@ -56,4 +57,5 @@ install(FILES
   ${CMAKE_CURRENT_BINARY_DIR}/libflowConfigVersion.cmake
   cmake/FindCAF.cmake
   cmake/FindRdKafka.cmake
+  cmake/FindRocksDB.cmake
   DESTINATION ${flow_package_dir})

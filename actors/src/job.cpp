@@ -4,6 +4,7 @@
 
 #include "flow/log.hpp"
 #include "flow/plan.hpp"
+#include "flow/rocksdb_state.hpp"
 #include "flow/run.hpp"
 #include "flow/runtime/job_checkpoints.hpp"
 #include "flow/runtime/messages.hpp"
@@ -125,6 +126,8 @@ spawn_subtasks(caf::actor_system& sys, const topology& t,
                std::vector<subtask_restore>* restore) {
   metrics.resize(plan.subtasks.size());
   std::vector<caf::actor> result;
+  // One per process and run: its stores share one memory budget.
+  auto state = make_state_backend(opts.state);
   for (auto id : ids) {
     auto& s = plan.subtasks.at(id);
     auto m = std::make_shared<subtask_metrics>();
@@ -136,6 +139,7 @@ spawn_subtasks(caf::actor_system& sys, const topology& t,
     spec.metrics = m;
     spec.job = job;
     spec.checkpoints = checkpoints;
+    spec.state = state;
     if (restore) spec.restore = std::move((*restore)[id]);
     result.push_back(spawn_subtask(sys, std::move(spec)));
   }

@@ -221,7 +221,8 @@ caf::behavior subtask_behavior(subtask_actor* self, subtask_spec spec) {
               if (auto me = caf::actor_cast<caf::actor>(weak))
                 caf::anon_send(me, wake_atom::value);
             },
-            st.executor.get(), st.spec.restore ? &*st.spec.restore : nullptr);
+            st.executor.get(), st.spec.restore ? &*st.spec.restore : nullptr,
+            st.spec.state.get());
         st.spec.restore.reset(); // the task has it now
         if (st.driver->state() == driver_state::running) {
           self->set_default_handler(caf::print_and_drop);

@@ -166,6 +166,31 @@ const option<bool> savepoint_on_stop{
     "(never deleted by retention; --flow.restore=that directory resumes "
     "it) and exits 0."};
 
+const option<std::string> state_backend_kind{
+    "flow.state-backend", defaults.state.backend,
+    "Where keyed state lives: memory, or rocksdb (running reduces, "
+    "aggregates and process functions keep flow.state-cache-entries keys "
+    "per subtask in memory and spill the rest to an embedded RocksDB in "
+    "flow.state-dir; windows and joins stay in memory). Checkpoints are "
+    "the same either way.",
+    one_of({"memory", "rocksdb"})};
+const option<std::string> state_dir{
+    "flow.state-dir", defaults.state.dir,
+    "Local scratch directory of the rocksdb state backend (a subdirectory "
+    "per process run, removed when it ends); empty: the system's temporary "
+    "directory."};
+const option<int64_t> state_cache_entries{
+    "flow.state-cache-entries",
+    static_cast<int64_t>(defaults.state.cache_entries),
+    "rocksdb backend: keys a keyed state of one subtask keeps decoded in "
+    "memory; beyond that they are written to RocksDB between two batches.",
+    in_range(1, int64_t{1} << 32)};
+const option<int64_t> state_memory{
+    "flow.state-memory", static_cast<int64_t>(defaults.state.memory),
+    "rocksdb backend: bytes of block cache and write buffers of one "
+    "process, shared by all its subtasks' stores.",
+    in_range(int64_t{1} << 20, int64_t{1} << 40)};
+
 } // namespace opt
 
 using namespace opt;
@@ -233,6 +258,10 @@ const option<std::chrono::nanoseconds>& checkpoint_interval_option() {
 
 job_options job_options::from(const settings_map& s) {
   job_options o;
+  o.state.backend = state_backend_kind.get(s);
+  o.state.dir = state_dir.get(s);
+  o.state.cache_entries = static_cast<size_t>(state_cache_entries.get(s));
+  o.state.memory = static_cast<size_t>(state_memory.get(s));
   o.plan.default_parallelism = static_cast<uint32_t>(parallelism.get(s));
   o.plan.max_parallelism = static_cast<uint32_t>(max_parallelism.get(s));
   o.channels.batch_size = static_cast<size_t>(batch_size.get(s));

@@ -10,12 +10,48 @@ namespace flow {
 
 key_group_state::~key_group_state() = default;
 
+void key_group_state::spill_to(std::unique_ptr<spill_store>, size_t) {
+  throw std::logic_error("this keyed state cannot spill");
+}
+
+spill_store::~spill_store() = default;
+
+state_backend::~state_backend() = default;
+
+void key_group_states::add_spilling(key_group_state& part) {
+  if (backend_) {
+    part.spill_to(backend_->open(owner_ + "." + std::to_string(parts_.size())),
+                  backend_->cache_entries());
+    spilling_.push_back(&part);
+  }
+  parts_.push_back(&part);
+}
+
+void key_group_states::trim() {
+  for (auto p : spilling_)
+    p->trim();
+}
+
 void detail::throw_no_serde(const std::type_info& key,
                             const std::type_info& value) {
   throw std::logic_error(
       std::string("keyed state cannot be snapshotted: specialize "
                   "flow::serde for its key (") +
       key.name() + ") and value (" + value.name() + ")");
+}
+
+void detail::throw_cannot_spill(const std::type_info& key,
+                                const std::type_info& value) {
+  throw std::logic_error(
+      std::string("keyed state cannot spill (flow.state-backend = rocksdb): "
+                  "specialize flow::serde for its key (") +
+      key.name() + ") and value (" + value.name() + ")");
+}
+
+std::string detail::spill_prefix(uint32_t key_group) {
+  return {static_cast<char>(key_group >> 24),
+          static_cast<char>(key_group >> 16), static_cast<char>(key_group >> 8),
+          static_cast<char>(key_group)};
 }
 
 void key_group_states::snapshot(std::vector<key_group_snapshot>& out) const {

@@ -18,7 +18,8 @@ subtask_driver::~subtask_driver() = default;
 
 driver_action subtask_driver::start(std::function<void()> wake,
                                     blocking_executor* executor,
-                                    const subtask_restore* restore) {
+                                    const subtask_restore* restore,
+                                    state_backend* state) {
   if (state_ != driver_state::created) return {};
   try {
     task_setup setup;
@@ -29,6 +30,7 @@ driver_action subtask_driver::start(std::function<void()> wake,
     setup.settings = &opts_.settings;
     setup.max_parallelism = opts_.plan.max_parallelism;
     setup.executor = executor;
+    setup.state = state;
     setup.on_error = plan_.on_error.value_or(opts_.on_error);
     core_ = std::make_unique<subtask_core>(
         make_, std::move(setup), plan_.input_edges, plan_.outputs.size(),

@@ -62,6 +62,22 @@ BOOST_AUTO_TEST_CASE(checkpoint_options_reach_the_job_options) {
   BOOST_CHECK_EQUAL(cp.restore, "none");
 }
 
+BOOST_AUTO_TEST_CASE(state_options_reach_the_job_options) {
+  node_config memory;
+  BOOST_REQUIRE(memory.load({}) == node_config::outcome::ok);
+  BOOST_CHECK_EQUAL(memory.options().state.backend, "memory");
+  node_config cfg;
+  BOOST_REQUIRE(
+      cfg.load({"--flow.state-backend=rocksdb", "--flow.state-dir=/tmp/st",
+                "--flow.state-cache-entries=7",
+                "--flow.state-memory=16777216"}) == node_config::outcome::ok);
+  auto& st = cfg.options().state;
+  BOOST_CHECK_EQUAL(st.backend, "rocksdb");
+  BOOST_CHECK_EQUAL(st.dir, "/tmp/st");
+  BOOST_CHECK_EQUAL(st.cache_entries, 7u);
+  BOOST_CHECK_EQUAL(st.memory, size_t{16} << 20);
+}
+
 BOOST_AUTO_TEST_CASE(bad_values_name_the_key_and_the_expectation) {
   struct bad_case {
     std::vector<std::string> args;
@@ -77,6 +93,9 @@ BOOST_AUTO_TEST_CASE(bad_values_name_the_key_and_the_expectation) {
       {{"--flow.checkpoints-retained=0"}, "flow.checkpoints-retained"},
       {{"--flow.checkpoint-timeout=0s"}, "flow.checkpoint-timeout"},
       {{"--flow.checkpoint-interval=1s"}, "flow.checkpoint-dir"},
+      {{"--flow.state-backend=disk"}, "flow.state-backend"},
+      {{"--flow.state-cache-entries=0"}, "flow.state-cache-entries"},
+      {{"--flow.state-memory=1000"}, "flow.state-memory"},
       {{"--flow.no-such-key=1"}, "flow.no-such-key"},
       {{"stray"}, "stray"},
   };

@@ -6,6 +6,7 @@
 
 #include "flow/collection.hpp"
 #include "flow/join.hpp"
+#include "flow/rocksdb_state.hpp"
 #include "flow/state.hpp"
 #include "flow/topology.hpp"
 #include "flow/windows.hpp"
@@ -100,10 +101,13 @@ template <class Out>
 class keyed_instances {
 public:
   /// `input(x)`: the input edge of the operator that record x comes on.
+  /// `state`: where the instances' spilling keyed state goes (null:
+  /// memory).
   keyed_instances(const node_def& op, uint32_t parallelism,
                   std::function<uint32_t(const rec&)> key,
-                  std::function<size_t(const rec&)> input)
-      : op_(op), key_(std::move(key)), input_(std::move(input)) {
+                  std::function<size_t(const rec&)> input,
+                  state_backend* state = nullptr)
+      : op_(op), key_(std::move(key)), input_(std::move(input)), state_(state) {
     start(parallelism);
   }
 
@@ -129,8 +133,10 @@ public:
 
   /// Snapshots every key group, replaces the instances with `parallelism`
   /// fresh ones that restore them, and gives those the last watermark and
-  /// processing time again (what their restored inputs would send).
-  void rescale(uint32_t parallelism) {
+  /// processing time again (what their restored inputs would send). The
+  /// new instances keep their spilling state in `state` (null: memory).
+  void rescale(uint32_t parallelism, state_backend* state) {
+    state_ = state;
     std::vector<key_group_snapshot> groups;
     for (auto& st : subtasks_) {
       st->op->flush_all();
@@ -199,6 +205,7 @@ private:
       s.out = st->box.get();
       s.max_parallelism = key_groups;
       s.clock = &clock_;
+      s.state = state_;
       st->op = op_.make_task(s);
       subtasks_.push_back(std::move(st));
     }
@@ -216,6 +223,7 @@ private:
   const node_def& op_;
   std::function<uint32_t(const rec&)> key_;
   std::function<size_t(const rec&)> input_;
+  state_backend* state_;
   manual_clock clock_{0};
   int64_t wm_ = min_timestamp;
   std::vector<std::unique_ptr<subtask>> subtasks_;
@@ -234,12 +242,21 @@ auto keyed_recs(topology& t, int64_t disorder) {
       .key_by(&key_of);
 }
 
+/// Where the rescaled instances keep their spilling state before and after
+/// the rescaling (null: memory; the uninterrupted run keeps it in memory),
+/// and how many random inputs are run.
+struct state_setup {
+  state_backend* before = nullptr;
+  state_backend* after = nullptr;
+  int rounds = 12;
+};
+
 /// Runs the operator `build(t, disorder)` adds last to `t` on random input
 /// (records with an odd value on input edge 1 when `two_inputs`),
 /// uninterrupted and with a rescaling after a random step.
 template <class Out, class Build>
 void check_rescaling(const char* what, Build build, int64_t disorder,
-                     bool two_inputs = false) {
+                     bool two_inputs = false, state_setup state = {}) {
   auto seed = test_seed();
   BOOST_TEST_MESSAGE(what << ": seed " << seed);
   std::mt19937_64 rng{seed};
@@ -250,7 +267,7 @@ void check_rescaling(const char* what, Build build, int64_t disorder,
   build(t, disorder);
   const node_def& op = t.nodes().back();
   auto key = &key_of;
-  for (int round = 0; round < 12; ++round) {
+  for (int round = 0; round < state.rounds; ++round) {
     auto steps =
         random_steps(rng, 200 + rng() % 1500, 1 + rng() % 60, disorder);
     auto p = 1 + static_cast<uint32_t>(rng() % 4);
@@ -261,11 +278,11 @@ void check_rescaling(const char* what, Build build, int64_t disorder,
                                   << " steps, p " << p << ", q " << q
                                   << ", snapshot after step " << cut);
     keyed_instances<Out> whole{op, p, key, input};
-    keyed_instances<Out> rescaled{op, p, key, input};
+    keyed_instances<Out> rescaled{op, p, key, input, state.before};
     for (size_t i = 0; i < steps.size(); ++i) {
       whole.run(steps[i]);
       rescaled.run(steps[i]);
-      if (i == cut) rescaled.rescale(q);
+      if (i == cut) rescaled.rescale(q, state.after);
     }
     whole.finish();
     rescaled.finish();
@@ -414,6 +431,52 @@ BOOST_AUTO_TEST_CASE(join_buffers_and_tables_survive_rescaling) {
       30, true);
 }
 
+/// The rocksdb backend with a cache so small (1-8 keys per state, from the
+/// seed) that nearly every record reads and writes RocksDB.
+std::shared_ptr<state_backend> tiny_cache_backend() {
+  std::mt19937_64 rng{test_seed()};
+  state_options o;
+  o.backend = "rocksdb";
+  o.cache_entries = 1 + rng() % 8;
+  o.memory = size_t{4} << 20;
+  BOOST_TEST_MESSAGE("rocksdb backend, cache of " << o.cache_entries
+                                                  << " keys per state");
+  return make_state_backend(o);
+}
+
+BOOST_AUTO_TEST_CASE(spilled_state_gives_the_output_of_state_in_memory) {
+  // Spilled before and after the rescaling, and moved between the
+  // backends by it: checkpoints are the same bytes either way.
+  auto rocks = tiny_cache_backend();
+  BOOST_REQUIRE(rocks);
+  std::vector<state_setup> setups = {{rocks.get(), rocks.get(), 3},
+                                     {rocks.get(), nullptr, 2},
+                                     {nullptr, rocks.get(), 2}};
+  for (auto& setup : setups) {
+    check_rescaling<count_out>(
+        "spilled count",
+        [](topology& t, int64_t d) {
+          keyed_recs(t, d).aggregate(flow::count());
+        },
+        20, false, setup);
+    check_rescaling<rec>(
+        "spilled reduce",
+        [](topology& t, int64_t d) {
+          keyed_recs(t, d).reduce([](const rec& acc, const rec& x) {
+            return rec{acc.key, std::max(acc.ts, x.ts), acc.value + x.value};
+          });
+        },
+        20, false, setup);
+    check_rescaling<counts_and_buckets::out>(
+        "spilled process",
+        [](topology& t, int64_t d) {
+          keyed_recs(t, d).process(
+              [] { return std::make_unique<counts_and_buckets>(); });
+        },
+        150, false, setup);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(snapshots_name_the_missing_serde_and_bad_key_groups) {
   struct opaque {
     int64_t n;
@@ -444,6 +507,10 @@ BOOST_AUTO_TEST_CASE(snapshots_name_the_missing_serde_and_bad_key_groups) {
   BOOST_CHECK_THROW(op->snapshot_key_groups(groups), std::logic_error);
   BOOST_CHECK_THROW(op->restore_key_groups({key_group_snapshot{128, {}}}),
                     std::invalid_argument);
+  // Nor can its state spill: the task cannot be made with a backend.
+  auto rocks = tiny_cache_backend();
+  s.state = rocks.get();
+  BOOST_CHECK_THROW(t.nodes().back().make_task(s), std::logic_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

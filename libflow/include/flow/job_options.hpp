@@ -5,6 +5,7 @@
 #include "flow/option.hpp"
 #include "flow/plan.hpp"
 #include "flow/settings.hpp"
+#include "flow/state_backend.hpp"
 #include "flow/subtask_core.hpp"
 
 #include <chrono>
@@ -49,6 +50,8 @@ struct job_options {
   flow::on_error on_error = flow::on_error::fail;
   /// Checkpoints, restore and restarts (`flow.checkpoint-*`, ...).
   checkpoint::options checkpoints;
+  /// Where keyed state lives (`flow.state-*`).
+  state_options state;
   /// Every configured value as text, by key ("kafka.bootstrap"); options
   /// left unset are absent (flow::option::get supplies their defaults).
   /// Connectors and the job's own code read their options here.

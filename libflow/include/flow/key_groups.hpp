@@ -7,10 +7,13 @@
 // task::snapshot_key_groups).
 
 #include "flow/partitioning.hpp"
+#include "flow/state_backend.hpp"
 #include "flow/task.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 namespace flow {
@@ -38,6 +41,14 @@ public:
   /// malformed bytes.
   virtual void read_key_group(uint32_t key_group, const char*& pos,
                               const char* end) = 0;
+  /// From now on keeps at most `cache_entries` entries in memory after
+  /// each trim() and the others in `store` (state_backend). Parts that
+  /// cannot spill throw std::logic_error.
+  virtual void spill_to(std::unique_ptr<spill_store> store,
+                        size_t cache_entries);
+  /// Spilling parts: moves the entries in memory to the store if there are
+  /// more than the cache holds. Pointers into the part are invalid after.
+  virtual void trim() {}
 };
 
 /// All keyed state of one operator instance: its parts, written and read
@@ -45,14 +56,27 @@ public:
 /// program repeats in every instance).
 class key_group_states {
 public:
-  explicit key_group_states(uint32_t key_groups) : key_groups_(key_groups) {}
+  /// `backend` (null: in memory) is where add_spilling's parts spill to;
+  /// `owner` names their stores ("operator#subtask").
+  explicit key_group_states(uint32_t key_groups,
+                            state_backend* backend = nullptr,
+                            std::string owner = {})
+      : key_groups_(key_groups), backend_(backend), owner_(std::move(owner)) {}
   key_group_states(const key_group_states&) = delete;
   key_group_states& operator=(const key_group_states&) = delete;
 
   uint32_t key_groups() const noexcept { return key_groups_; }
 
-  /// Adds a part; it must outlive this object.
+  /// Adds a part that stays in memory; it must outlive this object.
   void add(key_group_state& part) { parts_.push_back(&part); }
+
+  /// Adds a part that spills to the state backend, if there is one. Only
+  /// parts of operators that touch one key per call may spill (reduce,
+  /// aggregate, process functions): they call trim() between batches.
+  void add_spilling(key_group_state& part);
+
+  /// Trims the spilling parts (key_group_state::trim).
+  void trim();
 
   /// See task::snapshot_key_groups.
   void snapshot(std::vector<key_group_snapshot>& out) const;
@@ -62,7 +86,10 @@ public:
 
 private:
   uint32_t key_groups_;
+  state_backend* backend_;
+  std::string owner_;
   std::vector<key_group_state*> parts_;
+  std::vector<key_group_state*> spilling_;
 };
 
 } // namespace flow

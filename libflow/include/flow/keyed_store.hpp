@@ -4,8 +4,10 @@
 #include "flow/serde.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <typeinfo>
 #include <unordered_map>
 #include <utility>
@@ -17,6 +19,12 @@ namespace detail {
 
 [[noreturn]] void throw_no_serde(const std::type_info& key,
                                  const std::type_info& value);
+[[noreturn]] void throw_cannot_spill(const std::type_info& key,
+                                     const std::type_info& value);
+
+/// A spilled entry's key: the key group (4 bytes, big-endian, so that a
+/// key group's entries are adjacent), then the key's serde bytes.
+std::string spill_prefix(uint32_t key_group);
 
 } // namespace detail
 
@@ -25,6 +33,15 @@ namespace detail {
 /// functions) stores its state in. The caller passes the key group it
 /// computed once per record (key_group_for); the lookup hashes the key
 /// again, nothing else. Snapshots need flow::serde<K> and serde<V>.
+///
+/// Spilling (spill_to, flow.state-backend = rocksdb): the maps then are a
+/// cache in front of a spill_store holding the serde bytes of K and V
+/// (serde<K> must give equal keys equal bytes). A lookup that misses the
+/// cache reads the store and caches what it found; trim() writes every
+/// cached entry back and empties the cache once it holds more than
+/// cache_entries. Values are written back whether changed or not: find()
+/// hands out mutable pointers. Snapshots and restores have the same bytes
+/// in both modes.
 template <class K, class V>
 class keyed_store final : public key_group_state {
 public:
@@ -39,77 +56,252 @@ public:
     return static_cast<uint32_t>(groups_.size());
   }
 
-  /// The value of `key` (in `key_group`), or null.
+  /// The value of `key` (in `key_group`), or null. Spilling: valid until
+  /// the next trim().
   V* find(uint32_t key_group, const K& key) {
     auto& g = groups_[key_group];
     auto i = g.find(key);
-    return i == g.end() ? nullptr : &i->second;
+    if (i != g.end()) return &i->second;
+    if constexpr (spillable)
+      if (spill_) {
+        i = load(key_group, key);
+        if (i != g.end()) return &i->second;
+      }
+    return nullptr;
   }
 
   /// The entry of `key`, made from `args` if there was none (then true).
   template <class Key, class... Args>
   std::pair<iterator, bool> try_emplace(uint32_t key_group, Key&& key,
                                         Args&&... args) {
-    return groups_[key_group].try_emplace(std::forward<Key>(key),
-                                          std::forward<Args>(args)...);
+    auto& g = groups_[key_group];
+    if constexpr (spillable)
+      if (spill_) {
+        auto i = g.find(key);
+        if (i == g.end()) i = load(key_group, key);
+        if (i != g.end()) return {i, false};
+      }
+    return g.try_emplace(std::forward<Key>(key), std::forward<Args>(args)...);
+  }
+
+  /// Adds `key`, which find() just did not find (no trim() since): unlike
+  /// try_emplace, a spilling store does not look for it again.
+  template <class Key, class... Args>
+  V& insert_absent(uint32_t key_group, Key&& key, Args&&... args) {
+    return groups_[key_group]
+        .try_emplace(std::forward<Key>(key), std::forward<Args>(args)...)
+        .first->second;
   }
 
   /// The value of `key`, value-initialized if there was none.
   V& get_or_create(uint32_t key_group, const K& key) {
+    if (auto v = find(key_group, key)) return *v;
     return groups_[key_group][key];
   }
 
   bool erase(uint32_t key_group, const K& key) {
-    return groups_[key_group].erase(key) > 0;
+    bool erased = groups_[key_group].erase(key) > 0;
+    if constexpr (spillable)
+      if (spill_) {
+        auto k = spill_key(key_group, key);
+        if (!erased) erased = spill_->get(k, scratch_);
+        spill_->erase(k);
+      }
+    return erased;
   }
 
-  /// Every key of `key_group` with its value.
-  map_type& key_group(uint32_t key_group) { return groups_[key_group]; }
+  /// Every key of `key_group` with its value. Not while spilling (changes
+  /// through it would not reach the store): std::logic_error.
+  map_type& key_group(uint32_t key_group) {
+    if (spill_)
+      throw std::logic_error("keyed_store::key_group: a spilling store "
+                             "cannot hand out a key group to change");
+    return groups_[key_group];
+  }
+  /// Every key of `key_group` with its value; spilling: loads the key
+  /// group's spilled entries into the cache first.
   const map_type& key_group(uint32_t key_group) const {
+    load_group(key_group);
     return groups_[key_group];
   }
 
-  /// Keys over all key groups.
-  size_t size() const noexcept {
+  /// Keys over all key groups (spilling: reads every spilled key).
+  size_t size() const {
     size_t n = 0;
-    for (auto& g : groups_)
-      n += g.size();
+    for (uint32_t kg = 0; kg < groups_.size(); ++kg) {
+      n += groups_[kg].size();
+      if constexpr (spillable)
+        if (spill_)
+          scan_spilled(
+              kg, [&](const char*, const char*, std::string_view) { ++n; });
+    }
     return n;
   }
 
-  /// Calls f(key_group, key, value) for every entry, key group by key group.
+  /// Calls f(key_group, key, value) for every entry, key group by key group
+  /// (spilling: each key group loaded into the cache first).
   template <class F>
   void for_each(F&& f) {
-    for (uint32_t kg = 0; kg < groups_.size(); ++kg)
+    for (uint32_t kg = 0; kg < groups_.size(); ++kg) {
+      load_group(kg);
       for (auto& [k, v] : groups_[kg])
         f(kg, k, v);
+    }
   }
 
   void set_key_groups(uint32_t n) override { groups_.resize(n); }
 
   bool empty(uint32_t key_group) const override {
-    return groups_[key_group].empty();
+    if (!groups_[key_group].empty()) return false;
+    return !spill_ || !spill_->any(detail::spill_prefix(key_group));
   }
 
   void write_key_group(uint32_t key_group,
                        std::vector<char>& out) const override {
-    if constexpr (serde<map_type>::available)
-      serde<map_type>::write(groups_[key_group], out);
-    else
+    if constexpr (spillable) {
+      if (!spill_) {
+        serde<map_type>::write(groups_[key_group], out);
+        return;
+      }
+      // The map's serde format (count, then key and value bytes), from the
+      // spilled entries the cache does not override and the cache.
+      std::vector<char> body;
+      uint64_t n = 0;
+      scan_spilled(key_group, [&](const char* key, const char* key_end,
+                                  std::string_view value) {
+        body.insert(body.end(), key, key_end);
+        body.insert(body.end(), value.begin(), value.end());
+        ++n;
+      });
+      for (auto& [k, v] : groups_[key_group]) {
+        serde<K>::write(k, body);
+        serde<V>::write(v, body);
+        ++n;
+      }
+      detail::write_varint(n, out);
+      out.insert(out.end(), body.begin(), body.end());
+    } else {
       detail::throw_no_serde(typeid(K), typeid(V));
+    }
   }
 
   void read_key_group(uint32_t key_group, const char*& pos,
                       const char* end) override {
     // key_group_states restores only empty key groups.
-    if constexpr (serde<map_type>::available)
-      groups_[key_group] = serde<map_type>::read(pos, end);
-    else
+    if constexpr (spillable) {
+      if (!spill_) {
+        groups_[key_group] = serde<map_type>::read(pos, end);
+        return;
+      }
+      // Straight into the store: a restored key group may exceed memory.
+      auto n = detail::read_varint(pos, end);
+      spill_batch batch;
+      auto prefix = detail::spill_prefix(key_group);
+      for (uint64_t i = 0; i < n; ++i) {
+        auto key = pos;
+        serde<K>::read(pos, end);
+        auto value = pos;
+        serde<V>::read(pos, end);
+        batch.puts.emplace_back(prefix + std::string(key, value),
+                                std::string(value, pos));
+        if (batch.puts.size() >= 4096) {
+          spill_->write(batch);
+          batch.puts.clear();
+        }
+      }
+      if (!batch.empty()) spill_->write(batch);
+    } else {
       detail::throw_no_serde(typeid(K), typeid(V));
+    }
+  }
+
+  void spill_to(std::unique_ptr<spill_store> store,
+                size_t cache_entries) override {
+    if constexpr (spillable) {
+      spill_ = std::move(store);
+      cache_entries_ = cache_entries;
+    } else {
+      detail::throw_cannot_spill(typeid(K), typeid(V));
+    }
+  }
+
+  void trim() override {
+    if constexpr (spillable) {
+      if (!spill_) return;
+      size_t n = 0;
+      for (auto& g : groups_)
+        n += g.size();
+      if (n <= cache_entries_) return;
+      spill_batch batch;
+      batch.puts.reserve(n);
+      std::vector<char> bytes;
+      for (uint32_t kg = 0; kg < groups_.size(); ++kg) {
+        for (auto& [k, v] : groups_[kg]) {
+          bytes.clear();
+          serde<V>::write(v, bytes);
+          batch.puts.emplace_back(spill_key(kg, k),
+                                  std::string(bytes.begin(), bytes.end()));
+        }
+      }
+      spill_->write(batch);
+      for (auto& g : groups_)
+        g.clear();
+    }
   }
 
 private:
-  std::vector<map_type> groups_;
+  static constexpr bool spillable = serde<K>::available && serde<V>::available;
+
+  std::string spill_key(uint32_t key_group, const K& key) const {
+    std::vector<char> bytes;
+    serde<K>::write(key, bytes);
+    auto k = detail::spill_prefix(key_group);
+    k.append(bytes.begin(), bytes.end());
+    return k;
+  }
+
+  /// Caches the spilled entry of `key`; end() if there is none.
+  iterator load(uint32_t key_group, const K& key) {
+    auto& g = groups_[key_group];
+    if (!spill_->get(spill_key(key_group, key), scratch_)) return g.end();
+    const char* pos = scratch_.data();
+    return g.emplace(key, serde<V>::read(pos, pos + scratch_.size())).first;
+  }
+
+  /// Calls f(key bytes, their end, value bytes) for every spilled entry of
+  /// `key_group` that the cache does not hold.
+  template <class F>
+  void scan_spilled(uint32_t key_group, F&& f) const {
+    auto& g = groups_[key_group];
+    spill_->scan(detail::spill_prefix(key_group),
+                 [&](std::string_view k, std::string_view v) {
+                   const char* key = k.data() + 4;
+                   const char* key_end = k.data() + k.size();
+                   const char* pos = key;
+                   if (g.count(serde<K>::read(pos, key_end)) == 0)
+                     f(key, key_end, v);
+                 });
+  }
+
+  /// Spilling: caches every spilled entry of `key_group`.
+  void load_group(uint32_t key_group) const {
+    if constexpr (spillable)
+      if (spill_) {
+        auto& g = groups_[key_group];
+        scan_spilled(key_group, [&](const char* key, const char* key_end,
+                                    std::string_view v) {
+          const char* pos = v.data();
+          auto value = serde<V>::read(pos, v.data() + v.size());
+          g.emplace(serde<K>::read(key, key_end), std::move(value));
+        });
+      }
+  }
+
+  // Mutable: a spilling store's maps are a cache, filled by const reads.
+  mutable std::vector<map_type> groups_;
+  std::unique_ptr<spill_store> spill_;
+  size_t cache_entries_ = 0;
+  std::string scratch_;
 };
 
 } // namespace flow

@@ -3,6 +3,8 @@
 #include "flow/emitting_task.hpp"
 #include "flow/key_groups.hpp"
 
+#include <string>
+
 namespace flow {
 
 /// Base of the operators on keyed streams: their state parts (keyed_store,
@@ -13,7 +15,9 @@ template <class Out>
 class keyed_task : public emitting_task<Out> {
 public:
   explicit keyed_task(const task_setup& s)
-      : emitting_task<Out>(s), key_groups_(s.max_parallelism) {}
+      : emitting_task<Out>(s),
+        key_groups_(s.max_parallelism, s.state,
+                    s.operator_name + "#" + std::to_string(s.subtask_index)) {}
 
   void snapshot_key_groups(std::vector<key_group_snapshot>& out) const final {
     key_groups_.snapshot(out);

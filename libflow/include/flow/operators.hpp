@@ -82,7 +82,7 @@ public:
   reduce_task(const task_setup& s, KeyFn k, F f)
       : keyed_task<T>(s), key_(std::move(k)), f_(std::move(f)),
         state_(s.max_parallelism) {
-    this->key_groups_.add(state_);
+    this->key_groups_.add_spilling(state_);
   }
   void process(size_t, batch_base& b) override {
     this->for_each_record(records_of<T>(b), [this](T& x) {
@@ -94,6 +94,7 @@ public:
             f_(static_cast<const T&>(i->second), static_cast<const T&>(x));
       this->router_.emit(static_cast<const T&>(i->second));
     });
+    this->key_groups_.trim();
   }
 
 private:
@@ -111,17 +112,18 @@ public:
   aggregate_task(const task_setup& s, KeyFn k, Agg a)
       : keyed_task<out_type>(s), key_(std::move(k)), agg_(std::move(a)),
         state_(s.max_parallelism) {
-    this->key_groups_.add(state_);
+    this->key_groups_.add_spilling(state_);
   }
   void process(size_t, batch_base& b) override {
     this->for_each_record(records_of<T>(b), [this](T& x) {
       auto k = key_(static_cast<const T&>(x));
       auto kg = this->key_group(k);
       auto acc = state_.find(kg, k);
-      if (!acc) acc = &state_.try_emplace(kg, k, agg_.init()).first->second;
+      if (!acc) acc = &state_.insert_absent(kg, k, agg_.init());
       agg_.add(*acc, static_cast<const T&>(x));
       this->router_.emit(out_type{std::move(k), agg_.get(*acc)});
     });
+    this->key_groups_.trim();
   }
 
 private:

@@ -90,7 +90,8 @@ public:
   value_state(const value_state&) = delete;
   value_state& operator=(const value_state&) = delete;
 
-  /// The current key's value, or null.
+  /// The current key's value, or null; valid until the call into the
+  /// function returns (flow.state-backend = rocksdb may evict it then).
   const V* get() { return store_.find(group(), owner_->current_key()); }
   /// The current key's value, or `fallback`.
   V value_or(V fallback) {
@@ -213,7 +214,7 @@ public:
         event_(s.max_parallelism), processing_(s.max_parallelism) {
     fn_->set_key_groups(s.max_parallelism);
     for (auto part : fn_->states())
-      this->key_groups_.add(*part);
+      this->key_groups_.add_spilling(*part);
     this->key_groups_.add(event_);
     this->key_groups_.add(processing_);
   }
@@ -224,16 +225,19 @@ public:
       enter(k, this->key_group(k), ts_fn_ ? ts_fn_(x) : min_timestamp);
       fn_->process_element(x, *this);
     });
+    this->key_groups_.trim();
   }
 
   void on_watermark(int64_t wm) override {
     wm_ = wm;
     fire(event_, wm, time_domain::event);
+    this->key_groups_.trim();
     this->router_.emit_watermark(wm);
   }
 
   void on_processing_time(int64_t now) override {
     fire(processing_, now, time_domain::processing);
+    this->key_groups_.trim();
   }
 
   int64_t next_timer() const override { return processing_.next(); }

@@ -103,11 +103,13 @@ public:
   /// task `wake` (called from any thread when a source's input may have
   /// arrived or a busy sink may go on; the host then delivers
   /// on_wakeup()), and starts. With `restore`, the task takes that state
-  /// first (a throw fails the subtask, "failed to restore"). Call once,
-  /// first.
+  /// first (a throw fails the subtask, "failed to restore"). Spilling
+  /// keyed state goes to `state` (null: memory; it must outlive the
+  /// driver). Call once, first.
   driver_action start(std::function<void()> wake,
                       blocking_executor* executor = nullptr,
-                      const subtask_restore* restore = nullptr);
+                      const subtask_restore* restore = nullptr,
+                      state_backend* state = nullptr);
 
   driver_action on_batch(size_t in_slot, batch_ptr b);
   driver_action on_end_of_stream(size_t in_slot);

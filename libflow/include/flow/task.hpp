@@ -18,6 +18,7 @@
 namespace flow {
 
 class blocking_executor;
+class state_backend;
 
 /// Everything a task needs to set itself up for one subtask.
 struct task_setup {
@@ -49,6 +50,8 @@ struct task_setup {
   /// What to do with a record the task's user code throws on or its sink
   /// cannot write (record_error_handler).
   flow::on_error on_error = flow::on_error::fail;
+  /// Where spilling keyed state goes (flow.state-backend); null: memory.
+  state_backend* state = nullptr;
 };
 
 /// The keyed state of one key group of an operator instance, serialized

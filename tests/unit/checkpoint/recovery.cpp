@@ -329,6 +329,46 @@ BOOST_AUTO_TEST_CASE(a_failing_job_restarts_from_its_latest_checkpoint) {
   BOOST_CHECK_EQUAL(json["completed"].get<uint64_t>(), r.checkpoints.completed);
 }
 
+BOOST_AUTO_TEST_CASE(a_job_with_spilled_state_restarts_exactly) {
+  // As above with the count's state in RocksDB (flow.state-backend =
+  // rocksdb) and a cache of a few keys: the checkpoint is read out of and
+  // restored into the spilled store.
+  auto seed = test::test_seed();
+  std::mt19937_64 rng{seed + 1};
+  const uint64_t n = 20000 + rng() % 20000;
+  const uint64_t keys = 100 + rng() % 2000;
+  const uint64_t stride = 16 + rng() % 64;
+  std::map<uint64_t, int64_t> reference;
+  for (uint64_t i = 0; i < n; ++i)
+    ++reference[i % keys];
+  temp_dir dir{"flow-restart-spilled"};
+  temp_dir state{"flow-state"};
+  auto first_complete = dir.path / "chk-1" / "_metadata";
+  auto tripped = std::make_shared<std::atomic<bool>>(false);
+  auto check = [=](uint64_t i) {
+    if (i % stride != 0 || tripped->load() || !fs::exists(first_complete))
+      return;
+    if (tripped->exchange(true)) return;
+    throw std::runtime_error("poison record " + std::to_string(i));
+  };
+  collector<std::pair<uint64_t, int64_t>> out;
+  auto o = checkpointing(dir.path, std::chrono::milliseconds(30));
+  o.checkpoints.restart_backoff = std::chrono::milliseconds(10);
+  o.state.backend = "rocksdb";
+  o.state.dir = state.path.string();
+  o.state.cache_entries = 1 + rng() % 8;
+  o.state.memory = size_t{8} << 20;
+  BOOST_TEST_MESSAGE(keys << " keys, cache of " << o.state.cache_entries);
+  auto r = runtime::execute(checked_counting_job(n, keys, 1.0, out, check), o);
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  BOOST_REQUIRE(tripped->load());
+  BOOST_CHECK_EQUAL(r.restarts, 1u);
+  BOOST_CHECK(final_counts(out) == reference);
+  // Both runs' scratch stores are gone.
+  BOOST_REQUIRE(fs::exists(state.path));
+  BOOST_CHECK(fs::is_empty(state.path));
+}
+
 BOOST_AUTO_TEST_CASE(stop_with_savepoint_then_resume_it_exactly) {
   auto seed = test::test_seed();
   BOOST_TEST_MESSAGE("seed " << seed);

@@ -27,6 +27,8 @@ struct subtask_spec {
   std::shared_ptr<const checkpoint::store> checkpoints;
   /// The state the subtask starts from, if the job restores a checkpoint.
   std::optional<subtask_restore> restore;
+  /// Where its keyed state spills (flow.state-backend); null: memory.
+  std::shared_ptr<state_backend> state;
 };
 
 /// Spawns the actor hosting one subtask. It waits for a (wire_atom, wiring)

@@ -1,0 +1,74 @@
+#pragma once
+
+// Where keyed state lives (flow.state-backend): in memory (the default), or
+// spilled to an embedded key-value store on local disk (rocksdb), so that
+// a subtask's keyed state may exceed its memory. Only the interfaces are
+// here; libflow/rocksdb implements them (flow/rocksdb_state.hpp). The
+// local store is scratch space: what survives a crash is the checkpoint,
+// which holds the same bytes whichever backend wrote it.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace flow {
+
+/// The flow.state-* options. The member initializers are their defaults,
+/// which libflow/src/job_options.cpp declares.
+struct state_options {
+  /// flow.state-backend: "memory" or "rocksdb".
+  std::string backend = "memory";
+  /// flow.state-dir: the parent directory of the rocksdb backend's local
+  /// stores (one directory per process run, removed when it ends); empty:
+  /// the system's temporary directory.
+  std::string dir;
+  /// flow.state-cache-entries: keys a spilling keyed state of one subtask
+  /// keeps decoded in memory; beyond that, between two input batches, it
+  /// writes them all to its store and starts over.
+  size_t cache_entries = 100000;
+  /// flow.state-memory: bytes the rocksdb backend of one process may use
+  /// for its block cache and write buffers together.
+  size_t memory = size_t{64} << 20;
+};
+
+/// Writes a spill_store applies at once.
+struct spill_batch {
+  std::vector<std::pair<std::string, std::string>> puts;
+  bool empty() const noexcept { return puts.empty(); }
+};
+
+/// The byte store one spilling keyed_store writes its entries to.
+/// Keys are ordered bytewise. Errors of the store are thrown as
+/// std::runtime_error.
+class spill_store {
+public:
+  virtual ~spill_store();
+  /// The value of `key` into `value`; false if there is none.
+  virtual bool get(std::string_view key, std::string& value) = 0;
+  virtual void write(const spill_batch& batch) = 0;
+  virtual void erase(std::string_view key) = 0;
+  /// Calls f(key, value) for every entry whose key begins with `prefix`,
+  /// in key order.
+  virtual void
+  scan(std::string_view prefix,
+       const std::function<void(std::string_view, std::string_view)>& f) = 0;
+  /// True if some key begins with `prefix`.
+  virtual bool any(std::string_view prefix) = 0;
+};
+
+/// Opens the spill stores of one process's subtasks.
+class state_backend {
+public:
+  virtual ~state_backend();
+  /// flow.state-cache-entries.
+  virtual size_t cache_entries() const noexcept = 0;
+  /// A new, empty store; `name` says whose it is (operator, subtask).
+  virtual std::unique_ptr<spill_store> open(const std::string& name) = 0;
+};
+
+} // namespace flow

@@ -1,0 +1,205 @@
+#include "flow/rocksdb_state.hpp"
+
+#include "flow/exceptions.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include <atomic>
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <csignal>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <unistd.h>
+
+namespace flow {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string scratch_prefix = "libflow-state-";
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+
+void check(const rocksdb::Status& st, const char* what) {
+  if (!st.ok())
+    throw std::runtime_error(std::string("rocksdb state: ") + what + ": " +
+                             st.ToString());
+}
+
+/// A process run's scratch directory; removed with its last user.
+struct scratch_dir {
+  fs::path path;
+  ~scratch_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+/// Removes the scratch directories under `parent` of processes that no
+/// longer run (killed before they could remove their own).
+void remove_orphans(const fs::path& parent) {
+  std::error_code ec;
+  for (auto& entry : fs::directory_iterator(parent, ec)) {
+    auto name = entry.path().filename().string();
+    if (name.rfind(scratch_prefix, 0) != 0) continue;
+    auto pid = std::atol(name.c_str() + scratch_prefix.size());
+    if (pid <= 0 || pid == getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) {
+      std::error_code ignored;
+      fs::remove_all(entry.path(), ignored);
+    }
+  }
+}
+
+class rocksdb_store final : public spill_store {
+public:
+  rocksdb_store(std::shared_ptr<scratch_dir> root, fs::path dir,
+                const rocksdb::Options& options)
+      : root_(std::move(root)), dir_(std::move(dir)) {
+    rocksdb::DB* db = nullptr;
+    auto st = rocksdb::DB::Open(options, dir_.string(), &db);
+    if (!st.ok())
+      throw config_failure("invalid config: flow.state-dir = " +
+                           root_->path.parent_path().string() +
+                           " (expected a writable directory: " +
+                           st.ToString() + ")");
+    db_.reset(db);
+    write_.disableWAL = true;
+  }
+
+  ~rocksdb_store() override {
+    db_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  bool get(std::string_view key, std::string& value) override {
+    auto st = db_->Get(read_, db_->DefaultColumnFamily(), slice(key), &value);
+    if (st.IsNotFound()) return false;
+    check(st, "get");
+    return true;
+  }
+
+  void write(const spill_batch& batch) override {
+    rocksdb::WriteBatch wb;
+    for (auto& [k, v] : batch.puts)
+      check(wb.Put(k, v), "put");
+    check(db_->Write(write_, &wb), "write");
+  }
+
+  void erase(std::string_view key) override {
+    check(db_->Delete(write_, slice(key)), "delete");
+  }
+
+  void scan(std::string_view prefix,
+            const std::function<void(std::string_view, std::string_view)>& f)
+      override {
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(read_)};
+    for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(
+                                      slice(prefix));
+         it->Next())
+      f({it->key().data(), it->key().size()},
+        {it->value().data(), it->value().size()});
+    check(it->status(), "scan");
+  }
+
+  bool any(std::string_view prefix) override {
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(read_)};
+    it->Seek(slice(prefix));
+    check(it->status(), "seek");
+    return it->Valid() && it->key().starts_with(slice(prefix));
+  }
+
+private:
+  std::shared_ptr<scratch_dir> root_;
+  fs::path dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ReadOptions read_;
+  rocksdb::WriteOptions write_;
+};
+
+class rocksdb_backend final : public state_backend {
+public:
+  explicit rocksdb_backend(const state_options& o)
+      : parent_(o.dir.empty() ? fs::temp_directory_path() : fs::path(o.dir)),
+        cache_entries_(o.cache_entries) {
+    // Block cache, index and filter blocks, and write buffers all count
+    // against one budget (flow.state-memory); the write buffers get half.
+    auto cache = rocksdb::NewLRUCache(o.memory);
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    table.cache_index_and_filter_blocks = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    options_.write_buffer_manager =
+        std::make_shared<rocksdb::WriteBufferManager>(o.memory / 2, cache);
+    options_.write_buffer_size = std::min<size_t>(o.memory / 4, 16 << 20);
+    options_.create_if_missing = true;
+    options_.error_if_exists = true;
+    options_.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+    options_.keep_log_file_num = 1;
+  }
+
+  size_t cache_entries() const noexcept override { return cache_entries_; }
+
+  std::unique_ptr<spill_store> open(const std::string& name) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!root_) {
+      std::error_code ec;
+      fs::create_directories(parent_, ec);
+      if (ec)
+        throw config_failure("invalid config: flow.state-dir = " +
+                             parent_.string() + " (expected a writable "
+                             "directory: " + ec.message() + ")");
+      remove_orphans(parent_);
+      static std::atomic<uint64_t> runs{0};
+      auto root = std::make_shared<scratch_dir>();
+      root->path = parent_ / (scratch_prefix + std::to_string(getpid()) +
+                              "-" + std::to_string(runs++));
+      fs::create_directories(root->path, ec);
+      if (ec)
+        throw config_failure("invalid config: flow.state-dir = " +
+                             parent_.string() + " (expected a writable "
+                             "directory: " + ec.message() + ")");
+      root_ = std::move(root);
+    }
+    // Numbered (names repeat across runs of one process), then named for
+    // whoever looks, with the characters a path may not hold replaced.
+    auto file = std::to_string(stores_++) + "-" + name;
+    for (auto& c : file)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-')
+        c = '_';
+    auto dir = root_->path / file;
+    return std::make_unique<rocksdb_store>(root_, dir, options_);
+  }
+
+private:
+  fs::path parent_;
+  size_t cache_entries_;
+  rocksdb::Options options_;
+  std::mutex mtx_;
+  std::shared_ptr<scratch_dir> root_;
+  uint64_t stores_ = 0;
+};
+
+} // namespace
+
+std::shared_ptr<state_backend> make_state_backend(const state_options& o) {
+  if (o.backend != "rocksdb") return nullptr;
+  return std::make_shared<rocksdb_backend>(o);
+}
+
+} // namespace flow

@@ -1,0 +1,196 @@
+// keyed_store spilling to the rocksdb backend (flow.state-backend =
+// rocksdb): what it spilled reads back, snapshots hold the bytes a store in
+// memory writes, restores go straight to disk, and the backend's scratch
+// directories are owned: removed when their stores close, or by the next
+// run when the process that made them died.
+#include "seed.hpp"
+
+#include "flow/exceptions.hpp"
+#include "flow/keyed_store.hpp"
+#include "flow/rocksdb_state.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+using namespace flow;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint32_t groups = 16;
+
+using store = keyed_store<std::string, int64_t>;
+
+/// A fresh directory, removed afterwards.
+struct temp_dir {
+  fs::path path;
+  explicit temp_dir(const std::string& name)
+      : path(fs::temp_directory_path() /
+             (name + "-" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+  }
+  ~temp_dir() { fs::remove_all(path); }
+};
+
+std::shared_ptr<state_backend> rocksdb_in(const fs::path& dir,
+                                          size_t cache_entries) {
+  state_options o;
+  o.backend = "rocksdb";
+  o.dir = dir.string();
+  o.cache_entries = cache_entries;
+  o.memory = size_t{4} << 20;
+  return make_state_backend(o);
+}
+
+uint32_t group_of(const std::string& k) { return key_group_for(k, groups); }
+
+/// Every entry of `s`, read through its snapshot of each key group.
+std::map<std::string, int64_t> snapshot_entries(const store& s) {
+  std::map<std::string, int64_t> all;
+  for (uint32_t kg = 0; kg < groups; ++kg) {
+    std::vector<char> bytes;
+    s.write_key_group(kg, bytes);
+    const char* pos = bytes.data();
+    auto m = serde<store::map_type>::read(pos, bytes.data() + bytes.size());
+    BOOST_CHECK(pos == bytes.data() + bytes.size());
+    for (auto& [k, v] : m) {
+      BOOST_CHECK_EQUAL(group_of(k), kg);
+      BOOST_CHECK_MESSAGE(all.emplace(k, v).second, "twice: " << k);
+    }
+  }
+  return all;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(spilling_state)
+
+BOOST_AUTO_TEST_CASE(spilled_entries_read_back_and_snapshot_as_in_memory) {
+  auto seed = flow::test::test_seed();
+  std::mt19937_64 rng{seed};
+  temp_dir dir{"flow-spill"};
+  auto backend = rocksdb_in(dir.path, 1 + rng() % 16);
+  BOOST_REQUIRE(backend);
+  store memory{groups};
+  store spilled{groups};
+  spilled.spill_to(backend->open("test"), backend->cache_entries());
+  std::map<std::string, int64_t> want;
+  // Random adds, overwrites and erases, a trim after each "batch".
+  for (int batch = 0; batch < 200; ++batch) {
+    for (int i = 0, n = 1 + rng() % 20; i < n; ++i) {
+      auto k = "k" + std::to_string(rng() % 300);
+      auto kg = group_of(k);
+      switch (rng() % 4) {
+      case 0:
+        memory.erase(kg, k);
+        BOOST_CHECK_EQUAL(spilled.erase(kg, k), want.erase(k) > 0);
+        break;
+      case 1: {
+        auto [it, fresh] = spilled.try_emplace(kg, k, int64_t{7});
+        BOOST_CHECK_EQUAL(fresh, want.count(k) == 0);
+        if (fresh) want[k] = 7;
+        memory.try_emplace(kg, k, int64_t{7});
+        BOOST_CHECK_EQUAL(it->second, want[k]);
+        break;
+      }
+      default: {
+        auto v = static_cast<int64_t>(rng() % 1000);
+        spilled.get_or_create(kg, k) += v;
+        memory.get_or_create(kg, k) += v;
+        want[k] += v;
+      }
+      }
+    }
+    spilled.trim();
+  }
+  for (auto& [k, v] : want) {
+    auto p = spilled.find(group_of(k), k);
+    BOOST_REQUIRE_MESSAGE(p, "lost " << k);
+    BOOST_CHECK_EQUAL(*p, v);
+  }
+  BOOST_CHECK(!spilled.find(group_of("absent"), "absent"));
+  BOOST_CHECK_EQUAL(spilled.size(), want.size());
+  for (uint32_t kg = 0; kg < groups; ++kg)
+    BOOST_CHECK_EQUAL(spilled.empty(kg), memory.empty(kg));
+  spilled.trim();
+  BOOST_CHECK(snapshot_entries(spilled) == want);
+  BOOST_CHECK(snapshot_entries(memory) == want);
+
+  // A restore goes to the store; the cache starts empty.
+  store restored{groups};
+  restored.spill_to(backend->open("restored"), backend->cache_entries());
+  for (uint32_t kg = 0; kg < groups; ++kg) {
+    std::vector<char> bytes;
+    memory.write_key_group(kg, bytes);
+    const char* pos = bytes.data();
+    restored.read_key_group(kg, pos, bytes.data() + bytes.size());
+  }
+  BOOST_CHECK(snapshot_entries(restored) == want);
+  for (auto& [k, v] : want)
+    BOOST_CHECK_EQUAL(std::as_const(restored).key_group(group_of(k)).at(k), v);
+
+  // Reading a key group is fine; changing it would bypass the store.
+  BOOST_CHECK_THROW(spilled.key_group(0), std::logic_error);
+}
+
+BOOST_AUTO_TEST_CASE(scratch_directories_have_an_owner) {
+  temp_dir dir{"flow-spill-dirs"};
+  fs::create_directories(dir.path);
+  // A directory of a process that died: a child that has exited.
+  auto child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  auto orphan = dir.path / ("libflow-state-" + std::to_string(child) + "-0");
+  fs::create_directories(orphan / "0-count_0.0");
+  // One of a live process (this one's parent) stays.
+  auto alive = dir.path / ("libflow-state-" + std::to_string(::getppid()) + "-0");
+  fs::create_directories(alive);
+  {
+    auto backend = rocksdb_in(dir.path, 4);
+    // Nothing is made before the first store opens.
+    BOOST_CHECK(fs::exists(orphan));
+    auto s = backend->open("count#0.0");
+    BOOST_CHECK(!fs::exists(orphan));
+    BOOST_CHECK(fs::exists(alive));
+    size_t own = 0;
+    for (auto& e : fs::directory_iterator(dir.path))
+      if (e.path().filename().string().find(std::to_string(::getpid())) !=
+          std::string::npos)
+        ++own;
+    BOOST_CHECK_EQUAL(own, 1u);
+    backend.reset(); // the store keeps its directory
+    s->write(spill_batch{{{"a", "1"}}});
+    std::string v;
+    BOOST_CHECK(s->get("a", v));
+    BOOST_CHECK_EQUAL(v, "1");
+  }
+  for (auto& e : fs::directory_iterator(dir.path))
+    BOOST_CHECK_MESSAGE(e.path() == alive, "left behind: " << e.path());
+}
+
+BOOST_AUTO_TEST_CASE(an_unusable_state_dir_is_a_configuration_failure) {
+  temp_dir dir{"flow-spill-file"};
+  fs::create_directories(dir.path.parent_path());
+  { std::ofstream{dir.path} << "a file, not a directory"; }
+  auto backend = rocksdb_in(dir.path / "state", 4);
+  try {
+    backend->open("count#0.0");
+    BOOST_FAIL("opened a store under a file");
+  } catch (const config_failure& e) {
+    std::string what = e.what();
+    BOOST_CHECK_NE(what.find("flow.state-dir = " + (dir.path / "state").string()),
+                   std::string::npos);
+  }
+  BOOST_CHECK(!make_state_backend(state_options{}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
