@@ -16,9 +16,9 @@
 #include <map>
 #include <random>
 #include <string>
-#include <utility>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 using namespace flow;
@@ -51,7 +51,9 @@ std::shared_ptr<state_backend> rocksdb_in(const fs::path& dir,
   return make_state_backend(o);
 }
 
-uint32_t group_of(const std::string& k) { return key_group_for(k, groups); }
+uint32_t group_of(const std::string& k) {
+  return key_group_for(k, groups);
+}
 
 /// Every entry of `s`, read through its snapshot of each key group.
 std::map<std::string, int64_t> snapshot_entries(const store& s) {
@@ -152,7 +154,8 @@ BOOST_AUTO_TEST_CASE(scratch_directories_have_an_owner) {
   auto orphan = dir.path / ("libflow-state-" + std::to_string(child) + "-0");
   fs::create_directories(orphan / "0-count_0.0");
   // One of a live process (this one's parent) stays.
-  auto alive = dir.path / ("libflow-state-" + std::to_string(::getppid()) + "-0");
+  auto alive =
+      dir.path / ("libflow-state-" + std::to_string(::getppid()) + "-0");
   fs::create_directories(alive);
   {
     auto backend = rocksdb_in(dir.path, 4);
@@ -187,8 +190,9 @@ BOOST_AUTO_TEST_CASE(an_unusable_state_dir_is_a_configuration_failure) {
     BOOST_FAIL("opened a store under a file");
   } catch (const config_failure& e) {
     std::string what = e.what();
-    BOOST_CHECK_NE(what.find("flow.state-dir = " + (dir.path / "state").string()),
-                   std::string::npos);
+    BOOST_CHECK_NE(
+        what.find("flow.state-dir = " + (dir.path / "state").string()),
+        std::string::npos);
   }
   BOOST_CHECK(!make_state_backend(state_options{}));
 }

@@ -10,8 +10,8 @@
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <csignal>
@@ -30,7 +30,9 @@ namespace fs = std::filesystem;
 
 const std::string scratch_prefix = "libflow-state-";
 
-rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+rocksdb::Slice slice(std::string_view s) {
+  return {s.data(), s.size()};
+}
 
 void check(const rocksdb::Status& st, const char* what) {
   if (!st.ok())
@@ -73,8 +75,8 @@ public:
     if (!st.ok())
       throw config_failure("invalid config: flow.state-dir = " +
                            root_->path.parent_path().string() +
-                           " (expected a writable directory: " +
-                           st.ToString() + ")");
+                           " (expected a writable directory: " + st.ToString() +
+                           ")");
     db_.reset(db);
     write_.disableWAL = true;
   }
@@ -107,9 +109,8 @@ public:
             const std::function<void(std::string_view, std::string_view)>& f)
       override {
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(read_)};
-    for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(
-                                      slice(prefix));
-         it->Next())
+    for (it->Seek(slice(prefix));
+         it->Valid() && it->key().starts_with(slice(prefix)); it->Next())
       f({it->key().data(), it->key().size()},
         {it->value().data(), it->value().size()});
     check(it->status(), "scan");
@@ -161,19 +162,23 @@ public:
       std::error_code ec;
       fs::create_directories(parent_, ec);
       if (ec)
-        throw config_failure("invalid config: flow.state-dir = " +
-                             parent_.string() + " (expected a writable "
-                             "directory: " + ec.message() + ")");
+        throw config_failure(
+            "invalid config: flow.state-dir = " + parent_.string() +
+            " (expected a writable "
+            "directory: " +
+            ec.message() + ")");
       remove_orphans(parent_);
       static std::atomic<uint64_t> runs{0};
       auto root = std::make_shared<scratch_dir>();
-      root->path = parent_ / (scratch_prefix + std::to_string(getpid()) +
-                              "-" + std::to_string(runs++));
+      root->path = parent_ / (scratch_prefix + std::to_string(getpid()) + "-" +
+                              std::to_string(runs++));
       fs::create_directories(root->path, ec);
       if (ec)
-        throw config_failure("invalid config: flow.state-dir = " +
-                             parent_.string() + " (expected a writable "
-                             "directory: " + ec.message() + ")");
+        throw config_failure(
+            "invalid config: flow.state-dir = " + parent_.string() +
+            " (expected a writable "
+            "directory: " +
+            ec.message() + ")");
       root_ = std::move(root);
     }
     // Numbered (names repeat across runs of one process), then named for
