@@ -259,6 +259,27 @@ BOOST_AUTO_TEST_CASE(a_job_restored_from_a_checkpoint_ends_with_exact_counts) {
                     checkpoint::incompatible_checkpoint);
 }
 
+/// A check for checked_counting_job that throws once: at the first record
+/// that is a multiple of `stride` once checkpoint 1 is complete
+/// (`first_complete` exists), so that the restart has a checkpoint to
+/// resume from whenever the failure happens.
+struct poison_after_first_checkpoint {
+  fs::path first_complete;
+  uint64_t stride;
+  std::shared_ptr<std::atomic<bool>> tripped =
+      std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<uint64_t>> thrown_at =
+      std::make_shared<std::atomic<uint64_t>>(0);
+
+  void operator()(uint64_t i) const {
+    if (i % stride != 0 || tripped->load() || !fs::exists(first_complete))
+      return;
+    if (tripped->exchange(true)) return;
+    thrown_at->store(i);
+    throw std::runtime_error("poison record " + std::to_string(i));
+  }
+};
+
 BOOST_AUTO_TEST_CASE(a_failing_job_restarts_from_its_latest_checkpoint) {
   auto seed = test::test_seed();
   BOOST_TEST_MESSAGE("seed " << seed);
@@ -270,29 +291,16 @@ BOOST_AUTO_TEST_CASE(a_failing_job_restarts_from_its_latest_checkpoint) {
   for (uint64_t i = 0; i < n; ++i)
     ++reference[i % keys];
   temp_dir dir{"flow-restart"};
-  auto first_complete = dir.path / "chk-1" / "_metadata";
-
-  // The check throws once: at the first record that is a multiple of
-  // `stride` once checkpoint 1 is complete, so that the restart has a
-  // checkpoint to resume from whenever the failure happens.
-  auto tripped = std::make_shared<std::atomic<bool>>(false);
-  auto thrown_at = std::make_shared<std::atomic<uint64_t>>(0);
-  auto check = [=](uint64_t i) {
-    if (i % stride != 0 || tripped->load() || !fs::exists(first_complete))
-      return;
-    if (tripped->exchange(true)) return;
-    thrown_at->store(i);
-    throw std::runtime_error("poison record " + std::to_string(i));
-  };
+  poison_after_first_checkpoint check{dir.path / "chk-1" / "_metadata", stride};
   collector<std::pair<uint64_t, int64_t>> out;
   auto o = checkpointing(dir.path, std::chrono::milliseconds(30));
   o.checkpoints.restart_backoff = std::chrono::milliseconds(10);
   observe::job_view view{"keyed-count", "node-a", "standalone"};
   auto r = runtime::execute(checked_counting_job(n, keys, 1.0, out, check), o,
                             nullptr, &view);
-  BOOST_TEST_MESSAGE("thrown at record " << thrown_at->load());
+  BOOST_TEST_MESSAGE("thrown at record " << check.thrown_at->load());
   BOOST_REQUIRE_MESSAGE(r.ok, r.error);
-  BOOST_REQUIRE(tripped->load());
+  BOOST_REQUIRE(check.tripped->load());
   BOOST_CHECK_EQUAL(r.restarts, 1u);
   BOOST_CHECK(final_counts(out) == reference);
   BOOST_CHECK_GE(r.checkpoints.completed, 1u);
@@ -343,14 +351,7 @@ BOOST_AUTO_TEST_CASE(a_job_with_spilled_state_restarts_exactly) {
     ++reference[i % keys];
   temp_dir dir{"flow-restart-spilled"};
   temp_dir state{"flow-state"};
-  auto first_complete = dir.path / "chk-1" / "_metadata";
-  auto tripped = std::make_shared<std::atomic<bool>>(false);
-  auto check = [=](uint64_t i) {
-    if (i % stride != 0 || tripped->load() || !fs::exists(first_complete))
-      return;
-    if (tripped->exchange(true)) return;
-    throw std::runtime_error("poison record " + std::to_string(i));
-  };
+  poison_after_first_checkpoint check{dir.path / "chk-1" / "_metadata", stride};
   collector<std::pair<uint64_t, int64_t>> out;
   auto o = checkpointing(dir.path, std::chrono::milliseconds(30));
   o.checkpoints.restart_backoff = std::chrono::milliseconds(10);
@@ -358,10 +359,11 @@ BOOST_AUTO_TEST_CASE(a_job_with_spilled_state_restarts_exactly) {
   o.state.dir = state.path.string();
   o.state.cache_entries = 1 + rng() % 8;
   o.state.memory = size_t{8} << 20;
-  BOOST_TEST_MESSAGE(keys << " keys, cache of " << o.state.cache_entries);
+  BOOST_TEST_MESSAGE("seed " << seed << ": " << keys << " keys, cache of "
+                             << o.state.cache_entries);
   auto r = runtime::execute(checked_counting_job(n, keys, 1.0, out, check), o);
   BOOST_REQUIRE_MESSAGE(r.ok, r.error);
-  BOOST_REQUIRE(tripped->load());
+  BOOST_REQUIRE(check.tripped->load());
   BOOST_CHECK_EQUAL(r.restarts, 1u);
   BOOST_CHECK(final_counts(out) == reference);
   // Both runs' scratch stores are gone.
