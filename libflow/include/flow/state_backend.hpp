@@ -32,7 +32,8 @@ struct state_options {
   /// writes them all to its store and starts over.
   size_t cache_entries = 100000;
   /// flow.state-memory: bytes the rocksdb backend of one process may use
-  /// for its block cache and write buffers together.
+  /// for its block cache and write buffers together (half each; filters
+  /// and indexes, about 1.3 bytes per key, come on top).
   size_t memory = size_t{64} << 20;
 };
 
