@@ -84,7 +84,7 @@ void write_parts(subtask_actor* self, std::vector<subtask_snapshot>& snaps) {
                        std::string("no checkpoint directory"));
         return;
       }
-      auto written = store->write_part(id, false, part, bytes);
+      auto written = store->write_part(id, false, part, bytes.pieces());
       if (written)
         caf::anon_send(job, cp_ack_atom::value, sub, id.value(),
                        written->SerializeAsString());

@@ -2,6 +2,7 @@
 
 #include "flow/kafka/error.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -159,6 +160,34 @@ std::vector<producer_record> epoch::decode() const {
   return out;
 }
 
+std::string epoch_buffers::take(size_t capacity) {
+  std::unique_ptr<std::string> kept;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto it = std::find_if(free_.begin(), free_.end(),
+                           [&](auto& b) { return b->capacity() >= capacity; });
+    if (it != free_.end()) {
+      kept = std::move(*it);
+      free_.erase(it);
+    }
+  }
+  std::string out;
+  if (kept) {
+    out = std::move(*kept);
+    out.clear();
+  } else {
+    out.reserve(capacity);
+  }
+  return out;
+}
+
+void epoch_buffers::give_back(std::unique_ptr<std::string> buffer) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (free_.size() < kept) free_.push_back(std::move(buffer));
+  // else more than `kept` in flight: `buffer` is freed by the caller,
+  // outside the lock
+}
+
 size_t publication::records() const {
   size_t n = 0;
   for (auto& e : epochs)
@@ -196,27 +225,30 @@ void epoch_log::close(checkpoint_id id) {
   e.bytes = std::exchange(open_bytes_, 0);
   e.records = std::exchange(open_records_, 0);
   auto size = open_.size();
-  e.data = std::make_shared<const std::string>(std::move(open_));
+  e.data = std::shared_ptr<const std::string>(
+      new std::string(std::move(open_)),
+      [buffers = buffers_](const std::string* b) {
+        buffers->give_back(
+            std::unique_ptr<std::string>(const_cast<std::string*>(b)));
+      });
   closed_.push_back(std::move(e));
   // The next epoch is likely as large: no reallocation while it fills.
-  open_ = std::string();
-  open_.reserve(size + size / 8);
+  open_ = buffers_->take(size + size / 8);
 }
 
-std::string epoch_log::encode() const {
-  size_t size = sizeof magic + 16;
-  for (auto& e : closed_)
-    size += 16 + e.data->size();
-  std::string out;
-  out.reserve(size);
-  out.append(magic, sizeof magic);
-  put<int64_t>(out, base_);
-  put<uint64_t>(out, closed_.size());
+byte_chain epoch_log::encode() const {
+  std::string head;
+  head.append(magic, sizeof magic);
+  put<int64_t>(head, base_);
+  put<uint64_t>(head, closed_.size());
+  byte_chain out;
   for (auto& e : closed_) {
-    put<uint64_t>(out, e.id.value());
-    put<uint64_t>(out, e.records);
-    out += *e.data;
+    put<uint64_t>(head, e.id.value());
+    put<uint64_t>(head, e.records);
+    out.append(std::exchange(head, std::string()));
+    out.append(e.data);
   }
+  out.append(std::move(head));
   return out;
 }
 

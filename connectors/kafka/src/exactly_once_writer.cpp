@@ -100,7 +100,7 @@ void exactly_once_writer::pass_on() {
   produce_open();
 }
 
-std::string exactly_once_writer::snapshot(checkpoint_id id) {
+byte_chain exactly_once_writer::snapshot(checkpoint_id id) {
   advance();
   produce_open();
   log_.close(id);

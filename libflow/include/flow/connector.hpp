@@ -131,7 +131,9 @@ public:
   /// Barrier `id` arrived, after prepare_checkpoint() and before the next
   /// write(): the sink's state to keep in checkpoint `id` (records it holds
   /// back until the checkpoint completes, say); empty: none (the default).
-  virtual std::string snapshot_state(checkpoint_id id) { return {}; }
+  /// A std::string converts (moved, not copied); a sink that keeps the
+  /// bytes itself too hands them over as shared pieces.
+  virtual byte_chain snapshot_state(checkpoint_id id) { return {}; }
 
   /// After open(), before the first write(), when the job restores
   /// checkpoint `id`: what snapshot_state(id) returned for the same subtask
@@ -201,7 +203,7 @@ public:
     return fn_->set_wakeup(std::move(wake));
   }
   void prepare_checkpoint() override { fn_->prepare_checkpoint(); }
-  void snapshot_operator_state(checkpoint_id id, std::string& out) override {
+  void snapshot_operator_state(checkpoint_id id, byte_chain& out) override {
     out = fn_->snapshot_state(id);
   }
   void restore_operator_state(checkpoint_id id,

@@ -53,7 +53,7 @@ struct subtask_snapshot {
   /// Sources: where they stand (task::snapshot_positions).
   std::vector<source_position> positions;
   /// Sinks: their own state (task::snapshot_operator_state); empty if none.
-  std::string operator_state;
+  byte_chain operator_state;
   /// Dead letters held for this checkpoint (task::snapshot_dead_letters);
   /// empty if none.
   std::string dead_letters;

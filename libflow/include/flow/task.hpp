@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/batch.hpp"
+#include "flow/byte_chain.hpp"
 #include "flow/ids.hpp"
 #include "flow/metrics.hpp"
 #include "flow/on_error.hpp"
@@ -201,7 +202,7 @@ public:
 
   /// Sinks: the sink's own state at checkpoint `id` goes to `out`
   /// (sink_function::snapshot_state), right after prepare_checkpoint().
-  virtual void snapshot_operator_state(checkpoint_id id, std::string& out) {}
+  virtual void snapshot_operator_state(checkpoint_id id, byte_chain& out) {}
 
   /// Sinks: resume from `state` (what snapshot_operator_state wrote for
   /// the same subtask at checkpoint `id`; empty if nothing), before the

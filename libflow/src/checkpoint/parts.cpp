@@ -1,5 +1,7 @@
 #include "flow/checkpoint/parts.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -9,16 +11,38 @@
 
 namespace flow::checkpoint {
 
-std::string encode_state(subtask_snapshot snap) {
-  pb::PartState st;
+byte_chain encode_state(subtask_snapshot snap) {
+  // Field by field in field-number order, as SerializeAsString writes
+  // them: key groups, then the operator state's tag and length followed by
+  // its pieces, then the dead letters.
+  pb::PartState keyed;
   for (auto& g : snap.key_groups) {
-    auto* x = st.add_key_groups();
+    auto* x = keyed.add_key_groups();
     x->set_key_group(g.key_group);
     x->set_state(g.bytes.data(), g.bytes.size());
   }
-  st.set_operator_state(std::move(snap.operator_state));
-  st.set_dead_letters(std::move(snap.dead_letters));
-  return st.SerializeAsString();
+  auto head = keyed.SerializeAsString();
+  byte_chain out;
+  if (!snap.operator_state.empty()) {
+    using google::protobuf::io::CodedOutputStream;
+    constexpr uint32_t length_delimited = 2; // the wire type of bytes
+    uint8_t prefix[20]; // a tag and a length: two varints of at most 10 bytes
+    auto* end = CodedOutputStream::WriteTagToArray(
+        (pb::PartState::kOperatorStateFieldNumber << 3) | length_delimited,
+        prefix);
+    end = CodedOutputStream::WriteVarint64ToArray(snap.operator_state.size(),
+                                                  end);
+    head.append(reinterpret_cast<const char*>(prefix),
+                static_cast<size_t>(end - prefix));
+    out.append(std::move(head));
+    out.append(snap.operator_state);
+    head.clear();
+  }
+  pb::PartState held;
+  held.set_dead_letters(std::move(snap.dead_letters));
+  head += held.SerializeAsString();
+  out.append(std::move(head));
+  return out;
 }
 
 part_state decode_state(const std::string& bytes) {

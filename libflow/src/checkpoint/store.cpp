@@ -24,12 +24,13 @@ constexpr std::string_view checkpoint_prefix = "chk-";
 constexpr std::string_view savepoint_prefix = "savepoint-";
 
 /// The parts' checksum up to metadata format 3: FNV-1a 64.
-uint64_t fnv1a64(std::string_view bytes) {
+uint64_t fnv1a64(const std::vector<std::string_view>& pieces) {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
+  for (auto bytes : pieces)
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 0x100000001b3ull;
+    }
   return h;
 }
 
@@ -38,31 +39,56 @@ uint64_t fnv1a64(std::string_view bytes) {
 /// lanes, the tail bytes and the length folded together. The lanes'
 /// multiplications overlap, so it runs at several bytes per cycle where
 /// byte-wise FNV-1a takes four cycles per byte: an exactly-once sink's
-/// part holds an interval of its output.
-uint64_t checksum64(std::string_view bytes) {
-  constexpr uint64_t p1 = 0x9e3779b185ebca87ull;
-  constexpr uint64_t p2 = 0xc2b2ae3d27d4eb4full;
-  auto rotl = [](uint64_t x, int r) { return (x << r) | (x >> (64 - r)); };
-  auto round = [&](uint64_t acc, uint64_t w) {
-    return rotl(acc + w * p2, 31) * p1;
-  };
-  auto word = [&](size_t at) {
-    uint64_t w;
-    std::memcpy(&w, bytes.data() + at, sizeof w);
-    return w;
-  };
-  uint64_t lane[4] = {p1 + p2, p2, 0, 0 - p1};
-  size_t i = 0;
-  for (; i + 32 <= bytes.size(); i += 32)
-    for (size_t k = 0; k < 4; ++k)
-      lane[k] = round(lane[k], word(i + 8 * k));
-  uint64_t h = bytes.size();
-  for (auto x : lane)
-    h = round(h, x);
-  for (; i < bytes.size(); ++i)
-    h = round(h, static_cast<unsigned char>(bytes[i]));
-  return h;
-}
+/// part holds an interval of its output. Fed piece by piece: the 32-byte
+/// blocks run on across the pieces' boundaries.
+class checksum64 {
+public:
+  void update(std::string_view bytes) {
+    total_ += bytes.size();
+    if (pending_ > 0) {
+      auto n = std::min(block - pending_, bytes.size());
+      std::memcpy(buffer_ + pending_, bytes.data(), n);
+      pending_ += n;
+      bytes.remove_prefix(n);
+      if (pending_ < block) return;
+      mix(buffer_);
+      pending_ = 0;
+    }
+    for (; bytes.size() >= block; bytes.remove_prefix(block))
+      mix(bytes.data());
+    std::memcpy(buffer_, bytes.data(), bytes.size());
+    pending_ = bytes.size();
+  }
+
+  uint64_t value() const {
+    uint64_t h = total_;
+    for (auto x : lane_)
+      h = round(h, x);
+    for (size_t i = 0; i < pending_; ++i)
+      h = round(h, static_cast<unsigned char>(buffer_[i]));
+    return h;
+  }
+
+private:
+  static constexpr uint64_t p1 = 0x9e3779b185ebca87ull;
+  static constexpr uint64_t p2 = 0xc2b2ae3d27d4eb4full;
+  static constexpr size_t block = 32;
+  static uint64_t round(uint64_t acc, uint64_t w) {
+    acc += w * p2;
+    return ((acc << 31) | (acc >> 33)) * p1;
+  }
+  void mix(const char* at) {
+    for (size_t k = 0; k < 4; ++k) {
+      uint64_t w;
+      std::memcpy(&w, at + 8 * k, sizeof w);
+      lane_[k] = round(lane_[k], w);
+    }
+  }
+  uint64_t lane_[4] = {p1 + p2, p2, 0, 0 - p1};
+  uint64_t total_ = 0;
+  char buffer_[block];
+  size_t pending_ = 0;
+};
 
 storage_error errno_error(const fs::path& p, int err) {
   return storage_error{p.string(), std::strerror(err)};
@@ -91,19 +117,21 @@ private:
 
 class posix_writer final : public file_writer {
 public:
-  std::optional<storage_error> write(const fs::path& path,
-                                     std::string_view bytes) const override {
+  std::optional<storage_error>
+  write(const fs::path& path,
+        const std::vector<std::string_view>& pieces) const override {
     unique_fd fd{
         ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
     if (fd.get() < 0) return errno_error(path, errno);
-    while (!bytes.empty()) {
-      auto n = ::write(fd.get(), bytes.data(), bytes.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return errno_error(path, errno);
+    for (auto bytes : pieces)
+      while (!bytes.empty()) {
+        auto n = ::write(fd.get(), bytes.data(), bytes.size());
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          return errno_error(path, errno);
+        }
+        bytes.remove_prefix(static_cast<size_t>(n));
       }
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
     if (::fsync(fd.get()) != 0) return errno_error(path, errno);
     if (int err = fd.close()) return errno_error(path, err);
     return std::nullopt;
@@ -161,7 +189,16 @@ std::string part_file_name(const pb::Part& p) {
 } // namespace
 
 uint64_t part_checksum(uint32_t version, std::string_view bytes) {
-  return version >= 4 ? checksum64(bytes) : fnv1a64(bytes);
+  return part_checksum(version, std::vector<std::string_view>{bytes});
+}
+
+uint64_t part_checksum(uint32_t version,
+                       const std::vector<std::string_view>& pieces) {
+  if (version < 4) return fnv1a64(pieces);
+  checksum64 h;
+  for (auto bytes : pieces)
+    h.update(bytes);
+  return h.value();
 }
 
 file_writer::~file_writer() = default;
@@ -183,16 +220,19 @@ fs::path store::directory(checkpoint_id id, bool savepoint) const {
           std::to_string(id.value()));
 }
 
-result<pb::Part> store::write_part(checkpoint_id id, bool savepoint,
-                                   pb::Part part,
-                                   std::string_view bytes) const {
+result<pb::Part>
+store::write_part(checkpoint_id id, bool savepoint, pb::Part part,
+                  const std::vector<std::string_view>& pieces) const {
   auto dir = directory(id, savepoint);
   if (auto err = make_directories(dir)) return *err;
   auto name = part_file_name(part);
-  if (auto err = writer_.write(dir / name, bytes)) return *err;
+  if (auto err = writer_.write(dir / name, pieces)) return *err;
+  size_t size = 0;
+  for (auto p : pieces)
+    size += p.size();
   part.set_file(name);
-  part.set_size_bytes(bytes.size());
-  part.set_checksum(part_checksum(metadata_format_version, bytes));
+  part.set_size_bytes(size);
+  part.set_checksum(part_checksum(metadata_format_version, pieces));
   return part;
 }
 

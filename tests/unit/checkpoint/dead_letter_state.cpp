@@ -116,7 +116,8 @@ struct map_subtask {
 };
 
 subtask_restore restore_of(const subtask_snapshot& snap) {
-  auto part = checkpoint::decode_state(checkpoint::encode_state(snap));
+  auto part =
+      checkpoint::decode_state(checkpoint::encode_state(snap).flatten());
   subtask_restore r;
   r.id = snap.id;
   r.key_groups = part.key_groups;

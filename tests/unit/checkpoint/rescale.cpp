@@ -127,7 +127,7 @@ checkpoint_of(const test::sim& s, uint64_t id, uint32_t key_groups) {
       if (snap.id.value() == id) {
         *md.add_parts() = checkpoint::describe(sp, snap);
         states.push_back(
-            checkpoint::decode_state(checkpoint::encode_state(snap)));
+            checkpoint::decode_state(checkpoint::encode_state(snap).flatten()));
       }
   return {std::move(md), std::move(states)};
 }

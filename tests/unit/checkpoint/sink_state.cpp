@@ -31,7 +31,7 @@ struct epoch_sink final : sink_function<int> {
   void write(std::vector<int>& xs) override {
     open.insert(open.end(), xs.begin(), xs.end());
   }
-  std::string snapshot_state(checkpoint_id id) override {
+  byte_chain snapshot_state(checkpoint_id id) override {
     pending[id.value()] = std::exchange(open, {});
     return encode(pending);
   }
@@ -89,8 +89,9 @@ BOOST_AUTO_TEST_CASE(
   s.core->drain();
   auto snaps = s.core->take_snapshots();
   BOOST_REQUIRE_EQUAL(snaps.size(), 2u);
-  BOOST_CHECK(decode(snaps[0].operator_state) == (epochs{{1, {1, 2}}}));
-  BOOST_CHECK(decode(snaps[1].operator_state) ==
+  BOOST_CHECK(decode(snaps[0].operator_state.flatten()) ==
+              (epochs{{1, {1, 2}}}));
+  BOOST_CHECK(decode(snaps[1].operator_state.flatten()) ==
               (epochs{{1, {1, 2}}, {2, {3}}}));
   BOOST_CHECK(s.sink->open == std::vector<int>{4});
   BOOST_CHECK(s.sink->published.empty());
@@ -113,7 +114,8 @@ BOOST_AUTO_TEST_CASE(
   BOOST_REQUIRE_EQUAL(snaps.size(), 1u);
   // The process dies before checkpoint 7's completion reaches the sink:
   // the epoch survives in the part.
-  auto part = checkpoint::decode_state(checkpoint::encode_state(snaps[0]));
+  auto part =
+      checkpoint::decode_state(checkpoint::encode_state(snaps[0]).flatten());
   subtask_restore r{
       checkpoint_id{7}, part.key_groups, {}, part.operator_state, {}, {}, {}};
   sink_subtask second{&r};
@@ -142,7 +144,7 @@ BOOST_AUTO_TEST_CASE(
   auto snaps = s.core->take_snapshots();
   BOOST_REQUIRE_EQUAL(snaps.size(), 2u);
   BOOST_CHECK_EQUAL(snaps[1].id.value(), 2u);
-  BOOST_CHECK(decode(snaps[1].operator_state) ==
+  BOOST_CHECK(decode(snaps[1].operator_state.flatten()) ==
               (epochs{{1, {1, 2}}, {2, {3}}}));
   s.core->checkpoint_complete(checkpoint_id{2}, {});
   BOOST_CHECK(s.sink->published == (std::vector<int>{1, 2, 3}));

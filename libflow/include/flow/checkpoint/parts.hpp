@@ -28,10 +28,11 @@ struct part_state {
 };
 
 /// The bytes of a part's file: the snapshot's keyed state and operator
-/// state (pb::PartState). Takes `snap` by value: a caller that moves it in
-/// saves a copy of the state (an exactly-once sink's is an interval of
-/// output).
-std::string encode_state(subtask_snapshot snap);
+/// state (pb::PartState), the same bytes as its SerializeAsString. The
+/// operator state's pieces are shared, not copied (an exactly-once sink's
+/// is an interval of its output); takes `snap` by value: a caller that
+/// moves it in saves a copy of the dead letters.
+byte_chain encode_state(subtask_snapshot snap);
 
 /// The state in a part file's bytes. Throws std::runtime_error for bytes
 /// that are not a pb::PartState.

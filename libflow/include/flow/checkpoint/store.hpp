@@ -24,16 +24,26 @@ inline constexpr uint32_t oldest_metadata_format_version = 1;
 /// `version`: FNV-1a 64 up to version 3, a faster multiply-rotate hash
 /// over 8-byte words (four lanes of xxHash64's round) from version 4.
 uint64_t part_checksum(uint32_t version, std::string_view bytes);
+/// The same of the concatenation of `pieces`.
+uint64_t part_checksum(uint32_t version,
+                       const std::vector<std::string_view>& pieces);
 
 /// Writes whole files durably. The store writes every file through one;
 /// tests substitute a writer that fails as a full disk does.
 class file_writer {
 public:
   virtual ~file_writer();
-  /// Creates or truncates `path`, writes `bytes`, fsyncs and closes it.
-  /// Safe to call from several threads for different paths.
-  virtual std::optional<storage_error> write(const std::filesystem::path& path,
-                                             std::string_view bytes) const = 0;
+  /// Creates or truncates `path`, writes the concatenation of `pieces`,
+  /// fsyncs and closes it. Safe to call from several threads for
+  /// different paths.
+  virtual std::optional<storage_error>
+  write(const std::filesystem::path& path,
+        const std::vector<std::string_view>& pieces) const = 0;
+  /// One piece.
+  std::optional<storage_error> write(const std::filesystem::path& path,
+                                     std::string_view bytes) const {
+    return write(path, std::vector<std::string_view>{bytes});
+  }
   /// open(2), write(2), fsync(2), close(2).
   static const file_writer& posix();
 };
@@ -76,11 +86,19 @@ public:
   /// Directory of checkpoint (or savepoint) `id`.
   std::filesystem::path directory(checkpoint_id id, bool savepoint) const;
 
-  /// Writes one subtask's snapshot `bytes` as a part of checkpoint `id`;
+  /// Writes one subtask's snapshot, the concatenation of `pieces` (as
+  /// checkpoint::encode_state gives it), as a part of checkpoint `id`;
   /// returns `part` with file, size_bytes and checksum filled in. The
   /// file is named after part.operator_id() and part.subtask_index().
+  result<pb::Part>
+  write_part(checkpoint_id id, bool savepoint, pb::Part part,
+             const std::vector<std::string_view>& pieces) const;
+  /// One piece.
   result<pb::Part> write_part(checkpoint_id id, bool savepoint, pb::Part part,
-                              std::string_view bytes) const;
+                              std::string_view bytes) const {
+    return write_part(id, savepoint, std::move(part),
+                      std::vector<std::string_view>{bytes});
+  }
 
   /// Makes the checkpoint `metadata` describes complete (its parts must
   /// have been written), then applies retention. Fills in format_version.

@@ -1,11 +1,13 @@
 #pragma once
 
+#include "flow/byte_chain.hpp"
 #include "flow/ids.hpp"
 #include "flow/kafka/record.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +50,25 @@ struct epoch {
                 size_t from = 0) const;
   /// The records as producer_records (tests, tools).
   std::vector<producer_record> decode() const;
+};
+
+/// Buffers of closed epochs come back here when their last holder (the
+/// log, a publication, a checkpoint's writer) lets go of them, and the
+/// next open epoch fills one: its pages are mapped already, where a fresh
+/// buffer of an interval's output costs a page fault per 4 KiB.
+/// Thread-safe: the last holder may be on any thread.
+class epoch_buffers {
+public:
+  /// An empty buffer of at least `capacity` bytes: a kept one if one is
+  /// large enough.
+  std::string take(size_t capacity);
+  /// Keeps `buffer` for take() (at most `kept` of them), or frees it.
+  void give_back(std::unique_ptr<std::string> buffer);
+  static constexpr size_t kept = 2;
+
+private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<std::string>> free_;
 };
 
 /// What one Kafka transaction publishes: the epochs up to `up_to`, in
@@ -98,8 +119,9 @@ public:
   /// marker still advances).
   void close(checkpoint_id id);
 
-  /// The closed epochs and base, as the checkpoint keeps them.
-  std::string encode() const;
+  /// The closed epochs and base, as the checkpoint keeps them: the
+  /// epochs' bytes are shared, not copied.
+  byte_chain encode() const;
 
   /// Replaces the closed epochs and base by those `bytes` encode()d.
   /// Throws std::invalid_argument for bytes that are not such state.
@@ -140,6 +162,7 @@ private:
   size_t open_records_ = 0;
   size_t open_bytes_ = 0;
   std::vector<epoch> closed_;
+  std::shared_ptr<epoch_buffers> buffers_ = std::make_shared<epoch_buffers>();
   /// Bytes held, open and closed.
   size_t bytes_ = 0;
   int64_t base_ = 0;

@@ -81,7 +81,7 @@ public:
   /// transaction as far as it may (see above).
   void pass_on();
   /// sink_function::snapshot_state: closes epoch `id`.
-  std::string snapshot(checkpoint_id id);
+  byte_chain snapshot(checkpoint_id id);
   /// sink_function::restore.
   void restore(checkpoint_id id, const std::string& state);
   /// sink_function::checkpoint_complete: publishes the epochs <= `id`.

@@ -215,7 +215,7 @@ public:
   void finish() override { writer_->finish(); }
   bool busy() const override { return writer_->busy(); }
   void resume() override { writer_->resume(); }
-  std::string snapshot_state(checkpoint_id id) override {
+  byte_chain snapshot_state(checkpoint_id id) override {
     return writer_->snapshot(id);
   }
   void restore(checkpoint_id id, const std::string& state) override {
