@@ -94,6 +94,21 @@ void overwrite(const fs::path& p, const std::string& bytes) {
   out << bytes;
 }
 
+/// Random bytes from the run's seed (logged).
+struct random_bytes {
+  std::mt19937_64 rng{[] {
+    auto seed = flow::test::test_seed();
+    BOOST_TEST_MESSAGE("seed " << seed);
+    return seed;
+  }()};
+  std::string operator()(size_t n) {
+    std::string out(n, '\0');
+    for (auto& c : out)
+      c = static_cast<char>(rng());
+    return out;
+  }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(checkpoint_store)
@@ -209,12 +224,9 @@ BOOST_AUTO_TEST_CASE(any_changed_byte_of_a_large_part_is_found) {
   // a change anywhere is caught (every position of a part of 1000 bytes).
   temp_dir tmp;
   store s{tmp.path, 3};
-  auto seed = flow::test::test_seed();
-  BOOST_TEST_MESSAGE("seed " << seed);
-  std::mt19937_64 rng{seed};
-  std::string bytes(1000, '\0');
-  for (auto& c : bytes)
-    c = static_cast<char>(rng());
+  random_bytes random;
+  auto& rng = random.rng;
+  auto bytes = random(1000);
   auto part = s.write_part(checkpoint_id{1}, false, part_of(1, 0), bytes);
   BOOST_REQUIRE(part.ok());
   pb::Metadata md;
@@ -241,13 +253,10 @@ BOOST_AUTO_TEST_CASE(a_part_written_in_pieces_is_the_part_written_whole) {
   // the pieces cut the checksum's 32-byte blocks (random cuts, seeded).
   temp_dir tmp;
   store s{tmp.path, 3};
-  auto seed = flow::test::test_seed();
-  BOOST_TEST_MESSAGE("seed " << seed);
-  std::mt19937_64 rng{seed};
+  random_bytes random;
+  auto& rng = random.rng;
   for (size_t round = 0; round < 50; ++round) {
-    std::string bytes(rng() % 300, '\0');
-    for (auto& c : bytes)
-      c = static_cast<char>(rng());
+    auto bytes = random(rng() % 300);
     std::vector<std::string_view> pieces;
     for (std::string_view rest = bytes; !rest.empty();) {
       auto n = std::min<size_t>(rest.size(), rng() % 70);
