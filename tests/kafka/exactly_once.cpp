@@ -9,7 +9,9 @@
 #include "flow/kafka/exactly_once_writer.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <librdkafka/rdkafka.h>
 
+#include <array>
 #include <stdexcept>
 
 #include <set>
@@ -45,6 +47,50 @@ void publish(topic_producer& p,
       },
       group, marker);
 }
+
+/// A transaction of another transactional id, left open, that commits an
+/// offset to `group`: to a sink reading its marker from `group` this is
+/// what a second job with the same group id, or a transaction the broker
+/// left hanging, looks like. Aborted when destroyed.
+class foreign_pending_commit {
+public:
+  foreign_pending_commit(const std::string& group, const std::string& topic) {
+    std::array<char, 512> err{};
+    auto* conf = rd_kafka_conf_new();
+    for (auto [k, v] :
+         {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap()},
+          {"transactional.id", group + ".other"}})
+      BOOST_REQUIRE_EQUAL(
+          rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err.data(), err.size()),
+          RD_KAFKA_CONF_OK);
+    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err.data(), err.size());
+    BOOST_REQUIRE(rk_);
+    require(rd_kafka_init_transactions(rk_, 30000));
+    require(rd_kafka_begin_transaction(rk_));
+    auto* offsets = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(offsets, topic.c_str(), 0)->offset = 99;
+    auto* meta = rd_kafka_consumer_group_metadata_new(group.c_str());
+    require(rd_kafka_send_offsets_to_transaction(rk_, offsets, meta, 30000));
+    rd_kafka_consumer_group_metadata_destroy(meta);
+    rd_kafka_topic_partition_list_destroy(offsets);
+  }
+  ~foreign_pending_commit() {
+    if (auto* e = rd_kafka_abort_transaction(rk_, 30000))
+      rd_kafka_error_destroy(e);
+    rd_kafka_destroy(rk_);
+  }
+  foreign_pending_commit(const foreign_pending_commit&) = delete;
+  foreign_pending_commit& operator=(const foreign_pending_commit&) = delete;
+
+private:
+  static void require(rd_kafka_error_t* e) {
+    if (!e) return;
+    std::string what = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+    BOOST_FAIL(what);
+  }
+  rd_kafka_t* rk_ = nullptr;
+};
 
 } // namespace
 
@@ -85,6 +131,33 @@ BOOST_AUTO_TEST_CASE(a_newer_instance_fences_the_zombie) {
   BOOST_CHECK_EQUAL(old_n, 4u);
   BOOST_CHECK_EQUAL(new_n, 3u);
   BOOST_CHECK_EQUAL(zombie_n, 0u); // nothing of the fenced instance visible
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_marker_pending_in_a_transaction_no_fencing_ends_is_named) {
+  auto topic = make_topic("eos-pending", 1);
+  auto id = exactly_once_writer::transactional_id(unique("g"), "sink", 0);
+  {
+    topic_producer p{settings, topic, 1, {id, 30000}};
+    auto first = values("a", 3);
+    publish(p, {&first}, id, 7);
+  }
+  BOOST_CHECK_EQUAL(exactly_once_writer::read_marker(settings, id, topic), 7);
+  foreign_pending_commit other{id, topic};
+  auto impatient = settings;
+  impatient.timeout_ms = 2000;
+  try {
+    exactly_once_writer::read_marker(impatient, id, topic);
+    BOOST_FAIL("the marker read did not wait for the pending commit");
+  } catch (const kafka_error& e) {
+    std::string what = e.what();
+    BOOST_TEST_MESSAGE(what);
+    BOOST_CHECK(e.code() == errc::offset_commit_failed);
+    BOOST_CHECK(what.find("marker of " + id) != std::string::npos);
+    BOOST_CHECK(what.find("pending in a transaction") != std::string::npos);
+    BOOST_CHECK(what.find("last completed marker 7") != std::string::npos);
+    BOOST_CHECK(what.find("hanging") != std::string::npos);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_bounded_job_publishes_all_of_its_output_at_its_end) {

@@ -14,10 +14,15 @@ struct admin::impl {
   std::string bootstrap;
   detail::handle_ptr handle;
 
-  /// A consumer handle of `group`, for committed-offset calls.
-  detail::handle_ptr group_handle(const std::string& group) {
+  /// A consumer handle of `group`, for committed-offset calls. librdkafka
+  /// asks for stable offsets (require_stable) when it reads committed.
+  detail::handle_ptr
+  group_handle(const std::string& group,
+               pending_commits pending = pending_commits::wait) {
     auto conf = detail::make_conf(settings, detail::role::consumer);
     detail::set(conf.get(), "group.id", group);
+    if (pending == pending_commits::skip)
+      detail::set(conf.get(), "isolation.level", "read_uncommitted");
     return detail::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
   }
 
@@ -155,17 +160,19 @@ int32_t admin::partitions(const std::string& topic) {
 }
 
 std::map<int32_t, int64_t> admin::committed(const std::string& group,
-                                            const std::string& topic) {
+                                            const std::string& topic,
+                                            pending_commits pending) {
   auto n = partitions(topic);
-  auto h = impl_->group_handle(group);
+  auto h = impl_->group_handle(group, pending);
   detail::partition_list_ptr l{rd_kafka_topic_partition_list_new(n)};
   for (int32_t p = 0; p < n; ++p)
     rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), p);
   if (auto err = rd_kafka_committed(
           h.get(), l.get(), static_cast<int>(impl_->settings.timeout_ms)))
-    throw kafka_error{errc::offset_commit_failed, "committed offsets of " +
-                                                      group + ": " +
-                                                      rd_kafka_err2str(err)};
+    throw kafka_error{
+        err == RD_KAFKA_RESP_ERR__TIMED_OUT ? errc::timed_out
+                                            : errc::offset_commit_failed,
+        "committed offsets of " + group + ": " + rd_kafka_err2str(err)};
   std::map<int32_t, int64_t> out;
   for (int i = 0; i < l->cnt; ++i)
     if (l->elems[i].offset >= 0)

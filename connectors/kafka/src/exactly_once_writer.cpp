@@ -2,6 +2,7 @@
 
 #include "flow/fault.hpp"
 #include "flow/kafka/admin.hpp"
+#include "flow/kafka/error.hpp"
 #include "flow/kafka/record_limit.hpp"
 #include "flow/log.hpp"
 
@@ -16,6 +17,34 @@ exactly_once_writer::transactional_id(const std::string& group,
                                       uint32_t subtask_index) {
   return "libflow." + group + "." + operator_name + "." +
          std::to_string(subtask_index);
+}
+
+int64_t exactly_once_writer::read_marker(const client_settings& s,
+                                         const std::string& marker_group,
+                                         const std::string& topic) {
+  admin a{s};
+  auto marker_of = [](const std::map<int32_t, int64_t>& committed) {
+    auto it = committed.find(0);
+    return it == committed.end() ? int64_t{-1} : it->second;
+  };
+  try {
+    return marker_of(a.committed(marker_group, topic));
+  } catch (const kafka_error& e) {
+    if (e.code() != errc::timed_out) throw;
+    auto completed = marker_of(
+        a.committed(marker_group, topic, admin::pending_commits::skip));
+    throw kafka_error{
+        errc::offset_commit_failed,
+        "marker of " + marker_group +
+            ": an offset commit to this group is pending in a transaction "
+            "that fencing its transactional id did not end (" +
+            e.what() + "; last completed marker " + std::to_string(completed) +
+            "). Either another producer commits to this group (two jobs "
+            "with one kafka.group-id?), or the broker holds a hanging "
+            "transaction, whose records read_committed readers wait for "
+            "too: see connectors/kafka/README.md, \"Known problem, after a "
+            "broker restart\""};
+  }
 }
 
 namespace {
@@ -66,9 +95,7 @@ exactly_once_writer::exactly_once_writer(target t, const connector_context& ctx)
     // so the marker read next is settled.
     o.producer = std::make_shared<topic_producer>(producer_settings, topic,
                                                   partitions, txn);
-    auto committed = admin(s).committed(txn.id, topic);
-    if (auto it = committed.find(0); it != committed.end())
-      o.marker = it->second;
+    o.marker = read_marker(s, txn.id, topic);
     return o;
   });
 }

@@ -45,10 +45,18 @@ public:
   /// Partitions of `topic`; throws kafka_error(unknown_topic) if missing.
   int32_t partitions(const std::string& topic);
 
+  /// What committed() does about an offset commit of a transaction that
+  /// has not ended: `wait` until it has (require_stable; retried up to
+  /// kafka.timeout-ms, then kafka_error(timed_out)), or `skip` it and
+  /// answer at once with the last commit that completed.
+  enum class pending_commits { wait, skip };
+
   /// The offsets `group` committed for `topic`, by partition (partitions
-  /// without a commit are left out).
-  std::map<int32_t, int64_t> committed(const std::string& group,
-                                       const std::string& topic);
+  /// without a commit are left out). Throws kafka_error: timed_out after
+  /// kafka.timeout-ms, offset_commit_failed for other errors.
+  std::map<int32_t, int64_t>
+  committed(const std::string& group, const std::string& topic,
+            pending_commits pending = pending_commits::wait);
 
   /// Commits `offsets` (next offset to read, by partition) for `group`.
   void commit(const std::string& group, const std::string& topic,

@@ -108,6 +108,19 @@ public:
                                       const std::string& operator_name,
                                       uint32_t subtask_index);
 
+  /// The marker: the offset `marker_group` (the transactional id) last
+  /// committed for `topic`'s partition 0, -1 if none. Read after
+  /// init_transactions, which ended whatever an earlier instance of the
+  /// transactional id left open, so the read waits only for a commit no
+  /// fencing ends: another producer's (two jobs with one group id), or a
+  /// transaction the broker left hanging. Then it throws
+  /// kafka_error(offset_commit_failed) after kafka.timeout-ms, saying so
+  /// and naming the last completed commit; other errors as
+  /// admin::committed.
+  static int64_t read_marker(const client_settings& s,
+                             const std::string& marker_group,
+                             const std::string& topic);
+
 private:
   struct opened {
     std::shared_ptr<topic_producer> producer;
