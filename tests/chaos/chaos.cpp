@@ -7,9 +7,10 @@
 // Exactly-once: kill -9 at seeded random moments; the crash hooks between
 // a checkpoint's completion and its commit and during the commit
 // (LIBFLOW_FAULT, flow/fault.hpp); a broker restart mid-stream
-// (LIBFLOW_KAFKA_RESTART_CMD: scripts/test restarts one broker of a
-// three-broker cluster, scripts/kafka-cluster restart-node 1; the job may
-// fail loudly and is run again).
+// (LIBFLOW_KAFKA_RESTART_CMD: scripts/test restarts the broker of a
+// three-broker cluster that is the transaction coordinator then,
+// scripts/kafka-cluster restart-node coordinator; the job may fail loudly
+// and is run again).
 // Required: nothing lost, nothing duplicated, every key in order, the
 // keyed state exact (count = seq + 1 in every output record), and every
 // bad input record exactly once in the dead-letter topic: those the
