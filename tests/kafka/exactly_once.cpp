@@ -8,8 +8,11 @@
 #include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/exactly_once_writer.hpp"
 
+#include "flow/log.hpp"
+
 #include <boost/test/unit_test.hpp>
 #include <librdkafka/rdkafka.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 
 #include <array>
 #include <stdexcept>
@@ -158,6 +161,26 @@ BOOST_AUTO_TEST_CASE(
     BOOST_CHECK(what.find("last completed marker 7") != std::string::npos);
     BOOST_CHECK(what.find("hanging") != std::string::npos);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_topic_with_one_replica_is_warned_about_once) {
+  // The test broker is a single node: every partition has one replica.
+  auto topic = make_topic("eos-replicas", 2);
+  BOOST_CHECK_EQUAL(adm.min_replicas(topic), 1);
+  auto log = flow::logger("flow/kafka");
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  log->sinks().push_back(sink);
+  auto mentions = [&] {
+    size_t n = 0;
+    for (auto& line : sink->last_formatted())
+      n += line.find("topic " + topic + " has a partition with one replica") !=
+           std::string::npos;
+    return n;
+  };
+  exactly_once_writer::warn_on_single_replicas(settings, topic);
+  exactly_once_writer::warn_on_single_replicas(settings, topic);
+  log->sinks().pop_back();
+  BOOST_CHECK_EQUAL(mentions(), 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_bounded_job_publishes_all_of_its_output_at_its_end) {

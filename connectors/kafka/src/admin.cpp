@@ -159,6 +159,11 @@ int32_t admin::partitions(const std::string& topic) {
                                  impl_->settings.timeout_ms, impl_->bootstrap);
 }
 
+int32_t admin::min_replicas(const std::string& topic) {
+  return detail::min_replica_count(
+      impl_->handle.get(), topic, impl_->settings.timeout_ms, impl_->bootstrap);
+}
+
 std::map<int32_t, int64_t> admin::committed(const std::string& group,
                                             const std::string& topic,
                                             pending_commits pending) {

@@ -2,6 +2,7 @@
 #include "flow/log.hpp"
 #include "rdkafka.hpp"
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 
@@ -119,8 +120,11 @@ handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf) {
   return h;
 }
 
-int32_t partition_count(rd_kafka_t* rk, const std::string& topic,
-                        int64_t timeout_ms, const std::string& bootstrap) {
+namespace {
+
+/// The metadata of `topic` alone (see partition_count).
+metadata_ptr topic_metadata(rd_kafka_t* rk, const std::string& topic,
+                            int64_t timeout_ms, const std::string& bootstrap) {
   topic_ptr t{rd_kafka_topic_new(rk, topic.c_str(), nullptr)};
   const rd_kafka_metadata_t* raw = nullptr;
   auto err =
@@ -144,7 +148,26 @@ int32_t partition_count(rd_kafka_t* rk, const std::string& topic,
             (md->topic_cnt == 1
                  ? std::string(" (") + rd_kafka_err2str(md->topics[0].err) + ")"
                  : std::string())};
-  return md->topics[0].partition_cnt;
+  return md;
+}
+
+} // namespace
+
+int32_t partition_count(rd_kafka_t* rk, const std::string& topic,
+                        int64_t timeout_ms, const std::string& bootstrap) {
+  return topic_metadata(rk, topic, timeout_ms, bootstrap)
+      ->topics[0]
+      .partition_cnt;
+}
+
+int32_t min_replica_count(rd_kafka_t* rk, const std::string& topic,
+                          int64_t timeout_ms, const std::string& bootstrap) {
+  auto md = topic_metadata(rk, topic, timeout_ms, bootstrap);
+  const auto& t = md->topics[0];
+  int32_t fewest = t.partitions[0].replica_cnt;
+  for (int i = 1; i < t.partition_cnt; ++i)
+    fewest = std::min(fewest, t.partitions[i].replica_cnt);
+  return fewest;
 }
 
 } // namespace flow::kafka::detail

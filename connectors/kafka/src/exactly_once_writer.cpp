@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
+#include <set>
 
 namespace flow::kafka {
 
@@ -44,6 +46,40 @@ int64_t exactly_once_writer::read_marker(const client_settings& s,
             "transaction, whose records read_committed readers wait for "
             "too: see connectors/kafka/README.md, \"Known problem, after a "
             "broker restart\""};
+  }
+}
+
+void exactly_once_writer::warn_on_single_replicas(const client_settings& s,
+                                                  const std::string& topic) {
+  if (s.embedded()) return; // no transactions there
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  admin a{s};
+  for (const auto& t : {topic, std::string("__transaction_state"),
+                        std::string("__consumer_offsets")}) {
+    {
+      std::lock_guard<std::mutex> lock{mutex};
+      if (warned.count(t)) continue;
+    }
+    int32_t replicas = 0;
+    try {
+      replicas = a.min_replicas(t);
+    } catch (const kafka_error&) {
+      continue; // not visible to this client: nothing to say
+    }
+    if (replicas > 1) continue;
+    {
+      std::lock_guard<std::mutex> lock{mutex};
+      if (!warned.insert(t).second) continue;
+    }
+    logger("flow/kafka")
+        ->warn("exactly-once: topic {} has a partition with one replica: a "
+               "restart of its broker can leave a transaction committed "
+               "without its markers (Kafka 4.4.0), which blocks "
+               "read_committed readers and the next run's marker read; give "
+               "it more replicas (connectors/kafka/README.md, \"Known "
+               "problem, after a broker restart\")",
+               t);
   }
 }
 
@@ -96,6 +132,7 @@ exactly_once_writer::exactly_once_writer(target t, const connector_context& ctx)
     o.producer = std::make_shared<topic_producer>(producer_settings, topic,
                                                   partitions, txn);
     o.marker = read_marker(s, txn.id, topic);
+    warn_on_single_replicas(s, topic);
     return o;
   });
 }

@@ -111,4 +111,9 @@ handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf);
 int32_t partition_count(rd_kafka_t* rk, const std::string& topic,
                         int64_t timeout_ms, const std::string& bootstrap);
 
+/// As partition_count, but returns the fewest replicas any partition of
+/// `topic` has.
+int32_t min_replica_count(rd_kafka_t* rk, const std::string& topic,
+                          int64_t timeout_ms, const std::string& bootstrap);
+
 } // namespace flow::kafka::detail

@@ -45,6 +45,10 @@ public:
   /// Partitions of `topic`; throws kafka_error(unknown_topic) if missing.
   int32_t partitions(const std::string& topic);
 
+  /// The fewest replicas a partition of `topic` has; throws
+  /// kafka_error(unknown_topic) if missing.
+  int32_t min_replicas(const std::string& topic);
+
   /// What committed() does about an offset commit of a transaction that
   /// has not ended: `wait` until it has (require_stable; retried up to
   /// kafka.timeout-ms, then kafka_error(timed_out)), or `skip` it and

@@ -121,6 +121,14 @@ public:
                              const std::string& marker_group,
                              const std::string& topic);
 
+  /// Warns (once per topic and process) if `topic`, `__transaction_state`
+  /// or `__consumer_offsets` has a partition with one replica: a restart
+  /// of its broker can leave a transaction committed without its markers
+  /// (Kafka 4.4.0; connectors/kafka/README.md, "Known problem, after a
+  /// broker restart"). Topics it cannot see are left out.
+  static void warn_on_single_replicas(const client_settings& s,
+                                      const std::string& topic);
+
 private:
   struct opened {
     std::shared_ptr<topic_producer> producer;
