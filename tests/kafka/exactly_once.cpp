@@ -145,10 +145,11 @@ BOOST_AUTO_TEST_CASE(
     auto first = values("a", 3);
     publish(p, {&first}, id, 7);
   }
-  BOOST_CHECK_EQUAL(exactly_once_writer::read_marker(settings, id, topic), 7);
+  BOOST_CHECK_EQUAL(exactly_once_writer::read_marker(adm, id, topic), 7);
   foreign_pending_commit other{id, topic};
-  auto impatient = settings;
-  impatient.timeout_ms = 2000;
+  auto impatient_settings = settings;
+  impatient_settings.timeout_ms = 2000;
+  admin impatient{impatient_settings};
   try {
     exactly_once_writer::read_marker(impatient, id, topic);
     BOOST_FAIL("the marker read did not wait for the pending commit");
@@ -177,8 +178,8 @@ BOOST_AUTO_TEST_CASE(a_topic_with_one_replica_is_warned_about_once) {
            std::string::npos;
     return n;
   };
-  exactly_once_writer::warn_on_single_replicas(settings, topic);
-  exactly_once_writer::warn_on_single_replicas(settings, topic);
+  exactly_once_writer::warn_on_single_replicas(adm, topic);
+  exactly_once_writer::warn_on_single_replicas(adm, topic);
   log->sinks().pop_back();
   BOOST_CHECK_EQUAL(mentions(), 1u);
 }

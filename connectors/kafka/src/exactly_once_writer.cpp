@@ -21,10 +21,9 @@ exactly_once_writer::transactional_id(const std::string& group,
          std::to_string(subtask_index);
 }
 
-int64_t exactly_once_writer::read_marker(const client_settings& s,
+int64_t exactly_once_writer::read_marker(admin& a,
                                          const std::string& marker_group,
                                          const std::string& topic) {
-  admin a{s};
   auto marker_of = [](const std::map<int32_t, int64_t>& committed) {
     auto it = committed.find(0);
     return it == committed.end() ? int64_t{-1} : it->second;
@@ -49,17 +48,15 @@ int64_t exactly_once_writer::read_marker(const client_settings& s,
   }
 }
 
-void exactly_once_writer::warn_on_single_replicas(const client_settings& s,
+void exactly_once_writer::warn_on_single_replicas(admin& a,
                                                   const std::string& topic) {
-  if (s.embedded()) return; // no transactions there
   static std::mutex mutex;
-  static std::set<std::string> warned;
-  admin a{s};
+  static std::set<std::string> looked_at;
   for (const auto& t : {topic, std::string("__transaction_state"),
                         std::string("__consumer_offsets")}) {
     {
       std::lock_guard<std::mutex> lock{mutex};
-      if (warned.count(t)) continue;
+      if (!looked_at.insert(t).second) continue;
     }
     int32_t replicas = 0;
     try {
@@ -68,10 +65,6 @@ void exactly_once_writer::warn_on_single_replicas(const client_settings& s,
       continue; // not visible to this client: nothing to say
     }
     if (replicas > 1) continue;
-    {
-      std::lock_guard<std::mutex> lock{mutex};
-      if (!warned.insert(t).second) continue;
-    }
     logger("flow/kafka")
         ->warn("exactly-once: topic {} has a partition with one replica: a "
                "restart of its broker can leave a transaction committed "
@@ -131,8 +124,9 @@ exactly_once_writer::exactly_once_writer(target t, const connector_context& ctx)
     // so the marker read next is settled.
     o.producer = std::make_shared<topic_producer>(producer_settings, topic,
                                                   partitions, txn);
-    o.marker = read_marker(s, txn.id, topic);
-    warn_on_single_replicas(s, topic);
+    admin a{s};
+    o.marker = read_marker(a, txn.id, topic);
+    if (!s.embedded()) warn_on_single_replicas(a, topic);
     return o;
   });
 }

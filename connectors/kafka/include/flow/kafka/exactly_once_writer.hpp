@@ -16,6 +16,8 @@
 
 namespace flow::kafka {
 
+class admin;
+
 /// The engine of an exactly-once Kafka sink subtask (kafka.delivery =
 /// exactly-once), below its typed sink_function: an epoch_log of the
 /// records not yet committed, and a transactional producer that publishes
@@ -117,17 +119,16 @@ public:
   /// kafka_error(offset_commit_failed) after kafka.timeout-ms, saying so
   /// and naming the last completed commit; other errors as
   /// admin::committed.
-  static int64_t read_marker(const client_settings& s,
-                             const std::string& marker_group,
+  static int64_t read_marker(admin& a, const std::string& marker_group,
                              const std::string& topic);
 
-  /// Warns (once per topic and process) if `topic`, `__transaction_state`
-  /// or `__consumer_offsets` has a partition with one replica: a restart
-  /// of its broker can leave a transaction committed without its markers
-  /// (Kafka 4.4.0; connectors/kafka/README.md, "Known problem, after a
-  /// broker restart"). Topics it cannot see are left out.
-  static void warn_on_single_replicas(const client_settings& s,
-                                      const std::string& topic);
+  /// Warns if `topic`, `__transaction_state` or `__consumer_offsets` has a
+  /// partition with one replica: a restart of its broker can leave a
+  /// transaction committed without its markers (Kafka 4.4.0;
+  /// connectors/kafka/README.md, "Known problem, after a broker restart").
+  /// Each topic is looked at once per process; topics it cannot see are
+  /// left out.
+  static void warn_on_single_replicas(admin& a, const std::string& topic);
 
 private:
   struct opened {
