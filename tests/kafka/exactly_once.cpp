@@ -6,6 +6,7 @@
 #include "fixture.hpp"
 
 #include "flow/kafka/dead_letter_queue.hpp"
+#include "flow/kafka/epoch_log.hpp"
 #include "flow/kafka/exactly_once_writer.hpp"
 
 #include "flow/log.hpp"
@@ -134,6 +135,59 @@ BOOST_AUTO_TEST_CASE(a_newer_instance_fences_the_zombie) {
   BOOST_CHECK_EQUAL(old_n, 4u);
   BOOST_CHECK_EQUAL(new_n, 3u);
   BOOST_CHECK_EQUAL(zombie_n, 0u); // nothing of the fenced instance visible
+}
+
+BOOST_AUTO_TEST_CASE(values_sent_in_place_outlive_the_log_that_held_them) {
+  // try_produce_in_place hands librdkafka the values where the epoch holds
+  // them: the producer keeps their chunks until they are acknowledged,
+  // also when the log lets go first (a job failing while its records are
+  // in flight), and lets go of them then.
+  auto topic = make_topic("eos-in-place", 1);
+  auto id = exactly_once_writer::transactional_id(unique("g"), "sink", 0);
+  topic_producer p{settings, topic, 1, {id, 30000}};
+  p.begin_transaction();
+  std::vector<std::weak_ptr<const std::string>> chunks;
+  std::vector<std::string> sent;
+  {
+    epoch_log log{1 << 24, "limit", 4096};
+    for (int i = 0; i < 2000; ++i) {
+      producer_record r;
+      r.key = "k" + std::to_string(i % 5);
+      r.value = std::to_string(i) + std::string(100 + i % 50, 'v');
+      sent.push_back(r.value);
+      log.append(r);
+    }
+    auto taken = log.take_open({}, [&](const record_ref& r) {
+      if (chunks.empty() || chunks.back().lock() != r.buffer)
+        chunks.push_back(r.buffer);
+      return p.try_produce_in_place(r);
+    });
+    log.close(flow::checkpoint_id{1});
+    log.closed()[0].for_each(
+        [&](const record_ref& r) {
+          if (chunks.empty() || chunks.back().lock() != r.buffer)
+            chunks.push_back(r.buffer);
+          p.produce_in_place(r);
+        },
+        taken);
+  }
+  BOOST_REQUIRE_GT(chunks.size(), 10u);
+  // Fresh memory of the chunks' size, written over: a chunk freed too
+  // early would likely be reused here and sent as 'X's.
+  std::vector<std::string> scribble;
+  for (size_t i = 0; i < chunks.size() * 2; ++i)
+    scribble.emplace_back(4096, 'X');
+  size_t held = 0;
+  for (auto& c : chunks)
+    held += !c.expired();
+  BOOST_CHECK_GT(held, 0u); // still in flight: only the producer holds them
+  p.publish_transaction([] {}, id, 1, /*begun=*/true);
+  for (auto& c : chunks)
+    BOOST_CHECK(c.expired()); // acknowledged: let go
+  auto got = read_all(topic);
+  BOOST_REQUIRE_EQUAL(got.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); ++i)
+    BOOST_REQUIRE_EQUAL(got[i].value, sent[i]);
 }
 
 BOOST_AUTO_TEST_CASE(

@@ -174,9 +174,10 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST_MESSAGE("seed " << seed);
   std::mt19937_64 rng{seed};
   for (int round = 0; round < 100; ++round) {
-    epoch_log log{1 << 24, "limit"};
+    // Small chunks, so that the offers stop and go on across them.
+    epoch_log log{1 << 24, "limit", 32 + rng() % 200};
     strings got;
-    size_t taken = 0;
+    epoch_position taken;
     auto n = rng() % 300;
     for (size_t i = 0; i < n; ++i) {
       auto r = rec(std::to_string(i));
@@ -203,10 +204,66 @@ BOOST_AUTO_TEST_CASE(
   }
 }
 
-BOOST_AUTO_TEST_CASE(an_epochs_buffer_is_filled_again_once_nothing_holds_it) {
-  // A published epoch's buffer comes back when the last holder (here the
+BOOST_AUTO_TEST_CASE(records_never_move_and_never_span_two_chunks) {
+  // A producer sends values from where the log put them, also while the
+  // epoch still fills: a chunk must never grow (and move) once a record is
+  // in it, and each record lies in one chunk, the one its offer names.
+  auto seed = test::test_seed();
+  BOOST_TEST_MESSAGE("seed " << seed);
+  std::mt19937_64 rng{seed};
+  const size_t chunk = 64 + rng() % 256;
+  epoch_log log{1 << 24, "limit", chunk};
+  struct seen {
+    std::string_view value;
+    std::shared_ptr<const std::string> buffer;
+    const char* buffer_data;
+    std::string expected;
+  };
+  std::vector<seen> offered;
+  epoch_position taken;
+  strings expected;
+  for (size_t i = 0; i < 500; ++i) {
+    // Some larger than a chunk: they get one of their own.
+    auto size = rng() % 8 == 0 ? chunk + rng() % chunk : rng() % (chunk / 2);
+    auto v = std::to_string(i) + std::string(size, 'a' + i % 26);
+    expected.push_back(v);
+    log.append(rec(v));
+    if (rng() % 3 == 0)
+      taken = log.take_open(taken, [&](const record_ref& r) {
+        offered.push_back(
+            {r.value, r.buffer, r.buffer->data(), expected[offered.size()]});
+        return true;
+      });
+  }
+  log.close(checkpoint_id{1});
+  log.closed()[0].for_each(
+      [&](const record_ref& r) {
+        offered.push_back(
+            {r.value, r.buffer, r.buffer->data(), expected[offered.size()]});
+      },
+      taken);
+  BOOST_REQUIRE_EQUAL(offered.size(), expected.size());
+  BOOST_CHECK_GT(log.closed()[0].chunks.size(), 10u);
+  for (auto& o : offered) {
+    BOOST_REQUIRE(o.buffer->data() == o.buffer_data); // never moved
+    BOOST_REQUIRE(o.value.data() >= o.buffer->data() &&
+                  o.value.data() + o.value.size() <=
+                      o.buffer->data() + o.buffer->size());
+    BOOST_REQUIRE_EQUAL(o.value, o.expected);
+  }
+  // Chunks are the checkpoint's pieces: the state restores the same epoch.
+  epoch_log back{1 << 24, "limit"};
+  back.restore(log.encode().flatten());
+  strings restored;
+  for (auto& r : back.closed()[0].decode())
+    restored.push_back(r.value);
+  BOOST_CHECK(restored == expected);
+}
+
+BOOST_AUTO_TEST_CASE(an_epochs_chunk_is_filled_again_once_nothing_holds_it) {
+  // A published epoch's chunk comes back when the last holder (here the
   // publication) lets go, and a later epoch fills it: no fresh pages per
-  // interval. A buffer still held is never reused.
+  // interval. A chunk still held is never reused.
   epoch_log log{1 << 20, "limit"};
   auto fill = [&](size_t n) {
     for (size_t i = 0; i < n; ++i)
@@ -214,24 +271,25 @@ BOOST_AUTO_TEST_CASE(an_epochs_buffer_is_filled_again_once_nothing_holds_it) {
   };
   fill(100);
   log.close(checkpoint_id{1});
-  auto first = log.closed().back().data;
+  BOOST_REQUIRE_EQUAL(log.closed().back().chunks.size(), 1u);
+  auto first = log.closed().back().chunks[0];
   const char* first_bytes = first->data();
   auto p = log.publishable(checkpoint_id{1});
   BOOST_REQUIRE(p);
   log.confirm(*p);
   fill(90);
   log.close(checkpoint_id{2}); // epoch 1 is still held (first, p)
-  BOOST_CHECK(log.closed().back().data->data() != first_bytes);
+  BOOST_CHECK(log.closed().back().chunks[0]->data() != first_bytes);
   p.reset();
   first.reset(); // epoch 1's buffer is free now
   log.confirm(*log.publishable(checkpoint_id{2}));
   fill(80);
   log.close(checkpoint_id{3});
-  // Epoch 3 was opened at barrier 2, while epoch 1's buffer was still
-  // held; epoch 4 is opened now and fills it.
+  // Epoch 1's chunk is free now: epoch 3 (its first record came after)
+  // fills it.
+  BOOST_CHECK(log.closed().back().chunks[0]->data() == first_bytes);
   fill(70);
   log.close(checkpoint_id{4});
-  BOOST_CHECK(log.closed().back().data->data() == first_bytes);
   auto four = log.closed().back().decode();
   BOOST_REQUIRE_EQUAL(four.size(), 70u);
   BOOST_CHECK_EQUAL(four.back().value, std::string(100, 'x'));

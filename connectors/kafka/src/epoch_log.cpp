@@ -21,6 +21,17 @@ size_t size_of(const producer_record& r) {
   return n;
 }
 
+/// The bytes put() writes for `r`.
+size_t encoded_size(const producer_record& r) {
+  size_t n = 1 + 8 + r.value.size() + 8; // flags, value, header count
+  if (r.key) n += 8 + r.key->size();
+  if (r.partition) n += sizeof(int32_t);
+  if (r.timestamp) n += sizeof(int64_t);
+  for (auto& h : r.headers)
+    n += 8 + h.key.size() + 8 + h.value.size();
+  return n;
+}
+
 template <class Int>
 void put(std::string& out, Int v) {
   char b[sizeof v];
@@ -111,10 +122,11 @@ size_t get_record(reader& in, std::optional<std::string_view>& key,
 
 /// Reads `count` records of `in` (nullopt: up to its end), checking that
 /// each is whole, and offers each to `f` (if any) until it declines one;
-/// `in` then stands before that one. Returns the bytes (size_of) of the
-/// records taken.
+/// `in` then stands before that one. `buffer` holds in's bytes. Returns
+/// the bytes (size_of) of the records taken.
 size_t get_records(reader& in, std::optional<uint64_t> count,
-                   const std::function<bool(const record_ref&)>& f) {
+                   const std::function<bool(const record_ref&)>& f,
+                   const std::shared_ptr<const std::string>& buffer) {
   std::optional<std::string_view> key;
   std::string_view value;
   std::optional<int32_t> partition;
@@ -124,7 +136,8 @@ size_t get_records(reader& in, std::optional<uint64_t> count,
   for (uint64_t i = 0; count ? i < *count : in.at < in.in.size(); ++i) {
     auto at = in.at;
     auto n = get_record(in, key, value, partition, timestamp, headers);
-    if (f && !f(record_ref{key, value, partition, timestamp, headers})) {
+    if (f &&
+        !f(record_ref{key, value, partition, timestamp, headers, buffer})) {
       in.at = at;
       break;
     }
@@ -136,12 +149,15 @@ size_t get_records(reader& in, std::optional<uint64_t> count,
 } // namespace
 
 void epoch::for_each(const std::function<void(const record_ref&)>& f,
-                     size_t from) const {
-  reader in{*data, from};
-  get_records(in, std::nullopt, [&](const record_ref& r) {
+                     epoch_position from) const {
+  auto all = [&](const record_ref& r) {
     f(r);
     return true;
-  });
+  };
+  for (size_t i = from.chunk; i < chunks.size(); ++i) {
+    reader in{*chunks[i], i == from.chunk ? from.at : 0};
+    get_records(in, std::nullopt, all, chunks[i]);
+  }
 }
 
 std::vector<producer_record> epoch::decode() const {
@@ -195,8 +211,19 @@ size_t publication::records() const {
   return n;
 }
 
-epoch_log::epoch_log(size_t max_bytes, std::string limit_key)
-    : max_bytes_(max_bytes), limit_key_(std::move(limit_key)) {}
+epoch_log::epoch_log(size_t max_bytes, std::string limit_key,
+                     size_t chunk_bytes)
+    : max_bytes_(max_bytes), limit_key_(std::move(limit_key)),
+      chunk_bytes_(chunk_bytes) {}
+
+std::shared_ptr<const std::string> epoch_log::new_chunk(size_t capacity) {
+  return std::shared_ptr<const std::string>(
+      new std::string(buffers_->take(capacity)),
+      [buffers = buffers_](const std::string* b) {
+        buffers->give_back(
+            std::unique_ptr<std::string>(const_cast<std::string*>(b)));
+      });
+}
 
 void epoch_log::append(const producer_record& r) {
   auto n = size_of(r);
@@ -209,10 +236,16 @@ void epoch_log::append(const producer_record& r) {
             " (it holds the output of a checkpoint interval until the "
             "checkpoint completes): raise it or shorten "
             "flow.checkpoint-interval"};
+  auto encoded = encoded_size(r);
+  if (!filling_ || filling_->capacity() - filling_->size() < encoded) {
+    open_.push_back(new_chunk(std::max(chunk_bytes_, encoded)));
+    // Created non-const by new_chunk; only this log writes to it.
+    filling_ = const_cast<std::string*>(open_.back().get());
+  }
   bytes_ += n;
   open_bytes_ += n;
   ++open_records_;
-  put(open_, r);
+  put(*filling_, r); // within capacity: the chunk does not move
 }
 
 void epoch_log::close(checkpoint_id id) {
@@ -224,16 +257,9 @@ void epoch_log::close(checkpoint_id id) {
   e.id = id;
   e.bytes = std::exchange(open_bytes_, 0);
   e.records = std::exchange(open_records_, 0);
-  auto size = open_.size();
-  e.data = std::shared_ptr<const std::string>(
-      new std::string(std::move(open_)),
-      [buffers = buffers_](const std::string* b) {
-        buffers->give_back(
-            std::unique_ptr<std::string>(const_cast<std::string*>(b)));
-      });
+  e.chunks = std::exchange(open_, {});
+  filling_ = nullptr; // the next epoch starts a chunk of its own
   closed_.push_back(std::move(e));
-  // The next epoch is likely as large: no reallocation while it fills.
-  open_ = buffers_->take(size + size / 8);
 }
 
 byte_chain epoch_log::encode() const {
@@ -246,7 +272,8 @@ byte_chain epoch_log::encode() const {
     put<uint64_t>(head, e.id.value());
     put<uint64_t>(head, e.records);
     out.append(std::exchange(head, std::string()));
-    out.append(e.data);
+    for (auto& c : e.chunks)
+      out.append(c);
   }
   out.append(std::move(head));
   return out;
@@ -265,8 +292,10 @@ void epoch_log::restore(const std::string& bytes) {
     e.id = checkpoint_id{in.get<uint64_t>()};
     e.records = in.get<uint64_t>();
     auto start = in.at;
-    e.bytes = get_records(in, e.records, nullptr);
-    e.data = std::make_shared<const std::string>(bytes, start, in.at - start);
+    e.bytes = get_records(in, e.records, nullptr, nullptr);
+    if (in.at > start)
+      e.chunks.push_back(
+          std::make_shared<const std::string>(bytes, start, in.at - start));
     total += e.bytes;
     closed.push_back(std::move(e));
   }
@@ -277,12 +306,16 @@ void epoch_log::restore(const std::string& bytes) {
   bytes_ = total + open_bytes_;
 }
 
-size_t
-epoch_log::take_open(size_t from,
+epoch_position
+epoch_log::take_open(epoch_position from,
                      const std::function<bool(const record_ref&)>& f) const {
-  reader in{open_, from};
-  get_records(in, std::nullopt, f);
-  return in.at;
+  for (size_t i = from.chunk; i < open_.size(); ++i) {
+    reader in{*open_[i], i == from.chunk ? from.at : 0};
+    get_records(in, std::nullopt, f, open_[i]);
+    from = {i, in.at};
+    if (in.at < in.in.size()) break; // declined
+  }
+  return from;
 }
 
 size_t epoch_log::reconcile(int64_t marker, checkpoint_id restored) {

@@ -224,11 +224,10 @@ void exactly_once_writer::produce_open() {
   if (!transaction_open_) {
     producer_->begin_transaction();
     transaction_open_ = true;
-    produced_ = 0;
+    produced_ = {};
   }
   produced_ = log_.take_open(produced_, [&](const record_ref& r) {
-    return producer_->try_produce(r.value, r.key ? &*r.key : nullptr, r.headers,
-                                  r.partition, r.timestamp);
+    return producer_->try_produce_in_place(r);
   });
 }
 
@@ -257,19 +256,18 @@ void exactly_once_writer::advance() {
   in_flight_ = std::move(p);
   // The open transaction holds the first epoch's records up to produced_
   // (produce_open runs only while every earlier epoch is committed).
-  size_t skip = transaction_open_ ? produced_ : 0;
+  auto skip = transaction_open_ ? produced_ : epoch_position{};
   bool begun = std::exchange(transaction_open_, false);
-  produced_ = 0;
+  produced_ = {};
   publishing_.start(executor_, [producer = producer_, p = *in_flight_,
                                 group = id_, skip, begun] {
     return producer->publish_transaction(
         [&] {
           auto produce = [&](const record_ref& r) {
-            producer->produce(r.value, r.key ? &*r.key : nullptr, r.headers,
-                              r.partition, r.timestamp);
+            producer->produce_in_place(r);
           };
           for (size_t i = 0; i < p.epochs.size(); ++i)
-            p.epochs[i].for_each(produce, i == 0 ? skip : 0);
+            p.epochs[i].for_each(produce, i == 0 ? skip : epoch_position{});
         },
         group, p.marker, begun);
   });

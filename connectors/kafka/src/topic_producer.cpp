@@ -33,6 +33,9 @@ struct topic_producer::impl {
   std::optional<std::chrono::steady_clock::time_point> flush_deadline;
   std::function<void()> wake;
   std::atomic<bool> armed{false};
+  /// Buffers librdkafka sends values from (try_produce_in_place), without
+  /// repeats in a row; released after the handle.
+  std::vector<std::shared_ptr<const std::string>> lent;
   detail::handle_ptr handle;
   detail::topic_ptr topic;
   /// The queue of delivery reports and errors, with the wake-up's event
@@ -191,9 +194,34 @@ void topic_producer::produce(std::string_view value,
                              std::optional<int64_t> timestamp) {
   while (!try_produce(value, key, headers, partition, timestamp)) {
     // Queue full: serve delivery reports until there is room.
-    rd_kafka_poll(impl_->handle.get(), 10);
+    serve_reports(10);
     check();
   }
+}
+
+void topic_producer::produce_in_place(const record_ref& r) {
+  while (!try_produce_in_place(r)) {
+    serve_reports(10);
+    check();
+  }
+}
+
+bool topic_producer::try_produce_in_place(const record_ref& r) {
+  std::string_view key;
+  if (r.key) key = *r.key;
+  // No flag: librdkafka neither copies nor frees the value.
+  if (!send(r.value, r.key ? &key : nullptr, r.headers, r.partition,
+            r.timestamp, 0))
+    return false;
+  auto& lent = impl_->lent;
+  if (lent.empty() || lent.back() != r.buffer) lent.push_back(r.buffer);
+  return true;
+}
+
+void topic_producer::serve_reports(int timeout_ms) {
+  rd_kafka_poll(impl_->handle.get(), timeout_ms);
+  // A failed record's request may still be on its way: keep its buffer.
+  if (in_flight() == 0 && impl_->failed == 0) impl_->lent.clear();
 }
 
 bool topic_producer::try_produce(const producer_record& r) {
@@ -208,6 +236,13 @@ bool topic_producer::try_produce(std::string_view value,
                                  const std::vector<header>& headers,
                                  std::optional<int32_t> partition,
                                  std::optional<int64_t> timestamp) {
+  return send(value, key, headers, partition, timestamp, RD_KAFKA_MSG_F_COPY);
+}
+
+bool topic_producer::send(std::string_view value, const std::string_view* key,
+                          const std::vector<header>& headers,
+                          std::optional<int32_t> partition,
+                          std::optional<int64_t> timestamp, int msgflags) {
   int32_t part = partition ? *partition : RD_KAFKA_PARTITION_UA;
   int64_t ts = timestamp ? *timestamp : 0; // 0: now
   detail::headers_ptr hdrs;
@@ -220,7 +255,7 @@ bool topic_producer::try_produce(std::string_view value,
   }
   auto err = rd_kafka_producev(
       impl_->handle.get(), RD_KAFKA_V_RKT(impl_->topic.get()),
-      RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_MSGFLAGS(msgflags),
       RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
       RD_KAFKA_V_KEY(key ? key->data() : nullptr, key ? key->size() : 0),
       RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(hdrs.get()), RD_KAFKA_V_END);
@@ -270,13 +305,13 @@ void topic_producer::send_held() {
 
 void topic_producer::arm_and_serve() {
   impl_->armed.store(true, std::memory_order_release);
-  rd_kafka_poll(impl_->handle.get(), 0);
+  serve_reports(0);
   check();
   send_held();
 }
 
 void topic_producer::service() {
-  rd_kafka_poll(impl_->handle.get(), 0);
+  serve_reports(0);
   check();
   send_held();
   if (holding()) arm_and_serve();
@@ -315,7 +350,7 @@ void topic_producer::set_wakeup(std::function<void()> wake) {
 }
 
 void topic_producer::poll() {
-  rd_kafka_poll(impl_->handle.get(), 0);
+  serve_reports(0);
   check();
 }
 
@@ -333,7 +368,7 @@ void topic_producer::flush() {
                             topic_ +
                             " not acknowledged within delivery-timeout-ms"};
   }
-  rd_kafka_poll(rk, 0);
+  serve_reports(0);
   check();
 }
 

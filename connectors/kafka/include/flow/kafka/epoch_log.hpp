@@ -15,17 +15,11 @@
 
 namespace flow::kafka {
 
-/// A record of an epoch, read in place: the views point into the epoch's
-/// bytes and are valid while the epoch is.
-struct record_ref {
-  /// Unset: a null key.
-  std::optional<std::string_view> key;
-  /// A null view (data() == nullptr) for a tombstone.
-  std::string_view value;
-  std::optional<int32_t> partition;
-  std::optional<int64_t> timestamp;
-  /// Copies (records with headers are rare); valid during the call only.
-  const std::vector<header>& headers;
+/// Where in an epoch's chunks a record starts.
+struct epoch_position {
+  size_t chunk = 0;
+  /// Byte in that chunk.
+  size_t at = 0;
 };
 
 /// The records of one epoch: what a sink subtask was given between
@@ -35,27 +29,30 @@ struct record_ref {
 /// thread and a snapshot on the subtask's may read it together.
 struct epoch {
   checkpoint_id id;
-  /// The records, encoded back to back.
-  std::shared_ptr<const std::string> data;
+  /// The records, encoded back to back across chunks; a record never spans
+  /// two, and a chunk never moves or grows once a record is in it (what
+  /// is handed out keeps pointing at the record, even while the epoch is
+  /// open).
+  std::vector<std::shared_ptr<const std::string>> chunks;
   /// Number of records.
   size_t records = 0;
   /// Bytes of the records' keys, values and headers (what the limit
   /// counts).
   size_t bytes = 0;
 
-  /// Calls `f` for each record from byte `from` of `data` on (0, or what
-  /// epoch_log::take_open returned), in order, without copying key or
+  /// Calls `f` for each record from `from` on (the first, or where
+  /// epoch_log::take_open stopped), in order, without copying key or
   /// value.
   void for_each(const std::function<void(const record_ref&)>& f,
-                size_t from = 0) const;
+                epoch_position from = {}) const;
   /// The records as producer_records (tests, tools).
   std::vector<producer_record> decode() const;
 };
 
-/// Buffers of closed epochs come back here when their last holder (the
-/// log, a publication, a checkpoint's writer) lets go of them, and the
-/// next open epoch fills one: its pages are mapped already, where a fresh
-/// buffer of an interval's output costs a page fault per 4 KiB.
+/// Chunks of closed epochs come back here when their last holder (the
+/// log, a publication, a checkpoint's writer, a producer) lets go of them,
+/// and the open epoch fills them again: their pages are mapped already,
+/// where a fresh chunk costs a page fault per 4 KiB.
 /// Thread-safe: the last holder may be on any thread.
 class epoch_buffers {
 public:
@@ -64,7 +61,9 @@ public:
   std::string take(size_t capacity);
   /// Keeps `buffer` for take() (at most `kept` of them), or frees it.
   void give_back(std::unique_ptr<std::string> buffer);
-  static constexpr size_t kept = 2;
+  /// About two epochs of 32 MiB in default chunks: what a sink at 1 s
+  /// checkpoints has in flight at W1's rate.
+  static constexpr size_t kept = 64;
 
 private:
   std::mutex mutex_;
@@ -107,8 +106,13 @@ struct publication {
 /// publishes them.
 class epoch_log {
 public:
+  /// The capacity of an epoch's chunks (a larger record gets a chunk of
+  /// its own size).
+  static constexpr size_t default_chunk_bytes = size_t{1} << 20;
+
   /// `limit_key`: the option that sets max_bytes, for the error.
-  epoch_log(size_t max_bytes, std::string limit_key);
+  epoch_log(size_t max_bytes, std::string limit_key,
+            size_t chunk_bytes = default_chunk_bytes);
 
   /// Adds `r` to the open epoch (serialized: `r` itself is not kept).
   /// Throws kafka_error(other) naming the limit's option if the log would
@@ -140,13 +144,13 @@ public:
   /// `p` is committed: its epochs leave the log.
   void confirm(const publication& p);
 
-  /// Offers the open epoch's records from byte `from` on (0: its first) to
+  /// Offers the open epoch's records from `from` on ({}: its first) to
   /// `f`, in order, until `f` declines one (returns false; a producer's
-  /// full queue); returns the byte at which the next offer starts.
-  /// Closing the epoch keeps the offsets: epoch::for_each goes on from
-  /// there.
-  size_t take_open(size_t from,
-                   const std::function<bool(const record_ref&)>& f) const;
+  /// full queue); returns where the next offer starts. Closing the epoch
+  /// keeps the positions: epoch::for_each goes on from there.
+  epoch_position
+  take_open(epoch_position from,
+            const std::function<bool(const record_ref&)>& f) const;
 
   int64_t base() const noexcept { return base_; }
   /// Closed epochs held, oldest first.
@@ -155,10 +159,17 @@ public:
   size_t bytes() const noexcept { return bytes_; }
 
 private:
+  /// A chunk of at least `capacity` bytes, given back to buffers_ when the
+  /// last holder lets go.
+  std::shared_ptr<const std::string> new_chunk(size_t capacity);
+
   size_t max_bytes_;
   std::string limit_key_;
-  /// The open epoch's records, encoded.
-  std::string open_;
+  size_t chunk_bytes_;
+  /// The open epoch's records, encoded; the last chunk fills (through
+  /// filling_, as the chunks are handed out as const).
+  std::vector<std::shared_ptr<const std::string>> open_;
+  std::string* filling_ = nullptr;
   size_t open_records_ = 0;
   size_t open_bytes_ = 0;
   std::vector<epoch> closed_;

@@ -32,6 +32,8 @@ class admin;
 /// publishes the rest and commits, with the marker; the next epoch then
 /// catches up. So a commit waits for little more than the last records'
 /// acknowledgements, and the checkpointed state is about one epoch.
+/// librdkafka sends the values from the epoch's chunks, without a copy
+/// (topic_producer::try_produce_in_place).
 ///
 /// Everything that waits for the cluster (init_transactions, reading the
 /// marker, a commit) runs on the subtask's blocking_executor, never on the
@@ -158,10 +160,10 @@ private:
   std::shared_ptr<topic_producer> producer_;
   background_result<topic_producer::transaction_timing> publishing_;
   std::optional<publication> in_flight_;
-  /// A transaction is begun and holds the open epoch's records up to byte
+  /// A transaction is begun and holds the open epoch's records up to
   /// produced_ (epoch_log::take_open).
   bool transaction_open_ = false;
-  size_t produced_ = 0;
+  epoch_position produced_;
   /// The checkpoint restored (0: a fresh start).
   checkpoint_id restored_{0};
   /// The latest checkpoint known complete.

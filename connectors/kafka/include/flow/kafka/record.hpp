@@ -3,6 +3,7 @@
 #include "flow/changelog.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,23 @@ struct header {
   bool operator==(const header& o) const {
     return key == o.key && value == o.value;
   }
+};
+
+/// A record to produce, read in place from bytes held in a shared buffer
+/// (an exactly-once sink's epoch, flow/kafka/epoch_log.hpp): the views
+/// point into `buffer` and are valid while it is held.
+struct record_ref {
+  /// Unset: a null key.
+  std::optional<std::string_view> key;
+  /// A null view (data() == nullptr) for a tombstone.
+  std::string_view value;
+  std::optional<int32_t> partition;
+  std::optional<int64_t> timestamp;
+  /// Copies (records with headers are rare); valid during the call only.
+  const std::vector<header>& headers;
+  /// What `key` and `value` point into: holding it keeps them valid (a
+  /// producer that does not copy them holds it until acknowledged).
+  const std::shared_ptr<const std::string>& buffer;
 };
 
 /// A consumed record, owning its data: what a source of `record` emits.

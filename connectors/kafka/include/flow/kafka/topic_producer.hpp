@@ -119,6 +119,14 @@ public:
                    const std::vector<header>& headers,
                    std::optional<int32_t> partition,
                    std::optional<int64_t> timestamp);
+  /// As try_produce(), but librdkafka sends `r`'s value from where it is
+  /// (the key and headers it copies): the producer holds r.buffer until no
+  /// record is in flight and none has failed (then until it is destroyed,
+  /// after librdkafka).
+  bool try_produce_in_place(const record_ref& r);
+  /// As try_produce_in_place(), blocking while librdkafka's queue is full
+  /// (as produce()).
+  void produce_in_place(const record_ref& r);
 
   /// Where a publish_transaction() spent its time, in µs: its records'
   /// acknowledgements (write and flush), the marker
@@ -168,7 +176,15 @@ private:
   topic_producer(const client_settings& s, std::string topic,
                  int32_t embedded_partitions, const transactional* txn);
   void check();
+  /// Serves delivery reports; lets go of the lent buffers once nothing is
+  /// in flight.
+  void serve_reports(int timeout_ms);
   bool try_produce(const producer_record& r);
+  /// rd_kafka_producev with `msgflags`; false if the queue is full.
+  bool send(std::string_view value, const std::string_view* key,
+            const std::vector<header>& headers,
+            std::optional<int32_t> partition, std::optional<int64_t> timestamp,
+            int msgflags);
   void send_held();
   /// Appends `r` to the held records.
   void hold(producer_record&& r);
