@@ -16,7 +16,10 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 
 #include <array>
+#include <chrono>
+#include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include <set>
 
@@ -188,6 +191,45 @@ BOOST_AUTO_TEST_CASE(values_sent_in_place_outlive_the_log_that_held_them) {
   BOOST_REQUIRE_EQUAL(got.size(), sent.size());
   for (size_t i = 0; i < sent.size(); ++i)
     BOOST_REQUIRE_EQUAL(got[i].value, sent[i]);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_record_keeps_its_chunk_until_the_producer_goes) {
+  // After a failed delivery the request may still be on its way: the
+  // producer lets go of the chunks it sent from only when it is destroyed
+  // (after librdkafka), not when nothing is in flight any more.
+  auto topic = unique("eos-in-place-fail");
+  adm.create_topic(topic, 1, -1, {{"max.message.bytes", "2000"}});
+  auto id = exactly_once_writer::transactional_id(unique("g"), "sink", 0);
+  std::optional<topic_producer> p;
+  p.emplace(settings, topic, 1, topic_producer::transactional{id, 30000});
+  p->begin_transaction();
+  std::weak_ptr<const std::string> chunk;
+  {
+    epoch_log log{1 << 24, "limit"};
+    producer_record r;
+    r.value = std::string(10000, 'x'); // more than the topic takes
+    log.append(r);
+    log.take_open({}, [&](const record_ref& ref) {
+      chunk = ref.buffer;
+      return p->try_produce_in_place(ref);
+    });
+  }
+  BOOST_REQUIRE(!chunk.expired());
+  bool failed = false;
+  for (int i = 0; i < 300 && !failed; ++i) {
+    try {
+      p->poll();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } catch (const kafka_error& e) {
+      BOOST_TEST_MESSAGE(e.what());
+      failed = true;
+    }
+  }
+  BOOST_REQUIRE(failed);
+  BOOST_CHECK_EQUAL(p->in_flight(), 0u);
+  BOOST_CHECK(!chunk.expired());
+  p.reset();
+  BOOST_CHECK(chunk.expired());
 }
 
 BOOST_AUTO_TEST_CASE(
