@@ -160,16 +160,18 @@ BOOST_AUTO_TEST_CASE(values_sent_in_place_outlive_the_log_that_held_them) {
       sent.push_back(r.value);
       log.append(r);
     }
-    auto taken = log.take_open({}, [&](const record_ref& r) {
+    auto note_chunk = [&](const record_ref& r) {
       if (chunks.empty() || chunks.back().lock() != r.buffer)
         chunks.push_back(r.buffer);
+    };
+    auto taken = log.take_open({}, [&](const record_ref& r) {
+      note_chunk(r);
       return p.try_produce_in_place(r);
     });
     log.close(flow::checkpoint_id{1});
     log.closed()[0].for_each(
         [&](const record_ref& r) {
-          if (chunks.empty() || chunks.back().lock() != r.buffer)
-            chunks.push_back(r.buffer);
+          note_chunk(r);
           p.produce_in_place(r);
         },
         taken);

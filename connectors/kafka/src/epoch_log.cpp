@@ -245,7 +245,10 @@ void epoch_log::append(const producer_record& r) {
   bytes_ += n;
   open_bytes_ += n;
   ++open_records_;
+  auto before = filling_->size();
   put(*filling_, r); // within capacity: the chunk does not move
+  if (filling_->size() - before != encoded)
+    throw std::logic_error("epoch_log: encoded_size disagrees with put");
 }
 
 void epoch_log::close(checkpoint_id id) {
