@@ -132,7 +132,11 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   BOOST_CHECK(stuck_job.wait_for(0s) == std::future_status::timeout);
 
   // The broker comes back: the stuck job goes on, stops gracefully and has
-  // written every record it generated, once, in order.
+  // written every record it generated, in order. Records may be written
+  // twice: the sink is at-least-once, and the embedded cluster checks
+  // producer sequences only for transactional producers, so librdkafka's
+  // retries of batches in flight when the broker went down can land again
+  // (a real broker drops them: the producer is idempotent).
   down.reset();
   stop = true;
   auto res = stuck_job.get();
@@ -148,13 +152,21 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   s.bootstrap = "embedded";
   s.stop_at_end = true;
   subtask_consumer r{s, topic, 0, 1};
-  uint64_t next = 0;
+  uint64_t next = 0; // the first record not seen yet
+  uint64_t written_again = 0;
   while (!r.finished())
     for (auto& v : r.fetch(10000, 100)) {
-      BOOST_REQUIRE_EQUAL(std::string(v.value), std::to_string(next));
-      ++next;
+      auto n = std::stoull(std::string(v.value));
+      if (n == next) {
+        ++next;
+        continue;
+      }
+      // Never one ahead of the next record (none lost, none reordered).
+      BOOST_REQUIRE_MESSAGE(n < next, "record " << n << " before " << next);
+      ++written_again;
     }
   BOOST_TEST(next == total);
+  BOOST_TEST_MESSAGE(written_again << " records written twice");
   if (!other_done) other_job.wait();
 }
 
