@@ -5,7 +5,7 @@
 //
 //   flow_bench_w0 --kafka.bootstrap=HOST:PORT --bench.input=TOPIC
 //   --bench.output=TOPIC
-//                 [--bench.unbounded=true] [--bench.work=w1]
+//                 [--bench.unbounded=true] [--bench.work=w1|w2]
 //                 [--consumer.X=Y] [--producer.X=Y]
 //
 // --bench.work=w1 (the "w0-w1" row): the same loop doing W1's work by hand,
@@ -13,6 +13,10 @@
 // Event into one reused message, keep even ids, w1_transform, serialize
 // into one reused buffer, produce keyed by user_id (partitioner
 // murmur2_random, as libflow's sink).
+// --bench.work=w2 (the "w0-w2" row): W2's work by hand: parse each Event
+// into one reused message, count it in one std::unordered_map keyed by
+// user_id (reserved for 2^17 keys), serialize Count{user_id, count} into
+// one reused buffer, produce keyed by user_id.
 //
 // Bounded (default): ends once it has consumed up to the end offsets the
 // input had at start and every produced record is acknowledged; exit 0.
@@ -21,6 +25,7 @@
 // batch.size=1 MB, no compression. Consumer prefetch queued.min.messages=10^6
 // (librdkafka's default 10^5 halves the rate: the fetcher idles).
 #include <csignal>
+#include <unordered_map>
 
 #include "bench_common.hpp"
 
@@ -44,9 +49,10 @@ int run(const args& a) {
               out = a.need("bench.output");
   bool unbounded = a.flag("bench.unbounded");
   std::string work = a.str("bench.work", "");
-  if (!work.empty() && work != "w1")
-    throw std::runtime_error("--bench.work: \"" + work + "\" is not w1");
-  bool w1 = work == "w1";
+  if (!work.empty() && work != "w1" && work != "w2")
+    throw std::runtime_error("--bench.work: \"" + work +
+                             "\" is neither w1 nor w2");
+  bool w1 = work == "w1", w2 = work == "w2";
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
 
@@ -99,8 +105,11 @@ int run(const args& a) {
 
   double t0 = mono_s();
   int64_t n = 0;
-  Event event;       // --bench.work=w1: parsed into, reused
-  std::string value; // --bench.work=w1: serialized into, reused
+  Event event;       // --bench.work=w1|w2: parsed into, reused
+  std::string value; // --bench.work=w1|w2: serialized into, reused
+  Count count;       // --bench.work=w2: the output, reused
+  std::unordered_map<std::string, int64_t> counts; // --bench.work=w2
+  if (w2) counts.reserve(size_t{1} << 17);
   std::vector<rd_kafka_message_t*> batch(4096);
   while (!g_stop && (unbounded || remaining > 0)) {
     // What is queued, without waiting; if nothing is, wait for the first
@@ -133,14 +142,20 @@ int run(const args& a) {
       size_t key_len = m->key_len;
       int32_t partition = m->partition;
       bool keep = true;
-      if (w1) {
+      if (w1 || w2) {
         if (!event.ParseFromArray(m->payload, static_cast<int>(m->len)))
           throw std::runtime_error("malformed Event at offset " +
                                    std::to_string(m->offset));
-        keep = w1_transform(event);
+        keep = w2 || w1_transform(event);
         if (keep) {
           value.clear();
-          event.AppendToString(&value);
+          if (w2) {
+            count.set_key(event.user_id());
+            count.set_count(++counts[event.user_id()]);
+            count.AppendToString(&value);
+          } else {
+            event.AppendToString(&value);
+          }
           payload = value.data();
           len = value.size();
           key = event.user_id().data();
