@@ -32,8 +32,8 @@ struct state_options {
   /// writes them all to its store and starts over.
   size_t cache_entries = 100000;
   /// flow.state-memory: bytes the rocksdb backend of one process may use
-  /// for its block cache and write buffers together (half each; filters
-  /// and indexes, about 1.3 bytes per key, come on top).
+  /// for its block cache and write buffers together (half each; the
+  /// tables' filters and indexes are in the block cache).
   size_t memory = size_t{64} << 20;
 };
 
@@ -60,6 +60,9 @@ public:
        const std::function<void(std::string_view, std::string_view)>& f) = 0;
   /// True if some key begins with `prefix`.
   virtual bool any(std::string_view prefix) = 0;
+  /// Bytes the store keeps in memory outside the backend's budget
+  /// (flow.state-memory), such as its tables' readers.
+  virtual size_t memory_outside_budget() = 0;
 };
 
 /// Opens the spill stores of one process's subtasks.

@@ -3,8 +3,9 @@
 // The rocksdb state backend (flow.state-backend = rocksdb): one embedded
 // RocksDB per spilling keyed state, in a scratch directory of the process
 // run under flow.state-dir, sharing one block cache and one write buffer
-// budget (half of flow.state-memory each; bloom filters and indexes stay
-// with the table readers, outside it). Writes skip RocksDB's write-ahead log:
+// budget (half of flow.state-memory each; the tables' bloom filters and
+// indexes, partitioned, are in the block cache, within the budget). Writes
+// skip RocksDB's write-ahead log:
 // after a crash the job restores from its checkpoint, never from these
 // files, which are removed when their stores close; directories of runs
 // whose process died are removed by the next run's backend.
