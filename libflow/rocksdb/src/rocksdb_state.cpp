@@ -121,8 +121,9 @@ public:
 
   size_t memory_outside_budget() override {
     uint64_t bytes = 0;
-    db_->GetIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem,
-                        &bytes);
+    if (!db_->GetIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem,
+                             &bytes))
+      throw std::runtime_error("rocksdb state: no table readers' memory");
     return static_cast<size_t>(bytes);
   }
 
