@@ -250,7 +250,7 @@ struct harness : fixture {
   size_t distinct_output() {
     std::map<std::string, std::map<int64_t, bool>> seen;
     size_t n = 0;
-    for (auto& r : read_all(out)) {
+    for (auto& r : read_stable(out)) {
       int64_t seq = std::stoll(r.value);
       if (!seen[*r.key][seq]) {
         seen[*r.key][seq] = true;

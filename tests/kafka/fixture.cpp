@@ -1,9 +1,15 @@
 #include "fixture.hpp"
 
+#include <librdkafka/rdkafka.h>
+
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <random>
+#include <stdexcept>
+#include <thread>
 #include <unistd.h>
 
 namespace flow::kafka::test {
@@ -23,7 +29,50 @@ client_settings broker_settings() {
   return s;
 }
 
+using handle_ptr = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
+
+/// A consumer handle (no group, nothing assigned) that reads end offsets
+/// with the given isolation level.
+handle_ptr end_offset_reader(const std::string& isolation) {
+  std::array<char, 512> err{};
+  auto* conf = rd_kafka_conf_new();
+  for (auto [k, v] :
+       {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap()},
+        {"isolation.level", isolation}})
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err.data(), err.size()) !=
+        RD_KAFKA_CONF_OK)
+      throw std::runtime_error(err.data());
+  handle_ptr h{rd_kafka_new(RD_KAFKA_CONSUMER, conf, err.data(), err.size()),
+               &rd_kafka_destroy};
+  if (!h) throw std::runtime_error(err.data());
+  return h;
+}
+
+/// Partition `p`'s end offset as `h` sees it: the high watermark under
+/// read_uncommitted, the last stable offset under read_committed.
+int64_t end_offset(rd_kafka_t* h, const std::string& topic, int32_t p) {
+  int64_t low = 0, high = 0;
+  if (auto e = rd_kafka_query_watermark_offsets(h, topic.c_str(), p, &low,
+                                                &high, 15000))
+    throw std::runtime_error("end offset of " + topic + ": " +
+                             rd_kafka_err2str(e));
+  return high;
+}
+
 } // namespace
+
+void fixture::await_transaction_markers(const std::string& topic) {
+  auto written = end_offset_reader("read_uncommitted");
+  auto stable = end_offset_reader("read_committed");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int32_t p = 0, n = adm.partitions(topic); p < n; ++p)
+    while (end_offset(stable.get(), topic, p) <
+           end_offset(written.get(), topic, p)) {
+      if (std::chrono::steady_clock::now() > deadline)
+        return; // a transaction left open: read what is stable
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
 
 fixture::fixture() : settings(broker_settings()), adm(settings) {}
 
@@ -69,6 +118,11 @@ void fixture::produce(const std::string& topic,
 }
 
 std::vector<record> fixture::read_all(const std::string& topic) {
+  await_transaction_markers(topic);
+  return read_stable(topic);
+}
+
+std::vector<record> fixture::read_stable(const std::string& topic) {
   auto s = settings;
   s.stop_at_end = true;
   s.start = start_offset{};
@@ -79,7 +133,7 @@ std::vector<record> fixture::read_all(const std::string& topic) {
     for (auto& v : r.fetch(10000, 100))
       out.push_back(v.to_record());
     if (std::chrono::steady_clock::now() > deadline)
-      throw std::runtime_error("read_all(" + topic + "): timed out");
+      throw std::runtime_error("read_stable(" + topic + "): timed out");
   }
   return out;
 }

@@ -35,9 +35,23 @@ struct fixture {
                const std::vector<producer_record>& records,
                size_t max_message_bytes = 0);
 
-  /// Every record of `topic`, from the earliest to the end offsets now,
-  /// partition by partition in offset order.
+  /// Every committed record of `topic`, from the earliest to the end
+  /// offsets once await_transaction_markers() returned, partition by
+  /// partition in offset order.
   std::vector<record> read_all(const std::string& topic);
+
+  /// Waits (up to 30 s, for a transaction left open) until each partition's
+  /// last stable offset reached its high watermark. A transaction's commit
+  /// returns once the coordinator has logged it; the coordinator writes its
+  /// markers into the partitions after that. Until they land, a
+  /// read_committed reader's end offset is the transaction's first offset,
+  /// so a bounded read right after a commit could end before its records.
+  void await_transaction_markers(const std::string& topic);
+
+  /// Every committed record of `topic` up to its last stable offsets now,
+  /// without waiting for markers: what a job's progress looks like while
+  /// it runs.
+  std::vector<record> read_stable(const std::string& topic);
 
   client_settings settings;
   admin adm;
