@@ -406,7 +406,7 @@ checkpoint::run_outcome outcome_of(const job_result& r,
 
 void configure_scheduler(caf::actor_system_config& cfg,
                          const job_options& opts) {
-  if (opts.threads > 0) cfg.set("scheduler.max-threads", opts.threads);
+  cfg.set("scheduler.max-threads", scheduler_threads(opts));
   if (opts.scheduler == "sharing")
     cfg.set("scheduler.policy", caf::atom("sharing"));
   else

@@ -1,6 +1,9 @@
 #include "flow/job_options.hpp"
 
 #include <algorithm>
+#include <thread>
+
+#include <sched.h>
 
 namespace flow {
 
@@ -64,7 +67,8 @@ const option<std::string> log_level{
     one_of({"trace", "debug", "info", "warn", "error", "critical", "off"})};
 const option<int64_t> threads{
     "flow.threads", static_cast<int64_t>(defaults.threads),
-    "Scheduler threads of the actor system; 0: one per core.",
+    "Scheduler threads of the actor system; 0: one per CPU the process may "
+    "run on (its affinity mask, as taskset sets it).",
     in_range(0, 256)};
 const option<std::string> scheduler{
     "flow.scheduler", defaults.scheduler,
@@ -250,6 +254,15 @@ std::chrono::nanoseconds report_interval(const job_options& o) {
   std::chrono::nanoseconds second = std::chrono::seconds(1);
   if (o.status_interval.count() > 0) return std::min(o.status_interval, second);
   return o.http_port > 0 ? second : std::chrono::nanoseconds::zero();
+}
+
+size_t scheduler_threads(const job_options& o) {
+  if (o.threads > 0) return o.threads;
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0)
+    return std::max(1, CPU_COUNT(&mask));
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 const option<std::chrono::nanoseconds>& checkpoint_interval_option() {

@@ -1,4 +1,6 @@
+#include "flow/job_options.hpp"
 #include "flow/option.hpp"
+#include "flow/runtime/job_host.hpp"
 #include "flow/runtime/node_config.hpp"
 
 #ifdef FLOW_TEST_KAFKA
@@ -7,9 +9,14 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <caf/actor_system_config.hpp>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
+
+#include <sched.h>
 
 using flow::runtime::node_config;
 
@@ -186,6 +193,38 @@ BOOST_AUTO_TEST_CASE(durations_read_and_render_alike) {
   BOOST_CHECK(!flow::parse_duration("ms"));
   BOOST_CHECK(!flow::parse_duration("5 ms"));
   BOOST_CHECK(!flow::parse_duration("99999999999h"));
+}
+
+BOOST_AUTO_TEST_CASE(scheduler_threads_are_the_cpus_the_process_may_use) {
+  flow::job_options o;
+  o.threads = 3;
+  BOOST_CHECK_EQUAL(flow::scheduler_threads(o), 3u);
+  o.threads = 0;
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  BOOST_REQUIRE_EQUAL(sched_getaffinity(0, sizeof(mask), &mask), 0);
+  BOOST_CHECK_EQUAL(flow::scheduler_threads(o),
+                    static_cast<size_t>(CPU_COUNT(&mask)));
+  // As under `taskset -c N`: a thread that may run on one CPU only.
+  size_t pinned = 0;
+  std::thread t{[&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+      if (CPU_ISSET(cpu, &mask)) {
+        CPU_SET(cpu, &one);
+        break;
+      }
+    BOOST_REQUIRE_EQUAL(sched_setaffinity(0, sizeof(one), &one), 0);
+    pinned = flow::scheduler_threads(o);
+  }};
+  t.join();
+  BOOST_CHECK_EQUAL(pinned, 1u);
+  // The actor system gets that number, never CAF's max(cores, 4).
+  caf::actor_system_config cfg;
+  flow::runtime::configure_scheduler(cfg, o);
+  BOOST_CHECK_EQUAL(caf::get_or(cfg, "scheduler.max-threads", size_t{0}),
+                    flow::scheduler_threads(o));
 }
 
 BOOST_AUTO_TEST_CASE(a_job_option_is_listed_by_help_and_parsed) {

@@ -28,7 +28,8 @@ struct job_options {
   size_t source_poll_records = 4096;
   /// spdlog level: trace, debug, info, warn, error, critical, off.
   std::string log_level = "info";
-  /// Worker threads of the actor system; 0 = one per core.
+  /// Worker threads of the actor system; 0 = one per CPU this process may
+  /// run on (scheduler_threads()).
   size_t threads = 0;
   /// CAF scheduler policy: "sharing" (one shared queue; idle workers block
   /// and wake at once) or "stealing" (work stealing; idle workers poll and
@@ -71,5 +72,12 @@ const option<std::chrono::nanoseconds>& checkpoint_interval_option();
 /// if that is shorter; zero (never) if the node has neither a status line
 /// nor HTTP endpoints.
 std::chrono::nanoseconds report_interval(const job_options& o);
+
+/// The actor system's worker threads: `o.threads`, or with 0 the CPUs the
+/// calling thread may run on (its affinity mask: `taskset -c 1` gives 1),
+/// at least 1. CAF's own default, max(cores, 4) whatever the mask, ran W1
+/// on four workers taking turns on one pinned core, at about 1.09x the CPU
+/// per record of one worker (bench/RESULTS.md).
+size_t scheduler_threads(const job_options& o);
 
 } // namespace flow
