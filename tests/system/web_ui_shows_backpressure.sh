@@ -7,8 +7,11 @@ source "$(dirname "$0")/lib.sh"
 browser=$(command -v chromium || true)
 [[ -n "$browser" ]] || fail "chromium is not installed (scripts/setup)"
 http=$(free_port)
+# Two workers even on one CPU: with one, operators take turns and only the
+# source shows backpressure (README, "Backpressure is the share ...").
 FLOW_TEST_RECORDS=0 FLOW_TEST_SINK_US=2000 start job --flow.http-port=$http \
-  --flow.status-interval=0s --flow.batch-size=64 --flow.credit-window=2
+  --flow.status-interval=0s --flow.batch-size=64 --flow.credit-window=2 \
+  --flow.threads=2
 url="http://127.0.0.1:$http/"
 wait_http "${url}readyz" 30
 # The sink's upstream, from the job graph; wait until its backpressure and
