@@ -406,7 +406,11 @@ checkpoint::run_outcome outcome_of(const job_result& r,
 
 void configure_scheduler(caf::actor_system_config& cfg,
                          const job_options& opts) {
-  cfg.set("scheduler.max-threads", scheduler_threads(opts));
+  // A node's own CAF setting scheduler.max-threads (in content only when
+  // given) stands unless flow.threads is set.
+  if (opts.threads > 0 ||
+      caf::get_if(&cfg.content, "scheduler.max-threads") == nullptr)
+    cfg.set("scheduler.max-threads", scheduler_threads(opts));
   if (opts.scheduler == "sharing")
     cfg.set("scheduler.policy", caf::atom("sharing"));
   else

@@ -68,8 +68,9 @@ const option<std::string> log_level{
 const option<int64_t> threads{
     "flow.threads", static_cast<int64_t>(defaults.threads),
     "Scheduler threads of the actor system; 0: one per CPU the process may "
-    "run on (its affinity mask, as taskset sets it). With one, operators "
-    "take turns: only sources show backpressure.",
+    "run on (its affinity mask, as taskset sets it; a container's CPU quota "
+    "is not counted). With one, operators take turns: only sources show "
+    "backpressure.",
     in_range(0, 256)};
 const option<std::string> scheduler{
     "flow.scheduler", defaults.scheduler,

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -35,16 +36,20 @@ using handle_ptr = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
 /// with the given isolation level.
 handle_ptr end_offset_reader(const std::string& isolation) {
   std::array<char, 512> err{};
-  auto* conf = rd_kafka_conf_new();
+  std::unique_ptr<rd_kafka_conf_t, decltype(&rd_kafka_conf_destroy)> conf{
+      rd_kafka_conf_new(), &rd_kafka_conf_destroy};
   for (auto [k, v] :
        {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap()},
         {"isolation.level", isolation}})
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err.data(), err.size()) !=
-        RD_KAFKA_CONF_OK)
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err.data(),
+                          err.size()) != RD_KAFKA_CONF_OK)
       throw std::runtime_error(err.data());
-  handle_ptr h{rd_kafka_new(RD_KAFKA_CONSUMER, conf, err.data(), err.size()),
-               &rd_kafka_destroy};
+  // rd_kafka_new owns the configuration once it succeeds.
+  handle_ptr h{
+      rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err.data(), err.size()),
+      &rd_kafka_destroy};
   if (!h) throw std::runtime_error(err.data());
+  conf.release();
   return h;
 }
 
@@ -65,13 +70,21 @@ void fixture::await_transaction_markers(const std::string& topic) {
   auto written = end_offset_reader("read_uncommitted");
   auto stable = end_offset_reader("read_committed");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (int32_t p = 0, n = adm.partitions(topic); p < n; ++p)
-    while (end_offset(stable.get(), topic, p) <
-           end_offset(written.get(), topic, p)) {
-      if (std::chrono::steady_clock::now() > deadline)
-        return; // a transaction left open: read what is stable
+  // Written first: everything written before the check is stable once the
+  // last stable offset reaches it, also while more is being written.
+  for (int32_t p = 0, n = adm.partitions(topic); p < n; ++p) {
+    auto target = end_offset(written.get(), topic, p);
+    while (end_offset(stable.get(), topic, p) < target) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        std::cerr << "await_transaction_markers(" << topic << "): partition "
+                  << p << " not stable up to " << target
+                  << " after 30 s (a transaction left open?); reading what "
+                     "is stable\n";
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+  }
 }
 
 fixture::fixture() : settings(broker_settings()), adm(settings) {}

@@ -207,6 +207,7 @@ BOOST_AUTO_TEST_CASE(scheduler_threads_are_the_cpus_the_process_may_use) {
                     static_cast<size_t>(CPU_COUNT(&mask)));
   // As under `taskset -c N`: a thread that may run on one CPU only.
   size_t pinned = 0;
+  bool pinning_failed = false;
   std::thread t{[&] {
     cpu_set_t one;
     CPU_ZERO(&one);
@@ -215,16 +216,26 @@ BOOST_AUTO_TEST_CASE(scheduler_threads_are_the_cpus_the_process_may_use) {
         CPU_SET(cpu, &one);
         break;
       }
-    BOOST_REQUIRE_EQUAL(sched_setaffinity(0, sizeof(one), &one), 0);
+    pinning_failed = sched_setaffinity(0, sizeof(one), &one) != 0;
     pinned = flow::scheduler_threads(o);
   }};
   t.join();
+  BOOST_REQUIRE(!pinning_failed);
   BOOST_CHECK_EQUAL(pinned, 1u);
-  // The actor system gets that number, never CAF's max(cores, 4).
+  // The actor system gets that number, never CAF's max(cores, 4)...
   caf::actor_system_config cfg;
   flow::runtime::configure_scheduler(cfg, o);
   BOOST_CHECK_EQUAL(caf::get_or(cfg, "scheduler.max-threads", size_t{0}),
                     flow::scheduler_threads(o));
+  // ...unless the node set CAF's own scheduler.max-threads; flow.threads
+  // wins over that.
+  caf::actor_system_config own;
+  own.set("scheduler.max-threads", size_t{7});
+  flow::runtime::configure_scheduler(own, o);
+  BOOST_CHECK_EQUAL(caf::get_or(own, "scheduler.max-threads", size_t{0}), 7u);
+  o.threads = 3;
+  flow::runtime::configure_scheduler(own, o);
+  BOOST_CHECK_EQUAL(caf::get_or(own, "scheduler.max-threads", size_t{0}), 3u);
 }
 
 BOOST_AUTO_TEST_CASE(a_job_option_is_listed_by_help_and_parsed) {

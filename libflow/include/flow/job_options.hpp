@@ -74,10 +74,10 @@ const option<std::chrono::nanoseconds>& checkpoint_interval_option();
 std::chrono::nanoseconds report_interval(const job_options& o);
 
 /// The actor system's worker threads: `o.threads`, or with 0 the CPUs the
-/// calling thread may run on (its affinity mask: `taskset -c 1` gives 1),
-/// at least 1. CAF's own default, max(cores, 4) whatever the mask, ran W1
-/// on four workers taking turns on one pinned core, at about 1.09x the CPU
-/// per record of one worker (bench/RESULTS.md).
+/// calling thread may run on (its affinity mask: `taskset -c 1` gives 1;
+/// a cgroup CPU quota is not seen), at least 1. CAF's own default, max(cores,
+/// 4) whatever the mask, ran W1 on four workers taking turns on one pinned
+/// core, at about 1.09x the CPU per record of one worker (bench/RESULTS.md).
 size_t scheduler_threads(const job_options& o);
 
 } // namespace flow

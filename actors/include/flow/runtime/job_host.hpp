@@ -27,7 +27,9 @@ job_result execute(caf::actor_system& sys, const topology& t,
                    const std::atomic<bool>* stop = nullptr,
                    observe::job_view* view = nullptr);
 
-/// Applies flow.threads and flow.scheduler to an actor system config.
+/// Applies flow.threads and flow.scheduler to an actor system config. With
+/// flow.threads 0, a scheduler.max-threads the node's CAF settings give
+/// stands; otherwise scheduler_threads() decides.
 void configure_scheduler(caf::actor_system_config& cfg,
                          const job_options& opts);
 
