@@ -61,30 +61,22 @@ void publish(topic_producer& p,
 /// left hanging, looks like. Aborted when destroyed.
 class foreign_pending_commit {
 public:
-  foreign_pending_commit(const std::string& group, const std::string& topic) {
-    std::array<char, 512> err{};
-    auto* conf = rd_kafka_conf_new();
-    for (auto [k, v] :
-         {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap()},
-          {"transactional.id", group + ".other"}})
-      BOOST_REQUIRE_EQUAL(
-          rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err.data(), err.size()),
-          RD_KAFKA_CONF_OK);
-    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err.data(), err.size());
-    BOOST_REQUIRE(rk_);
-    require(rd_kafka_init_transactions(rk_, 30000));
-    require(rd_kafka_begin_transaction(rk_));
+  foreign_pending_commit(const std::string& group, const std::string& topic)
+      : rk_(make_raw_client(RD_KAFKA_PRODUCER,
+                            {{"transactional.id", group + ".other"}})) {
+    require(rd_kafka_init_transactions(rk_.get(), 30000));
+    require(rd_kafka_begin_transaction(rk_.get()));
     auto* offsets = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(offsets, topic.c_str(), 0)->offset = 99;
     auto* meta = rd_kafka_consumer_group_metadata_new(group.c_str());
-    require(rd_kafka_send_offsets_to_transaction(rk_, offsets, meta, 30000));
+    require(
+        rd_kafka_send_offsets_to_transaction(rk_.get(), offsets, meta, 30000));
     rd_kafka_consumer_group_metadata_destroy(meta);
     rd_kafka_topic_partition_list_destroy(offsets);
   }
   ~foreign_pending_commit() {
-    if (auto* e = rd_kafka_abort_transaction(rk_, 30000))
+    if (auto* e = rd_kafka_abort_transaction(rk_.get(), 30000))
       rd_kafka_error_destroy(e);
-    rd_kafka_destroy(rk_);
   }
   foreign_pending_commit(const foreign_pending_commit&) = delete;
   foreign_pending_commit& operator=(const foreign_pending_commit&) = delete;
@@ -96,7 +88,7 @@ private:
     rd_kafka_error_destroy(e);
     BOOST_FAIL(what);
   }
-  rd_kafka_t* rk_ = nullptr;
+  raw_client rk_;
 };
 
 } // namespace

@@ -1,7 +1,5 @@
 #include "fixture.hpp"
 
-#include <librdkafka/rdkafka.h>
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -30,27 +28,10 @@ client_settings broker_settings() {
   return s;
 }
 
-using handle_ptr = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
-
-/// A consumer handle (no group, nothing assigned) that reads end offsets
-/// with the given isolation level.
-handle_ptr end_offset_reader(const std::string& isolation) {
-  std::array<char, 512> err{};
-  std::unique_ptr<rd_kafka_conf_t, decltype(&rd_kafka_conf_destroy)> conf{
-      rd_kafka_conf_new(), &rd_kafka_conf_destroy};
-  for (auto [k, v] :
-       {std::pair<std::string, std::string>{"bootstrap.servers", bootstrap()},
-        {"isolation.level", isolation}})
-    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err.data(),
-                          err.size()) != RD_KAFKA_CONF_OK)
-      throw std::runtime_error(err.data());
-  // rd_kafka_new owns the configuration once it succeeds.
-  handle_ptr h{
-      rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err.data(), err.size()),
-      &rd_kafka_destroy};
-  if (!h) throw std::runtime_error(err.data());
-  conf.release();
-  return h;
+/// A consumer (no group, nothing assigned) that reads end offsets with
+/// the given isolation level.
+raw_client end_offset_reader(const std::string& isolation) {
+  return make_raw_client(RD_KAFKA_CONSUMER, {{"isolation.level", isolation}});
 }
 
 /// Partition `p`'s end offset as `h` sees it: the high watermark under
@@ -65,6 +46,28 @@ int64_t end_offset(rd_kafka_t* h, const std::string& topic, int32_t p) {
 }
 
 } // namespace
+
+raw_client make_raw_client(
+    rd_kafka_type_t type,
+    const std::vector<std::pair<std::string, std::string>>& properties) {
+  std::array<char, 512> err{};
+  std::unique_ptr<rd_kafka_conf_t, decltype(&rd_kafka_conf_destroy)> conf{
+      rd_kafka_conf_new(), &rd_kafka_conf_destroy};
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err.data(),
+                          err.size()) != RD_KAFKA_CONF_OK)
+      throw std::runtime_error(err.data());
+  };
+  set("bootstrap.servers", bootstrap());
+  for (auto& [k, v] : properties)
+    set(k, v);
+  // rd_kafka_new owns the configuration once it succeeds.
+  raw_client h{rd_kafka_new(type, conf.get(), err.data(), err.size()),
+               &rd_kafka_destroy};
+  if (!h) throw std::runtime_error(err.data());
+  conf.release();
+  return h;
+}
 
 void fixture::await_transaction_markers(const std::string& topic) {
   auto written = end_offset_reader("read_uncommitted");

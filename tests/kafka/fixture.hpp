@@ -6,14 +6,28 @@
 #include "flow/kafka.hpp"
 #include "flow/runtime/job.hpp"
 
+#include <librdkafka/rdkafka.h>
+
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace flow::kafka::test {
 
 /// LIBFLOW_KAFKA_BOOTSTRAP, default 127.0.0.1:9092.
 std::string bootstrap();
+
+using raw_client = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
+
+/// A plain librdkafka client of the broker, for what the connector does
+/// not do (another producer's transaction, end offsets per isolation
+/// level), with `properties` besides bootstrap.servers. Throws
+/// std::runtime_error with librdkafka's message.
+raw_client make_raw_client(
+    rd_kafka_type_t type,
+    const std::vector<std::pair<std::string, std::string>>& properties);
 
 struct fixture {
   fixture();
