@@ -168,28 +168,18 @@ int main(int argc, char** argv) {
     if (args.sink_rate > 0)
       counts = counts.map(throttle<Count>{args.sink_rate}, "throttle");
     auto spec = flow::kafka::sink<Count>(
-        args.output,
-        flow::kafka::keyed_by<Count>([](const Count& c) { return c.key(); }),
-        out);
+        args.output, flow::kafka::keyed_by<Count>(&Count::key), out);
     spec.slot_group = sink_group;
     counts.sink(spec);
   } else {
     auto kept =
         events
             .filter([](const Event& e) { return e.id() % 2 == 0; }, "keep-even")
-            .map(
-                [](Event e) {
-                  flow::bench::w1_transform(e);
-                  return e;
-                },
-                "transform");
+            .map([](Event& e) { flow::bench::w1_transform(e); }, "transform");
     if (args.sink_rate > 0)
       kept = kept.map(throttle<Event>{args.sink_rate}, "throttle");
     auto spec = flow::kafka::sink<Event>(
-        args.output, flow::kafka::keyed_by<Event>([](const Event& e) {
-          return e.user_id();
-        }),
-        out);
+        args.output, flow::kafka::keyed_by<Event>(&Event::user_id), out);
     spec.slot_group = sink_group;
     kept.sink(spec);
   }

@@ -74,6 +74,17 @@ BOOST_AUTO_TEST_CASE(keyed_by_in_place_writes_what_by_value_returns) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(keyed_by_takes_a_member_function_as_the_key) {
+  auto by_member = keyed_by<Order>(&Order::item);
+  auto by_lambda = keyed_by<Order>([](const Order& o) { return o.item(); });
+  Order o;
+  o.set_item("a key longer than the small-string buffer");
+  o.set_id(7);
+  auto r = by_member(o);
+  check_same(r, by_lambda(o));
+  BOOST_CHECK_EQUAL(*r.key, o.item());
+}
+
 BOOST_AUTO_TEST_CASE(default_serializer_in_place_writes_what_by_value_returns) {
   auto seed = flow::test::test_seed();
   std::mt19937_64 rng{seed};

@@ -105,7 +105,14 @@ uint64_t decode(const std::string& bytes) {
 
 /// The operators under test, each throwing std::invalid_argument on the
 /// poisoned records; `expected` is what the sink must get.
-enum class shape { map_in_place, map_to_string, filter, flat_map, reduce };
+enum class shape {
+  map_in_place,
+  map_update,
+  map_to_string,
+  filter,
+  flat_map,
+  reduce
+};
 
 void build(topology& t, shape sh, uint32_t p, collector<uint64_t>& out) {
   auto src = t.source(generator(n_records, [](uint64_t i) { return i; }));
@@ -118,6 +125,19 @@ void build(topology& t, shape sh, uint32_t p, collector<uint64_t>& out) {
            [check](uint64_t i) {
              check(i);
              return i;
+           },
+           "f")
+        .parallelism(p)
+        .sink(out.sink());
+    return;
+  case shape::map_update:
+    // `void f(T&)`: changes the record before it throws, so a dead letter
+    // must carry the record as it came in.
+    src.map(
+           [check](uint64_t& i) {
+             i += n_records;
+             check(i - n_records);
+             i -= n_records;
            },
            "f")
         .parallelism(p)
@@ -180,8 +200,18 @@ std::vector<uint64_t> survivors() {
   return out;
 }
 
-const shape all_shapes[] = {shape::map_in_place, shape::map_to_string,
-                            shape::filter, shape::flat_map, shape::reduce};
+const shape all_shapes[] = {shape::map_in_place,  shape::map_update,
+                            shape::map_to_string, shape::filter,
+                            shape::flat_map,      shape::reduce};
+
+// map's in-place form is `void f(T&)` only: a by-value or const parameter
+// could not change the record, so such a callable is no update.
+static_assert(detail::updates_in_place_v<void (*)(uint64_t&), uint64_t>);
+static_assert(!detail::updates_in_place_v<void (*)(uint64_t), uint64_t>);
+static_assert(!detail::updates_in_place_v<void (*)(const uint64_t&), uint64_t>);
+static_assert(!detail::updates_in_place_v<int (*)(uint64_t&), uint64_t>);
+const auto generic_update = [](auto&) {};
+static_assert(!detail::updates_in_place_v<decltype(generic_update), uint64_t>);
 
 } // namespace
 
@@ -226,7 +256,8 @@ BOOST_AUTO_TEST_CASE(skip_keeps_the_order_of_the_others) {
   auto seed = flow::test::test_seed();
   BOOST_TEST_MESSAGE("seed " << seed);
   std::mt19937_64 rng(seed);
-  for (auto sh : {shape::map_in_place, shape::filter, shape::flat_map}) {
+  for (auto sh : {shape::map_in_place, shape::map_update, shape::filter,
+                  shape::flat_map}) {
     auto j = make_options(rng, on_error::skip);
     j.opts.plan.default_parallelism = 1;
     topology t{"order"};

@@ -239,12 +239,14 @@ bool topic_producer::try_produce(std::string_view value,
   return send(value, key, headers, partition, timestamp, RD_KAFKA_MSG_F_COPY);
 }
 
-bool topic_producer::send(std::string_view value, const std::string_view* key,
-                          const std::vector<header>& headers,
-                          std::optional<int32_t> partition,
-                          std::optional<int64_t> timestamp, int msgflags) {
-  int32_t part = partition ? *partition : RD_KAFKA_PARTITION_UA;
-  int64_t ts = timestamp ? *timestamp : 0; // 0: now
+namespace {
+
+/// rd_kafka_producev of a message with headers or a timestamp (0: now).
+rd_kafka_resp_err_t
+produce_with_headers(rd_kafka_t* handle, rd_kafka_topic_t* topic,
+                     std::string_view value, const std::string_view* key,
+                     const std::vector<header>& headers, int32_t partition,
+                     int64_t timestamp, int msgflags) {
   detail::headers_ptr hdrs;
   if (!headers.empty()) {
     hdrs.reset(rd_kafka_headers_new(headers.size()));
@@ -254,13 +256,41 @@ bool topic_producer::send(std::string_view value, const std::string_view* key,
                           static_cast<ssize_t>(h.value.size()));
   }
   auto err = rd_kafka_producev(
-      impl_->handle.get(), RD_KAFKA_V_RKT(impl_->topic.get()),
-      RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_MSGFLAGS(msgflags),
+      handle, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(partition),
+      RD_KAFKA_V_MSGFLAGS(msgflags),
       RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
       RD_KAFKA_V_KEY(key ? key->data() : nullptr, key ? key->size() : 0),
-      RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(hdrs.get()), RD_KAFKA_V_END);
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      RD_KAFKA_V_TIMESTAMP(timestamp), // 0: now
+      RD_KAFKA_V_HEADERS(hdrs.get()), RD_KAFKA_V_END);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
     hdrs.release(); // owned by the message now
+  return err;
+}
+
+} // namespace
+
+bool topic_producer::send(std::string_view value, const std::string_view* key,
+                          const std::vector<header>& headers,
+                          std::optional<int32_t> partition,
+                          std::optional<int64_t> timestamp, int msgflags) {
+  int32_t part = partition ? *partition : RD_KAFKA_PARTITION_UA;
+  rd_kafka_resp_err_t err;
+  if (headers.empty() && !timestamp) {
+    // The same message as producev's below, without parsing its variadic
+    // arguments and taking and dropping a reference to the topic (two
+    // atomic operations) per message: a third of producev's instructions.
+    err = rd_kafka_produce(impl_->topic.get(), part, msgflags,
+                           const_cast<char*>(value.data()), value.size(),
+                           key ? key->data() : nullptr, key ? key->size() : 0,
+                           nullptr) == 0
+              ? RD_KAFKA_RESP_ERR_NO_ERROR
+              : rd_kafka_last_error();
+  } else {
+    err = produce_with_headers(impl_->handle.get(), impl_->topic.get(), value,
+                               key, headers, part, timestamp ? *timestamp : 0,
+                               msgflags);
+  }
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     ++impl_->queued;
     return true;
   }

@@ -36,6 +36,25 @@ template <class F, std::size_t I>
 using arg_t = std::decay_t<
     std::tuple_element_t<I, typename callable_traits<std::decay_t<F>>::args>>;
 
+/// Whether `F` is `void f(T&)`: a non-generic callable whose one parameter
+/// is a non-const reference to T (a by-value or const parameter could not
+/// change the record).
+template <class F, class T, class = void>
+struct updates_in_place : std::false_type {};
+
+template <class F, class T>
+struct updates_in_place<
+    F, T, std::void_t<typename callable_traits<std::decay_t<F>>::args>>
+    : std::bool_constant<
+          callable_traits<std::decay_t<F>>::arity == 1 &&
+          std::is_same_v<std::tuple_element_t<0, typename callable_traits<
+                                                     std::decay_t<F>>::args>,
+                         T&> &&
+          std::is_void_v<typename callable_traits<std::decay_t<F>>::result>> {};
+
+template <class F, class T>
+constexpr bool updates_in_place_v = updates_in_place<F, T>::value;
+
 template <class T>
 struct emitter_value;
 

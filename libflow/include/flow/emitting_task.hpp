@@ -83,14 +83,33 @@ protected:
   /// survivors keep their order.
   template <class Rec, class F>
   void transform_records(std::vector<Rec>& xs, F& f) {
+    rewrite_records(xs, [&f](Rec& x) { x = f(std::move(x)); });
+  }
+
+  /// As transform_records, with `void f(Rec&)` changing each record where
+  /// it lies: no move per record.
+  template <class Rec, class F>
+  void update_records(std::vector<Rec>& xs, F& f) {
+    rewrite_records(xs, [&f](Rec& x) { f(x); });
+  }
+
+  /// Runs `step` on every record of `xs` where it lies and drops the
+  /// records it throws on (after the on-error policy, which sees the record
+  /// as it was before the step): the survivors keep their order.
+  template <class Rec, class Step>
+  void rewrite_records(std::vector<Rec>& xs, Step step) {
     size_t kept = 0;
+    auto keep = [&](size_t i) {
+      if (kept != i) xs[kept] = std::move(xs[i]);
+      ++kept;
+    };
     if constexpr (std::is_copy_constructible_v<Rec>) {
       if (errors_.needs_record()) {
         for (size_t i = 0; i < xs.size(); ++i) {
           Rec copy = xs[i];
           try {
-            xs[kept] = f(std::move(xs[i]));
-            ++kept;
+            step(xs[i]);
+            keep(i);
           } catch (...) {
             errors_.on_failure(&copy);
           }
@@ -101,8 +120,8 @@ protected:
     }
     for (size_t i = 0; i < xs.size(); ++i) {
       try {
-        xs[kept] = f(std::move(xs[i]));
-        ++kept;
+        step(xs[i]);
+        keep(i);
       } catch (...) {
         errors_.on_failure(static_cast<const Rec*>(nullptr));
       }

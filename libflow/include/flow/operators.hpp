@@ -32,6 +32,22 @@ private:
   F f_;
 };
 
+/// Changes each record in place with `void f(T&)` (map's in-place form).
+template <class T, class F>
+class update_task final : public emitting_task<T> {
+public:
+  update_task(const task_setup& s, F f)
+      : emitting_task<T>(s), f_(std::move(f)) {}
+  void process(size_t, batch_base& b) override {
+    auto& xs = records_of<T>(b);
+    this->update_records(xs, f_);
+    this->router_.emit_batch(std::move(xs));
+  }
+
+private:
+  F f_;
+};
+
 /// Keeps the records for which the predicate holds.
 template <class T, class F>
 class filter_task final : public emitting_task<T> {

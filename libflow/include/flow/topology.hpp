@@ -106,16 +106,17 @@ public:
       : topo_(&t), producers_(std::move(producers)),
         sources_(std::move(sources)) {}
 
-  /// One output per input: `Out f(T)`.
+  /// One output per input: `Out f(T)`; or `void f(T&)`, which changes
+  /// each record where it lies (no move per record).
   template <class F>
   auto map(F f, std::string name = "map") {
-    using out = std::decay_t<std::invoke_result_t<F&, T&&>>;
-    static_assert(!std::is_void_v<out>,
-                  "map expects `Out f(T)` returning a value; use flat_map "
-                  "to emit zero or more records");
-    return add<out>(name, [f](const task_setup& s) mutable {
-      return std::make_unique<map_task<T, out, F>>(s, f);
-    });
+    if constexpr (detail::updates_in_place_v<F, T>) {
+      return add<T>(name, [f](const task_setup& s) mutable {
+        return std::make_unique<update_task<T, F>>(s, f);
+      });
+    } else {
+      return map_to_value(std::move(f), std::move(name));
+    }
   }
 
   /// Keeps records where `bool f(const T&)` holds.
@@ -284,6 +285,18 @@ public:
   }
 
 private:
+  template <class F>
+  auto map_to_value(F f, std::string name) {
+    using out = std::decay_t<std::invoke_result_t<F&, T&&>>;
+    static_assert(!std::is_void_v<out>,
+                  "map expects `Out f(T)` returning a value or `void f(T&)` "
+                  "changing the record; use flat_map to emit zero or more "
+                  "records");
+    return add<out>(name, [f](const task_setup& s) mutable {
+      return std::make_unique<map_task<T, out, F>>(s, f);
+    });
+  }
+
   stream<T> with(partitioning p) const {
     auto s = *this;
     s.next_ = p;

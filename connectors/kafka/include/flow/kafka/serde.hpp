@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -252,7 +253,8 @@ struct default_serializer<changelog_entry<K, V>> {
 };
 
 /// The serializer of keyed_by: `key(x)` as the key, x as the value, both
-/// with their value_codec.
+/// with their value_codec. `key` may be a member function (`&T::id`): a
+/// key returned by reference is encoded without a copy.
 template <class T, class KeyFn>
 class keyed_serializer {
 public:
@@ -270,7 +272,7 @@ public:
     using K = std::decay_t<std::invoke_result_t<const KeyFn&, const T&>>;
     detail::clear_record_meta(r);
     if (!r.key) r.key.emplace();
-    encode_value<K>(key_(x), *r.key);
+    encode_value<K>(std::invoke(key_, x), *r.key);
     encode_value<T>(x, r.value);
   }
 

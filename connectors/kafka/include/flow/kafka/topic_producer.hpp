@@ -180,7 +180,7 @@ private:
   /// in flight.
   void serve_reports(int timeout_ms);
   bool try_produce(const producer_record& r);
-  /// rd_kafka_producev with `msgflags`; false if the queue is full.
+  /// Produces with `msgflags`; false if the queue is full.
   bool send(std::string_view value, const std::string_view* key,
             const std::vector<header>& headers,
             std::optional<int32_t> partition, std::optional<int64_t> timestamp,
