@@ -305,8 +305,11 @@ const std::vector<record_view>& subtask_consumer::fetch(size_t max,
   for (ssize_t i = 0; i < n; ++i)
     im.held.emplace_back(im.raw[static_cast<size_t>(i)]);
   size_t bytes = 0;
+  // Messages come in runs of one partition: look each run's state up once.
+  auto pit = im.parts.end();
   for (auto& m : im.held) {
-    auto pit = im.parts.find(m->partition);
+    if (pit == im.parts.end() || pit->first != m->partition)
+      pit = im.parts.find(m->partition);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       if (pit == im.parts.end()) continue;
       if (m->offset >= pit->second.next) pit->second.caught_up = true;
@@ -335,7 +338,7 @@ const std::vector<record_view>& subtask_consumer::fetch(size_t max,
     }
     st.next = m->offset + 1;
     st.caught_up = false;
-    record_view v;
+    auto& v = im.views.emplace_back();
     if (m->key)
       v.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
     // A null payload is a tombstone: data() stays null. An empty value
@@ -351,7 +354,6 @@ const std::vector<record_view>& subtask_consumer::fetch(size_t max,
     v.timestamp = rd_kafka_message_timestamp(m.get(), &tstype);
     v.headers = header_views(&parse_headers, m.get());
     bytes += v.key.size() + v.value.size();
-    im.views.push_back(std::move(v));
     if (im.bounded && st.next >= st.end) im.mark_done(pit->first, st);
   }
   if (!im.views.empty())

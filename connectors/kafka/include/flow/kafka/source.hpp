@@ -98,17 +98,20 @@ public:
           continue;
         }
       }
-      std::optional<T> x;
+      // The record is built where it is emitted from (no move of its
+      // own); what throws after the deserializer is not a bad record.
+      bool deserialized = false;
       try {
-        x.emplace(deserialize_(v));
+        T x = deserialize_(v);
+        deserialized = true;
+        if (splits_)
+          splits_->observe(static_cast<uint32_t>(v.partition),
+                           strategy->timestamp(x), now);
+        out.emit(std::move(x));
       } catch (const std::exception& e) {
+        if (deserialized) throw;
         dead_letter(v, e.what());
-        continue;
       }
-      if (splits_)
-        splits_->observe(static_cast<uint32_t>(v.partition),
-                         strategy->timestamp(*x), now);
-      out.emit(std::move(*x));
     }
     if (splits_) emit_split_watermark(out, now);
     counters().records_read.fetch_add(batch.size(), std::memory_order_relaxed);
