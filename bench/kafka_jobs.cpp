@@ -72,20 +72,6 @@ struct throttle {
   }
 };
 
-Event parse(const flow::kafka::record_view& r) {
-  Event e;
-  if (!e.ParseFromArray(r.value.data(), static_cast<int>(r.value.size())))
-    throw flow::kafka::deserialize_error("not a flow.bench.Event");
-  return e;
-}
-
-AdEvent parse_ad(const flow::kafka::record_view& r) {
-  AdEvent e;
-  if (!e.ParseFromArray(r.value.data(), static_cast<int>(r.value.size())))
-    throw flow::kafka::deserialize_error("not a flow.bench.AdEvent");
-  return e;
-}
-
 /// W3 from the Kafka source on.
 void ysb(flow::topology& t, const bench_args& args,
          const flow::kafka::source_options& in,
@@ -96,7 +82,7 @@ void ysb(flow::topology& t, const bench_args& args,
   for (int ad = 0; ad < fb::kYsbCampaigns * fb::kYsbAdsPerCampaign; ++ad)
     table->emplace("ad-" + std::to_string(ad), fb::ysb_campaign_of_ad(ad));
   using campaign_view = std::pair<std::string, int64_t>; // campaign, time
-  t.source(flow::kafka::source<AdEvent>(args.input, parse_ad, in))
+  t.source(flow::kafka::source<AdEvent>(args.input, in))
       .assign_timestamps([](const AdEvent& e) { return e.event_time_ms(); },
                          fb::kYsbMaxDisorderMs)
       .filter([](const AdEvent& e) { return e.event_type() == "view"; },
@@ -153,7 +139,7 @@ int main(int argc, char** argv) {
     ysb(t, args, in, out);
     return program.run(t);
   }
-  auto events = t.source(flow::kafka::source<Event>(args.input, parse, in));
+  auto events = t.source(flow::kafka::source<Event>(args.input, in));
   if (args.workload == "flow_bench_w2") {
     auto counts = events.key_by([](const Event& e) { return e.user_id(); })
                       .aggregate(flow::count(), "count")

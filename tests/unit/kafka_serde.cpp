@@ -85,6 +85,27 @@ BOOST_AUTO_TEST_CASE(keyed_by_takes_a_member_function_as_the_key) {
   BOOST_CHECK_EQUAL(*r.key, o.item());
 }
 
+BOOST_AUTO_TEST_CASE(default_deserializer_into_reads_what_by_value_returns) {
+  auto seed = flow::test::test_seed();
+  BOOST_TEST_MESSAGE("seed " << seed);
+  std::mt19937_64 rng{seed};
+  default_deserializer<Order> deserialize;
+  for (int i = 0; i < 200; ++i) {
+    auto bytes = random_order(rng).SerializeAsString();
+    record_view v;
+    v.value = bytes;
+    Order into;
+    deserialize(v, into);
+    BOOST_CHECK_EQUAL(into.SerializeAsString(),
+                      deserialize(v).SerializeAsString());
+  }
+  std::string garbage = "\xff\xff\xff";
+  record_view bad;
+  bad.value = garbage;
+  Order into;
+  BOOST_CHECK_THROW(deserialize(bad, into), deserialize_error);
+}
+
 BOOST_AUTO_TEST_CASE(default_serializer_in_place_writes_what_by_value_returns) {
   auto seed = flow::test::test_seed();
   std::mt19937_64 rng{seed};

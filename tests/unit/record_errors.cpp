@@ -131,16 +131,17 @@ void build(topology& t, shape sh, uint32_t p, collector<uint64_t>& out) {
         .sink(out.sink());
     return;
   case shape::map_update:
-    // `void f(T&)`: changes the record before it throws, so a dead letter
-    // must carry the record as it came in.
+    // `void f(T&)`: changes the record, then throws on the poisoned ones,
+    // so a dead letter must carry the record as it came in, and the
+    // others arrive changed (undone by the next map).
     src.map(
            [check](uint64_t& i) {
              i += n_records;
              check(i - n_records);
-             i -= n_records;
            },
            "f")
         .parallelism(p)
+        .map([](uint64_t i) { return i - n_records; }, "back")
         .sink(out.sink());
     return;
   case shape::map_to_string:
@@ -204,14 +205,23 @@ const shape all_shapes[] = {shape::map_in_place,  shape::map_update,
                             shape::map_to_string, shape::filter,
                             shape::flat_map,      shape::reduce};
 
-// map's in-place form is `void f(T&)` only: a by-value or const parameter
-// could not change the record, so such a callable is no update.
+// map's in-place form is `void f(T&)`: a by-value, const& or forwarding
+// parameter could not (or need not) change the record, and a result would
+// be lost.
 static_assert(detail::updates_in_place_v<void (*)(uint64_t&), uint64_t>);
 static_assert(!detail::updates_in_place_v<void (*)(uint64_t), uint64_t>);
 static_assert(!detail::updates_in_place_v<void (*)(const uint64_t&), uint64_t>);
 static_assert(!detail::updates_in_place_v<int (*)(uint64_t&), uint64_t>);
-const auto generic_update = [](auto&) {};
-static_assert(!detail::updates_in_place_v<decltype(generic_update), uint64_t>);
+const auto update_noexcept = [](uint64_t& i) noexcept { ++i; };
+static_assert(detail::updates_in_place_v<decltype(update_noexcept), uint64_t>);
+const auto value_noexcept = [](uint64_t i) noexcept { return i; };
+static_assert(!detail::updates_in_place_v<decltype(value_noexcept), uint64_t>);
+const auto update_generic = [](auto& i) { ++i; };
+static_assert(detail::updates_in_place_v<decltype(update_generic), uint64_t>);
+auto update_mutable = [n = uint64_t{0}](uint64_t& i) mutable { i += n++; };
+static_assert(detail::updates_in_place_v<decltype(update_mutable), uint64_t>);
+const auto forwarding = [](auto&&) {};
+static_assert(!detail::updates_in_place_v<decltype(forwarding), uint64_t>);
 
 } // namespace
 

@@ -36,21 +36,16 @@ template <class F, std::size_t I>
 using arg_t = std::decay_t<
     std::tuple_element_t<I, typename callable_traits<std::decay_t<F>>::args>>;
 
-/// Whether `F` is `void f(T&)`: a non-generic callable whose one parameter
-/// is a non-const reference to T (a by-value or const parameter could not
-/// change the record).
+/// Whether `F` is `void f(T&)`: callable with a T lvalue, returning
+/// nothing, and not callable with a T rvalue (a by-value, const& or
+/// forwarding parameter could not, or need not, change the record).
 template <class F, class T, class = void>
 struct updates_in_place : std::false_type {};
 
 template <class F, class T>
-struct updates_in_place<
-    F, T, std::void_t<typename callable_traits<std::decay_t<F>>::args>>
-    : std::bool_constant<
-          callable_traits<std::decay_t<F>>::arity == 1 &&
-          std::is_same_v<std::tuple_element_t<0, typename callable_traits<
-                                                     std::decay_t<F>>::args>,
-                         T&> &&
-          std::is_void_v<typename callable_traits<std::decay_t<F>>::result>> {};
+struct updates_in_place<F, T, std::enable_if_t<std::is_invocable_v<F&, T&>>>
+    : std::bool_constant<std::is_void_v<std::invoke_result_t<F&, T&>> &&
+                         !std::is_invocable_v<F&, T&&>> {};
 
 template <class F, class T>
 constexpr bool updates_in_place_v = updates_in_place<F, T>::value;

@@ -48,6 +48,30 @@ public:
     emit(std::move(copy));
   }
 
+  /// Emits a default-constructed record that `fill(T&)` writes. On a single
+  /// channel it is built in its outgoing batch (no move); elsewhere in a
+  /// temporary, then emitted. If `fill` throws, nothing is emitted.
+  template <class Fill>
+  void emit_filled(Fill&& fill) {
+    if (single_slot_) {
+      auto slot = edges_[0].slots[0];
+      auto& buf = buffers_[slot];
+      if (buf.capacity() == 0) buf.reserve(batch_size_);
+      buf.emplace_back();
+      try {
+        fill(buf.back());
+      } catch (...) {
+        buf.pop_back();
+        throw;
+      }
+      if (buf.size() >= batch_size_) close(slot);
+      return;
+    }
+    T x{};
+    fill(x);
+    emit(std::move(x));
+  }
+
   /// Emits a whole batch. On a single channel with nothing buffered the
   /// vector itself becomes the outgoing batch: no per-record copy.
   void emit_batch(std::vector<T>&& xs) {
@@ -204,6 +228,17 @@ public:
   }
   void operator()(T&& x) { emit(std::move(x)); }
   void operator()(const T& x) { emit(x); }
+
+  /// Emits a default-constructed record that `fill(T&)` writes, where the
+  /// router would otherwise move it to (router::emit_filled). If `fill`
+  /// throws, nothing is emitted and the exception propagates.
+  template <class Fill>
+  void emit_filled(Fill&& fill) {
+    router_->emit_filled([&](T& x) {
+      fill(x);
+      if (time_) time_->on_record(x);
+    });
+  }
 
   /// Sources only: no record with a timestamp <= `wm` follows from this
   /// source subtask. Throws std::logic_error elsewhere.

@@ -87,9 +87,13 @@ template <class T>
 struct value_codec<T, std::enable_if_t<is_protobuf_v<T>>> {
   static T decode(std::string_view v) {
     T x;
+    decode_into(v, x);
+    return x;
+  }
+  /// As decode, into `x` (what it held is replaced).
+  static void decode_into(std::string_view v, T& x) {
     if (!x.ParseFromArray(v.data(), static_cast<int>(v.size())))
       throw deserialize_error("cannot parse " + x.GetTypeName());
-    return x;
   }
   static std::string encode(const T& x) {
     std::string out;
@@ -155,6 +159,13 @@ template <class T>
 struct default_deserializer {
   T operator()(const record_view& r) const {
     return value_codec<T>::decode(r.value);
+  }
+  /// As above, into `out`, for codecs with a decode_into (Protobuf): the
+  /// source then builds each record where it sends it from.
+  template <class U = T, class = decltype(value_codec<U>::decode_into(
+                             std::string_view(), std::declval<U&>()))>
+  void operator()(const record_view& r, U& out) const {
+    value_codec<U>::decode_into(r.value, out);
   }
 };
 

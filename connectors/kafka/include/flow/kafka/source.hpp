@@ -55,6 +55,11 @@ namespace detail {
 /// subtask's blocking_executor (poll() is idle until it is open), and a
 /// dead-letter queue that cannot take more makes poll() idle instead of
 /// reading on.
+/// Whether `D` also has the form `void f(const record_view&, T& out)`.
+template <class D, class T>
+constexpr bool deserializes_into = std::is_default_constructible_v<T>&&
+    std::is_invocable_v<const D&, const record_view&, T&>;
+
 template <class T, class D>
 class source_fn final : public source_function<T> {
 public:
@@ -98,16 +103,26 @@ public:
           continue;
         }
       }
-      // The record is built where it is emitted from (no move of its
-      // own); what throws after the deserializer is not a bad record.
+      // What throws after the deserializer is not a bad record.
       bool deserialized = false;
-      try {
-        T x = deserialize_(v);
+      auto observe = [&](const T& x) {
         deserialized = true;
         if (splits_)
           splits_->observe(static_cast<uint32_t>(v.partition),
                            strategy->timestamp(x), now);
-        out.emit(std::move(x));
+      };
+      try {
+        if constexpr (deserializes_into<D, T>) {
+          // Built where the router sends it from: no move per record.
+          out.emit_filled([&](T& x) {
+            deserialize_(v, x);
+            observe(x);
+          });
+        } else {
+          T x = deserialize_(v);
+          observe(x);
+          out.emit(std::move(x));
+        }
       } catch (const std::exception& e) {
         if (deserialized) throw;
         dead_letter(v, e.what());
@@ -343,15 +358,20 @@ private:
 
 } // namespace detail
 
-/// A source reading `topic`, deserialized by `D deserialize(const
-/// record_view&)` (which throws for a bad record: it goes to the
-/// dead-letter topic). Partition p is read by subtask p % parallelism.
+/// A source reading `topic`, deserialized by `T deserialize(const
+/// record_view&)` or `void deserialize(const record_view&, T& out)` (which
+/// throw for a bad record: it goes to the dead-letter topic); with the
+/// second form (the default deserializer of Protobuf messages has it) each
+/// record is parsed where it is sent from. Partition p is read by subtask
+/// p % parallelism.
 template <class T, class D>
 source_spec<T> source(std::string topic, D deserialize,
                       source_options opts = {}) {
-  static_assert(std::is_invocable_r_v<T, const D&, const record_view&>,
+  static_assert(std::is_invocable_r_v<T, const D&, const record_view&> ||
+                    detail::deserializes_into<D, T>,
                 "kafka::source<T>(topic, f): f must be "
-                "`T f(const flow::kafka::record_view&)`");
+                "`T f(const flow::kafka::record_view&)` or "
+                "`void f(const flow::kafka::record_view&, T&)`");
   require_bootstrap();
   source_spec<T> spec;
   spec.name = opts.name.empty() ? topic : opts.name;
