@@ -55,8 +55,7 @@ public:
   void emit_filled(Fill&& fill) {
     if (single_slot_) {
       auto slot = edges_[0].slots[0];
-      auto& buf = buffers_[slot];
-      if (buf.capacity() == 0) buf.reserve(batch_size_);
+      auto& buf = buffer(slot);
       buf.emplace_back();
       try {
         fill(buf.back());
@@ -64,7 +63,7 @@ public:
         buf.pop_back();
         throw;
       }
-      if (buf.size() >= batch_size_) close(slot);
+      close_if_full(slot);
       return;
     }
     T x{};
@@ -163,10 +162,19 @@ private:
   }
 
   void append(size_t slot, T&& x) {
+    buffer(slot).push_back(std::move(x));
+    close_if_full(slot);
+  }
+
+  /// The open batch of `slot`, room for a whole batch reserved.
+  std::vector<T>& buffer(size_t slot) {
     auto& buf = buffers_[slot];
     if (buf.capacity() == 0) buf.reserve(batch_size_);
-    buf.push_back(std::move(x));
-    if (buf.size() >= batch_size_) close(slot);
+    return buf;
+  }
+
+  void close_if_full(size_t slot) {
+    if (buffers_[slot].size() >= batch_size_) close(slot);
   }
 
   void close(size_t slot) {

@@ -48,6 +48,11 @@ struct source_options {
 
 namespace detail {
 
+/// Whether `D` also has the form `void f(const record_view&, T& out)`.
+template <class D, class T>
+constexpr bool deserializes_into = std::is_default_constructible_v<T>&&
+    std::is_invocable_v<const D&, const record_view&, T&>;
+
 /// The source function: one subtask_consumer per subtask, deserializing
 /// into T; undeserializable records go to the dead-letter topic;
 /// tombstones are skipped unless T can hold them (sees_tombstones<T>).
@@ -55,11 +60,6 @@ namespace detail {
 /// subtask's blocking_executor (poll() is idle until it is open), and a
 /// dead-letter queue that cannot take more makes poll() idle instead of
 /// reading on.
-/// Whether `D` also has the form `void f(const record_view&, T& out)`.
-template <class D, class T>
-constexpr bool deserializes_into = std::is_default_constructible_v<T>&&
-    std::is_invocable_v<const D&, const record_view&, T&>;
-
 template <class T, class D>
 class source_fn final : public source_function<T> {
 public:
