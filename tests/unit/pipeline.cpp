@@ -120,12 +120,8 @@ BOOST_AUTO_TEST_CASE(hash_partitioning_sends_each_key_to_exactly_one_subtask) {
 }
 
 BOOST_AUTO_TEST_CASE(random_parallelism_and_batch_size_give_identical_results) {
-  auto seed = flow::test::test_seed();
-  BOOST_TEST_MESSAGE("seed " << seed);
-  std::mt19937_64 rng{seed};
-  auto rnd = [&](uint32_t lo, uint32_t hi) {
-    return std::uniform_int_distribution<uint32_t>{lo, hi}(rng);
-  };
+  BOOST_TEST_MESSAGE("seed " << flow::test::test_seed());
+  flow::test::test_random rnd;
   using kv = std::pair<std::string, int64_t>;
   std::vector<kv> reference;
   for (int round = 0; round < 6; ++round) {

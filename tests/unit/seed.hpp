@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <random>
 #include <string>
 
 namespace flow::test {
@@ -24,5 +25,20 @@ inline uint64_t test_seed() {
   }();
   return seed;
 }
+
+/// A test's random inputs, drawn from a generator seeded with test_seed():
+/// `rnd(lo, hi)` uniformly from [lo, hi], `rnd.next()` 64 bits (e.g. a
+/// scheduler's seed).
+class test_random {
+public:
+  test_random() : engine_(test_seed()) {}
+  uint32_t operator()(uint32_t lo, uint32_t hi) {
+    return std::uniform_int_distribution<uint32_t>{lo, hi}(engine_);
+  }
+  uint64_t next() { return engine_(); }
+
+private:
+  std::mt19937_64 engine_;
+};
 
 } // namespace flow::test

@@ -53,12 +53,8 @@ struct filled_source final : source_function<std::string> {
 BOOST_AUTO_TEST_SUITE(subtask_core_protocol)
 
 BOOST_AUTO_TEST_CASE(random_fan_in_fan_out_graphs_finish_with_exact_output) {
-  auto seed = test_seed();
-  BOOST_TEST_MESSAGE("seed " << seed);
-  std::mt19937_64 rng{seed};
-  auto rnd = [&](uint32_t lo, uint32_t hi) {
-    return std::uniform_int_distribution<uint32_t>{lo, hi}(rng);
-  };
+  BOOST_TEST_MESSAGE("seed " << flow::test::test_seed());
+  flow::test::test_random rnd;
   for (int round = 0; round < 30; ++round) {
     uint64_t na = rnd(0, 3000);
     uint64_t nb = rnd(0, 3000);
@@ -88,7 +84,7 @@ BOOST_AUTO_TEST_CASE(random_fan_in_fan_out_graphs_finish_with_exact_output) {
     copts.batch_size = rnd(1, 64);
     copts.credit_window = rnd(1, 4);
     copts.credit_return = rnd(1, copts.credit_window);
-    test::sim s{t, plan_options{}, copts, rng()};
+    test::sim s{t, plan_options{}, copts, rnd.next()};
     BOOST_TEST_CONTEXT("round " << round << " batch " << copts.batch_size
                                 << " window " << copts.credit_window) {
       BOOST_REQUIRE_NO_THROW(s.run());
@@ -116,12 +112,8 @@ BOOST_AUTO_TEST_CASE(random_fan_in_fan_out_graphs_finish_with_exact_output) {
 BOOST_AUTO_TEST_CASE(records_filled_in_place_arrive_whole_and_failed_ones_not) {
   // Built in the outgoing batch on a single forward channel, in a
   // temporary on several: the same output either way.
-  auto seed = test_seed();
-  BOOST_TEST_MESSAGE("seed " << seed);
-  std::mt19937_64 rng{seed};
-  auto rnd = [&](uint32_t lo, uint32_t hi) {
-    return std::uniform_int_distribution<uint32_t>{lo, hi}(rng);
-  };
+  BOOST_TEST_MESSAGE("seed " << flow::test::test_seed());
+  flow::test::test_random rnd;
   for (int round = 0; round < 20; ++round) {
     uint64_t n = rnd(0, 2000);
     uint32_t sources = rnd(1, 3);
@@ -139,7 +131,7 @@ BOOST_AUTO_TEST_CASE(records_filled_in_place_arrive_whole_and_failed_ones_not) {
     src.map([](std::string x) { return x; }).parallelism(maps).sink(out.sink());
     channel_options copts;
     copts.batch_size = rnd(1, 64);
-    test::sim s{t, plan_options{}, copts, rng()};
+    test::sim s{t, plan_options{}, copts, rnd.next()};
     BOOST_TEST_CONTEXT("round " << round << " records " << n << " sources "
                                 << sources << " maps " << maps) {
       BOOST_REQUIRE_NO_THROW(s.run());
