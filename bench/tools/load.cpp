@@ -2,6 +2,7 @@
 // producer (W4) and the expected output of a workload.
 //
 //   flow_bench_load --bootstrap B --create T1,T2 [--partitions 8]
+//   flow_bench_load --bootstrap B --delete T1,T2
 //   [--log-append-time] flow_bench_load --bootstrap B --topic T --records N
 //   [--seed S] flow_bench_load --bootstrap B --topic T --rate R --seconds D
 //   [--seed S]
@@ -94,22 +95,25 @@ void finish(rd_kafka_t* rk, delivery_stats& st) {
                              " records failed: " + st.first_error);
 }
 
+std::vector<std::string> split_names(const std::string& list) {
+  std::vector<std::string> names;
+  std::string cur;
+  for (char c : list + ",") {
+    if (c == ',') {
+      if (!cur.empty()) names.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return names;
+}
+
 int create_topics(const args& a) {
   auto conf = make_conf({{"bootstrap.servers", a.need("bootstrap")}});
   auto rk = make_client(RD_KAFKA_PRODUCER, std::move(conf));
   int parts = int(a.num("partitions", 8));
-  std::vector<std::string> names;
-  {
-    std::string s = a.need("create"), cur;
-    for (char c : s + ",") {
-      if (c == ',') {
-        if (!cur.empty()) names.push_back(cur);
-        cur.clear();
-      } else {
-        cur += c;
-      }
-    }
-  }
+  std::vector<std::string> names = split_names(a.need("create"));
   std::vector<rd_kafka_NewTopic_t*> nts;
   char err[512];
   for (auto& n : names) {
@@ -146,6 +150,35 @@ int create_topics(const args& a) {
   for (auto& n : names)
     partition_count(rk.get(), n, 30000);
   std::printf("{\"created\": %zu, \"partitions\": %d}\n", names.size(), parts);
+  return 0;
+}
+
+/// Deletes topics a run no longer reads, so that a full run's data (tens
+/// of GB at W4's higher loads) does not fill the disk.
+int delete_topics(const args& a) {
+  auto conf = make_conf({{"bootstrap.servers", a.need("bootstrap")}});
+  auto rk = make_client(RD_KAFKA_PRODUCER, std::move(conf));
+  std::vector<std::string> names = split_names(a.need("delete"));
+  std::vector<rd_kafka_DeleteTopic_t*> dts;
+  for (auto& n : names)
+    dts.push_back(rd_kafka_DeleteTopic_new(n.c_str()));
+  queue_ptr q(rd_kafka_queue_new(rk.get()));
+  rd_kafka_DeleteTopics(rk.get(), dts.data(), dts.size(), nullptr, q.get());
+  event_ptr ev(rd_kafka_queue_poll(q.get(), 30000));
+  rd_kafka_DeleteTopic_destroy_array(dts.data(), dts.size());
+  if (!ev) throw std::runtime_error("DeleteTopics: timeout");
+  if (rd_kafka_event_error(ev.get()))
+    throw std::runtime_error(std::string("DeleteTopics: ") +
+                             rd_kafka_event_error_string(ev.get()));
+  auto* res = rd_kafka_event_DeleteTopics_result(ev.get());
+  size_t cnt = 0;
+  auto** tr = rd_kafka_DeleteTopics_result_topics(res, &cnt);
+  for (size_t i = 0; i < cnt; ++i)
+    if (auto e = rd_kafka_topic_result_error(tr[i]))
+      throw std::runtime_error(std::string("delete ") +
+                               rd_kafka_topic_result_name(tr[i]) + ": " +
+                               rd_kafka_err2str(e));
+  std::printf("{\"deleted\": %zu}\n", names.size());
   return 0;
 }
 
@@ -373,6 +406,7 @@ int main(int argc, char** argv) {
     args a(argc, argv);
     if (a.has("expect")) return expect(a);
     if (a.has("create")) return create_topics(a);
+    if (a.has("delete")) return delete_topics(a);
     if (a.has("rate")) return rate_mode(a);
     if (a.has("topic")) return preload(a);
     std::fprintf(stderr, "usage: see the header of bench/tools/load.cpp\n");
