@@ -109,6 +109,17 @@ std::vector<std::string> split_names(const std::string& list) {
   return names;
 }
 
+/// The result event of an admin request sent to `q`, after a request-level
+/// error check (per-topic results are the caller's).
+event_ptr admin_result(rd_kafka_queue_t* q, const char* what) {
+  event_ptr ev(rd_kafka_queue_poll(q, 30000));
+  if (!ev) throw std::runtime_error(std::string(what) + ": timeout");
+  if (rd_kafka_event_error(ev.get()))
+    throw std::runtime_error(std::string(what) + ": " +
+                             rd_kafka_event_error_string(ev.get()));
+  return ev;
+}
+
 int create_topics(const args& a) {
   auto conf = make_conf({{"bootstrap.servers", a.need("bootstrap")}});
   auto rk = make_client(RD_KAFKA_PRODUCER, std::move(conf));
@@ -126,12 +137,8 @@ int create_topics(const args& a) {
   }
   queue_ptr q(rd_kafka_queue_new(rk.get()));
   rd_kafka_CreateTopics(rk.get(), nts.data(), nts.size(), nullptr, q.get());
-  event_ptr ev(rd_kafka_queue_poll(q.get(), 30000));
   rd_kafka_NewTopic_destroy_array(nts.data(), nts.size());
-  if (!ev) throw std::runtime_error("CreateTopics: timeout");
-  if (rd_kafka_event_error(ev.get()))
-    throw std::runtime_error(std::string("CreateTopics: ") +
-                             rd_kafka_event_error_string(ev.get()));
+  event_ptr ev = admin_result(q.get(), "CreateTopics");
   auto* res = rd_kafka_event_CreateTopics_result(ev.get());
   size_t cnt = 0;
   auto** tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
@@ -164,12 +171,8 @@ int delete_topics(const args& a) {
     dts.push_back(rd_kafka_DeleteTopic_new(n.c_str()));
   queue_ptr q(rd_kafka_queue_new(rk.get()));
   rd_kafka_DeleteTopics(rk.get(), dts.data(), dts.size(), nullptr, q.get());
-  event_ptr ev(rd_kafka_queue_poll(q.get(), 30000));
   rd_kafka_DeleteTopic_destroy_array(dts.data(), dts.size());
-  if (!ev) throw std::runtime_error("DeleteTopics: timeout");
-  if (rd_kafka_event_error(ev.get()))
-    throw std::runtime_error(std::string("DeleteTopics: ") +
-                             rd_kafka_event_error_string(ev.get()));
+  event_ptr ev = admin_result(q.get(), "DeleteTopics");
   auto* res = rd_kafka_event_DeleteTopics_result(ev.get());
   size_t cnt = 0;
   auto** tr = rd_kafka_DeleteTopics_result_topics(res, &cnt);
