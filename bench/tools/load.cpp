@@ -1,15 +1,14 @@
 // flow_bench_load: topic creation, deterministic input preload, fixed-rate
 // producer (W4) and the expected output of a workload.
 //
-//   flow_bench_load --bootstrap B --create T1,T2 [--partitions 8]
+// clang-format off
+//   flow_bench_load --bootstrap B --create T1,T2 [--partitions 8] [--log-append-time]
 //   flow_bench_load --bootstrap B --delete T1,T2
-//   [--log-append-time] flow_bench_load --bootstrap B --topic T --records N
-//   [--seed S] flow_bench_load --bootstrap B --topic T --rate R --seconds D
-//   [--seed S]
-//                   [--warmup-topic OUT] [--warmup-rate 1000] [--warmup-extra-s
-//                   3]
-//                   [--warmup-max-s 180]
+//   flow_bench_load --bootstrap B --topic T --records N [--seed S]
+//   flow_bench_load --bootstrap B --topic T --rate R --seconds D [--seed S]
+//       [--warmup-topic OUT] [--warmup-rate 1000] [--warmup-extra-s 3] [--warmup-max-s 180]
 //   flow_bench_load --expect --workload W0|W1|W2|W3 --records N [--seed S]
+// clang-format on
 //
 // Preload and --expect take --keys K (W6): user_id is then one of exactly K
 // uniform keys (user_keys in bench_common.hpp) instead of Zipf over 10^5;
