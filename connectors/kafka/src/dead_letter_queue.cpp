@@ -2,8 +2,10 @@
 
 #include "flow/kafka/admin.hpp"
 #include "flow/kafka/exactly_once_writer.hpp"
-#include "flow/kafka/subtask_consumer.hpp"
 #include "flow/log.hpp"
+
+#include <algorithm>
+#include <optional>
 
 namespace flow::kafka {
 
@@ -68,62 +70,61 @@ std::string dead_letter_transactional_id(const std::string& group,
 
 dead_letter_queue::dead_letter_queue(client_settings s, std::string topic,
                                      blocking_executor* executor,
-                                     const std::string& transactional_id)
+                                     dead_letter_source source)
     : topic_(std::move(topic)), executor_(executor) {
-  if (s.delivery == delivery_guarantee::exactly_once) group_ = s.group_id;
+  if (s.delivery == delivery_guarantee::exactly_once) {
+    group_ = s.group_id;
+    marker_group_ = dead_letter_transactional_id(
+        s.group_id, source.operator_name, source.subtask_index);
+  }
   s.properties.emplace_back("message.max.bytes",
                             std::to_string(dlq_max_message_bytes));
-  std::optional<topic_producer::transactional> txn;
-  if (!group_.empty())
-    txn = topic_producer::transactional{transactional_id,
-                                        s.transaction_timeout_ms};
-  opening_.start(
-      executor, [s = std::move(s), topic = topic_, group = group_, txn] {
-        create_topic(s, topic);
-        opened o;
-        if (!txn) {
-          o.producer = std::make_shared<topic_producer>(s, topic, 1);
-          return o;
-        }
-        // Fence first (init_transactions aborts what an earlier instance of
-        // this subtask left open), then read: nothing of it can be committed
-        // after the read.
-        o.producer = std::make_shared<topic_producer>(s, topic, 1, *txn);
-        // What earlier runs of this job dead-lettered (exactly-once).
-        auto rs = s;
-        rs.stop_at_end = true;
-        rs.start = start_offset{};
-        subtask_consumer existing{rs, topic, 0, 1};
-        while (!existing.finished()) {
-          for (auto& v : existing.fetch(10000, 100)) {
-            std::string_view from_group, from_topic, partition, offset;
-            for (auto& [k, val] : v.headers) {
-              if (k == dlq_group_header) from_group = val;
-              if (k == dlq_topic_header) from_topic = val;
-              if (k == dlq_partition_header) partition = val;
-              if (k == dlq_offset_header) offset = val;
-            }
-            if (from_group != group || partition.empty() || offset.empty())
-              continue;
-            auto& at = o.written[{std::string(from_topic),
-                                  std::stoi(std::string(partition))}];
-            at = std::max<int64_t>(at, std::stoll(std::string(offset)));
-          }
-        }
-        return o;
-      });
+  opening_.start(executor, [s = std::move(s), topic = topic_,
+                            group = marker_group_, source = std::move(source)] {
+    create_topic(s, topic);
+    opened o;
+    if (group.empty()) {
+      o.producer = std::make_shared<topic_producer>(s, topic, 1);
+      return o;
+    }
+    // Fence first (init_transactions aborts what an earlier instance of
+    // this subtask left open), then read the markers: nothing of that
+    // instance can be committed after the read.
+    o.producer = std::make_shared<topic_producer>(
+        s, topic, 1,
+        topic_producer::transactional{group, s.transaction_timeout_ms});
+    admin a{s};
+    auto partitions = a.partitions(source.topic);
+    for (int32_t i = 0; i < partitions; ++i) {
+      auto mine = static_cast<uint32_t>(i) == source.subtask_index;
+      auto marker_group = dead_letter_transactional_id(
+          s.group_id, source.operator_name, static_cast<uint32_t>(i));
+      auto marks = a.committed(marker_group, source.topic,
+                               mine ? admin::pending_commits::wait
+                                    : admin::pending_commits::skip);
+      for (auto [p, next] : marks) {
+        auto& at = o.written.try_emplace({source.topic, p}, -1).first->second;
+        at = std::max(at, next - 1);
+      }
+    }
+    return o;
+  });
 }
 
-bool dead_letter_queue::written_before(const producer_record& r) const {
-  // Only the source's own dead letters (operators' carry no group).
-  if (group_.empty() || !header_of(r, dlq_group_header)) return false;
+namespace {
+
+/// Exactly-once: the source partition and offset of a source's dead letter
+/// (operators' carry no dlq_group_header).
+std::optional<std::pair<std::pair<std::string, int32_t>, int64_t>>
+source_origin(const producer_record& r) {
   auto* t = header_of(r, dlq_topic_header);
   auto* p = header_of(r, dlq_partition_header);
   auto* o = header_of(r, dlq_offset_header);
-  if (!t || !p || !o) return false;
-  auto it = written_.find({*t, std::stoi(*p)});
-  return it != written_.end() && std::stoll(*o) <= it->second;
+  if (!header_of(r, dlq_group_header) || !t || !p || !o) return std::nullopt;
+  return std::pair{std::pair{*t, std::stoi(*p)}, std::stoll(*o)};
 }
+
+} // namespace
 
 dead_letter_queue::~dead_letter_queue() {
   if (transactions_ > 0 || in_transaction_)
@@ -172,13 +173,22 @@ void dead_letter_queue::add(producer_record r) {
 }
 
 void dead_letter_queue::send(producer_record&& r) {
-  if (written_before(r)) {
-    ++repeated_;
-    return;
-  }
-  if (!group_.empty() && !in_transaction_) {
-    producer_->begin_transaction();
-    in_transaction_ = true;
+  if (!group_.empty()) {
+    if (auto origin = source_origin(r)) {
+      auto& [where, offset] = *origin;
+      auto it = written_.find(where);
+      if (it != written_.end() && offset <= it->second) {
+        ++repeated_;
+        return;
+      }
+      auto& highest =
+          in_transaction_offsets_.try_emplace(where, offset).first->second;
+      highest = std::max(highest, offset);
+    }
+    if (!in_transaction_) {
+      producer_->begin_transaction();
+      in_transaction_ = true;
+    }
   }
   producer_->enqueue(std::move(r));
 }
@@ -230,8 +240,14 @@ bool dead_letter_queue::flushed() {
   // producer alone.
   producer_->service();
   if (producer_->holding()) return false;
-  committing_.start(executor_,
-                    [producer = producer_] { producer->commit_transaction(); });
+  topic_producer::marker_offsets marker;
+  for (auto& [where, offset] : in_transaction_offsets_)
+    marker[where] = offset + 1; // the next offset, as a consumer commits
+  in_transaction_offsets_.clear();
+  committing_.start(executor_, [producer = producer_, group = marker_group_,
+                                marker = std::move(marker)] {
+    producer->commit_transaction(group, marker);
+  });
   return settle() && !in_transaction_;
 }
 
@@ -240,9 +256,8 @@ namespace {
 /// One subtask's dead letters in kafka.dead-letter-topic.
 class topic_writer final : public dead_letter_writer {
 public:
-  topic_writer(client_settings s, std::string topic, blocking_executor* ex,
-               const std::string& transactional_id)
-      : queue_(std::move(s), std::move(topic), ex, transactional_id) {}
+  topic_writer(client_settings s, std::string topic, blocking_executor* ex)
+      : queue_(std::move(s), std::move(topic), ex) {}
   void write(dead_letter d) override { queue_.add(std::move(d)); }
   bool flushed() override { return queue_.accepting() && queue_.flushed(); }
   void set_wakeup(std::function<void()> wake) override {
@@ -318,7 +333,7 @@ operator_dead_letters::open(const task_setup& s) const {
     return std::make_unique<checkpointed_writer>(std::move(t), ctx);
   }
   return std::make_unique<topic_writer>(std::move(settings), std::move(topic),
-                                        s.executor, id);
+                                        s.executor);
 }
 
 } // namespace flow::kafka

@@ -432,16 +432,8 @@ topic_producer::publish_transaction(const std::function<void()>& write,
   flush();
   timing.flush_us = lap();
   fault_point(fault_during_commit);
-  detail::partition_list_ptr offsets{rd_kafka_topic_partition_list_new(1)};
-  rd_kafka_topic_partition_list_add(offsets.get(), topic_.c_str(), 0)->offset =
-      marker;
-  std::unique_ptr<rd_kafka_consumer_group_metadata_t,
-                  decltype(&rd_kafka_consumer_group_metadata_destroy)>
-      group{rd_kafka_consumer_group_metadata_new(marker_group.c_str()),
-            &rd_kafka_consumer_group_metadata_destroy};
-  if (detail::error_ptr err{rd_kafka_send_offsets_to_transaction(
-          rk, offsets.get(), group.get(), timeout)})
-    throw detail::make_error(err.get(), context("send_offsets_to_transaction"));
+  send_marker(marker_group, {{{topic_, 0}, marker}},
+              context("send_offsets_to_transaction"));
   timing.marker_us = lap();
   if (detail::error_ptr err{rd_kafka_commit_transaction(rk, timeout)})
     throw detail::make_error(err.get(), context("commit_transaction"));
@@ -449,13 +441,37 @@ topic_producer::publish_transaction(const std::function<void()>& write,
   return timing;
 }
 
-void topic_producer::commit_transaction() {
+void topic_producer::send_marker(const std::string& group,
+                                 const marker_offsets& marker,
+                                 const std::string& context) {
+  detail::partition_list_ptr offsets{
+      rd_kafka_topic_partition_list_new(static_cast<int>(marker.size()))};
+  for (auto& [where, offset] : marker)
+    rd_kafka_topic_partition_list_add(offsets.get(), where.first.c_str(),
+                                      where.second)
+        ->offset = offset;
+  std::unique_ptr<rd_kafka_consumer_group_metadata_t,
+                  decltype(&rd_kafka_consumer_group_metadata_destroy)>
+      metadata{rd_kafka_consumer_group_metadata_new(group.c_str()),
+               &rd_kafka_consumer_group_metadata_destroy};
+  if (detail::error_ptr err{rd_kafka_send_offsets_to_transaction(
+          impl_->handle.get(), offsets.get(), metadata.get(),
+          static_cast<int>(impl_->transaction_timeout_ms))})
+    throw detail::make_error(err.get(), context);
+}
+
+void topic_producer::commit_transaction(const std::string& marker_group,
+                                        const marker_offsets& marker) {
+  auto context = [&](const char* step) {
+    return std::string(step) + " (transaction to " + topic_ + ")";
+  };
   flush();
+  if (!marker_group.empty() && !marker.empty())
+    send_marker(marker_group, marker, context("send_offsets_to_transaction"));
   if (detail::error_ptr err{rd_kafka_commit_transaction(
           impl_->handle.get(),
           static_cast<int>(impl_->transaction_timeout_ms))})
-    throw detail::make_error(err.get(), "commit_transaction (transaction to " +
-                                            topic_ + ")");
+    throw detail::make_error(err.get(), context("commit_transaction"));
 }
 
 uint64_t topic_producer::delivered() const noexcept {

@@ -48,6 +48,13 @@ inline constexpr size_t dlq_max_value_bytes = size_t{32} << 20;
 /// for its key, headers and batch overhead.
 inline constexpr size_t dlq_max_message_bytes = dlq_max_value_bytes + (1 << 20);
 
+/// The source subtask whose dead letters a dead_letter_queue takes.
+struct dead_letter_source {
+  std::string topic;
+  std::string operator_name;
+  uint32_t subtask_index = 0;
+};
+
 /// The dead-letter topic of one subtask: records a source's deserializer
 /// rejected, with their key, value and headers, plus headers naming their
 /// source topic, partition, offset and the error; or records a user
@@ -68,16 +75,25 @@ inline constexpr size_t dlq_max_message_bytes = dlq_max_value_bytes + (1 << 20);
 /// - Dead letters go into a transaction that flushed() commits (on the
 ///   executor): a checkpoint waits for it, as for the acknowledgement of an
 ///   idempotent producer.
-/// - After fencing, the queue reads the dead-letter topic (read_committed,
-///   on the executor) up to its end for the highest source offset per
-///   source partition that this job (dlq_group_header) dead-lettered, and
-///   drops a source's dead letters at or below it: transactions commit in
-///   order, so what is in the topic of a source partition is a prefix of
-///   its dead letters. That read waits for every transaction open on the
-///   topic when it began (other subtasks': until their next checkpoint, or
-///   an abandoned one's until its instance reopens or
-///   kafka.transaction-timeout-ms) and costs time in proportion to the
-///   topic's size.
+/// - Each transaction also commits, as its marker, the next offset after
+///   the highest source offset it holds per source partition: the
+///   committed offsets of marker group dead_letter_transactional_id for
+///   the source topic (send_offsets_to_transaction). Transactions commit
+///   in order, so the dead letters of a source partition at or below its
+///   marker are in the topic.
+/// - After fencing, the queue reads the markers of every subtask index
+///   that can own a partition of the source topic (its own waiting for a
+///   pending one, which fencing ended; another's skipping one: after a
+///   change of parallelism, the subtask that had the partition) and drops
+///   a source's dead letters at or below the highest.
+/// The markers are offsets, not a read of the dead-letter topic: such a
+/// read (read_committed) ends at the last stable offset, which any
+/// transaction open on the topic holds back, also another subtask's; what
+/// this subtask had committed after that transaction began was then not
+/// seen (tests/kafka/dead_letter.cpp). Waiting for those transactions
+/// instead would wait for the checkpoint-spanning transactions of
+/// operator_dead_letters on the same topic, whose checkpoint waits for
+/// this queue.
 /// With exactly-once, the dead letters of user functions and sinks do not
 /// come here: operator_dead_letters gives each subtask an
 /// exactly_once_writer of its own, which publishes them with the
@@ -87,11 +103,12 @@ inline constexpr size_t dlq_max_message_bytes = dlq_max_value_bytes + (1 << 20);
 /// runs on the executor the subtask's thread does not touch the producer.
 class dead_letter_queue {
 public:
-  /// `transactional_id`: with kafka.delivery = exactly-once, the
-  /// subtask's (dead_letter_transactional_id); ignored otherwise.
+  /// `source`: the source subtask whose dead letters this queue takes;
+  /// needed with kafka.delivery = exactly-once (its transactional id and
+  /// markers), ignored otherwise.
   dead_letter_queue(client_settings s, std::string topic,
                     blocking_executor* executor,
-                    const std::string& transactional_id);
+                    dead_letter_source source = {});
   ~dead_letter_queue();
 
   dead_letter_queue(const dead_letter_queue&) = delete;
@@ -126,16 +143,13 @@ public:
   uint64_t repeated() const noexcept { return repeated_; }
 
 private:
-  /// (source topic, source partition) -> highest source offset already in
-  /// the dead-letter topic.
-  using written_map = std::map<std::pair<std::string, int32_t>, int64_t>;
+  /// (source topic, source partition) -> a source offset: the highest
+  /// already in the dead-letter topic, or in the open transaction.
+  using offset_map = std::map<std::pair<std::string, int32_t>, int64_t>;
   struct opened {
     std::shared_ptr<topic_producer> producer;
-    written_map written;
+    offset_map written;
   };
-  /// Exactly-once: true if the dead letter `r` (its headers) is in the
-  /// topic already.
-  bool written_before(const producer_record& r) const;
   /// False while the producer is being opened; takes it once it is.
   bool open();
   /// Cuts r's value to dlq_max_value_bytes (with dlq_truncated_header)
@@ -156,7 +170,11 @@ private:
   background_result<opened> opening_;
   /// Shared with a commit on the executor.
   std::shared_ptr<topic_producer> producer_;
-  written_map written_;
+  /// Exactly-once: the marker group (the transactional id).
+  std::string marker_group_;
+  offset_map written_;
+  /// Exactly-once: the highest source offsets in the open transaction.
+  offset_map in_transaction_offsets_;
   uint64_t repeated_ = 0;
   /// Dead letters added before the producer was open, or while a commit
   /// runs.

@@ -311,8 +311,7 @@ private:
     if (!dlq_) {
       dlq_ = std::make_unique<dead_letter_queue>(
           settings_, topic_ + settings_.dlq_suffix, executor_,
-          dead_letter_transactional_id(settings_.group_id, operator_name_,
-                                       subtask_));
+          dead_letter_source{topic_, operator_name_, subtask_});
       if (wake_) dlq_->set_wakeup(wake_);
     }
     dlq_->add(v, topic_, error);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -153,12 +154,17 @@ public:
                                          const std::string& marker_group,
                                          int64_t marker, bool begun = false);
 
+  /// Committed offsets by (topic, partition): a transaction's marker.
+  using marker_offsets = std::map<std::pair<std::string, int32_t>, int64_t>;
+
   /// Transactional producers: waits until every record of the transaction
-  /// begun with begin_transaction() is acknowledged, then commits it.
-  /// Blocks (on an executor, never a scheduler thread); throws kafka_error
-  /// (fatal if fenced by a newer instance), the transaction then not
-  /// committed. For transactions without a marker (dead letters).
-  void commit_transaction();
+  /// begun with begin_transaction() is acknowledged, then sets
+  /// `marker_group`'s committed offsets to `marker` in it (if any;
+  /// send_offsets_to_transaction) and commits it. Blocks (on an executor,
+  /// never a scheduler thread); throws kafka_error (fatal if fenced by a
+  /// newer instance), the transaction then not committed.
+  void commit_transaction(const std::string& marker_group = {},
+                          const marker_offsets& marker = {});
 
   /// Partitions of the topic.
   int32_t partitions() const noexcept { return partitions_; }
@@ -176,6 +182,9 @@ private:
   topic_producer(const client_settings& s, std::string topic,
                  int32_t embedded_partitions, const transactional* txn);
   void check();
+  /// send_offsets_to_transaction of `marker` for `group`.
+  void send_marker(const std::string& group, const marker_offsets& marker,
+                   const std::string& context);
   /// Serves delivery reports; lets go of the lent buffers once nothing is
   /// in flight.
   void serve_reports(int timeout_ms);
