@@ -9,12 +9,43 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <thread>
 #include <vector>
 
 using namespace flow::kafka;
 using namespace flow::kafka::test;
+
+namespace {
+
+/// Runs each piece of work on a thread of its own; joins them when
+/// destroyed.
+struct thread_executor final : flow::blocking_executor {
+  std::vector<std::thread> threads;
+  void run(std::function<void()> work) override {
+    threads.emplace_back(std::move(work));
+  }
+  ~thread_executor() override {
+    for (auto& t : threads)
+      t.join();
+  }
+};
+
+/// Undeserializable records of source partition 0, "bad-<offset>".
+struct bad_records {
+  std::deque<std::string> values; // the views point into it
+  record_view operator()(int64_t offset) {
+    values.push_back("bad-" + std::to_string(offset));
+    record_view v;
+    v.value = values.back();
+    v.partition = 0;
+    v.offset = offset;
+    return v;
+  }
+};
+
+} // namespace
 
 BOOST_FIXTURE_TEST_SUITE(kafka_dead_letter, fixture)
 
@@ -133,16 +164,7 @@ BOOST_AUTO_TEST_CASE(exactly_once_dead_letters_fence_an_older_instance) {
   s.delivery = delivery_guarantee::exactly_once;
   s.group_id = unique("dlq-fence-group");
   dead_letter_source source{in, "source", 0};
-  std::vector<std::string> values;
-  auto bad = [&](int64_t offset) {
-    values.push_back("bad-" + std::to_string(offset));
-    record_view v;
-    v.value = values.back();
-    v.partition = 0;
-    v.offset = offset;
-    return v;
-  };
-  values.reserve(16); // the views point into it
+  bad_records bad;
 
   dead_letter_queue zombie{s, topic, nullptr, source};
   zombie.add(bad(1), in, "bad");
@@ -172,23 +194,6 @@ BOOST_AUTO_TEST_CASE(exactly_once_dead_letters_fence_an_older_instance) {
   BOOST_TEST(got == want, boost::test_tools::per_element());
 }
 
-namespace {
-
-/// Runs each piece of work on a thread of its own; joins them when
-/// destroyed.
-struct thread_executor final : flow::blocking_executor {
-  std::vector<std::thread> threads;
-  void run(std::function<void()> work) override {
-    threads.emplace_back(std::move(work));
-  }
-  ~thread_executor() override {
-    for (auto& t : threads)
-      t.join();
-  }
-};
-
-} // namespace
-
 // A newer instance learns what an older one committed from the markers
 // the older one's transactions committed, not from a read of the topic: a
 // read_committed read ends at the last stable offset, which a transaction
@@ -203,16 +208,7 @@ BOOST_AUTO_TEST_CASE(exactly_once_dead_letters_see_commits_behind_an_open_txn) {
   auto s = settings;
   s.delivery = delivery_guarantee::exactly_once;
   s.group_id = unique("dlq-behind-open-group");
-  std::vector<std::string> values;
-  values.reserve(16); // the views point into it
-  auto bad = [&](int64_t offset) {
-    values.push_back("bad-" + std::to_string(offset));
-    record_view v;
-    v.value = values.back();
-    v.partition = 0;
-    v.offset = offset;
-    return v;
-  };
+  bad_records bad;
 
   // Subtask 0's older instance (it opens at once: the topic is empty).
   dead_letter_source source{in, "source", 0};
