@@ -85,7 +85,9 @@ struct dead_letter_source {
 ///   that can own a partition of the source topic (its own waiting for a
 ///   pending one, which fencing ended; another's skipping one: after a
 ///   change of parallelism, the subtask that had the partition) and drops
-///   a source's dead letters at or below the highest.
+///   a source's dead letters at or below the highest. (A zombie of a
+///   subtask index that the new parallelism no longer has is not fenced:
+///   what it commits later can repeat dead letters.)
 /// The markers are offsets, not a read of the dead-letter topic: such a
 /// read (read_committed) ends at the last stable offset, which any
 /// transaction open on the topic holds back, also another subtask's; what
