@@ -259,4 +259,34 @@ BOOST_AUTO_TEST_CASE(exactly_once_dead_letters_see_commits_behind_an_open_txn) {
   BOOST_TEST(got == want, boost::test_tools::per_element());
 }
 
+// After a change of parallelism, another subtask index may have
+// dead-lettered a source partition before: its markers count too.
+BOOST_AUTO_TEST_CASE(exactly_once_dead_letters_see_another_subtasks_markers) {
+  auto topic = unique("dlq-rescaled");
+  auto in = make_topic("dlq-rescaled-in", 2);
+  auto s = settings;
+  s.delivery = delivery_guarantee::exactly_once;
+  s.group_id = unique("dlq-rescaled-group");
+  bad_records bad;
+  {
+    // Subtask 1 of an earlier parallelism had partition 0.
+    dead_letter_queue before{s, topic, nullptr,
+                             dead_letter_source{in, "source", 1}};
+    before.add(bad(1), in, "bad");
+    before.add(bad(2), in, "bad");
+    BOOST_REQUIRE(before.flushed());
+  }
+  dead_letter_queue after{s, topic, nullptr,
+                          dead_letter_source{in, "source", 0}};
+  after.add(bad(2), in, "bad");
+  after.add(bad(3), in, "bad");
+  BOOST_REQUIRE(after.flushed());
+  BOOST_CHECK_EQUAL(after.repeated(), 1u);
+  std::vector<std::string> got;
+  for (auto& r : read_all(topic))
+    got.push_back(r.value);
+  std::vector<std::string> want{"bad-1", "bad-2", "bad-3"};
+  BOOST_TEST(got == want, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

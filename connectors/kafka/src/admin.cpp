@@ -186,6 +186,49 @@ std::map<int32_t, int64_t> admin::committed(const std::string& group,
   return out;
 }
 
+std::map<std::string, std::map<int32_t, int64_t>>
+admin::committed_skipping_pending(const std::vector<std::string>& groups,
+                                  const std::string& topic) {
+  std::map<std::string, std::map<int32_t, int64_t>> out;
+  if (groups.empty()) return out;
+  auto n = partitions(topic);
+  detail::partition_list_ptr l{rd_kafka_topic_partition_list_new(n)};
+  for (int32_t p = 0; p < n; ++p)
+    rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), p);
+  auto* rk = impl_->handle.get();
+  detail::queue_ptr q{rd_kafka_queue_new(rk)};
+  // librdkafka takes one group per call: the calls run concurrently.
+  for (auto& g : groups) {
+    auto* request = rd_kafka_ListConsumerGroupOffsets_new(g.c_str(), l.get());
+    rd_kafka_ListConsumerGroupOffsets(rk, &request, 1, nullptr, q.get());
+    rd_kafka_ListConsumerGroupOffsets_destroy(request);
+  }
+  for (size_t answered = 0; answered < groups.size(); ++answered) {
+    auto ev = impl_->wait(q.get(), "committed offsets of " + topic);
+    size_t count = 0;
+    auto* results = rd_kafka_ListConsumerGroupOffsets_result_groups(
+        rd_kafka_event_ListConsumerGroupOffsets_result(ev.get()), &count);
+    for (size_t i = 0; i < count; ++i) {
+      std::string group = rd_kafka_group_result_name(results[i]);
+      if (auto* e = rd_kafka_group_result_error(results[i]))
+        throw kafka_error{errc::offset_commit_failed,
+                          "committed offsets of " + group + ": " +
+                              rd_kafka_error_string(e)};
+      auto& offsets = out[group];
+      auto* parts = rd_kafka_group_result_partitions(results[i]);
+      for (int j = 0; parts && j < parts->cnt; ++j) {
+        auto& e = parts->elems[j];
+        if (e.err)
+          throw kafka_error{errc::offset_commit_failed,
+                            "committed offsets of " + group + ": " +
+                                rd_kafka_err2str(e.err)};
+        if (e.offset >= 0) offsets[e.partition] = e.offset;
+      }
+    }
+  }
+  return out;
+}
+
 void admin::commit(const std::string& group, const std::string& topic,
                    const std::map<int32_t, int64_t>& offsets) {
   if (offsets.empty()) return;

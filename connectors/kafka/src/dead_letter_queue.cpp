@@ -95,18 +95,18 @@ dead_letter_queue::dead_letter_queue(client_settings s, std::string topic,
         topic_producer::transactional{group, s.transaction_timeout_ms});
     admin a{s};
     auto partitions = a.partitions(source.topic);
-    for (int32_t i = 0; i < partitions; ++i) {
-      auto mine = static_cast<uint32_t>(i) == source.subtask_index;
-      auto marker_group = dead_letter_transactional_id(
-          s.group_id, source.operator_name, static_cast<uint32_t>(i));
-      auto marks = a.committed(marker_group, source.topic,
-                               mine ? admin::pending_commits::wait
-                                    : admin::pending_commits::skip);
-      for (auto [p, next] : marks) {
+    std::vector<std::string> others;
+    for (int32_t i = 0; i < partitions; ++i)
+      if (static_cast<uint32_t>(i) != source.subtask_index)
+        others.push_back(dead_letter_transactional_id(
+            s.group_id, source.operator_name, static_cast<uint32_t>(i)));
+    auto marks = a.committed_skipping_pending(others, source.topic);
+    marks[group] = a.committed(group, source.topic);
+    for (auto& [marker_group, offsets] : marks)
+      for (auto [p, next] : offsets) {
         auto& at = o.written.try_emplace({source.topic, p}, -1).first->second;
         at = std::max(at, next - 1);
       }
-    }
     return o;
   });
 }

@@ -62,6 +62,13 @@ public:
   committed(const std::string& group, const std::string& topic,
             pending_commits pending = pending_commits::wait);
 
+  /// committed(group, topic, pending_commits::skip) of each of `groups`,
+  /// asked at once (one request per group, concurrently, on this client)
+  /// rather than one after the other.
+  std::map<std::string, std::map<int32_t, int64_t>>
+  committed_skipping_pending(const std::vector<std::string>& groups,
+                             const std::string& topic);
+
   /// Commits `offsets` (next offset to read, by partition) for `group`.
   void commit(const std::string& group, const std::string& topic,
               const std::map<int32_t, int64_t>& offsets);
