@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 namespace flow::kafka {
 
@@ -181,9 +182,8 @@ void dead_letter_queue::send(producer_record&& r) {
         ++repeated_;
         return;
       }
-      auto& highest =
-          in_transaction_offsets_.try_emplace(where, offset).first->second;
-      highest = std::max(highest, offset);
+      auto& next = marker_[where]; // as a consumer commits: the next offset
+      next = std::max(next, offset + 1);
     }
     if (!in_transaction_) {
       producer_->begin_transaction();
@@ -240,12 +240,8 @@ bool dead_letter_queue::flushed() {
   // producer alone.
   producer_->service();
   if (producer_->holding()) return false;
-  topic_producer::marker_offsets marker;
-  for (auto& [where, offset] : in_transaction_offsets_)
-    marker[where] = offset + 1; // the next offset, as a consumer commits
-  in_transaction_offsets_.clear();
   committing_.start(executor_, [producer = producer_, group = marker_group_,
-                                marker = std::move(marker)] {
+                                marker = std::exchange(marker_, {})] {
     producer->commit_transaction(group, marker);
   });
   return settle() && !in_transaction_;

@@ -145,8 +145,8 @@ public:
   uint64_t repeated() const noexcept { return repeated_; }
 
 private:
-  /// (source topic, source partition) -> a source offset: the highest
-  /// already in the dead-letter topic, or in the open transaction.
+  /// (source topic, source partition) -> the highest source offset
+  /// already in the dead-letter topic.
   using offset_map = std::map<std::pair<std::string, int32_t>, int64_t>;
   struct opened {
     std::shared_ptr<topic_producer> producer;
@@ -175,8 +175,9 @@ private:
   /// Exactly-once: the marker group (the transactional id).
   std::string marker_group_;
   offset_map written_;
-  /// Exactly-once: the highest source offsets in the open transaction.
-  offset_map in_transaction_offsets_;
+  /// Exactly-once: the open transaction's marker (the offset after the
+  /// highest source offset it holds, per source partition).
+  topic_producer::marker_offsets marker_;
   uint64_t repeated_ = 0;
   /// Dead letters added before the producer was open, or while a commit
   /// runs.
