@@ -3,10 +3,16 @@
 //
 //   flow_local_bench chain <records> <parallelism> [batch-size]
 //   flow_local_bench slow-sink <records> <sink-ns-per-record>
+//   flow_local_bench keyed-count <records> <keys> <memory|rocksdb>
+//
+// keyed-count is W6's keyed state without Kafka: string keys "u<rank>",
+// record i of key rank 1 + (i % keys) * stride % keys (as the Kafka
+// benchmarks' loader with --keys), key_by -> running count -> sink.
 //
 // Prints one JSON object: records, seconds, records_per_s, ns_per_record,
 // cpu_s_per_million, peak_rss_mb, verified (count and checksum of the
 // sink's records against values computed here independently).
+#include "flow/aggregators.hpp"
 #include "flow/generator.hpp"
 #include "flow/log.hpp"
 #include "flow/runtime/job.hpp"
@@ -19,6 +25,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <numeric>
 #include <string>
 #include <thread>
 
@@ -165,14 +172,75 @@ int run_chain(uint64_t n, uint32_t par, size_t batch, uint64_t sink_ns,
   return verified ? 0 : 1;
 }
 
+/// Checks a running count: the number of (key, count) outputs and the sum
+/// of their counts.
+struct count_sink final : flow::sink_function<std::pair<std::string, int64_t>> {
+  count_sink(checking_sink::totals* t) : t_(t) {}
+  void write(std::vector<std::pair<std::string, int64_t>>& xs) override {
+    uint64_t sum = 0;
+    for (auto& x : xs)
+      sum += static_cast<uint64_t>(x.second);
+    t_->count.fetch_add(xs.size(), std::memory_order_relaxed);
+    t_->checksum.fetch_add(sum, std::memory_order_relaxed);
+  }
+  checking_sink::totals* t_;
+};
+
+int run_keyed_count(uint64_t n, uint64_t keys, const std::string& backend) {
+  // About keys / golden ratio, coprime with keys (bench_common's user_keys).
+  auto stride = std::max<uint64_t>(1, uint64_t(double(keys) * 0.6180339887));
+  while (std::gcd(stride, keys) != 1)
+    ++stride;
+  auto rank = [keys, stride](uint64_t i) {
+    return 1 + (i % keys) * stride % keys;
+  };
+  checking_sink::totals totals;
+  flow::topology t{"local-keyed-count"};
+  t.source(flow::generator(
+               n, [rank](uint64_t i) { return "u" + std::to_string(rank(i)); },
+               "source"))
+      .key_by([](const std::string& k) { return k; })
+      .aggregate(flow::count(), "count")
+      .sink({"sink",
+             [&](const flow::connector_context&) {
+               return std::make_unique<count_sink>(&totals);
+             },
+             std::nullopt});
+  flow::job_options opts;
+  opts.plan.default_parallelism = 1;
+  opts.status_interval = std::chrono::nanoseconds::zero();
+  opts.state.backend = backend;
+  auto cpu0 = cpu_seconds();
+  auto r = flow::runtime::execute(t, opts);
+  auto cpu = cpu_seconds() - cpu0;
+  // Each key's outputs count 1..c: their sum is c (c + 1) / 2.
+  std::vector<uint32_t> seen(keys + 1, 0);
+  for (uint64_t i = 0; i < n; ++i)
+    ++seen[rank(i)];
+  uint64_t expect_sum = 0;
+  for (auto c : seen)
+    expect_sum += uint64_t{c} * (c + 1) / 2;
+  bool verified = r.ok && totals.count == n && totals.checksum == expect_sum;
+  std::printf(
+      "{\"mode\": \"keyed-count\", \"records\": %llu, \"keys\": %llu, "
+      "\"backend\": \"%s\", \"seconds\": %.4f, \"records_per_s\": %.0f, "
+      "\"cpu_s_per_million\": %.4f, \"peak_rss_mb\": %.1f, "
+      "\"verified\": %s, \"error\": \"%s\"}\n",
+      static_cast<unsigned long long>(n), static_cast<unsigned long long>(keys),
+      backend.c_str(), r.seconds, n / r.seconds, cpu * 1e6 / n, peak_rss_mb(),
+      verified ? "true" : "false", r.error.c_str());
+  return verified ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: %s chain <records> <parallelism> [batch-size]\n"
-                 "       %s slow-sink <records> <sink-ns-per-record>\n",
-                 argv[0], argv[0]);
+                 "       %s slow-sink <records> <sink-ns-per-record>\n"
+                 "       %s keyed-count <records> <keys> <memory|rocksdb>\n",
+                 argv[0], argv[0], argv[0]);
     return 2;
   }
   std::string mode = argv[1];
@@ -184,6 +252,8 @@ int main(int argc, char** argv) {
   if (mode == "slow-sink")
     return run_chain(n, 1, 1024, argc > 3 ? std::stoull(argv[3]) : 1000,
                      "slow-sink");
+  if (mode == "keyed-count" && argc > 4)
+    return run_keyed_count(n, std::stoull(argv[3]), argv[4]);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }

@@ -13,7 +13,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <sys/wait.h>
@@ -86,12 +88,21 @@ BOOST_AUTO_TEST_CASE(spilled_entries_read_back_and_snapshot_as_in_memory) {
   store spilled{groups};
   spilled.spill_to(backend->open("test"), backend->cache_entries());
   std::map<std::string, int64_t> want;
-  // Random adds, overwrites and erases, a trim after each "batch".
+  // Random adds, overwrites and erases, a trim after each "batch"; before
+  // half of the batches, their keys loaded at once (as an operator does).
   for (int batch = 0; batch < 200; ++batch) {
-    for (int i = 0, n = 1 + rng() % 20; i < n; ++i) {
-      auto k = "k" + std::to_string(rng() % 300);
+    std::vector<std::pair<std::string, uint64_t>> ops; // key, what to do
+    for (int i = 0, n = 1 + rng() % 20; i < n; ++i)
+      ops.emplace_back("k" + std::to_string(rng() % 300), rng());
+    if (rng() % 2 == 0) {
+      std::vector<std::pair<uint32_t, std::string>> keys;
+      for (auto& op : ops)
+        keys.emplace_back(group_of(op.first), op.first);
+      spilled.load(keys);
+    }
+    for (auto& [k, what] : ops) {
       auto kg = group_of(k);
-      switch (rng() % 4) {
+      switch (what % 4) {
       case 0:
         memory.erase(kg, k);
         BOOST_CHECK_EQUAL(spilled.erase(kg, k), want.erase(k) > 0);
@@ -105,7 +116,7 @@ BOOST_AUTO_TEST_CASE(spilled_entries_read_back_and_snapshot_as_in_memory) {
         break;
       }
       default: {
-        auto v = static_cast<int64_t>(rng() % 1000);
+        auto v = static_cast<int64_t>(what / 4 % 1000);
         spilled.get_or_create(kg, k) += v;
         memory.get_or_create(kg, k) += v;
         want[k] += v;
@@ -142,6 +153,76 @@ BOOST_AUTO_TEST_CASE(spilled_entries_read_back_and_snapshot_as_in_memory) {
 
   // Reading a key group is fine; changing it would bypass the store.
   BOOST_CHECK_THROW(spilled.key_group(0), std::logic_error);
+}
+
+/// A spill_store counting the requests that reach the one it wraps.
+struct counting_store final : spill_store {
+  explicit counting_store(std::unique_ptr<spill_store> s)
+      : inner(std::move(s)) {}
+  bool get(std::string_view key, std::string& value) override {
+    ++gets;
+    return inner->get(key, value);
+  }
+  void get_sorted(
+      const std::vector<std::string_view>& keys,
+      const std::function<void(size_t, std::string_view)>& found) override {
+    ++batched_gets;
+    for (size_t i = 1; i < keys.size(); ++i)
+      BOOST_CHECK(keys[i - 1] < keys[i]);
+    inner->get_sorted(keys, found);
+  }
+  void write(const spill_batch& batch) override { inner->write(batch); }
+  void erase(std::string_view key) override { inner->erase(key); }
+  void scan(std::string_view prefix,
+            const std::function<void(std::string_view, std::string_view)>& f)
+      override {
+    inner->scan(prefix, f);
+  }
+  bool any(std::string_view prefix) override { return inner->any(prefix); }
+  size_t memory_outside_budget() override {
+    return inner->memory_outside_budget();
+  }
+  std::unique_ptr<spill_store> inner;
+  int gets = 0;
+  int batched_gets = 0;
+};
+
+// An operator loads a batch's keys with one request: then neither the keys
+// the store held nor those it did not cost a read of their own, also when
+// a key comes twice; a write to the store ends what load() knew of absent
+// keys.
+BOOST_AUTO_TEST_CASE(a_batch_of_keys_is_loaded_with_one_request) {
+  temp_dir dir{"flow-spill-load"};
+  auto backend = rocksdb_in(dir.path, 2);
+  auto counting = std::make_unique<counting_store>(backend->open("load"));
+  auto& requests = *counting;
+  store s{groups};
+  s.spill_to(std::move(counting), backend->cache_entries());
+  for (auto k : {"a", "b", "c"})
+    s.get_or_create(group_of(k), k) = 10;
+  s.trim(); // 3 > 2 entries: all written, the cache empty
+  requests.gets = 0;
+
+  std::vector<std::pair<uint32_t, std::string>> keys;
+  for (auto k : {"c", "x", "a", "c", "y"})
+    keys.emplace_back(group_of(k), k);
+  s.load(keys);
+  BOOST_CHECK_EQUAL(requests.batched_gets, 1);
+  BOOST_CHECK_EQUAL(*s.find(group_of("a"), "a"), 10);
+  BOOST_CHECK_EQUAL(*s.find(group_of("c"), "c"), 10);
+  BOOST_CHECK(!s.find(group_of("x"), "x"));
+  auto [y, fresh] = s.try_emplace(group_of("y"), "y", int64_t{1});
+  BOOST_CHECK(fresh);
+  BOOST_CHECK_EQUAL(requests.gets, 0);
+  // "b" was not loaded: it is read on its own.
+  BOOST_CHECK_EQUAL(*s.find(group_of("b"), "b"), 10);
+  BOOST_CHECK_EQUAL(requests.gets, 1);
+
+  // "x", absent when loaded, is written by the trim: found again.
+  s.get_or_create(group_of("x"), "x") = 5;
+  s.trim();
+  BOOST_CHECK_EQUAL(*s.find(group_of("x"), "x"), 5);
+  BOOST_CHECK_EQUAL(*s.find(group_of("y"), "y"), 1);
 }
 
 // flow.state-memory bounds the backend: the tables' filters and indexes

@@ -3,6 +3,8 @@
 #include "flow/key_groups.hpp"
 #include "flow/serde.hpp"
 
+#include <algorithm>
+
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -10,6 +12,7 @@
 #include <string_view>
 #include <typeinfo>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -40,8 +43,10 @@ std::string spill_prefix(uint32_t key_group);
 /// cache reads the store and caches what it found; trim() writes every
 /// cached entry back and empties the cache once it holds more than
 /// cache_entries. Values are written back whether changed or not: find()
-/// hands out mutable pointers. Snapshots and restores have the same bytes
-/// in both modes.
+/// hands out mutable pointers. An operator that knows the keys of a batch
+/// calls load() with them first: one read of the store for all of them,
+/// instead of one per record that misses the cache. Snapshots and restores
+/// have the same bytes in both modes.
 template <class K, class V>
 class keyed_store final : public key_group_state {
 public:
@@ -56,6 +61,45 @@ public:
     return static_cast<uint32_t>(groups_.size());
   }
 
+  /// Whether some entries live in a spill_store rather than in the cache:
+  /// only then do lookups that miss the cache read the store.
+  bool spilled_any() const noexcept { return written_; }
+
+  /// Spilling: caches the stored entries of `keys` (key group, key) that
+  /// the cache lacks, with one read of the store; until the next load() or
+  /// write to the store, find() and try_emplace() know the others are not
+  /// stored without asking it. In memory: nothing to do.
+  void load(const std::vector<std::pair<uint32_t, K>>& keys) {
+    if constexpr (spillable) {
+      if (!written_) return;
+      absent_.clear();
+      std::vector<std::pair<std::string, const std::pair<uint32_t, K>*>> wanted;
+      wanted.reserve(keys.size());
+      for (auto& k : keys)
+        if (groups_[k.first].count(k.second) == 0)
+          wanted.emplace_back(spill_key(k.first, k.second), &k);
+      std::sort(wanted.begin(), wanted.end(),
+                [](auto& a, auto& b) { return a.first < b.first; });
+      wanted.erase(
+          std::unique(wanted.begin(), wanted.end(),
+                      [](auto& a, auto& b) { return a.first == b.first; }),
+          wanted.end());
+      std::vector<std::string_view> sorted;
+      sorted.reserve(wanted.size());
+      for (auto& w : wanted)
+        sorted.emplace_back(w.first);
+      std::vector<bool> found(wanted.size(), false);
+      spill_->get_sorted(sorted, [&](size_t i, std::string_view v) {
+        found[i] = true;
+        auto& [kg, key] = *wanted[i].second;
+        const char* pos = v.data();
+        groups_[kg].emplace(key, serde<V>::read(pos, v.data() + v.size()));
+      });
+      for (size_t i = 0; i < wanted.size(); ++i)
+        if (!found[i]) absent_.insert(wanted[i].second->second);
+    }
+  }
+
   /// The value of `key` (in `key_group`), or null. Spilling: valid until
   /// the next trim().
   V* find(uint32_t key_group, const K& key) {
@@ -64,7 +108,7 @@ public:
     if (i != g.end()) return &i->second;
     if constexpr (spillable)
       if (spill_) {
-        i = load(key_group, key);
+        i = load_one(key_group, key);
         if (i != g.end()) return &i->second;
       }
     return nullptr;
@@ -78,7 +122,7 @@ public:
     if constexpr (spillable)
       if (spill_) {
         auto i = g.find(key);
-        if (i == g.end()) i = load(key_group, key);
+        if (i == g.end()) i = load_one(key_group, key);
         if (i != g.end()) return {i, false};
       }
     return g.try_emplace(std::forward<Key>(key), std::forward<Args>(args)...);
@@ -205,11 +249,11 @@ public:
         batch.puts.emplace_back(prefix + std::string(key, value),
                                 std::string(value, pos));
         if (batch.puts.size() >= 4096) {
-          spill_->write(batch);
+          write_spilled(batch);
           batch.puts.clear();
         }
       }
-      if (!batch.empty()) spill_->write(batch);
+      if (!batch.empty()) write_spilled(batch);
     } else {
       detail::throw_no_serde(typeid(K), typeid(V));
     }
@@ -243,7 +287,7 @@ public:
                                   std::string(bytes.begin(), bytes.end()));
         }
       }
-      spill_->write(batch);
+      write_spilled(batch);
       for (auto& g : groups_)
         g.clear();
     }
@@ -261,11 +305,18 @@ private:
   }
 
   /// Caches the spilled entry of `key`; end() if there is none.
-  iterator load(uint32_t key_group, const K& key) {
+  iterator load_one(uint32_t key_group, const K& key) {
     auto& g = groups_[key_group];
+    if (!written_ || absent_.count(key) != 0) return g.end();
     if (!spill_->get(spill_key(key_group, key), scratch_)) return g.end();
     const char* pos = scratch_.data();
     return g.emplace(key, serde<V>::read(pos, pos + scratch_.size())).first;
+  }
+
+  void write_spilled(const spill_batch& batch) {
+    absent_.clear(); // what load() did not find may be stored now
+    written_ = true;
+    spill_->write(batch);
   }
 
   /// Calls f(key bytes, their end, value bytes) for every spilled entry of
@@ -302,6 +353,9 @@ private:
   std::unique_ptr<spill_store> spill_;
   size_t cache_entries_ = 0;
   std::string scratch_;
+  // Keys the last load() did not find in the store (nor the cache).
+  std::unordered_set<K> absent_;
+  bool written_ = false; // to the spill store, ever
 };
 
 } // namespace flow

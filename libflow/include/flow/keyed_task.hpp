@@ -2,8 +2,11 @@
 
 #include "flow/emitting_task.hpp"
 #include "flow/key_groups.hpp"
+#include "flow/keyed_store.hpp"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace flow {
 
@@ -30,6 +33,26 @@ protected:
   template <class K>
   uint32_t key_group(const K& key) const {
     return key_group_for(key, key_groups_.key_groups());
+  }
+
+  /// Spilling: loads the entries of the keys of `xs` into `store`'s cache
+  /// at once (keyed_store::load). A key function that throws is left to
+  /// the record loop after, which applies the on-error policy.
+  template <class K, class V, class Rec, class KeyFn>
+  void load_keys(keyed_store<K, V>& store, const std::vector<Rec>& xs,
+                 const KeyFn& key) {
+    if (!store.spilled_any()) return;
+    std::vector<std::pair<uint32_t, K>> keys;
+    keys.reserve(xs.size());
+    for (auto& x : xs) {
+      try {
+        auto k = key(x);
+        auto kg = key_group(k);
+        keys.emplace_back(kg, std::move(k));
+      } catch (...) {
+      }
+    }
+    store.load(keys);
   }
 
   key_group_states key_groups_;

@@ -101,6 +101,7 @@ public:
     this->key_groups_.add_spilling(state_);
   }
   void process(size_t, batch_base& b) override {
+    this->load_keys(state_, records_of<T>(b), key_);
     this->for_each_record(records_of<T>(b), [this](T& x) {
       auto k = key_(static_cast<const T&>(x));
       auto kg = this->key_group(k);
@@ -131,6 +132,7 @@ public:
     this->key_groups_.add_spilling(state_);
   }
   void process(size_t, batch_base& b) override {
+    this->load_keys(state_, records_of<T>(b), key_);
     this->for_each_record(records_of<T>(b), [this](T& x) {
       auto k = key_(static_cast<const T&>(x));
       auto kg = this->key_group(k);

@@ -51,6 +51,12 @@ public:
   virtual ~spill_store();
   /// The value of `key` into `value`; false if there is none.
   virtual bool get(std::string_view key, std::string& value) = 0;
+  /// Calls found(i, value) for every keys[i] the store holds; `keys` are
+  /// sorted bytewise, without duplicates. One request, far cheaper than a
+  /// get() per key.
+  virtual void
+  get_sorted(const std::vector<std::string_view>& keys,
+             const std::function<void(size_t, std::string_view)>& found) = 0;
   virtual void write(const spill_batch& batch) = 0;
   virtual void erase(std::string_view key) = 0;
   /// Calls f(key, value) for every entry whose key begins with `prefix`,

@@ -21,6 +21,7 @@
 #include <string>
 #include <system_error>
 #include <unistd.h>
+#include <vector>
 
 namespace flow {
 
@@ -97,10 +98,36 @@ public:
     return true;
   }
 
+  void get_sorted(
+      const std::vector<std::string_view>& keys,
+      const std::function<void(size_t, std::string_view)>& found) override {
+    auto n = keys.size();
+    slices_.resize(n);
+    values_.resize(n);
+    statuses_.resize(n);
+    for (size_t i = 0; i < n; ++i)
+      slices_[i] = slice(keys[i]);
+    db_->MultiGet(read_, db_->DefaultColumnFamily(), n, slices_.data(),
+                  values_.data(), statuses_.data(), true);
+    for (size_t i = 0; i < n; ++i) {
+      if (statuses_[i].IsNotFound()) continue;
+      check(statuses_[i], "multi-get");
+      found(i, {values_[i].data(), values_[i].size()});
+      values_[i].Reset();
+    }
+  }
+
   void write(const spill_batch& batch) override {
+    // In key order: a memtable insert then starts from where the last one
+    // ended (the skip list's remembered splice) instead of from the top.
+    sorted_.clear();
+    for (auto& put : batch.puts)
+      sorted_.push_back(&put);
+    std::sort(sorted_.begin(), sorted_.end(),
+              [](auto* a, auto* b) { return a->first < b->first; });
     rocksdb::WriteBatch wb;
-    for (auto& [k, v] : batch.puts)
-      check(wb.Put(k, v), "put");
+    for (auto* put : sorted_)
+      check(wb.Put(put->first, put->second), "put");
     check(db_->Write(write_, &wb), "write");
   }
 
@@ -140,6 +167,10 @@ private:
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ReadOptions read_;
   rocksdb::WriteOptions write_;
+  std::vector<const std::pair<std::string, std::string>*> sorted_;
+  std::vector<rocksdb::Slice> slices_;
+  std::vector<rocksdb::PinnableSlice> values_;
+  std::vector<rocksdb::Status> statuses_;
 };
 
 class rocksdb_backend final : public state_backend {
