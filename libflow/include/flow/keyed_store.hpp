@@ -4,7 +4,6 @@
 #include "flow/serde.hpp"
 
 #include <algorithm>
-
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -61,8 +60,8 @@ public:
     return static_cast<uint32_t>(groups_.size());
   }
 
-  /// Whether some entries live in a spill_store rather than in the cache:
-  /// only then do lookups that miss the cache read the store.
+  /// Whether the spill_store may hold entries (something was written to
+  /// it): only then do lookups that miss the cache read it.
   bool spilled_any() const noexcept { return written_; }
 
   /// Spilling: caches the stored entries of `keys` (key group, key) that
