@@ -83,6 +83,7 @@ public:
           std::unique(wanted.begin(), wanted.end(),
                       [](auto& a, auto& b) { return a.first == b.first; }),
           wanted.end());
+      if (wanted.empty()) return;
       std::vector<std::string_view> sorted;
       sorted.reserve(wanted.size());
       for (auto& w : wanted)
