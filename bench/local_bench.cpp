@@ -3,11 +3,12 @@
 //
 //   flow_local_bench chain <records> <parallelism> [batch-size]
 //   flow_local_bench slow-sink <records> <sink-ns-per-record>
-//   flow_local_bench keyed-count <records> <keys> <memory|rocksdb>
+//   flow_local_bench keyed-count <records> <keys> <memory|rocksdb> [bytes]
 //
 // keyed-count is W6's keyed state without Kafka: string keys "u<rank>",
 // record i of key rank 1 + (i % keys) * stride % keys (as the Kafka
-// benchmarks' loader with --keys), key_by -> running count -> sink.
+// benchmarks' loader with --keys), key_by -> running count -> sink;
+// bytes: flow.state-memory (the rocksdb backend's budget).
 //
 // Prints one JSON object: records, seconds, records_per_s, ns_per_record,
 // cpu_s_per_million, peak_rss_mb, verified (count and checksum of the
@@ -26,6 +27,7 @@
 #include <cstring>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -186,7 +188,8 @@ struct count_sink final : flow::sink_function<std::pair<std::string, int64_t>> {
   checking_sink::totals* t_;
 };
 
-int run_keyed_count(uint64_t n, uint64_t keys, const std::string& backend) {
+int run_keyed_count(uint64_t n, uint64_t keys, const std::string& backend,
+                    std::optional<size_t> state_memory) {
   // About keys / golden ratio, coprime with keys (bench_common's user_keys).
   auto stride = std::max<uint64_t>(1, uint64_t(double(keys) * 0.6180339887));
   while (std::gcd(stride, keys) != 1)
@@ -210,9 +213,11 @@ int run_keyed_count(uint64_t n, uint64_t keys, const std::string& backend) {
   opts.plan.default_parallelism = 1;
   opts.status_interval = std::chrono::nanoseconds::zero();
   opts.state.backend = backend;
+  if (state_memory) opts.state.memory = *state_memory;
   auto cpu0 = cpu_seconds();
   auto r = flow::runtime::execute(t, opts);
   auto cpu = cpu_seconds() - cpu0;
+  auto rss_mb = peak_rss_mb(); // before the check below allocates
   // Each key's outputs count 1..c: their sum is c (c + 1) / 2.
   std::vector<uint32_t> seen(keys + 1, 0);
   for (uint64_t i = 0; i < n; ++i)
@@ -221,14 +226,15 @@ int run_keyed_count(uint64_t n, uint64_t keys, const std::string& backend) {
   for (auto c : seen)
     expect_sum += uint64_t{c} * (c + 1) / 2;
   bool verified = r.ok && totals.count == n && totals.checksum == expect_sum;
-  std::printf(
-      "{\"mode\": \"keyed-count\", \"records\": %llu, \"keys\": %llu, "
-      "\"backend\": \"%s\", \"seconds\": %.4f, \"records_per_s\": %.0f, "
-      "\"cpu_s_per_million\": %.4f, \"peak_rss_mb\": %.1f, "
-      "\"verified\": %s, \"error\": \"%s\"}\n",
-      static_cast<unsigned long long>(n), static_cast<unsigned long long>(keys),
-      backend.c_str(), r.seconds, n / r.seconds, cpu * 1e6 / n, peak_rss_mb(),
-      verified ? "true" : "false", r.error.c_str());
+  std::printf("{\"mode\": \"keyed-count\", \"records\": %llu, \"keys\": %llu, "
+              "\"backend\": \"%s\", \"state_memory\": %zu, \"seconds\": %.4f, "
+              "\"records_per_s\": %.0f, "
+              "\"cpu_s_per_million\": %.4f, \"peak_rss_mb\": %.1f, "
+              "\"verified\": %s, \"error\": \"%s\"}\n",
+              static_cast<unsigned long long>(n),
+              static_cast<unsigned long long>(keys), backend.c_str(),
+              opts.state.memory, r.seconds, n / r.seconds, cpu * 1e6 / n,
+              rss_mb, verified ? "true" : "false", r.error.c_str());
   return verified ? 0 : 1;
 }
 
@@ -239,7 +245,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: %s chain <records> <parallelism> [batch-size]\n"
                  "       %s slow-sink <records> <sink-ns-per-record>\n"
-                 "       %s keyed-count <records> <keys> <memory|rocksdb>\n",
+                 "       %s keyed-count <records> <keys> <memory|rocksdb> "
+                 "[state-memory-bytes]\n",
                  argv[0], argv[0], argv[0]);
     return 2;
   }
@@ -253,7 +260,9 @@ int main(int argc, char** argv) {
     return run_chain(n, 1, 1024, argc > 3 ? std::stoull(argv[3]) : 1000,
                      "slow-sink");
   if (mode == "keyed-count" && argc > 4)
-    return run_keyed_count(n, std::stoull(argv[3]), argv[4]);
+    return run_keyed_count(
+        n, std::stoull(argv[3]), argv[4],
+        argc > 5 ? std::optional<size_t>(std::stoull(argv[5])) : std::nullopt);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }

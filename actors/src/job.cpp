@@ -6,6 +6,7 @@
 #include "flow/plan.hpp"
 #include "flow/rocksdb_state.hpp"
 #include "flow/run.hpp"
+#include "flow/runtime/allocator.hpp"
 #include "flow/runtime/job_checkpoints.hpp"
 #include "flow/runtime/messages.hpp"
 #include "flow/runtime/subtask_actor.hpp"
@@ -449,6 +450,7 @@ int report(const std::string& name, const job_result& r) {
 
 job_result execute(const topology& t, const job_options& opts,
                    const std::atomic<bool>* stop, observe::job_view* view) {
+  tune_allocator();
   caf::actor_system_config cfg;
   configure_scheduler(cfg, opts);
   caf::actor_system sys{cfg};

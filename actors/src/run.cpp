@@ -3,6 +3,7 @@
 #include "flow/checkpoint/parts.hpp"
 #include "flow/log.hpp"
 #include "flow/record_errors.hpp"
+#include "flow/runtime/allocator.hpp"
 #include "flow/runtime/cluster.hpp"
 #include "flow/runtime/http_server.hpp"
 #include "flow/runtime/job.hpp"
@@ -27,6 +28,7 @@ extern "C" void on_stop_signal(int) {
 program::program(int argc, char** argv, std::string about)
     : cfg_(std::make_unique<runtime::node_config>()),
       args_(argv + 1, argv + argc), argv0_(argv[0]) {
+  runtime::tune_allocator();
   switch (cfg_->load(args_)) {
   case runtime::node_config::outcome::help:
     std::cout << "usage: " << argv0_ << " [options]\n";
