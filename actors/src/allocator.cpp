@@ -22,7 +22,8 @@ void tune_allocator() {
     // mimalloc reads its options from the environment when it loads, before
     // main: only an explicit set changes them now. It reads this one on
     // every decommit decision, so it takes effect at once.
-    if (auto ms = allocator_decommit_delay(std::getenv("MIMALLOC_DECOMMIT_DELAY")))
+    if (auto ms =
+            allocator_decommit_delay(std::getenv("MIMALLOC_DECOMMIT_DELAY")))
       mi_option_set(mi_option_decommit_delay, *ms);
   });
 #endif
