@@ -6,8 +6,8 @@
 //   flow_local_bench keyed-count <records> <keys> <memory|rocksdb> [bytes]
 //
 // keyed-count is W6's keyed state without Kafka: string keys "u<rank>",
-// record i of key rank 1 + (i % keys) * stride % keys (as the Kafka
-// benchmarks' loader with --keys), key_by -> running count -> sink;
+// record i of key rank uniform_keys::rank(i) (as the Kafka benchmarks'
+// loader with --keys), key_by -> running count -> sink;
 // bytes: flow.state-memory (the rocksdb backend's budget).
 //
 // Prints one JSON object: records, seconds, records_per_s, ns_per_record,
@@ -17,6 +17,7 @@
 #include "flow/generator.hpp"
 #include "flow/log.hpp"
 #include "flow/runtime/job.hpp"
+#include "uniform_keys.hpp"
 
 #include <sys/resource.h>
 
@@ -26,7 +27,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <numeric>
 #include <optional>
 #include <string>
 #include <thread>
@@ -190,12 +190,9 @@ struct count_sink final : flow::sink_function<std::pair<std::string, int64_t>> {
 
 int run_keyed_count(uint64_t n, uint64_t keys, const std::string& backend,
                     std::optional<size_t> state_memory) {
-  // About keys / golden ratio, coprime with keys (bench_common's user_keys).
-  auto stride = std::max<uint64_t>(1, uint64_t(double(keys) * 0.6180339887));
-  while (std::gcd(stride, keys) != 1)
-    ++stride;
-  auto rank = [keys, stride](uint64_t i) {
-    return 1 + (i % keys) * stride % keys;
+  flow::bench::uniform_keys uniform{static_cast<int64_t>(keys)};
+  auto rank = [uniform](uint64_t i) {
+    return static_cast<uint64_t>(uniform.rank(static_cast<int64_t>(i)));
   };
   checking_sink::totals totals;
   flow::topology t{"local-keyed-count"};

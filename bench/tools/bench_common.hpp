@@ -20,12 +20,14 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bench.pb.h"
+#include "uniform_keys.hpp"
 
 namespace flow::bench {
 
@@ -111,36 +113,30 @@ inline double unit(uint64_t r) {
 constexpr int64_t kMaxUniformKeys = 1000000000; // (id % K) * stride fits int64
 
 /// The user_id ranks of the input. By default (W0-W5) Zipf(1.0) over kUsers,
-/// drawn from the seed. With K uniform keys (W6, `--keys K`) record `id`
-/// gets rank 1 + (id * stride) % K, stride coprime with K: ids 0..n-1 use
-/// each of the K ranks n/K times (rounded down or up), exactly K distinct
-/// keys once n >= K; independent of the seed.
+/// drawn from the seed. With K uniform keys (W6, `--keys K`) uniform_keys'
+/// ranks, independent of the seed.
 class user_keys {
 public:
   user_keys() = default;
-  explicit user_keys(int64_t uniform) : uniform_(uniform) {
+  explicit user_keys(int64_t uniform) {
     if (uniform < 1 || uniform > kMaxUniformKeys)
       throw std::runtime_error("--keys: expected 1.." +
                                std::to_string(kMaxUniformKeys) + ", got " +
                                std::to_string(uniform));
-    // About K / golden ratio, so that consecutive ids get distant ranks.
-    stride_ = std::max<int64_t>(1, int64_t(double(uniform) * 0.6180339887));
-    while (std::gcd(stride_, uniform) != 1)
-      ++stride_;
+    uniform_.emplace(uniform);
   }
 
   /// Rank (1-based) of the user_id of input record `id`.
   int64_t rank(uint64_t seed, int64_t id) const {
-    if (uniform_ == 0) return users_zipf().rank(unit(field_rand(seed, id, 1)));
-    return 1 + (id % uniform_) * stride_ % uniform_;
+    if (!uniform_) return users_zipf().rank(unit(field_rand(seed, id, 1)));
+    return uniform_->rank(id);
   }
 
   /// The largest rank rank() returns.
-  int64_t max_rank() const { return uniform_ ? uniform_ : kUsers; }
+  int64_t max_rank() const { return uniform_ ? uniform_->keys() : kUsers; }
 
 private:
-  int64_t uniform_ = 0; // 0: Zipf over kUsers
-  int64_t stride_ = 1;
+  std::optional<uniform_keys> uniform_; // none: Zipf over kUsers
 };
 
 // Fills `e` with input record `id` (ts_ms = kBaseTs + id; callers may
