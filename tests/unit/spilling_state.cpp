@@ -11,6 +11,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -171,7 +172,11 @@ struct counting_store final : spill_store {
       BOOST_CHECK(keys[i - 1] < keys[i]);
     inner->get_sorted(keys, found);
   }
-  void write(const spill_batch& batch) override { inner->write(batch); }
+  void write(const spill_batch& batch) override {
+    largest_write = std::max(largest_write, batch.puts.size());
+    written += batch.puts.size();
+    inner->write(batch);
+  }
   void erase(std::string_view key) override { inner->erase(key); }
   void scan(std::string_view prefix,
             const std::function<void(std::string_view, std::string_view)>& f)
@@ -185,6 +190,8 @@ struct counting_store final : spill_store {
   std::unique_ptr<spill_store> inner;
   int gets = 0;
   int batched_gets = 0;
+  size_t largest_write = 0;
+  size_t written = 0;
 };
 
 // An operator loads a batch's keys with one request: then neither the keys
@@ -223,6 +230,37 @@ BOOST_AUTO_TEST_CASE(a_batch_of_keys_is_loaded_with_one_request) {
   s.trim();
   BOOST_CHECK_EQUAL(*s.find(group_of("x"), "x"), 5);
   BOOST_CHECK_EQUAL(*s.find(group_of("y"), "y"), 1);
+}
+
+// A trim writes the cache in chunks of at most spill_chunk entries, so the
+// copies it makes stay small however many keys the cache held; every entry
+// still reads back, and the cache is empty afterwards.
+BOOST_AUTO_TEST_CASE(a_trim_writes_in_chunks) {
+  temp_dir dir{"flow-spill-chunks"};
+  auto backend = rocksdb_in(dir.path, 10);
+  auto counting = std::make_unique<counting_store>(backend->open("chunks"));
+  auto& requests = *counting;
+  store s{groups};
+  s.spill_to(std::move(counting), backend->cache_entries());
+  const size_t n = 3 * detail::spill_chunk + 17;
+  for (size_t i = 0; i < n; ++i) {
+    auto k = "k" + std::to_string(i);
+    s.get_or_create(group_of(k), k) = static_cast<int64_t>(i);
+  }
+  s.trim();
+  BOOST_CHECK_EQUAL(requests.written, n);
+  BOOST_CHECK(requests.largest_write <= detail::spill_chunk);
+  BOOST_CHECK_GT(requests.largest_write, 0u);
+  requests.gets = 0;
+  for (size_t i = 0; i < n; i += 97) {
+    auto k = "k" + std::to_string(i);
+    auto* v = s.find(group_of(k), k);
+    BOOST_REQUIRE(v);
+    BOOST_CHECK_EQUAL(*v, static_cast<int64_t>(i));
+  }
+  // Each was read from the store: the trim left nothing cached.
+  BOOST_CHECK_EQUAL(requests.gets, static_cast<int>((n + 96) / 97));
+  BOOST_CHECK_EQUAL(snapshot_entries(s).size(), n);
 }
 
 // flow.state-memory bounds the backend: the tables' filters and indexes

@@ -28,6 +28,10 @@ namespace detail {
 /// key group's entries are adjacent), then the key's serde bytes.
 std::string spill_prefix(uint32_t key_group);
 
+/// Entries per write to a spill_store when many are written at once (a
+/// trim, a restore): the copies a write needs then stay small.
+constexpr size_t spill_chunk = 4096;
+
 } // namespace detail
 
 /// A value of type V per key, kept in the key group of the key: what every
@@ -248,7 +252,7 @@ public:
         serde<V>::read(pos, end);
         batch.puts.emplace_back(prefix + std::string(key, value),
                                 std::string(value, pos));
-        if (batch.puts.size() >= 4096) {
+        if (batch.puts.size() >= detail::spill_chunk) {
           write_spilled(batch);
           batch.puts.clear();
         }
@@ -276,8 +280,9 @@ public:
       for (auto& g : groups_)
         n += g.size();
       if (n <= cache_entries_) return;
+      // In chunks, each key group emptied once written: the serialized
+      // copies stay small and the cache shrinks as they are written.
       spill_batch batch;
-      batch.puts.reserve(n);
       std::vector<char> bytes;
       for (uint32_t kg = 0; kg < groups_.size(); ++kg) {
         for (auto& [k, v] : groups_[kg]) {
@@ -285,11 +290,14 @@ public:
           serde<V>::write(v, bytes);
           batch.puts.emplace_back(spill_key(kg, k),
                                   std::string(bytes.begin(), bytes.end()));
+          if (batch.puts.size() >= detail::spill_chunk) {
+            write_spilled(batch);
+            batch.puts.clear();
+          }
         }
+        groups_[kg].clear();
       }
-      write_spilled(batch);
-      for (auto& g : groups_)
-        g.clear();
+      if (!batch.empty()) write_spilled(batch);
     }
   }
 
