@@ -34,14 +34,15 @@ subtask_core::subtask_core(const task_factory& make, task_setup setup,
 
 void subtask_core::push_event(input_event ev) {
   auto& t = times_[ev.slot];
-  t.last_seq = head_seq_ + queue_.size();
+  t.last_seq = head_seq_ + static_cast<int64_t>(queue_.size());
   t.has_queued = true;
   queue_.push_back(std::move(ev));
 }
 
 subtask_core::input_event* subtask_core::last_queued(size_t slot) {
   auto& t = times_[slot];
-  return t.has_queued ? &queue_[t.last_seq - head_seq_] : nullptr;
+  return t.has_queued ? &queue_[static_cast<size_t>(t.last_seq - head_seq_)]
+                      : nullptr;
 }
 
 void subtask_core::on_batch(size_t in_slot, batch_ptr b) {

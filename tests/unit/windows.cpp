@@ -737,6 +737,55 @@ BOOST_AUTO_TEST_CASE(subtask_watermark_is_the_minimum_over_its_inputs) {
   BOOST_CHECK((tr.sent == std::vector<int64_t>{10, 15, 30, 40, 45, 50}));
 }
 
+// Events a blocked input delivers after its barrier wait beside the queue
+// and go back to its front once the checkpoint is aligned, ahead of what
+// was queued, so the queue's sequence numbers run below where they
+// started. Here input 2's three held events are more than the queue ever
+// took, and input 0's held watermark then sits before the first event. The
+// core must still know that nothing of input 0 is queued once it has
+// processed that watermark: its next watermark applies, it is not merged
+// into an event that is gone. (The sequence numbers were unsigned: they
+// wrapped, the core kept input 0's last event as queued, and merged its
+// later watermarks into freed memory: the watermark stayed at 10.)
+BOOST_AUTO_TEST_CASE(watermarks_after_an_aligned_checkpoint_apply) {
+  struct null_transport : transport {
+    void send_batch(size_t, batch_ptr) override {}
+    void send_end_of_stream(size_t) override {}
+    void send_watermark(size_t, int64_t wm) override { sent.push_back(wm); }
+    void send_idle(size_t, bool) override {}
+    void send_barrier(size_t, checkpoint_id) override {}
+    void send_credit(size_t, uint32_t) override {}
+    std::vector<int64_t> sent;
+  } tr;
+  subtask_metrics m;
+  manual_clock clk;
+  task_factory make = [](const task_setup& s) {
+    return std::make_unique<identity_task<int>>(s);
+  };
+  task_setup setup;
+  setup.outputs = {out_edge_layout{partitioning::forward, nullptr, {0}, 128}};
+  subtask_core core{make, setup, {0, 0, 0}, 1, channel_options{}, tr, m, &clk};
+  core.on_barrier(0, checkpoint_id{1});
+  core.drain();
+  core.on_watermark(0, 10); // held: input 0 is blocked
+  core.on_barrier(2, checkpoint_id{1});
+  core.drain();
+  core.on_watermark(2, 10); // held, three events
+  core.on_idle(2, true);
+  core.on_watermark(2, 12);
+  core.on_barrier(1, checkpoint_id{1}); // aligned: the held events go back
+  core.drain();
+  BOOST_CHECK_EQUAL(core.watermark(), min_timestamp); // input 1 has none
+  core.on_watermark(1, 30);
+  core.on_watermark(0, 20);
+  core.drain();
+  BOOST_CHECK_EQUAL(core.watermark(), 20);
+  core.on_watermark(0, 25);
+  core.drain();
+  BOOST_CHECK_EQUAL(core.watermark(), 25);
+  BOOST_CHECK((tr.sent == std::vector<int64_t>{20, 25}));
+}
+
 BOOST_AUTO_TEST_CASE(split_watermarks_take_the_minimum_over_active_splits) {
   split_watermarks w{10, 100};
   w.add(0, 0);

@@ -226,7 +226,7 @@ private:
     int64_t wm = min_timestamp;
     bool idle = false;
     /// Sequence number of the last event of this channel still queued.
-    uint64_t last_seq = 0;
+    int64_t last_seq = 0;
     bool has_queued = false;
   };
 
@@ -270,8 +270,9 @@ private:
   checkpoint_id snapshotted_{};
   const flow::clock* clock_;
   std::vector<input_time> times_;
-  /// Sequence number of queue_.front().
-  uint64_t head_seq_ = 0;
+  /// Sequence number of queue_.front(). Signed: held events going back to
+  /// the front (release_held) may take it below where it started.
+  int64_t head_seq_ = 0;
   int64_t watermark_ = min_timestamp;
   bool wm_dirty_ = false;
   checkpoint::barrier_aligner aligner_;
