@@ -194,17 +194,30 @@ struct counting_store final : spill_store {
   size_t written = 0;
 };
 
+/// A spilling store in a fresh directory whose requests to RocksDB are
+/// counted.
+struct counted_spilling {
+  temp_dir dir;
+  std::shared_ptr<state_backend> backend;
+  counting_store* requests = nullptr;
+  store s{groups};
+  counted_spilling(const std::string& name, size_t cache_entries)
+      : dir{"flow-spill-" + name}, backend{
+                                       rocksdb_in(dir.path, cache_entries)} {
+    auto counting = std::make_unique<counting_store>(backend->open(name));
+    requests = counting.get();
+    s.spill_to(std::move(counting), backend->cache_entries());
+  }
+};
+
 // An operator loads a batch's keys with one request: then neither the keys
 // the store held nor those it did not cost a read of their own, also when
 // a key comes twice; a write to the store ends what load() knew of absent
 // keys.
 BOOST_AUTO_TEST_CASE(a_batch_of_keys_is_loaded_with_one_request) {
-  temp_dir dir{"flow-spill-load"};
-  auto backend = rocksdb_in(dir.path, 2);
-  auto counting = std::make_unique<counting_store>(backend->open("load"));
-  auto& requests = *counting;
-  store s{groups};
-  s.spill_to(std::move(counting), backend->cache_entries());
+  counted_spilling spilling{"load", 2};
+  auto& requests = *spilling.requests;
+  auto& s = spilling.s;
   for (auto k : {"a", "b", "c"})
     s.get_or_create(group_of(k), k) = 10;
   s.trim(); // 3 > 2 entries: all written, the cache empty
@@ -236,12 +249,9 @@ BOOST_AUTO_TEST_CASE(a_batch_of_keys_is_loaded_with_one_request) {
 // copies it makes stay small however many keys the cache held; every entry
 // still reads back, and the cache is empty afterwards.
 BOOST_AUTO_TEST_CASE(a_trim_writes_in_chunks) {
-  temp_dir dir{"flow-spill-chunks"};
-  auto backend = rocksdb_in(dir.path, 10);
-  auto counting = std::make_unique<counting_store>(backend->open("chunks"));
-  auto& requests = *counting;
-  store s{groups};
-  s.spill_to(std::move(counting), backend->cache_entries());
+  counted_spilling spilling{"chunks", 10};
+  auto& requests = *spilling.requests;
+  auto& s = spilling.s;
   const size_t n = 3 * detail::spill_chunk + 17;
   for (size_t i = 0; i < n; ++i) {
     auto k = "k" + std::to_string(i);
