@@ -19,7 +19,6 @@
 #include <cstring>
 #include <map>
 #include <memory>
-#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -110,8 +109,6 @@ inline double unit(uint64_t r) {
   return double(r >> 11) * 0x1.0p-53;
 }
 
-constexpr int64_t kMaxUniformKeys = 1000000000; // (id % K) * stride fits int64
-
 /// The user_id ranks of the input. By default (W0-W5) Zipf(1.0) over kUsers,
 /// drawn from the seed. With K uniform keys (W6, `--keys K`) uniform_keys'
 /// ranks, independent of the seed.
@@ -119,10 +116,10 @@ class user_keys {
 public:
   user_keys() = default;
   explicit user_keys(int64_t uniform) {
-    if (uniform < 1 || uniform > kMaxUniformKeys)
+    if (uniform < 1 || uniform > uniform_keys::max_keys)
       throw std::runtime_error("--keys: expected 1.." +
-                               std::to_string(kMaxUniformKeys) + ", got " +
-                               std::to_string(uniform));
+                               std::to_string(uniform_keys::max_keys) +
+                               ", got " + std::to_string(uniform));
     uniform_.emplace(uniform);
   }
 

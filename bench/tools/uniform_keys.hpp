@@ -14,7 +14,10 @@ namespace flow::bench {
 /// down or up), exactly K distinct ones once n >= K.
 class uniform_keys {
 public:
-  /// keys >= 1, and small enough that (keys - 1) * stride fits int64.
+  /// The most keys: (keys - 1) * stride then fits int64.
+  static constexpr int64_t max_keys = 1000000000;
+
+  /// 1 <= keys <= max_keys.
   explicit uniform_keys(int64_t keys) : keys_(keys) {
     // About K / golden ratio, so that consecutive ids get distant ranks.
     stride_ = std::max<int64_t>(1, int64_t(double(keys) * 0.6180339887));
