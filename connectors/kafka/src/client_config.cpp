@@ -75,11 +75,17 @@ conf_ptr make_conf(const client_settings& s, role r) {
     // The prefetch queue is what bounds memory while the runtime does
     // not poll (no credit): the fetcher stops fetching once the queue is
     // over these limits. The reader wakes the fetcher when the queue runs
-    // empty (subtask_consumer.cpp), so a small queue costs no throughput:
-    // W1 ran as fast with 2 MiB as with 256 MiB, at 58 vs 490 MB RSS
-    // (8 MiB: 94 MB). Below 2 MiB, fetch responses (up to 1 MiB per
-    // partition) outgrow the queue and throughput collapsed.
-    set(conf.get(), "queued.max.messages.kbytes", "8192");
+    // empty (subtask_consumer.cpp), so a small queue costs no throughput.
+    // A queued record costs librdkafka about 250 bytes besides its
+    // payload, and a fetch response stays allocated while any of its
+    // records is queued: with 8 MiB the prefetch was 66 MB of W2's heap
+    // peak (heaptrack). A response may bring fetch.message.max.bytes per
+    // partition; with 1 MiB (the default) over 8 partitions it outgrew a
+    // 2 MiB queue, and partitions were read unevenly enough to hold W3's
+    // watermark back for seconds. 256 KiB keeps a whole response within
+    // the queue (bench/RESULTS.md, "The consumer's prefetch").
+    set(conf.get(), "queued.max.messages.kbytes", "2048");
+    set(conf.get(), "fetch.message.max.bytes", "262144");
     set(conf.get(), "queued.min.messages", "1000000");
     set(conf.get(), "fetch.wait.max.ms", "10");
     set(conf.get(), "auto.offset.reset", "earliest");

@@ -20,7 +20,7 @@ namespace flow::kafka {
 /// Backpressure: when the runtime stops polling the source (no credit),
 /// nothing here runs; librdkafka's fetcher keeps the connection serviced on
 /// its own threads and stops fetching a partition once its prefetch queue
-/// holds queued.max.messages.kbytes (8 MiB by default here, overridable in
+/// holds queued.max.messages.kbytes (2 MiB by default here, overridable in
 /// kafka.properties). Memory stays bounded and, since the consumer is not a
 /// group member, max.poll.interval.ms does not apply.
 ///
