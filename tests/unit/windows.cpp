@@ -660,26 +660,52 @@ BOOST_AUTO_TEST_CASE(watermarks_follow_the_data_of_their_channel) {
   BOOST_CHECK(tr.log == expected);
 }
 
-BOOST_AUTO_TEST_CASE(subtask_watermark_is_the_minimum_over_its_inputs) {
-  struct null_transport : transport {
+namespace {
+
+/// A subtask core of three int inputs and one output, without an actor
+/// system, that records the watermarks and idleness it sends.
+struct three_input_core {
+  struct recording : transport {
     void send_batch(size_t, batch_ptr) override {}
     void send_end_of_stream(size_t) override {}
     void send_watermark(size_t, int64_t wm) override { sent.push_back(wm); }
     void send_idle(size_t, bool idle) override { statuses.push_back(idle); }
     void send_credit(size_t, uint32_t) override {}
+    void send_barrier(size_t, checkpoint_id) override {}
     std::vector<int64_t> sent;
     std::vector<bool> statuses;
   } tr;
   subtask_metrics m;
   manual_clock clk;
+  subtask_core core;
+
+  explicit three_input_core(const channel_options& c = {})
+      : core{[](const task_setup& s) {
+               return std::make_unique<identity_task<int>>(s);
+             },
+             layout(),
+             {0, 0, 0},
+             1,
+             c,
+             tr,
+             m,
+             &clk} {}
+
+  static task_setup layout() {
+    task_setup setup;
+    setup.outputs = {out_edge_layout{partitioning::forward, nullptr, {0}, 128}};
+    return setup;
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(subtask_watermark_is_the_minimum_over_its_inputs) {
   channel_options c;
   c.idle_timeout = std::chrono::milliseconds(1);
-  task_factory make = [](const task_setup& s) {
-    return std::make_unique<identity_task<int>>(s);
-  };
-  task_setup setup;
-  setup.outputs = {out_edge_layout{partitioning::forward, nullptr, {0}, 128}};
-  subtask_core core{make, setup, {0, 0, 0}, 1, c, tr, m, &clk};
+  three_input_core fixture{c};
+  auto& core = fixture.core;
+  auto& tr = fixture.tr;
   core.on_watermark(0, 10);
   core.on_watermark(1, 20);
   core.drain();
@@ -692,7 +718,7 @@ BOOST_AUTO_TEST_CASE(subtask_watermark_is_the_minimum_over_its_inputs) {
   BOOST_CHECK_EQUAL(core.watermark(), 15);
   // Input 2 stays silent for long: silence alone never makes it idle.
   core.on_watermark(1, 30);
-  clk.set(1000000);
+  fixture.clk.set(1000000);
   core.advance_time();
   core.drain();
   BOOST_CHECK_EQUAL(core.watermark(), 15);
@@ -748,23 +774,9 @@ BOOST_AUTO_TEST_CASE(subtask_watermark_is_the_minimum_over_its_inputs) {
 // wrapped, the core kept input 0's last event as queued, and merged its
 // later watermarks into freed memory: the watermark stayed at 10.)
 BOOST_AUTO_TEST_CASE(watermarks_after_an_aligned_checkpoint_apply) {
-  struct null_transport : transport {
-    void send_batch(size_t, batch_ptr) override {}
-    void send_end_of_stream(size_t) override {}
-    void send_watermark(size_t, int64_t wm) override { sent.push_back(wm); }
-    void send_idle(size_t, bool) override {}
-    void send_barrier(size_t, checkpoint_id) override {}
-    void send_credit(size_t, uint32_t) override {}
-    std::vector<int64_t> sent;
-  } tr;
-  subtask_metrics m;
-  manual_clock clk;
-  task_factory make = [](const task_setup& s) {
-    return std::make_unique<identity_task<int>>(s);
-  };
-  task_setup setup;
-  setup.outputs = {out_edge_layout{partitioning::forward, nullptr, {0}, 128}};
-  subtask_core core{make, setup, {0, 0, 0}, 1, channel_options{}, tr, m, &clk};
+  three_input_core fixture;
+  auto& core = fixture.core;
+  auto& tr = fixture.tr;
   core.on_barrier(0, checkpoint_id{1});
   core.drain();
   core.on_watermark(0, 10); // held: input 0 is blocked

@@ -250,12 +250,8 @@ public:
         serde<K>::read(pos, end);
         auto value = pos;
         serde<V>::read(pos, end);
-        batch.puts.emplace_back(prefix + std::string(key, value),
-                                std::string(value, pos));
-        if (batch.puts.size() >= detail::spill_chunk) {
-          write_spilled(batch);
-          batch.puts.clear();
-        }
+        put_chunked(batch, prefix + std::string(key, value),
+                    std::string(value, pos));
       }
       if (!batch.empty()) write_spilled(batch);
     } else {
@@ -288,12 +284,8 @@ public:
         for (auto& [k, v] : groups_[kg]) {
           bytes.clear();
           serde<V>::write(v, bytes);
-          batch.puts.emplace_back(spill_key(kg, k),
-                                  std::string(bytes.begin(), bytes.end()));
-          if (batch.puts.size() >= detail::spill_chunk) {
-            write_spilled(batch);
-            batch.puts.clear();
-          }
+          put_chunked(batch, spill_key(kg, k),
+                      std::string(bytes.begin(), bytes.end()));
         }
         groups_[kg].clear();
       }
@@ -325,6 +317,15 @@ private:
     absent_.clear(); // what load() did not find may be stored now
     written_ = true;
     spill_->write(batch);
+  }
+
+  /// Adds an entry to `batch`, writing the batch once it holds spill_chunk
+  /// entries; the caller writes what is left.
+  void put_chunked(spill_batch& batch, std::string key, std::string value) {
+    batch.puts.emplace_back(std::move(key), std::move(value));
+    if (batch.puts.size() < detail::spill_chunk) return;
+    write_spilled(batch);
+    batch.puts.clear();
   }
 
   /// Calls f(key bytes, their end, value bytes) for every spilled entry of
