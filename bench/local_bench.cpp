@@ -4,11 +4,13 @@
 //   flow_local_bench chain <records> <parallelism> [batch-size]
 //   flow_local_bench slow-sink <records> <sink-ns-per-record>
 //   flow_local_bench keyed-count <records> <keys> <memory|rocksdb> [bytes]
+//   flow_local_bench keyed-process <records> <keys> <memory|rocksdb> [bytes]
 //
 // keyed-count is W6's keyed state without Kafka: string keys "u<rank>",
 // record i of key rank uniform_keys::rank(i) (as the Kafka benchmarks'
 // loader with --keys), key_by -> running count -> sink;
-// bytes: flow.state-memory (the rocksdb backend's budget).
+// bytes: flow.state-memory (the rocksdb backend's budget). keyed-process
+// counts in a keyed process function's value_state instead of aggregate.
 //
 // Prints one JSON object: records, seconds, records_per_s, ns_per_record,
 // cpu_s_per_million, peak_rss_mb, verified (count and checksum of the
@@ -17,6 +19,7 @@
 #include "flow/generator.hpp"
 #include "flow/log.hpp"
 #include "flow/runtime/job.hpp"
+#include "flow/state.hpp"
 #include "uniform_keys.hpp"
 
 #include <sys/resource.h>
@@ -188,24 +191,43 @@ struct count_sink final : flow::sink_function<std::pair<std::string, int64_t>> {
   checking_sink::totals* t_;
 };
 
-int run_keyed_count(uint64_t n, uint64_t keys, const std::string& backend,
+/// keyed-process: the running count in a keyed process function.
+struct process_count final
+    : flow::keyed_process_function<std::string, std::string,
+                                   std::pair<std::string, int64_t>> {
+  flow::value_state<std::string, int64_t> count{*this};
+  void process_element(const std::string& key, context& ctx) override {
+    auto n = count.value_or(0) + 1;
+    count.update(n);
+    ctx.emit({key, n});
+  }
+};
+
+int run_keyed_count(const std::string& mode, uint64_t n, uint64_t keys,
+                    const std::string& backend,
                     std::optional<size_t> state_memory) {
   flow::bench::uniform_keys uniform{static_cast<int64_t>(keys)};
   auto rank = [uniform](uint64_t i) {
     return static_cast<uint64_t>(uniform.rank(static_cast<int64_t>(i)));
   };
   checking_sink::totals totals;
-  flow::topology t{"local-keyed-count"};
-  t.source(flow::generator(
-               n, [rank](uint64_t i) { return "u" + std::to_string(rank(i)); },
-               "source"))
-      .key_by([](const std::string& k) { return k; })
-      .aggregate(flow::count(), "count")
-      .sink({"sink",
-             [&](const flow::connector_context&) {
-               return std::make_unique<count_sink>(&totals);
-             },
-             std::nullopt});
+  flow::topology t{"local-" + mode};
+  auto keyed =
+      t
+          .source(flow::generator(
+              n, [rank](uint64_t i) { return "u" + std::to_string(rank(i)); },
+              "source"))
+          .key_by([](const std::string& k) { return k; });
+  auto counts =
+      mode == "keyed-process"
+          ? keyed.process([] { return std::make_unique<process_count>(); },
+                          "count")
+          : keyed.aggregate(flow::count(), "count");
+  counts.sink({"sink",
+               [&](const flow::connector_context&) {
+                 return std::make_unique<count_sink>(&totals);
+               },
+               std::nullopt});
   flow::job_options opts;
   opts.plan.default_parallelism = 1;
   opts.status_interval = std::chrono::nanoseconds::zero();
@@ -223,12 +245,12 @@ int run_keyed_count(uint64_t n, uint64_t keys, const std::string& backend,
   for (auto c : seen)
     expect_sum += uint64_t{c} * (c + 1) / 2;
   bool verified = r.ok && totals.count == n && totals.checksum == expect_sum;
-  std::printf("{\"mode\": \"keyed-count\", \"records\": %llu, \"keys\": %llu, "
+  std::printf("{\"mode\": \"%s\", \"records\": %llu, \"keys\": %llu, "
               "\"backend\": \"%s\", \"state_memory\": %zu, \"seconds\": %.4f, "
               "\"records_per_s\": %.0f, "
               "\"cpu_s_per_million\": %.4f, \"peak_rss_mb\": %.1f, "
               "\"verified\": %s, \"error\": \"%s\"}\n",
-              static_cast<unsigned long long>(n),
+              mode.c_str(), static_cast<unsigned long long>(n),
               static_cast<unsigned long long>(keys), backend.c_str(),
               opts.state.memory, r.seconds, n / r.seconds, cpu * 1e6 / n,
               rss_mb, verified ? "true" : "false", r.error.c_str());
@@ -242,8 +264,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: %s chain <records> <parallelism> [batch-size]\n"
                  "       %s slow-sink <records> <sink-ns-per-record>\n"
-                 "       %s keyed-count <records> <keys> <memory|rocksdb> "
-                 "[state-memory-bytes]\n",
+                 "       %s keyed-count|keyed-process <records> <keys> "
+                 "<memory|rocksdb> [state-memory-bytes]\n",
                  argv[0], argv[0], argv[0]);
     return 2;
   }
@@ -256,9 +278,9 @@ int main(int argc, char** argv) {
   if (mode == "slow-sink")
     return run_chain(n, 1, 1024, argc > 3 ? std::stoull(argv[3]) : 1000,
                      "slow-sink");
-  if (mode == "keyed-count" && argc > 4)
+  if ((mode == "keyed-count" || mode == "keyed-process") && argc > 4)
     return run_keyed_count(
-        n, std::stoull(argv[3]), argv[4],
+        mode, n, std::stoull(argv[3]), argv[4],
         argc > 5 ? std::optional<size_t>(std::stoull(argv[5])) : std::nullopt);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;

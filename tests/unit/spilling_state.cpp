@@ -5,9 +5,13 @@
 // run when the process that made them died.
 #include "seed.hpp"
 
+#include "flow/collection.hpp"
 #include "flow/exceptions.hpp"
 #include "flow/keyed_store.hpp"
 #include "flow/rocksdb_state.hpp"
+#include "flow/state.hpp"
+#include "flow/timers.hpp"
+#include "flow/topology.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -20,6 +24,7 @@
 #include <random>
 #include <string>
 #include <sys/wait.h>
+#include <tuple>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -271,6 +276,153 @@ BOOST_AUTO_TEST_CASE(a_trim_writes_in_chunks) {
   // Each was read from the store: the trim left nothing cached.
   BOOST_CHECK_EQUAL(requests.gets, static_cast<int>((n + 96) / 97));
   BOOST_CHECK_EQUAL(snapshot_entries(s).size(), n);
+}
+
+/// The rocksdb backend in a fresh directory, each of whose stores counts
+/// its requests.
+struct counting_backend final : state_backend {
+  temp_dir dir;
+  std::shared_ptr<state_backend> inner;
+  std::vector<counting_store*> stores;
+  counting_backend(const std::string& name, size_t cache_entries)
+      : dir{"flow-spill-" + name}, inner{rocksdb_in(dir.path, cache_entries)} {}
+  size_t cache_entries() const noexcept override {
+    return inner->cache_entries();
+  }
+  std::unique_ptr<spill_store> open(const std::string& name) override {
+    auto s = std::make_unique<counting_store>(inner->open(name));
+    stores.push_back(s.get());
+    return s;
+  }
+  void reset() {
+    for (auto s : stores)
+      s->gets = s->batched_gets = 0;
+  }
+};
+
+/// Counts each key's records in one state member and the sum of their
+/// lengths in another; a key's first record sets a processing-time timer
+/// 10 ms on that reports both.
+struct count_and_length final
+    : keyed_process_function<std::string, std::string,
+                             std::pair<std::string, int64_t>> {
+  value_state<std::string, int64_t> count{*this};
+  value_state<std::string, int64_t> length{*this};
+  void process_element(const std::string& x, context& ctx) override {
+    auto n = count.value_or(0);
+    if (n == 0) ctx.register_processing_time_timer(ctx.processing_time() + 10);
+    count.update(n + 1);
+    length.update(length.value_or(0) + static_cast<int64_t>(x.size()));
+  }
+  void on_timer(int64_t, time_domain, context& ctx) override {
+    ctx.emit({ctx.key(), *count.get() * 1000 + *length.get()});
+  }
+};
+
+// A keyed process function's spilled state is read like an aggregate's:
+// one request per state member for a batch's keys, and for the keys whose
+// timers are due, instead of one per record and member.
+BOOST_AUTO_TEST_CASE(a_process_function_loads_a_batch_with_one_request) {
+  counting_backend backend{"process", 2};
+  topology t{"loads"};
+  t.source(from_collection(std::vector<std::string>{}))
+      .key_by([](const std::string& x) { return x; })
+      .process([] { return std::make_unique<count_and_length>(); });
+  struct recording final : transport {
+    std::vector<std::pair<std::string, int64_t>> out;
+    void send_batch(size_t, batch_ptr b) override {
+      for (auto& x : records_of<std::pair<std::string, int64_t>>(*b))
+        out.push_back(x);
+    }
+    void send_end_of_stream(size_t) override {}
+    void send_watermark(size_t, int64_t) override {}
+    void send_idle(size_t, bool) override {}
+    void send_credit(size_t, uint32_t) override {}
+  } tr;
+  subtask_metrics m;
+  outbox box{1, 1u << 20, tr, m};
+  manual_clock clock{0};
+  task_setup s;
+  s.outputs = {out_edge_layout{partitioning::forward, nullptr, {0}, 128}};
+  s.out = &box;
+  s.clock = &clock;
+  s.state = &backend;
+  auto op = t.nodes().back().make_task(s);
+  BOOST_REQUIRE_EQUAL(backend.stores.size(), 2u);
+
+  std::vector<std::string> keys;
+  for (int i = 0; i < 100; ++i)
+    keys.push_back("k" + std::to_string(i));
+  typed_batch<std::string> first{keys};
+  op->process(0, first); // 100 > 2 keys cached: all written back
+  backend.reset();
+  typed_batch<std::string> second{keys};
+  op->process(0, second);
+  for (auto st : backend.stores) {
+    BOOST_CHECK_EQUAL(st->batched_gets, 1);
+    BOOST_CHECK_EQUAL(st->gets, 0);
+  }
+
+  backend.reset();
+  clock.set(10);
+  op->on_processing_time(10); // the 100 timers, spilled state again
+  op->flush_all();
+  for (auto st : backend.stores) {
+    BOOST_CHECK_EQUAL(st->batched_gets, 1);
+    BOOST_CHECK_EQUAL(st->gets, 0);
+  }
+  BOOST_REQUIRE_EQUAL(tr.out.size(), keys.size());
+  for (auto& [k, v] : tr.out)
+    BOOST_CHECK_EQUAL(v, 2 * 1000 + 2 * static_cast<int64_t>(k.size()));
+}
+
+// Timers fire in the same order whether their keys are loaded first or
+// not, in chunks, also when firing ones adds timers before, at and after
+// the time of those still due, and removes some of them.
+BOOST_AUTO_TEST_CASE(timers_fire_in_order_when_their_keys_are_loaded_first) {
+  auto seed = flow::test::test_seed();
+  std::mt19937_64 rng{seed};
+  using timers = keyed_timers<uint32_t>;
+  timers plain{groups};
+  timers loading{groups};
+  auto n = 3 * timers::load_chunk + rng() % timers::load_chunk;
+  for (size_t i = 0; i < n; ++i) {
+    auto key = static_cast<uint32_t>(rng() % 500);
+    auto at = static_cast<int64_t>(rng() % 1000);
+    plain.add(key % groups, key, at);
+    loading.add(key % groups, key, at);
+  }
+  // What a firing timer does depends on nothing but the timer.
+  using fired = std::tuple<int64_t, uint32_t>;
+  auto react = [](timers& ts, std::vector<fired>& log) {
+    return [&ts, &log](int64_t t, uint32_t kg, uint32_t key) {
+      log.emplace_back(t, key);
+      auto h = (static_cast<uint64_t>(t) * 31 + key) % 10;
+      if (h == 0) ts.add(kg, key, t - 1 - static_cast<int64_t>(key % 3));
+      if (h == 1) ts.add((key + 1) % groups, key + 1, t);
+      if (h == 2) ts.add(kg, key, t + 5);
+      if (h == 3) ts.remove(kg, key, t + 1);
+    };
+  };
+  std::vector<fired> want, got;
+  size_t loads = 0;
+  size_t largest_load = 0;
+  for (int64_t now : {300, 700, 2000}) {
+    plain.fire(now, react(plain, want));
+    loading.fire(now, react(loading, got),
+                 [&](const std::vector<std::pair<uint32_t, uint32_t>>& keys) {
+                   ++loads;
+                   largest_load = std::max(largest_load, keys.size());
+                   for (auto& [kg, key] : keys)
+                     BOOST_CHECK_EQUAL(kg, key % groups);
+                 });
+  }
+  BOOST_TEST_MESSAGE(want.size() << " timers fired, " << loads << " loads");
+  BOOST_CHECK(got == want);
+  BOOST_CHECK_GE(want.size(), n / 2);
+  BOOST_CHECK_GE(loads, 4u);
+  BOOST_CHECK_EQUAL(largest_load, timers::load_chunk);
+  BOOST_CHECK_EQUAL(loading.size(), 0u);
 }
 
 // flow.state-memory bounds the backend: the tables' filters and indexes

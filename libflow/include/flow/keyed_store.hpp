@@ -34,6 +34,22 @@ constexpr size_t spill_chunk = 4096;
 
 } // namespace detail
 
+/// What an operator loads a batch's keys through, whatever the values of
+/// the keyed_store behind it (a keyed process function's state members
+/// hold different ones).
+template <class K>
+class key_loader {
+public:
+  /// Whether the store behind may hold spilled entries: only then is a
+  /// load() worth the keys it needs.
+  virtual bool spilled_any() const noexcept = 0;
+  /// See keyed_store::load.
+  virtual void load(const std::vector<std::pair<uint32_t, K>>& keys) = 0;
+
+protected:
+  ~key_loader() = default;
+};
+
 /// A value of type V per key, kept in the key group of the key: what every
 /// keyed operator (reduce, aggregate, windows, joins, keyed process
 /// functions) stores its state in. The caller passes the key group it
@@ -51,7 +67,7 @@ constexpr size_t spill_chunk = 4096;
 /// instead of one per record that misses the cache. Snapshots and restores
 /// have the same bytes in both modes.
 template <class K, class V>
-class keyed_store final : public key_group_state {
+class keyed_store final : public key_group_state, public key_loader<K> {
 public:
   using map_type = std::unordered_map<K, V>;
   using iterator = typename map_type::iterator;
@@ -66,13 +82,13 @@ public:
 
   /// Whether the spill_store may hold entries (something was written to
   /// it): only then do lookups that miss the cache read it.
-  bool spilled_any() const noexcept { return written_; }
+  bool spilled_any() const noexcept override { return written_; }
 
   /// Spilling: caches the stored entries of `keys` (key group, key) that
   /// the cache lacks, with one read of the store; until the next load() or
   /// write to the store, find() and try_emplace() know the others are not
   /// stored without asking it. In memory: nothing to do.
-  void load(const std::vector<std::pair<uint32_t, K>>& keys) {
+  void load(const std::vector<std::pair<uint32_t, K>>& keys) override {
     if constexpr (spillable) {
       if (!written_) return;
       absent_.clear();

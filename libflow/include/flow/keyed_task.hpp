@@ -4,6 +4,7 @@
 #include "flow/key_groups.hpp"
 #include "flow/keyed_store.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,26 +37,50 @@ protected:
   }
 
   /// Spilling: loads the entries of the keys of `xs` into `store`'s cache
-  /// at once (keyed_store::load). A key function that throws is left to
-  /// the record loop after, which applies the on-error policy.
+  /// at once (keyed_store::load).
   template <class K, class V, class Rec, class KeyFn>
   void load_keys(keyed_store<K, V>& store, const std::vector<Rec>& xs,
                  const KeyFn& key) {
-    if (!store.spilled_any()) return;
+    if (store.spilled_any()) store.load(keys_of<K>(xs, key));
+  }
+
+  /// The same for several stores of one key (a keyed process function's
+  /// state members): the keys are computed once.
+  template <class K, class Rec, class KeyFn>
+  void load_keys(const std::vector<key_loader<K>*>& stores,
+                 const std::vector<Rec>& xs, const KeyFn& key) {
+    if (!any_spilled(stores)) return;
+    auto keys = keys_of<K>(xs, key);
+    for (auto s : stores)
+      s->load(keys);
+  }
+
+  template <class K>
+  static bool any_spilled(const std::vector<key_loader<K>*>& stores) {
+    return std::any_of(stores.begin(), stores.end(),
+                       [](auto s) { return s->spilled_any(); });
+  }
+
+  key_group_states key_groups_;
+
+private:
+  /// The key group and key of each of `xs`. A key function that throws is
+  /// left to the record loop after, which applies the on-error policy.
+  template <class K, class Rec, class KeyFn>
+  std::vector<std::pair<uint32_t, K>> keys_of(const std::vector<Rec>& xs,
+                                              const KeyFn& key) const {
     std::vector<std::pair<uint32_t, K>> keys;
     keys.reserve(xs.size());
     for (auto& x : xs) {
       try {
-        auto k = key(x);
+        K k = key(x);
         auto kg = key_group(k);
         keys.emplace_back(kg, std::move(k));
       } catch (...) {
       }
     }
-    store.load(keys);
+    return keys;
   }
-
-  key_group_states key_groups_;
 };
 
 } // namespace flow

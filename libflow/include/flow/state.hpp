@@ -62,14 +62,20 @@ public:
   }
 
   /// Called by the state members' constructors.
-  void add_state(key_group_state& s) {
+  template <class V>
+  void add_state(keyed_store<K, V>& s) {
     s.set_key_groups(key_groups_);
     states_.push_back(&s);
+    loaders_.push_back(&s);
   }
 
   /// The state members, in the order they were constructed.
   const std::vector<key_group_state*>& states() const noexcept {
     return states_;
+  }
+  /// The same, to load a batch's keys into (keyed_store::load).
+  const std::vector<key_loader<K>*>& loaders() const noexcept {
+    return loaders_;
   }
 
 private:
@@ -77,6 +83,7 @@ private:
   uint32_t key_group_ = 0;
   uint32_t key_groups_ = 128;
   std::vector<key_group_state*> states_;
+  std::vector<key_loader<K>*> loaders_;
 };
 
 /// One value of type V per key (a member of a keyed_process_function,
@@ -220,6 +227,7 @@ public:
   }
 
   void process(size_t, batch_base& b) override {
+    this->load_keys(fn_->loaders(), records_of<T>(b), key_fn_);
     this->for_each_record(records_of<T>(b), [this](T& x) {
       K k = key_fn_(x);
       enter(k, this->key_group(k), ts_fn_ ? ts_fn_(x) : min_timestamp);
@@ -251,7 +259,7 @@ private:
   }
 
   void fire(keyed_timers<K>& timers, int64_t now, time_domain d) {
-    timers.fire(now, [&](int64_t t, uint32_t kg, const K& k) {
+    auto on_timer = [&](int64_t t, uint32_t kg, const K& k) {
       enter(k, kg, t);
       try {
         fn_->on_timer(t, d, *this);
@@ -259,6 +267,17 @@ private:
         this->errors_.on_failure("timer at " + std::to_string(t) + " of key " +
                                  describe_value(k));
       }
+    };
+    auto& loaders = fn_->loaders();
+    if (!this->any_spilled(loaders)) {
+      timers.fire(now, on_timer);
+      return;
+    }
+    // Spilling: the state of the keys whose timers are due is loaded with
+    // one request per state member and chunk of timers.
+    timers.fire(now, on_timer, [&](const auto& keys) {
+      for (auto s : loaders)
+        s->load(keys);
     });
   }
 

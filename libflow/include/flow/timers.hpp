@@ -51,10 +51,44 @@ public:
     while (!heap_.empty() && heap_.top().time <= now) {
       auto e = heap_.top();
       heap_.pop();
-      if (groups_[e.key_group].erase({e.key, e.time}) == 0) continue;
-      f(e.time, e.key_group, e.key);
+      fire_entry(e, f);
     }
   }
+
+  /// fire(now, f), telling `load` first which keys' timers are due: it is
+  /// called with the (key group, key) of each chunk of up to
+  /// `load_chunk` due timers before they fire, so that their keyed state
+  /// can be read at once (keyed_store::load). Timers fire in the same
+  /// order as fire(now, f).
+  template <class F, class Load>
+  void fire(int64_t now, F&& f, Load&& load) {
+    std::vector<entry> due;
+    std::vector<std::pair<uint32_t, K>> keys;
+    while (!heap_.empty() && heap_.top().time <= now) {
+      due.clear();
+      keys.clear();
+      while (due.size() < load_chunk && !heap_.empty() &&
+             heap_.top().time <= now) {
+        due.push_back(heap_.top());
+        heap_.pop();
+        keys.emplace_back(due.back().key_group, due.back().key);
+      }
+      load(keys);
+      for (auto& e : due) {
+        // A timer `f` added at an earlier time than e fires before it, as
+        // it would in fire(now, f); one at the same time, after it.
+        while (!heap_.empty() && heap_.top().time < e.time) {
+          auto added = heap_.top();
+          heap_.pop();
+          fire_entry(added, f);
+        }
+        fire_entry(e, f);
+      }
+    }
+  }
+
+  /// Due timers per call of fire's `load`.
+  static constexpr size_t load_chunk = 1024;
 
   /// Timers registered over all key groups.
   size_t size() const noexcept {
@@ -109,6 +143,13 @@ private:
     uint32_t key_group;
     K key;
   };
+  /// Calls f for `e` unless its timer was removed since it was added.
+  template <class F>
+  void fire_entry(const entry& e, F& f) {
+    if (groups_[e.key_group].erase({e.key, e.time}) != 0)
+      f(e.time, e.key_group, e.key);
+  }
+
   struct later {
     bool operator()(const entry& a, const entry& b) const noexcept {
       return a.time != b.time ? a.time > b.time : a.seq > b.seq;
