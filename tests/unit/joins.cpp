@@ -1,6 +1,7 @@
 // Keyed state and timers, and joins, against brute-force references on
 // random out-of-order input at random parallelism (sim and actor runtime).
 #include "orders.hpp"
+#include "recording_transport.hpp"
 #include "seed.hpp"
 #include "sim.hpp"
 
@@ -119,17 +120,7 @@ BOOST_AUTO_TEST_CASE(processing_time_timers_fire_on_the_clock) {
       ctx.emit(triple{ctx.key(), t, 0});
     }
   };
-  struct recording : transport {
-    std::vector<triple> out;
-    void send_batch(size_t, batch_ptr b) override {
-      for (auto& x : records_of<triple>(*b))
-        out.push_back(x);
-    }
-    void send_end_of_stream(size_t) override {}
-    void send_watermark(size_t, int64_t) override {}
-    void send_idle(size_t, bool) override {}
-    void send_credit(size_t, uint32_t) override {}
-  } tr;
+  flow::test::recording_transport<triple> tr;
   auto key = [](const rec& x) { return x.key; };
   task_factory make = [key](const task_setup& s) {
     return std::make_unique<
@@ -148,13 +139,13 @@ BOOST_AUTO_TEST_CASE(processing_time_timers_fire_on_the_clock) {
   clk.set(1009);
   core.advance_time();
   core.flush();
-  BOOST_CHECK(tr.out.empty());
+  BOOST_CHECK(tr.records.empty());
   clk.set(1010);
   core.advance_time();
   core.flush();
   // One timer per (key, time): key 1 registered 1010 twice.
   BOOST_CHECK(
-      (sorted(tr.out) == std::vector<triple>{{1, 1010, 0}, {2, 1010, 0}}));
+      (sorted(tr.records) == std::vector<triple>{{1, 1010, 0}, {2, 1010, 0}}));
   BOOST_CHECK_EQUAL(core.next_wakeup(), max_timestamp);
 }
 

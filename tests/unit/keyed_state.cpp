@@ -2,6 +2,7 @@
 // mid-stream at parallelism p, fresh instances at parallelism q restore
 // them (each key group into the subtask that owns it at q), and the rest
 // of the input gives exactly the output of an uninterrupted run.
+#include "recording_transport.hpp"
 #include "seed.hpp"
 
 #include "flow/collection.hpp"
@@ -165,17 +166,7 @@ public:
   }
 
 private:
-  struct recording final : transport {
-    std::vector<Out> records;
-    void send_batch(size_t, batch_ptr b) override {
-      for (auto& x : records_of<Out>(*b))
-        records.push_back(x);
-    }
-    void send_end_of_stream(size_t) override {}
-    void send_watermark(size_t, int64_t) override {}
-    void send_idle(size_t, bool) override {}
-    void send_credit(size_t, uint32_t) override {}
-  };
+  using recording = flow::test::recording_transport<Out>;
   struct subtask {
     recording out;
     subtask_metrics metrics;

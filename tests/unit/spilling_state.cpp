@@ -3,6 +3,7 @@
 // memory writes, restores go straight to disk, and the backend's scratch
 // directories are owned: removed when their stores close, or by the next
 // run when the process that made them died.
+#include "recording_transport.hpp"
 #include "seed.hpp"
 
 #include "flow/collection.hpp"
@@ -328,17 +329,7 @@ BOOST_AUTO_TEST_CASE(a_process_function_loads_a_batch_with_one_request) {
   t.source(from_collection(std::vector<std::string>{}))
       .key_by([](const std::string& x) { return x; })
       .process([] { return std::make_unique<count_and_length>(); });
-  struct recording final : transport {
-    std::vector<std::pair<std::string, int64_t>> out;
-    void send_batch(size_t, batch_ptr b) override {
-      for (auto& x : records_of<std::pair<std::string, int64_t>>(*b))
-        out.push_back(x);
-    }
-    void send_end_of_stream(size_t) override {}
-    void send_watermark(size_t, int64_t) override {}
-    void send_idle(size_t, bool) override {}
-    void send_credit(size_t, uint32_t) override {}
-  } tr;
+  flow::test::recording_transport<std::pair<std::string, int64_t>> tr;
   subtask_metrics m;
   outbox box{1, 1u << 20, tr, m};
   manual_clock clock{0};
@@ -371,8 +362,8 @@ BOOST_AUTO_TEST_CASE(a_process_function_loads_a_batch_with_one_request) {
     BOOST_CHECK_EQUAL(st->batched_gets, 1);
     BOOST_CHECK_EQUAL(st->gets, 0);
   }
-  BOOST_REQUIRE_EQUAL(tr.out.size(), keys.size());
-  for (auto& [k, v] : tr.out)
+  BOOST_REQUIRE_EQUAL(tr.records.size(), keys.size());
+  for (auto& [k, v] : tr.records)
     BOOST_CHECK_EQUAL(v, 2 * 1000 + 2 * static_cast<int64_t>(k.size()));
 }
 
