@@ -369,7 +369,7 @@ BOOST_AUTO_TEST_CASE(a_process_function_loads_a_batch_with_one_request) {
 
 // Timers fire in the same order whether their keys are loaded first or
 // not, in chunks, also when firing ones adds timers before, at and after
-// the time of those still due, and removes some of them.
+// the time of those still due, removes some of them and re-adds others.
 BOOST_AUTO_TEST_CASE(timers_fire_in_order_when_their_keys_are_loaded_first) {
   auto seed = flow::test::test_seed();
   std::mt19937_64 rng{seed};
@@ -393,6 +393,7 @@ BOOST_AUTO_TEST_CASE(timers_fire_in_order_when_their_keys_are_loaded_first) {
       if (h == 1) ts.add((key + 1) % groups, key + 1, t);
       if (h == 2) ts.add(kg, key, t + 5);
       if (h == 3) ts.remove(kg, key, t + 1);
+      if (h == 4 && ts.remove(kg, key, t + 2)) ts.add(kg, key, t + 2);
     };
   };
   std::vector<fired> want, got;
