@@ -34,20 +34,17 @@ constexpr size_t spill_chunk = 4096;
 
 } // namespace detail
 
-/// What an operator loads a batch's keys through, whatever the values of
-/// the keyed_store behind it (a keyed process function's state members
-/// hold different ones).
+/// A keyed_store<K, V> whatever its V: what a keyed process function
+/// keeps of its state members (their values differ) to snapshot them and
+/// to load a batch's keys into each.
 template <class K>
-class key_loader {
+class keyed_state_part : public key_group_state {
 public:
-  /// Whether the store behind may hold spilled entries: only then is a
-  /// load() worth the keys it needs.
+  /// Whether the store may hold spilled entries: only then is a load()
+  /// worth the keys it needs.
   virtual bool spilled_any() const noexcept = 0;
   /// See keyed_store::load.
   virtual void load(const std::vector<std::pair<uint32_t, K>>& keys) = 0;
-
-protected:
-  ~key_loader() = default;
 };
 
 /// A value of type V per key, kept in the key group of the key: what every
@@ -67,7 +64,7 @@ protected:
 /// instead of one per record that misses the cache. Snapshots and restores
 /// have the same bytes in both modes.
 template <class K, class V>
-class keyed_store final : public key_group_state, public key_loader<K> {
+class keyed_store final : public keyed_state_part<K> {
 public:
   using map_type = std::unordered_map<K, V>;
   using iterator = typename map_type::iterator;

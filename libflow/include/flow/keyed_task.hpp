@@ -47,7 +47,7 @@ protected:
   /// The same for several stores of one key (a keyed process function's
   /// state members): the keys are computed once.
   template <class K, class Rec, class KeyFn>
-  void load_keys(const std::vector<key_loader<K>*>& stores,
+  void load_keys(const std::vector<keyed_state_part<K>*>& stores,
                  const std::vector<Rec>& xs, const KeyFn& key) {
     if (!any_spilled(stores)) return;
     auto keys = keys_of<K>(xs, key);
@@ -56,7 +56,7 @@ protected:
   }
 
   template <class K>
-  static bool any_spilled(const std::vector<key_loader<K>*>& stores) {
+  static bool any_spilled(const std::vector<keyed_state_part<K>*>& stores) {
     return std::any_of(stores.begin(), stores.end(),
                        [](auto s) { return s->spilled_any(); });
   }

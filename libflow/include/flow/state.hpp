@@ -66,24 +66,18 @@ public:
   void add_state(keyed_store<K, V>& s) {
     s.set_key_groups(key_groups_);
     states_.push_back(&s);
-    loaders_.push_back(&s);
   }
 
   /// The state members, in the order they were constructed.
-  const std::vector<key_group_state*>& states() const noexcept {
+  const std::vector<keyed_state_part<K>*>& states() const noexcept {
     return states_;
-  }
-  /// The same, to load a batch's keys into (keyed_store::load).
-  const std::vector<key_loader<K>*>& loaders() const noexcept {
-    return loaders_;
   }
 
 private:
   const K* key_ = nullptr;
   uint32_t key_group_ = 0;
   uint32_t key_groups_ = 128;
-  std::vector<key_group_state*> states_;
-  std::vector<key_loader<K>*> loaders_;
+  std::vector<keyed_state_part<K>*> states_;
 };
 
 /// One value of type V per key (a member of a keyed_process_function,
@@ -227,7 +221,7 @@ public:
   }
 
   void process(size_t, batch_base& b) override {
-    this->load_keys(fn_->loaders(), records_of<T>(b), key_fn_);
+    this->load_keys(fn_->states(), records_of<T>(b), key_fn_);
     this->for_each_record(records_of<T>(b), [this](T& x) {
       K k = key_fn_(x);
       enter(k, this->key_group(k), ts_fn_ ? ts_fn_(x) : min_timestamp);
@@ -268,15 +262,15 @@ private:
                                  describe_value(k));
       }
     };
-    auto& loaders = fn_->loaders();
-    if (!this->any_spilled(loaders)) {
+    auto& states = fn_->states();
+    if (!this->any_spilled(states)) {
       timers.fire(now, on_timer);
       return;
     }
     // Spilling: the state of the keys whose timers are due is loaded with
     // one request per state member and chunk of timers.
     timers.fire(now, on_timer, [&](const auto& keys) {
-      for (auto s : loaders)
+      for (auto s : states)
         s->load(keys);
     });
   }
