@@ -1,6 +1,7 @@
 #include "flow/runtime/cluster.hpp"
 
 #include "flow/checkpoint/cluster_recovery.hpp"
+#include "flow/exceptions.hpp"
 #include "flow/log.hpp"
 #include "flow/run.hpp"
 #include "flow/runtime/http_server.hpp"
@@ -538,6 +539,10 @@ int run_coordinator(const topology& t, node_config& cfg,
     std::vector<uint32_t> node_of;
     try {
       node_of = place(plan, nodes);
+    } catch (const config_failure& e) {
+      log->error("{}: {}", name, e.what());
+      finish_workers(false);
+      return exit_bad_config;
     } catch (const std::exception& e) {
       log->error("{}: {}", name, e.what());
       finish_workers(false);
@@ -768,12 +773,14 @@ std::vector<uint32_t> place(const physical_plan& plan,
   for (auto& s : plan.subtasks) {
     auto slot = s.slot_base + s.index;
     if (slot >= slot_node.size())
-      throw std::invalid_argument(
+      throw config_failure(
           "operator " + s.operator_name + " needs slot " +
           std::to_string(slot) + " (slot group base " +
           std::to_string(s.slot_base) + " + parallelism " +
           std::to_string(s.parallelism) + ") but the cluster has only " +
-          std::to_string(slot_node.size()) + " slots");
+          std::to_string(slot_node.size()) +
+          " slots (cluster.slots of the coordinator and of each worker; "
+          "or lower flow.parallelism)");
     out[s.id.value()] = slot_node[slot];
   }
   return out;

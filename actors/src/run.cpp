@@ -1,6 +1,7 @@
 #include "flow/run.hpp"
 
 #include "flow/checkpoint/parts.hpp"
+#include "flow/exceptions.hpp"
 #include "flow/log.hpp"
 #include "flow/record_errors.hpp"
 #include "flow/runtime/allocator.hpp"
@@ -21,6 +22,31 @@ std::atomic<bool> stop_requested{false};
 
 extern "C" void on_stop_signal(int) {
   stop_requested.store(true);
+}
+
+/// Runs `run` (a job, here or as a cluster node) and turns what keeps the
+/// job from starting into the exit status: 2 for what the configuration
+/// must change, 1 for a topology that cannot run.
+template <class F>
+int exit_status_of(const std::string& argv0, const topology& t, F run) {
+  try {
+    return run();
+  } catch (const runtime::http_unavailable& e) {
+    std::cerr << argv0 << ": " << e.error.message() << '\n';
+    return exit_bad_config;
+  } catch (const checkpoint::incompatible_checkpoint& e) {
+    logger("flow/runtime")
+        ->error("job '{}' cannot restore: {}", t.name(), e.what());
+    return exit_bad_config;
+  } catch (const config_failure& e) {
+    logger("flow/runtime")
+        ->error("job '{}' cannot run: {}", t.name(), e.what());
+    return exit_bad_config;
+  } catch (const std::invalid_argument& e) {
+    logger("flow/runtime")
+        ->error("job '{}' cannot run: {}", t.name(), e.what());
+    return exit_job_failed;
+  }
 }
 
 } // namespace
@@ -86,20 +112,9 @@ int program::run(topology& t) {
   if (cfg_->cluster().role == "standalone") return run_here(t);
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
-  try {
+  return exit_status_of(argv0_, t, [&] {
     return runtime::run_node(t, *cfg_, cfg_->cluster(), args_, &stop_requested);
-  } catch (const runtime::http_unavailable& e) {
-    std::cerr << argv0_ << ": " << e.error.message() << '\n';
-    return exit_bad_config;
-  } catch (const checkpoint::incompatible_checkpoint& e) {
-    logger("flow/runtime")
-        ->error("job '{}' cannot restore: {}", t.name(), e.what());
-    return exit_bad_config;
-  } catch (const std::invalid_argument& e) {
-    logger("flow/runtime")
-        ->error("job '{}' cannot run: {}", t.name(), e.what());
-    return exit_job_failed;
-  }
+  });
 }
 
 int program::run_here(topology& t) {
@@ -110,23 +125,11 @@ int program::run_here(topology& t) {
                                            : cfg_->cluster().name;
   observe::job_view view{t.name(), node, "standalone"};
   std::unique_ptr<runtime::http_server> http;
-  runtime::job_result r;
-  try {
+  return exit_status_of(argv0_, t, [&] {
     http = runtime::serve_http(view, cfg_->options());
-    r = runtime::execute(t, cfg_->options(), &stop_requested, &view);
-  } catch (const runtime::http_unavailable& e) {
-    std::cerr << argv0_ << ": " << e.error.message() << '\n';
-    return exit_bad_config;
-  } catch (const checkpoint::incompatible_checkpoint& e) {
-    logger("flow/runtime")
-        ->error("job '{}' cannot restore: {}", t.name(), e.what());
-    return exit_bad_config;
-  } catch (const std::invalid_argument& e) {
-    logger("flow/runtime")
-        ->error("job '{}' cannot run: {}", t.name(), e.what());
-    return exit_job_failed;
-  }
-  return runtime::report(t.name(), r);
+    auto r = runtime::execute(t, cfg_->options(), &stop_requested, &view);
+    return runtime::report(t.name(), r);
+  });
 }
 
 int run(topology& t, int argc, char** argv) {

@@ -51,7 +51,7 @@ const option<std::chrono::nanoseconds> credit_debloat_target{
     "credit-window), so a slow consumer keeps about this much input queued "
     "and a checkpoint barrier waits about this long per channel; 0s keeps "
     "the full window.",
-    in_range(std::chrono::nanoseconds(0), std::chrono::seconds(60))};
+    zero_or_in_range(std::chrono::milliseconds(1), std::chrono::seconds(60))};
 const option<int64_t> source_poll_records{
     "flow.source-poll-records",
     static_cast<int64_t>(defaults.source_poll_records),
@@ -83,7 +83,7 @@ const option<std::chrono::nanoseconds> idle_timeout{
     "Event time: a caught-up source split (a Kafka partition) without "
     "records for this long is idle: it stops holding the watermark back "
     "until data arrives again; 0s: never.",
-    at_least(std::chrono::nanoseconds(0))};
+    zero_or_in_range(std::chrono::milliseconds(1), std::chrono::hours(24))};
 const option<std::chrono::nanoseconds> watermark_interval{
     "flow.watermark-interval", defaults.channels.watermark_interval,
     "Sources emit a generated watermark at most this often; 0s: after every "
@@ -126,7 +126,7 @@ const option<std::chrono::nanoseconds> checkpoint_interval{
     "flow.checkpoint-interval", defaults.checkpoints.interval,
     "Period between checkpoints (aligned barriers from the sources; state "
     "and source positions written to flow.checkpoint-dir); 0s: none.",
-    in_range(std::chrono::nanoseconds(0), std::chrono::hours(24))};
+    zero_or_in_range(std::chrono::milliseconds(1), std::chrono::hours(24))};
 const option<std::chrono::nanoseconds> checkpoint_timeout{
     "flow.checkpoint-timeout", defaults.checkpoints.timeout,
     "A checkpoint not acknowledged by every subtask this long after its "

@@ -208,6 +208,15 @@ option_constraint at_least(std::chrono::nanoseconds lo) {
   return at_least(lo.count());
 }
 
+option_constraint zero_or_in_range(std::chrono::nanoseconds lo,
+                                   std::chrono::nanoseconds hi) {
+  return [lo, hi](option_spec& s) {
+    s.min = 0;
+    s.max = hi.count();
+    s.least_above_zero = lo.count();
+  };
+}
+
 option_constraint one_of(std::vector<std::string> values) {
   return [values = std::move(values)](option_spec& s) { s.choices = values; };
 }
@@ -240,6 +249,10 @@ std::string option_spec::expected() const {
     auto what = type == option_type::integer ? std::string("an integer")
                                              : std::string("a duration");
     auto unit = type == option_type::duration ? ", e.g. 5ms" : "";
+    if (least_above_zero > 0)
+      return "0s for off, or " + what + " in [" +
+             format_bound(type, least_above_zero) + ", " +
+             format_bound(type, max) + "]";
     if (min == lowest && max == highest) return what + unit;
     if (max == highest) return what + " >= " + format_bound(type, min) + unit;
     if (type == option_type::duration && min == 1)
@@ -277,6 +290,7 @@ std::optional<config_error> option_spec::check(const std::string& text) const {
     else if (auto d = parse_duration(text))
       v = d->count();
     if (!v || *v < min || *v > max) return bad();
+    if (*v != 0 && *v < least_above_zero) return bad();
     return std::nullopt;
   }
   case option_type::boolean:

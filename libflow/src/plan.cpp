@@ -1,5 +1,7 @@
 #include "flow/plan.hpp"
 
+#include "flow/exceptions.hpp"
+
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
@@ -30,9 +32,12 @@ physical_plan physical_plan::build(const topology& t,
     if (p == 0)
       throw std::invalid_argument("operator " + n.name + ": parallelism 0");
     if (p > opts.max_parallelism)
-      throw std::invalid_argument(
+      throw config_failure(
           "operator " + n.name + ": parallelism " + std::to_string(p) +
-          " exceeds max-parallelism " + std::to_string(opts.max_parallelism));
+          " exceeds flow.max-parallelism = " +
+          std::to_string(opts.max_parallelism) +
+          " (raise it: it is fixed for the job's lifetime, a checkpoint "
+          "restores only into the same number)");
     if (n.kind == node_kind::source)
       has_source = true;
     else if (n.inputs.empty())

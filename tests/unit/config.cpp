@@ -293,6 +293,30 @@ BOOST_AUTO_TEST_CASE(an_option_is_declared_once) {
                     std::logic_error);
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_duration_below_its_resolution_is_refused_not_turned_off) {
+  // Used in whole milliseconds, where 0 means off: 500us would be
+  // truncated to 0 and turn checkpoints (the debloater, idleness) off.
+  for (auto key : {"flow.checkpoint-interval", "flow.credit-debloat-target",
+                   "flow.idle-timeout"}) {
+    node_config tiny;
+    BOOST_REQUIRE(tiny.load({std::string("--") + key + "=500us"}) ==
+                  node_config::outcome::error);
+    BOOST_CHECK_MESSAGE(
+        contains(tiny.message(), std::string(key) + " = 500us ") &&
+            contains(tiny.message(), "0s for off, or a duration in [1ms, "),
+        tiny.message());
+    for (auto ok : {"0s", "1ms"}) {
+      node_config fine;
+      // A checkpoint interval > 0 needs a directory (not made at load).
+      BOOST_CHECK_MESSAGE(fine.load({std::string("--") + key + "=" + ok,
+                                     "--flow.checkpoint-dir=unused-dir"}) ==
+                              node_config::outcome::ok,
+                          key << " = " << ok << ": " << fine.message());
+    }
+  }
+}
+
 #ifdef FLOW_TEST_KAFKA
 BOOST_AUTO_TEST_CASE(kafka_options_are_checked_by_the_schema) {
   using flow::kafka::client_settings;
@@ -307,6 +331,32 @@ BOOST_AUTO_TEST_CASE(kafka_options_are_checked_by_the_schema) {
                         [](const std::invalid_argument& e) {
                           return contains(e.what(), "kafka.linger-ms = -1 ");
                         });
+  // librdkafka would refuse the producer when a sink opens (exit 1, in
+  // its own words): the schema names the key and the job exits 2.
+  for (auto [args, key] :
+       {std::pair{std::vector<std::string>{"--kafka.delivery-timeout-ms=1"},
+                  "kafka.delivery-timeout-ms = 1 "},
+        std::pair{std::vector<std::string>{"--kafka.linger-ms=5000",
+                                           "--kafka.delivery-timeout-ms=5000"},
+                  "kafka.delivery-timeout-ms = 5000 "},
+        std::pair{std::vector<std::string>{
+                      "--kafka.linger-ms=5000", "--kafka.delivery=exactly-once",
+                      "--kafka.group-id=g", "--flow.checkpoint-interval=1s",
+                      "--flow.checkpoint-dir=/tmp/x",
+                      "--kafka.transaction-timeout-ms="
+                      "2000"},
+                  "kafka.transaction-timeout-ms = 2000 "}}) {
+    node_config timeouts;
+    BOOST_REQUIRE(timeouts.load(args) == node_config::outcome::error);
+    BOOST_CHECK_MESSAGE(contains(timeouts.message(), key) &&
+                            contains(timeouts.message(), "kafka.linger-ms"),
+                        timeouts.message());
+  }
+  node_config linger_ok;
+  BOOST_CHECK(
+      linger_ok.load({"--kafka.bootstrap=embedded", "--kafka.linger-ms=5",
+                      "--kafka.delivery-timeout-ms=6"}) ==
+      node_config::outcome::ok);
   flow::settings_map ok{{"kafka.bootstrap", "127.0.0.1:9092"},
                         {"kafka.stop-at-end", "true"},
                         {"kafka.start-offset", "offsets:0=5,1=7"},

@@ -4,6 +4,7 @@
 #include "sim.hpp"
 
 #include "flow/collection.hpp"
+#include "flow/exceptions.hpp"
 #include "flow/generator.hpp"
 #include "flow/topology.hpp"
 
@@ -238,6 +239,24 @@ BOOST_AUTO_TEST_CASE(plans_reject_graphs_that_cannot_run) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_CASE(a_parallelism_above_max_parallelism_is_a_config_failure) {
+  // The program exits 2 for it, naming the key (the operator's
+  // parallelism is code; flow.max-parallelism is what the user can change).
+  topology t{"too-wide"};
+  collector<int> out;
+  t.source(from_collection(std::vector<int>{1}))
+      .parallelism(8)
+      .sink(out.sink());
+  plan_options popts;
+  popts.max_parallelism = 4;
+  BOOST_CHECK_EXCEPTION(physical_plan::build(t, popts), config_failure,
+                        [](const config_failure& e) {
+                          return std::string(e.what()).find(
+                                     "flow.max-parallelism = 4") !=
+                                 std::string::npos;
+                        });
+}
+
 #include "flow/runtime/cluster.hpp"
 
 BOOST_AUTO_TEST_CASE(placement_puts_pipeline_slices_and_slot_groups_on_slots) {
@@ -262,6 +281,9 @@ BOOST_AUTO_TEST_CASE(placement_puts_pipeline_slices_and_slot_groups_on_slots) {
                       s.operator_name == "collect" ? 1u : 0u);
   // One slot per node: slice i of the default group on node i; no room for
   // the sink group.
-  BOOST_CHECK_THROW(runtime::place(plan, {{"a", 1}, {"b", 1}}),
-                    std::invalid_argument);
+  BOOST_CHECK_EXCEPTION(runtime::place(plan, {{"a", 1}, {"b", 1}}),
+                        config_failure, [](const config_failure& e) {
+                          return std::string(e.what()).find("cluster.slots") !=
+                                 std::string::npos;
+                        });
 }

@@ -76,7 +76,7 @@ const option<int64_t> batch_size{"kafka.batch-size", defaults().batch_size,
 const option<int64_t> delivery_timeout_ms{
     "kafka.delivery-timeout-ms", defaults().delivery_timeout_ms,
     "A record not acknowledged within this many milliseconds (librdkafka's "
-    "retries included) fails the job.",
+    "retries included) fails the job; more than kafka.linger-ms.",
     in_range(1, 2147483647)};
 const option<int64_t> timeout_ms{
     "kafka.timeout-ms", defaults().timeout_ms,
@@ -152,6 +152,31 @@ const option_check exactly_once_needs{
         return config_error{group_id.key(), "\"\"",
                             "a group id naming the job with kafka.delivery = "
                             "exactly-once"};
+      return std::nullopt;
+    }};
+
+/// librdkafka refuses a producer whose message timeout is not above its
+/// linger ("message.timeout.ms must be greater than linger.ms"): caught
+/// here, naming the keys, rather than when a sink opens. Under exactly-once
+/// the timeout is also capped at the transaction timeout (topic_producer).
+const option_check linger_within_delivery_timeout{
+    [](const settings_map& s) -> std::optional<config_error> {
+      auto linger = linger_ms.get(s);
+      auto expected = "more than kafka.linger-ms (" + std::to_string(linger) +
+                      " ms): librdkafka's message.timeout.ms must exceed its "
+                      "linger.ms";
+      if (delivery_timeout_ms.get(s) <= linger)
+        return config_error{delivery_timeout_ms.key(),
+                            std::to_string(delivery_timeout_ms.get(s)),
+                            expected +
+                                " (lower kafka.linger-ms or raise this)"};
+      if (delivery.get(s) == "exactly-once" &&
+          transaction_timeout_ms.get(s) <= linger)
+        return config_error{transaction_timeout_ms.key(),
+                            std::to_string(transaction_timeout_ms.get(s)),
+                            expected +
+                                " (with kafka.delivery = exactly-once it caps "
+                                "kafka.delivery-timeout-ms)"};
       return std::nullopt;
     }};
 

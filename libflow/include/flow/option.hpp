@@ -73,6 +73,9 @@ struct option_spec {
   /// Integers and durations (in ns): inclusive bounds.
   int64_t min = std::numeric_limits<int64_t>::min();
   int64_t max = std::numeric_limits<int64_t>::max();
+  /// Durations where 0 means off: the least value above 0 (in ns); 0: no
+  /// such floor.
+  int64_t least_above_zero = 0;
   /// Text: the allowed values; empty: any.
   std::vector<std::string> choices;
   /// Text and each list item: a check beyond the type, and what it
@@ -106,6 +109,12 @@ option_constraint in_range(std::chrono::nanoseconds lo,
                            std::chrono::nanoseconds hi);
 /// Durations >= lo.
 option_constraint at_least(std::chrono::nanoseconds lo);
+/// Durations where 0s means off: 0s, or in [lo, hi]. For a duration used
+/// at a coarser resolution than it is written in (milliseconds), lo = one
+/// unit keeps a tiny value from turning into 0, the opposite of what was
+/// asked for.
+option_constraint zero_or_in_range(std::chrono::nanoseconds lo,
+                                   std::chrono::nanoseconds hi);
 /// Text: one of `values`.
 option_constraint one_of(std::vector<std::string> values);
 /// Text or list items: `accepts(value)` holds; `what` says what it takes.

@@ -138,7 +138,7 @@ BOOST_AUTO_TEST_CASE(the_slots_needed_are_those_placement_uses) {
   BOOST_CHECK_EQUAL(slots_needed(plan), 5u);
   BOOST_CHECK_NO_THROW(runtime::place(plan, {{"a", 3}, {"b", 2}}));
   BOOST_CHECK_THROW(runtime::place(plan, {{"a", 2}, {"b", 2}}),
-                    std::invalid_argument);
+                    flow::config_failure);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -61,8 +61,9 @@ struct node_slots {
 
 /// Assigns subtask i of every operator to global slot slot_base + i (see
 /// stream::slot_group), slots numbered over `nodes` in order. Returns the node
-/// index per subtask (plan order). Throws std::invalid_argument if an
-/// operator's parallelism exceeds the number of slots.
+/// index per subtask (plan order). Throws config_failure (exit 2, naming
+/// cluster.slots) if an operator's parallelism exceeds the number of
+/// slots.
 std::vector<uint32_t> place(const physical_plan& plan,
                             const std::vector<node_slots>& nodes);
 
