@@ -4,10 +4,36 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "flow/kafka/dead_letter_queue.hpp"
+#include "flow/outbox.hpp"
+#include "flow/router.hpp"
+
 #include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
 
 using namespace flow::kafka;
 using namespace flow::kafka::test;
+
+namespace {
+
+/// Runs blocking work only when the test says so.
+struct queued_executor final : flow::blocking_executor {
+  void run(std::function<void()> work) override {
+    queued.push_back(std::move(work));
+  }
+  void run_all() {
+    while (!queued.empty()) {
+      auto w = std::move(queued.front());
+      queued.pop_front();
+      w();
+    }
+  }
+  std::deque<std::function<void()>> queued;
+};
+
+} // namespace
 
 BOOST_FIXTURE_TEST_SUITE(kafka_failures, fixture)
 
@@ -92,6 +118,69 @@ BOOST_AUTO_TEST_CASE(bad_setting_is_rejected_naming_the_key) {
   BOOST_TEST(!res.ok);
   BOOST_TEST(res.error.find("kafka.start-offset") != std::string::npos,
              res.error);
+}
+
+// A Kafka client's close and destroy join librdkafka's threads and, with
+// the cluster gone, can wait for it (librdkafka 2.0.2 can hang there). A
+// subtask's thread is shared with other subtasks: sources, sinks and
+// dead-letter queues hand their clients to the executor instead. A queued
+// executor shows it: the client is still alive after its owner is gone,
+// until the queued work runs.
+BOOST_AUTO_TEST_CASE(connectors_release_their_clients_on_the_executor) {
+  auto topic = make_topic("released", 1);
+  auto opts = options(1, {{"kafka.stop-at-end", "false"}});
+  queued_executor ex;
+  flow::connector_context ctx;
+  ctx.operator_name = "released";
+  ctx.settings = &opts.settings;
+  ctx.executor = &ex;
+
+  auto sink_fn = sink<int64_t>(topic).make(ctx);
+  sink_fn->open(ctx);
+  BOOST_REQUIRE_EQUAL(ex.queued.size(), 1u); // opening the producer
+  ex.run_all();
+  sink_fn->resume(); // takes the producer
+  BOOST_REQUIRE(!sink_fn->busy());
+  sink_fn.reset();
+  BOOST_TEST(ex.queued.size() == 1u); // the producer's release
+  ex.run_all();
+
+  auto source_fn = source<int64_t>(topic).make(ctx);
+  source_fn->open(ctx);
+  struct nothing final : flow::transport {
+    void send_batch(size_t, flow::batch_ptr) override {}
+    void send_end_of_stream(size_t) override {}
+    void send_watermark(size_t, int64_t) override {}
+    void send_idle(size_t, bool) override {}
+    void send_credit(size_t, uint32_t) override {}
+  } tr;
+  flow::subtask_metrics m;
+  flow::outbox box{1, 8, tr, m};
+  flow::router<int64_t> r{
+      {flow::out_edge_layout{flow::partitioning::forward, nullptr, {0}, 128}},
+      box,
+      16};
+  flow::emitter<int64_t> out{r};
+  source_fn->poll(out, 16); // starts opening the consumer
+  BOOST_REQUIRE_EQUAL(ex.queued.size(), 1u);
+  ex.run_all();
+  source_fn->poll(out, 16); // takes it
+  BOOST_REQUIRE(ex.queued.empty());
+  source_fn.reset();
+  BOOST_TEST(ex.queued.size() == 1u); // the consumer's release
+  ex.run_all();
+
+  auto dlq = std::make_unique<dead_letter_queue>(settings, topic, &ex);
+  bool open = false;
+  for (int i = 0; i < 10 && !open; ++i) {
+    ex.run_all();
+    open = dlq->accepting();
+  }
+  BOOST_REQUIRE(open);
+  BOOST_REQUIRE(ex.queued.empty());
+  dlq.reset();
+  BOOST_TEST(ex.queued.size() == 1u); // the producer's release
+  ex.run_all();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

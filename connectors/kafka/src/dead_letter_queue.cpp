@@ -133,6 +133,9 @@ dead_letter_queue::~dead_letter_queue() {
         ->info("{}: {} dead-letter transactions committed{}", topic_,
                transactions_,
                in_transaction_ ? "; the open one is left to abort" : "");
+  // The producer's destruction joins librdkafka's threads: not here.
+  opening_.release_on(executor_);
+  release_on(executor_, std::move(producer_));
 }
 
 void dead_letter_queue::set_wakeup(std::function<void()> wake) {

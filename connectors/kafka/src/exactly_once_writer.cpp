@@ -132,6 +132,9 @@ exactly_once_writer::exactly_once_writer(target t, const connector_context& ctx)
 }
 
 exactly_once_writer::~exactly_once_writer() {
+  // The producer's destruction joins librdkafka's threads: not here.
+  opening_.release_on(executor_);
+  release_on(executor_, std::move(producer_));
   if (!open_) return;
   auto mean_ms = [n = transactions_](int64_t total_us) {
     return n ? static_cast<double>(total_us) / 1e3 / static_cast<double>(n)

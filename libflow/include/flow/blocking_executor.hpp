@@ -30,6 +30,16 @@ public:
   virtual void run(std::function<void()> work) = 0;
 };
 
+/// Hands `owned` (a std::unique_ptr or std::shared_ptr) to `ex` to be
+/// released there, off the subtask's thread: for what may wait in its
+/// destructor, such as a Kafka client, whose close joins its threads and,
+/// with the cluster gone, can wait for it. Null `ex`: released here.
+template <class P>
+void release_on(blocking_executor* ex, P owned) {
+  if (!ex || !owned) return;
+  ex->run([held = std::make_shared<P>(std::move(owned))] { held->reset(); });
+}
+
 /// Blocking work started on a blocking_executor, as the subtask sees it:
 /// pending until the work returns, then its value or its exception.
 /// Without an executor (a subtask_core driven by a test) the work runs at
@@ -62,6 +72,12 @@ public:
 
   /// True between start() and take().
   bool started() const noexcept { return st_ != nullptr; }
+
+  /// Lets go of the work and what it returns on `ex` (flow::release_on):
+  /// a result nobody took is destroyed there, or where the work ends.
+  void release_on(blocking_executor* ex) {
+    flow::release_on(ex, std::move(st_));
+  }
 
   /// True once the work has returned or thrown.
   bool ready() const noexcept {

@@ -63,6 +63,9 @@ public:
 
   ~sink_fn() override {
     if (opened_ && !finished_) offset_committer::instance().sink_abandoned();
+    // The producer's destruction joins librdkafka's threads: not here.
+    opening_.release_on(executor_);
+    release_on(executor_, std::move(producer_));
   }
 
   void open(const connector_context& ctx) override {

@@ -85,6 +85,13 @@ public:
     parallelism_ = ctx.parallelism;
   }
 
+  /// The consumer's close waits for the cluster: not on this thread (the
+  /// dead-letter queue releases its producer the same way).
+  ~source_fn() override {
+    opening_.release_on(executor_);
+    release_on(executor_, std::move(consumer_));
+  }
+
   source_state poll(emitter<T>& out, size_t max_records) override {
     if (!opening_.started() && !consumer_ && !stopped_) start_opening();
     if (!consumer_ && !open_consumer())
