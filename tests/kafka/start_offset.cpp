@@ -141,17 +141,55 @@ BOOST_AUTO_TEST_CASE(latest_reads_only_new_records) {
                                              {"kafka.stop-at-end", "false"}}),
                                  &stop);
   }};
-  // The readers resolve "latest" when they open; give them time to.
-  std::this_thread::sleep_for(std::chrono::seconds(3));
-  produce(in, numbered(100, 20));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (c.size() < 20 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The readers resolve "latest" when they open, which the test cannot
+  // see: it produces a probe to each partition (-1 to partition 0, -2 to
+  // partition 1) until one of each arrived, so both readers are open
+  // before the records that count are produced.
+  auto has_probes = [&] {
+    bool p0 = false, p1 = false;
+    for (auto x : c.records()) {
+      p0 = p0 || x == -1;
+      p1 = p1 || x == -2;
+    }
+    return p0 && p1;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  {
+    topic_producer writer{settings, in};
+    while (!has_probes() && std::chrono::steady_clock::now() < deadline) {
+      for (int32_t p = 0; p < 2; ++p) {
+        producer_record r;
+        r.partition = p;
+        r.value = std::to_string(-1 - p);
+        writer.produce(r);
+      }
+      writer.flush();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  bool opened = has_probes();
+  auto new_records = [&] {
+    std::vector<int64_t> xs;
+    for (auto x : c.records())
+      if (x >= 0) xs.push_back(x);
+    return xs;
+  };
+  if (opened) {
+    produce(in, numbered(100, 20));
+    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (new_records().size() < 20 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
   stop = true;
   job.join();
   BOOST_REQUIRE_MESSAGE(res.ok, res.error);
-  BOOST_TEST(sorted(c.records()) == range(100, 120),
+  BOOST_REQUIRE_MESSAGE(opened, "no probe of each partition arrived within "
+                                "60 s: the readers did not open");
+  // Only the records produced after the readers opened, never the
+  // preloaded 0..99.
+  BOOST_TEST(sorted(new_records()) == range(100, 120),
              boost::test_tools::per_element());
 }
 
