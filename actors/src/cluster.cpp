@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -129,10 +130,38 @@ void prepare_system_config(node_config& cfg, const cluster_options& co) {
   configure_scheduler(cfg, cfg.options());
 }
 
+/// The subtasks a worker runs: its agent adds those of each deployment,
+/// the worker's main thread kills them when it ends.
+class local_subtasks {
+public:
+  /// The subtasks of a new deployment. One deployment runs at a time: the
+  /// coordinator redeploys only once the earlier one is over, and one
+  /// whose reply came too late (the request timed out, the coordinator
+  /// went on without it) would otherwise run on, unwired, until the
+  /// worker ends; so the earlier subtasks are killed (a no-op for those
+  /// already gone).
+  void replace_with(const std::vector<caf::actor>& actors) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    for (auto& a : actors_)
+      caf::anon_send_exit(a, caf::exit_reason::kill);
+    actors_ = actors;
+  }
+  void kill_all() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    for (auto& a : actors_)
+      caf::anon_send_exit(a, caf::exit_reason::kill);
+    actors_.clear();
+  }
+
+private:
+  std::mutex mutex_;
+  std::vector<caf::actor> actors_;
+};
+
 /// The worker's agent: spawns the subtasks the coordinator places here.
 caf::behavior agent(caf::event_based_actor* self, const topology* t,
                     std::vector<std::string> own_args,
-                    std::shared_ptr<std::vector<caf::actor>> spawned,
+                    std::shared_ptr<local_subtasks> spawned,
                     observe::job_view* view) {
   // The coordinator this worker registers with; only the agent's own
   // handlers touch it.
@@ -208,7 +237,7 @@ caf::behavior agent(caf::event_based_actor* self, const topology* t,
                              std::to_string(plan.subtasks[id].index) + "]";
                       return s;
                     }());
-          spawned->insert(spawned->end(), actors.begin(), actors.end());
+          spawned->replace_with(actors);
           // A worker's view knows where its own subtasks run only.
           std::vector<std::string> node_of(plan.subtasks.size());
           for (auto id : ids)
@@ -234,11 +263,10 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   auto http = serve_http(view, cfg.options());
   prepare_system_config(cfg, co);
   caf::actor_system sys{cfg};
-  auto spawned = std::make_shared<std::vector<caf::actor>>();
+  auto spawned = std::make_shared<local_subtasks>();
   auto agent_actor = sys.spawn(agent, &t, args, spawned, &view);
   auto kill_local = [&] {
-    for (auto& a : *spawned)
-      caf::anon_send_exit(a, caf::exit_reason::kill);
+    spawned->kill_all();
     caf::anon_send_exit(agent_actor, caf::exit_reason::kill);
   };
   // Listening lets other workers connect to this one directly.
