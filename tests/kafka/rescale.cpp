@@ -102,11 +102,19 @@ BOOST_AUTO_TEST_CASE(a_savepoint_of_parallelism_2_resumes_at_3_and_at_1) {
     for (auto& a : cmd)
       shown << a << ' ';
     BOOST_TEST_MESSAGE(shown.str());
+    auto written_before = read_stable(counts_topic).size();
     child job{cmd};
     produce(lines_topic, lines(rng, 5000, expected));
-    // Stopped once it has counted some of the new input, at a seeded
+    // Stopped once it writes counts (so it runs, its stop handler
+    // installed: a SIGTERM before that ends it with 143), then at a seeded
     // moment: the savepoint is taken wherever it stands.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 800));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (read_stable(counts_topic).size() == written_before &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    BOOST_REQUIRE_MESSAGE(read_stable(counts_topic).size() > written_before,
+                          "the job wrote no counts within 60 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 800));
     job.signal(SIGTERM);
     BOOST_REQUIRE_EQUAL(job.wait(), 0);
     flow::checkpoint::store store{dir, 3};
