@@ -129,8 +129,21 @@ int run(const args& a) {
     if (got < 0)
       throw std::runtime_error(std::string("consume: ") +
                                rd_kafka_err2str(rd_kafka_last_error()));
+    // A throw below leaves the batch's later messages to this guard:
+    // librdkafka needs them destroyed before the consumer is.
+    ssize_t taken = 0;
+    struct untaken_messages {
+      std::vector<rd_kafka_message_t*>& batch;
+      const ssize_t& taken;
+      ssize_t got;
+      ~untaken_messages() {
+        for (ssize_t i = taken; i < got; ++i)
+          rd_kafka_message_destroy(batch[size_t(i)]);
+      }
+    } untaken{batch, taken, got};
     for (ssize_t i = 0; i < got; ++i) {
       message_ptr m(batch[size_t(i)]);
+      taken = i + 1;
       if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
         throw std::runtime_error(std::string("consume: ") +

@@ -66,13 +66,19 @@ public:
                             {{"transactional.id", group + ".other"}})) {
     require(rd_kafka_init_transactions(rk_.get(), 30000));
     require(rd_kafka_begin_transaction(rk_.get()));
-    auto* offsets = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(offsets, topic.c_str(), 0)->offset = 99;
-    auto* meta = rd_kafka_consumer_group_metadata_new(group.c_str());
-    require(
-        rd_kafka_send_offsets_to_transaction(rk_.get(), offsets, meta, 30000));
-    rd_kafka_consumer_group_metadata_destroy(meta);
-    rd_kafka_topic_partition_list_destroy(offsets);
+    // Owned: require() throws.
+    std::unique_ptr<rd_kafka_topic_partition_list_t,
+                    decltype(&rd_kafka_topic_partition_list_destroy)>
+        offsets{rd_kafka_topic_partition_list_new(1),
+                &rd_kafka_topic_partition_list_destroy};
+    rd_kafka_topic_partition_list_add(offsets.get(), topic.c_str(), 0)->offset =
+        99;
+    std::unique_ptr<rd_kafka_consumer_group_metadata_t,
+                    decltype(&rd_kafka_consumer_group_metadata_destroy)>
+        meta{rd_kafka_consumer_group_metadata_new(group.c_str()),
+             &rd_kafka_consumer_group_metadata_destroy};
+    require(rd_kafka_send_offsets_to_transaction(rk_.get(), offsets.get(),
+                                                 meta.get(), 30000));
   }
   ~foreign_pending_commit() {
     if (auto* e = rd_kafka_abort_transaction(rk_.get(), 30000))
