@@ -38,11 +38,12 @@ const option<std::string> coordinator_host{
 const option<int64_t> coordinator_port{
     "cluster.coordinator-port", cluster_defaults.coordinator_port,
     "The coordinator's port.", in_range(1, 65535)};
+constexpr int64_t max_slots = 4096;
 const option<int64_t> slots{
     "cluster.slots", cluster_defaults.slots,
     "Pipeline slices this node runs (subtask i of every operator: slot i); "
     "0 on a coordinator: coordinate only.",
-    in_range(0, 4096)};
+    in_range(0, max_slots)};
 const option<int64_t> workers{"cluster.workers", cluster_defaults.workers,
                               "Workers the coordinator waits for.",
                               in_range(0, 4096)};
@@ -83,7 +84,8 @@ const option_check cluster_roles_have_slots{
       auto r = role.get(s);
       if (r == "worker" && slots.get(s) == 0)
         return config_error{slots.key(), "0",
-                            "an integer in [1, 4096] on a worker"};
+                            "an integer in [1, " + std::to_string(max_slots) +
+                                "] on a worker"};
       if (r == "coordinator" && workers.get(s) == 0 && slots.get(s) == 0)
         return config_error{
             workers.key(), "0",

@@ -17,6 +17,21 @@ const client_settings& defaults() {
   return d;
 }
 
+/// The config text of client_settings' default start offset, one that
+/// takes no argument.
+std::string default_start_offset() {
+  switch (defaults().start.what) {
+  case start_offset::kind::earliest:
+    return "earliest";
+  case start_offset::kind::latest:
+    return "latest";
+  case start_offset::kind::committed:
+    return "committed";
+  default:
+    throw std::logic_error("client_settings::start: a default without text");
+  }
+}
+
 bool is_start_offset(const std::string& v) {
   return start_offset::parse(v).has_value();
 }
@@ -42,7 +57,7 @@ const option<std::string> group_id{
     "Consumer group for committed offsets (start-offset committed, and the "
     "offsets committed when the job ends gracefully); empty: no commits."};
 const option<std::string> start{
-    "kafka.start-offset", "earliest",
+    "kafka.start-offset", default_start_offset(),
     "Where sources start each partition: earliest, latest, the group's "
     "committed offset, the first record at or after a timestamp (ms), or "
     "explicit offsets per partition (others: earliest).",
@@ -89,7 +104,9 @@ const option<int64_t> embedded_partitions{
     "of the operator that creates it.",
     in_range(0, 100000)};
 const option<std::string> delivery{
-    "kafka.delivery", "at-least-once",
+    "kafka.delivery",
+    defaults().delivery == delivery_guarantee::exactly_once ? "exactly-once"
+                                                            : "at-least-once",
     "What Kafka sinks guarantee: at-least-once (after a crash the output "
     "since the last checkpoint is written again), or exactly-once (each "
     "sink subtask publishes the output between two checkpoints in one "

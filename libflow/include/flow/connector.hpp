@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/blocking_executor.hpp"
+#include "flow/defaults.hpp"
 #include "flow/emitting_task.hpp"
 
 #include <cstdint>
@@ -35,7 +36,7 @@ struct connector_context {
   /// have, fixed for the job's lifetime. A source that cuts its input into
   /// splits of its own (the generator) makes this many, so that each
   /// subtask has some at any parallelism (see source_position).
-  uint32_t max_parallelism = 128;
+  uint32_t max_parallelism = default_max_parallelism;
 
   static connector_context of(const task_setup& s) {
     connector_context c{

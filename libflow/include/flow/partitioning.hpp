@@ -1,5 +1,6 @@
 #pragma once
 
+#include "flow/defaults.hpp"
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -79,7 +80,7 @@ struct out_edge_layout {
   partitioning kind = partitioning::forward;
   std::shared_ptr<const record_hasher> hasher;
   std::vector<size_t> slots;
-  uint32_t max_parallelism = 128;
+  uint32_t max_parallelism = default_max_parallelism;
 };
 
 } // namespace flow

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "flow/defaults.hpp"
 #include "flow/ids.hpp"
 #include "flow/partitioning.hpp"
 #include "flow/topology.hpp"
@@ -45,7 +46,7 @@ struct subtask_plan {
 /// Settings that shape the physical plan.
 struct plan_options {
   uint32_t default_parallelism = 1;
-  uint32_t max_parallelism = 128;
+  uint32_t max_parallelism = default_max_parallelism;
 };
 
 /// The physical plan: every operator expanded into its subtasks, every
@@ -55,10 +56,11 @@ struct physical_plan {
   std::vector<channel_plan> channels;
   /// Number of key groups of every keyed operator (flow.max-parallelism):
   /// fixed for the job's lifetime, checkpoints record it.
-  uint32_t max_parallelism = 128;
+  uint32_t max_parallelism = default_max_parallelism;
 
   /// Throws std::invalid_argument for graphs that cannot run (forward edge
-  /// between different parallelisms, a sink feeding something, ...).
+  /// between different parallelisms, a sink feeding something, ...),
+  /// config_failure for a parallelism above opts.max_parallelism.
   static physical_plan build(const topology& t, const plan_options& opts);
 
   /// One line per operator: name, parallelism, input partitionings.

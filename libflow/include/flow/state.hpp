@@ -19,6 +19,7 @@
 //   events.key_by(&event::user).process([] {
 //     return std::make_unique<first_seen>(); });
 
+#include "flow/defaults.hpp"
 #include "flow/key_groups.hpp"
 #include "flow/keyed_store.hpp"
 #include "flow/keyed_task.hpp"
@@ -76,7 +77,7 @@ public:
 private:
   const K* key_ = nullptr;
   uint32_t key_group_ = 0;
-  uint32_t key_groups_ = 128;
+  uint32_t key_groups_ = default_max_parallelism;
   std::vector<keyed_state_part<K>*> states_;
 };
 

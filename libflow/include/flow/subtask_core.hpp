@@ -2,6 +2,7 @@
 
 #include "flow/checkpoint/barrier_aligner.hpp"
 #include "flow/credit.hpp"
+#include "flow/defaults.hpp"
 #include "flow/metrics.hpp"
 #include "flow/outbox.hpp"
 #include "flow/task.hpp"
@@ -16,11 +17,8 @@ namespace flow {
 
 /// Channel settings shared by all channels of a job.
 struct channel_options {
-  /// Records per batch: a batch is closed when it holds this many. (256
-  /// looked better for the latency tail in short A/B runs but lost in a
-  /// full benchmark run: more CPU per record, no shorter tail;
-  /// bench/RESULTS.md.)
-  size_t batch_size = 1024;
+  /// Records per batch: a batch is closed when it holds this many.
+  size_t batch_size = default_batch_size;
   /// Credit window per channel, in batches.
   uint32_t credit_window = 8;
   /// Credit is returned in groups of this many batches while input is
@@ -38,7 +36,8 @@ struct channel_options {
   std::chrono::nanoseconds idle_timeout{0};
   /// Sources emit a generated watermark at most this often (zero: after
   /// every poll in which it advanced).
-  std::chrono::nanoseconds watermark_interval = std::chrono::milliseconds(200);
+  std::chrono::nanoseconds watermark_interval =
+      std::chrono::milliseconds(default_watermark_interval_ms);
 };
 
 /// The state of one subtask at a checkpoint: taken when barrier `id` had

@@ -2,6 +2,7 @@
 
 #include "flow/batch.hpp"
 #include "flow/byte_chain.hpp"
+#include "flow/defaults.hpp"
 #include "flow/ids.hpp"
 #include "flow/metrics.hpp"
 #include "flow/on_error.hpp"
@@ -26,14 +27,14 @@ struct task_setup {
   std::string operator_name;
   uint32_t subtask_index = 0;
   uint32_t parallelism = 1;
-  size_t batch_size = 1024;
+  size_t batch_size = default_batch_size;
   std::vector<out_edge_layout> outputs;
   outbox* out = nullptr;
   /// The node's configuration (never null inside a job).
   const settings_map* settings = nullptr;
   /// Number of key groups (flow.max-parallelism): keyed state is kept per
   /// key group, key_group_of(hash, max_parallelism).
-  uint32_t max_parallelism = 128;
+  uint32_t max_parallelism = default_max_parallelism;
   /// The subtask's counters (set by subtask_core; never null inside a
   /// job): connectors publish their gauges in metrics->connector.
   subtask_metrics* metrics = nullptr;
@@ -44,7 +45,7 @@ struct task_setup {
   int64_t idle_timeout = 0;
   /// flow.watermark-interval in ms: a source emits a generated watermark at
   /// most this often (0: after every poll in which it advanced).
-  int64_t watermark_interval = 200;
+  int64_t watermark_interval = default_watermark_interval_ms;
   /// Runs the connectors' blocking work off the subtask's thread (null:
   /// none, such work runs inline; see blocking_executor).
   blocking_executor* executor = nullptr;

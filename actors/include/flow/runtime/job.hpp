@@ -68,7 +68,8 @@ struct job_result {
 /// (or as it first started, if none completed) under
 /// checkpoint::restart_strategy (flow.restart-*); the result is that of the
 /// last run, with the checkpoints and restarts of all. Throws
-/// std::invalid_argument if the topology cannot be planned,
+/// std::invalid_argument if the topology cannot be planned, config_failure
+/// if an operator's parallelism exceeds flow.max-parallelism,
 /// checkpoint::incompatible_checkpoint if the checkpoint to restore does
 /// not fit it. `view`, if given, is kept up to date for the HTTP endpoints
 /// (plan, counters, status).
