@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bad input to a running job's HTTP endpoints: malformed requests, unknown
 # paths, wrong methods, huge headers and 1000 concurrent connections get
-# clear 4xx (or 200) answers, and the job is not disturbed: it is still
+# clear 4xx (or 200) answers, and the job survives them: it is still
 # alive and ready, and its source is still making progress. (How fast it
 # goes meanwhile is for the benchmarks: a test beside a CPU hog cannot
 # tell.)
@@ -101,11 +101,11 @@ assert answered == n
 PY
 kill -0 "$PID_job" 2>/dev/null || fail "the job died"
 wait_http "$url/readyz" 30
-# Not disturbed: the source's count grows past what it was before the
+# Survived: the source's count grows past what it was before the
 # storm, and then again.
 after=$(source_total_above "$before" 30) ||
   fail "the source made no progress since the bad input began (count $before)"
 later=$(source_total_above "$after" 30) ||
   fail "the source made no progress after the bad input (count $after)"
 echo "source records: $before before the bad input, $after after it, $later later"
-echo "PASS: bad input answered 4xx, 1000 concurrent connections answered, job undisturbed"
+echo "PASS: bad input answered 4xx, 1000 concurrent connections answered, job alive, ready and progressing"
