@@ -457,6 +457,23 @@ void check_generated(const std::string& path, const std::string& begin,
                    << generated);
 }
 
+/// The rows of `keys` (space-separated), in that order, as the schema's
+/// table of their group has them, under its header.
+std::string rows_of(const std::string& keys) {
+  auto& schema = flow::option_schema::global();
+  std::istringstream in(keys);
+  std::string out;
+  for (std::string key; in >> key;) {
+    auto table = schema.markdown_table(key.substr(0, key.find('.')));
+    if (out.empty())
+      out = table.substr(0, table.find('\n', table.find('\n') + 1) + 1);
+    auto row = table.find("| `" + key + "` |");
+    BOOST_REQUIRE_MESSAGE(row != std::string::npos, key << " is no option");
+    out += table.substr(row, table.find('\n', row) + 1 - row);
+  }
+  return out;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(option_docs)
@@ -481,10 +498,22 @@ BOOST_AUTO_TEST_CASE(defaults_file_is_generated_from_the_schema) {
 
 BOOST_AUTO_TEST_CASE(readme_tables_are_generated_from_the_schema) {
   auto& schema = flow::option_schema::global();
+  auto readme = std::string(FLOW_SOURCE_DIR) + "/README.md";
   for (auto group : {"flow", "cluster"})
-    check_generated(std::string(FLOW_SOURCE_DIR) + "/README.md",
-                    std::string("<!-- options ") + group + " -->\n",
+    check_generated(readme, std::string("<!-- options ") + group + " -->\n",
                     "<!-- end options -->", schema.markdown_table(group));
+  // Tables of a few options beside the text about them:
+  // <!-- options-of KEY KEY ... -->.
+  const std::string marker = "<!-- options-of ";
+  auto text = read_file(readme);
+  for (auto at = text.find(marker); at != std::string::npos;
+       at = text.find(marker, at + 1)) {
+    auto keys = text.substr(at + marker.size(),
+                            text.find(" -->", at) - at - marker.size());
+    check_generated(readme, marker + keys + " -->\n", "<!-- end options -->",
+                    rows_of(keys));
+    text = read_file(readme); // it may have been updated
+  }
 #ifdef FLOW_TEST_KAFKA
   check_generated(std::string(FLOW_SOURCE_DIR) + "/connectors/kafka/README.md",
                   "<!-- options kafka -->\n", "<!-- end options -->",
