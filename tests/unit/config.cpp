@@ -502,12 +502,13 @@ BOOST_AUTO_TEST_CASE(readme_tables_are_generated_from_the_schema) {
   for (auto group : {"flow", "cluster"})
     check_generated(readme, std::string("<!-- options ") + group + " -->\n",
                     "<!-- end options -->", schema.markdown_table(group));
-  // Tables of a few options beside the text about them:
+  // Tables of a few options beside the text about them: a line
   // <!-- options-of KEY KEY ... -->.
   const std::string marker = "<!-- options-of ";
   auto text = read_file(readme);
-  for (auto at = text.find(marker); at != std::string::npos;
-       at = text.find(marker, at + 1)) {
+  for (auto line = text.find("\n" + marker); line != std::string::npos;
+       line = text.find("\n" + marker, line + 1)) {
+    auto at = line + 1;
     auto keys = text.substr(at + marker.size(),
                             text.find(" -->", at) - at - marker.size());
     check_generated(readme, marker + keys + " -->\n", "<!-- end options -->",
