@@ -1,6 +1,10 @@
 // Failures surface as job failures naming operator and cause, in bounded
 // time: broker down at start, unknown topic, a record the broker refuses.
+// A client's close, which can wait for a dead cluster, happens off the
+// subtask's thread.
 #include "fixture.hpp"
+
+#include "../unit/checkpoint/held_epochs.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -147,13 +151,7 @@ BOOST_AUTO_TEST_CASE(connectors_release_their_clients_on_the_executor) {
 
   auto source_fn = source<int64_t>(topic).make(ctx);
   source_fn->open(ctx);
-  struct nothing final : flow::transport {
-    void send_batch(size_t, flow::batch_ptr) override {}
-    void send_end_of_stream(size_t) override {}
-    void send_watermark(size_t, int64_t) override {}
-    void send_idle(size_t, bool) override {}
-    void send_credit(size_t, uint32_t) override {}
-  } tr;
+  flow::test::silent_transport tr;
   flow::subtask_metrics m;
   flow::outbox box{1, 8, tr, m};
   flow::router<int64_t> r{
