@@ -419,6 +419,42 @@ BOOST_AUTO_TEST_CASE(defaults_file_lists_every_option_with_its_default) {
                                                  "option");
 }
 
+BOOST_AUTO_TEST_CASE(example_configs_set_only_what_differs_from_the_default) {
+  // The examples' config files set an option only where the example needs
+  // another value than the default: a default written there as a literal
+  // would silently stop being one when the default changes. (Read line by
+  // line: node_config would refuse the examples' own options, which only
+  // their programs declare.)
+  auto& schema = flow::option_schema::global();
+  for (auto file :
+       {"enrich.conf", "wordcount.conf", "ysb.conf", "cluster/coordinator.conf",
+        "cluster/worker-1.conf", "cluster/worker-2.conf"}) {
+    std::ifstream in{std::string(FLOW_SOURCE_DIR) + "/conf/" + file};
+    BOOST_REQUIRE_MESSAGE(in, file);
+    std::string group, line;
+    int options_set = 0;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == ';') continue;
+      if (line[0] == '[') {
+        group = line.substr(1, line.find(']') - 1);
+        continue;
+      }
+      auto eq = line.find(" = ");
+      BOOST_REQUIRE_MESSAGE(eq != std::string::npos, file << ": " << line);
+      auto value = line.substr(eq + 3);
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+        value = value.substr(1, value.size() - 2);
+      auto spec = schema.find(group + "." + line.substr(0, eq));
+      if (!spec || !spec->default_text) continue; // the example's own
+      ++options_set;
+      BOOST_CHECK_MESSAGE(value != *spec->default_text,
+                          "conf/" << file << " sets " << spec->key
+                                  << " to its default, " << value);
+    }
+    BOOST_TEST_MESSAGE(file << ": " << options_set << " options set");
+  }
+}
+
 namespace {
 
 std::string read_file(const std::string& path) {
