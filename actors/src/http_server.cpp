@@ -45,11 +45,23 @@ void json_reply(httplib::Response& res, const nlohmann::json& body) {
   res.set_content(body.dump(), "application/json");
 }
 
+/// cpp-httplib 0.11, a compiled library here, listens with a backlog of 5
+/// (CPPHTTPLIB_LISTEN_BACKLOG, fixed when the library was built): a burst
+/// of connections, like a page's requests or several scrapers at once,
+/// beyond that waited for their clients' SYN retries, seconds each.
+/// listen() again on the bound socket sets the backlog (Linux).
+class server_with_backlog : public httplib::Server {
+public:
+  bool set_listen_backlog(int backlog) {
+    return ::listen(svr_sock_, backlog) == 0;
+  }
+};
+
 } // namespace
 
 struct http_server::impl {
   observe::job_view& view;
-  httplib::Server server;
+  server_with_backlog server;
   uint16_t port = 0;
   std::thread listener;
   std::thread sampler;
@@ -164,6 +176,11 @@ http_server::http_server(observe::job_view& view, const std::string& host,
                      "an address of this host to listen on (" + why + ")"}};
   }
   impl_->port = static_cast<uint16_t>(bound);
+  if (!impl_->server.set_listen_backlog(listen_backlog))
+    logger("flow/http")
+        ->warn("HTTP endpoints: listen backlog stays at "
+               "cpp-httplib's 5 ({})",
+               std::strerror(errno));
   // The first snapshot exists before the first request is served.
   view.sample(now_ms(), observe::sample_process());
   impl_->sampler = std::thread(

@@ -33,6 +33,9 @@ class http_server {
 public:
   /// Pool threads serving connections (one connection each at a time).
   static constexpr int threads = 8;
+  /// Connections the kernel queues for the pool before it refuses more
+  /// (the listen backlog; the kernel caps it at net.core.somaxconn).
+  static constexpr int listen_backlog = 1024;
 
   /// Listens on `host`:`port` (0: any free port, see port()); the port is
   /// bound exclusively (no SO_REUSEPORT: a second process on the same port
