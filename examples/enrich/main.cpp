@@ -16,7 +16,7 @@
 // enrich job, then prints a sample and the counts of what this run wrote.
 // On the embedded cluster (kafka.bootstrap = "embedded", as
 // conf/enrich.conf says) all of this happens inside the process:
-//   build/examples/enrich --config-file=conf/enrich.conf
+//   build/examples/enrich/enrich --config-file=conf/enrich.conf
 // The topics are options (enrich.*-topic); --enrich.feed=false skips the
 // feed and joins what the topics already hold.
 #include "flow/examples/enrich.pb.h"
