@@ -1,6 +1,8 @@
 #include "flow/runtime/job_checkpoints.hpp"
 
+#include "flow/exceptions.hpp"
 #include "flow/log.hpp"
+#include "flow/option.hpp"
 #include "flow/runtime/messages.hpp"
 
 #include <caf/all.hpp>
@@ -22,6 +24,14 @@ std::optional<restored_job> load_restore(const checkpoint::options& opts,
                                          const checkpoint::store* store,
                                          const physical_plan& plan) {
   auto log = logger("flow/checkpoint");
+  if (store)
+    if (auto err = store->prepare())
+      throw config_failure(config_error{
+          "flow.checkpoint-dir", store->root().string(),
+          "a directory this process can list and write; " +
+              (err->path == store->root().string() ? err->cause
+                                                   : err->message())}
+                               .message());
   if (opts.restore == "none") return std::nullopt;
   std::optional<checkpoint::completed_checkpoint> cp;
   if (opts.restore == "latest") {

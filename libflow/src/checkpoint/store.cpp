@@ -214,6 +214,22 @@ store::store(fs::path root, uint32_t retained, const file_writer& writer)
     throw std::invalid_argument("checkpoint store: retained must be >= 1");
 }
 
+std::optional<storage_error> store::prepare() const {
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  if (ec)
+    return storage_error{root_.string(), "cannot create it: " + ec.message()};
+  fs::directory_iterator listing{root_, ec};
+  if (ec)
+    return storage_error{root_.string(), "cannot list it: " + ec.message()};
+  auto probe = root_ / (".probe-" + std::to_string(::getpid()));
+  if (auto err = writer_.write(probe, std::string_view{})) return err;
+  fs::remove(probe, ec);
+  if (ec)
+    return storage_error{probe.string(), "cannot delete it: " + ec.message()};
+  return std::nullopt;
+}
+
 fs::path store::directory(checkpoint_id id, bool savepoint) const {
   return root_ /
          (std::string(savepoint ? savepoint_prefix : checkpoint_prefix) +

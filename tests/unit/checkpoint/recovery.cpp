@@ -504,6 +504,45 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_that_cannot_be_written_fails_alone) {
   BOOST_CHECK(store.latest()->id() == r.checkpoints.last_completed->id);
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_checkpoint_directory_that_cannot_be_used_fails_the_start) {
+  // Before: a directory that could not be listed looked empty (the job
+  // started fresh, its state lost) and one that could not be written
+  // failed each checkpoint while the job ran on. A symlink loop and a path
+  // below a file cannot be used whoever runs the test (root too).
+  temp_dir dir{"flow-unusable"};
+  fs::create_directories(dir.path);
+  auto loop = dir.path / "loop";
+  fs::create_directory_symlink(loop, loop);
+  auto file = dir.path / "file";
+  { std::ofstream{file} << "not a directory"; }
+  for (auto& unusable : {loop, file / "checkpoints"}) {
+    for (auto restore : {"latest", "none"}) {
+      collector<std::pair<uint64_t, int64_t>> out;
+      auto o = checkpointing(unusable, std::chrono::milliseconds(30));
+      o.checkpoints.restore = restore;
+      BOOST_CHECK_EXCEPTION(
+          runtime::execute(counting_job(100, 3, 0.01, out), o), config_failure,
+          [&](const config_failure& e) {
+            BOOST_TEST_MESSAGE(e.what());
+            return std::string(e.what()).find("flow.checkpoint-dir = " +
+                                              unusable.string()) !=
+                   std::string::npos;
+          });
+      BOOST_CHECK_EQUAL(out.size(), 0u);
+    }
+  }
+  // A usable one is created, and the probe leaves nothing behind.
+  auto fresh = dir.path / "a" / "b";
+  collector<std::pair<uint64_t, int64_t>> out;
+  auto r = runtime::execute(counting_job(100, 3, 0.01, out),
+                            checkpointing(fresh, std::chrono::hours(1)));
+  BOOST_REQUIRE_MESSAGE(r.ok, r.error);
+  for (auto& e : fs::directory_iterator(fresh))
+    BOOST_CHECK_MESSAGE(e.path().filename().string().rfind(".probe", 0) != 0,
+                        e.path() << " left behind");
+}
+
 BOOST_AUTO_TEST_CASE(a_job_that_keeps_failing_gives_up_after_its_attempts) {
   collector<std::pair<uint64_t, int64_t>> out;
   // Without checkpoints (none can complete between the failures and start

@@ -83,6 +83,13 @@ public:
 
   const std::filesystem::path& root() const noexcept { return root_; }
 
+  /// Creates the root if missing and checks that it can be listed and
+  /// written (a probe file, written and removed). A job calls it before it
+  /// looks for a checkpoint to restore: a directory it cannot list would
+  /// otherwise look empty (the job would start fresh, its state lost), and
+  /// one it cannot write would fail every checkpoint while the job ran on.
+  std::optional<storage_error> prepare() const;
+
   /// Directory of checkpoint (or savepoint) `id`.
   std::filesystem::path directory(checkpoint_id id, bool savepoint) const;
 
