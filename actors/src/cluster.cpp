@@ -105,6 +105,20 @@ caf::expected<uint16_t> publish(caf::actor_system& sys, const caf::actor& a,
   return sys.middleman().publish(a, port, co.host.c_str(), true);
 }
 
+/// A node that cannot listen ends as one with a taken flow.http-port
+/// does: exit 2, naming the keys to change. (CAF's error does not say
+/// whether the port is taken or cluster.host is no address of this
+/// machine.)
+int cannot_listen(caf::actor_system& sys, const cluster_options& co,
+                  const std::string& port_key, uint16_t port,
+                  const caf::error& why) {
+  config_error error{port_key, std::to_string(port),
+                     "a port free on cluster.host = " + co.host +
+                         ", an address of this host (" + sys.render(why) + ")"};
+  logger("flow/cluster")->error("{}", error.message());
+  return exit_bad_config;
+}
+
 caf::expected<caf::actor> connect(caf::actor_system& sys,
                                   const cluster_options& co) {
   if (co.tls)
@@ -272,10 +286,8 @@ int run_worker(const topology& t, node_config& cfg, const cluster_options& co,
   // Listening lets other workers connect to this one directly.
   auto port = publish(sys, agent_actor, co, co.port);
   if (!port) {
-    log->error("cannot listen on {}:{}: {}", co.host, co.port,
-               sys.render(port.error()));
     kill_local();
-    return exit_job_failed;
+    return cannot_listen(sys, co, "cluster.port", co.port, port.error());
   }
   auto name = co.name.empty()
                   ? "worker@" + co.host + ":" + std::to_string(*port)
@@ -423,13 +435,12 @@ int run_coordinator(const topology& t, node_config& cfg,
   prepare_system_config(cfg, co);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-  auto port = publish(sys, caf::actor_cast<caf::actor>(self), co,
-                      co.port == 0 ? co.coordinator_port : co.port);
-  if (!port) {
-    log->error("cannot listen on {}:{}: {}", co.host, co.coordinator_port,
-               sys.render(port.error()));
-    return exit_job_failed;
-  }
+  auto listen_port = co.port == 0 ? co.coordinator_port : co.port;
+  auto port = publish(sys, caf::actor_cast<caf::actor>(self), co, listen_port);
+  if (!port)
+    return cannot_listen(
+        sys, co, co.port == 0 ? "cluster.coordinator-port" : "cluster.port",
+        listen_port, port.error());
   log->info("{}: listening on {}:{}{}, waiting for {} worker(s)", name, co.host,
             *port, co.tls ? " (TLS)" : "", co.workers);
   auto fingerprint = t.fingerprint();

@@ -34,6 +34,17 @@ wait_exit "$PID_third" 30
 [[ $RC == 2 ]] || fail "job on a port held by another program: exit $RC, expected 2"
 grep -q "flow.http-port = $other" "$WORK/third.err" || fail "no key in: $(cat "$WORK/third.err")"
 
+# Cluster nodes on a taken port end the same way, naming their key.
+start coordinator --cluster.role=coordinator --cluster.coordinator-port=$other --cluster.workers=1 --flow.http-port=0
+wait_exit "$PID_coordinator" 30
+[[ $RC == 2 ]] || fail "coordinator on a taken port: exit $RC, expected 2"
+grep -q "invalid config: cluster.coordinator-port = $other (expected a port free on cluster.host = 127.0.0.1" "$WORK/coordinator.err" ||
+  fail "no key in: $(cat "$WORK/coordinator.err")"
+start worker --cluster.role=worker --cluster.port=$other --cluster.slots=1 --flow.http-port=0
+wait_exit "$PID_worker" 30
+[[ $RC == 2 ]] || fail "worker on a taken port: exit $RC, expected 2"
+grep -q "invalid config: cluster.port = $other" "$WORK/worker.err" || fail "no key in: $(cat "$WORK/worker.err")"
+
 # flow.http-port=0: no endpoints, no listening socket at all.
 FLOW_TEST_RECORDS=0 FLOW_TEST_RATE=1000 start off --flow.http-port=0 --flow.status-interval=0s
 wait_for_log "$WORK/off.err" "subtasks" 30
@@ -42,4 +53,4 @@ kill -0 "$PID_off" || fail "the job with flow.http-port=0 died: $(cat "$WORK/off
 n=$(listening "$PID_off")
 [[ $n == 0 ]] || fail "flow.http-port=0 but the process listens on $n socket(s): $(ss -Hltnp | grep "pid=$PID_off,")"
 grep -q "serving /metrics" "$WORK/off.err" && fail "flow.http-port=0 logged an HTTP endpoint"
-echo "PASS: a taken flow.http-port exits 2 naming the key (libflow or other listener); flow.http-port=0 listens nowhere"
+echo "PASS: a taken flow.http-port, cluster.coordinator-port or cluster.port exits 2 naming the key; flow.http-port=0 listens nowhere"
