@@ -1,3 +1,4 @@
+#include "flow/exceptions.hpp"
 #include "flow/kafka/embedded_cluster.hpp"
 #include "flow/log.hpp"
 #include "rdkafka.hpp"
@@ -119,9 +120,13 @@ handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf) {
   std::array<char, 512> err{};
   // rd_kafka_new takes ownership of conf only on success.
   handle_ptr h{rd_kafka_new(type, conf.get(), err.data(), err.size())};
+  // What librdkafka refuses only here (a CA file it cannot load, a SASL
+  // mechanism it lacks) comes from kafka.properties: exit 2, no restart.
   if (!h)
-    throw kafka_error{errc::bad_config,
-                      std::string("cannot create client: ") + err.data()};
+    throw config_failure(
+        std::string("invalid config: kafka.properties: librdkafka cannot "
+                    "create a client with them (") +
+        err.data() + ")");
   conf.release();
   return h;
 }
