@@ -9,6 +9,7 @@
 #include "flow/kafka/epoch_log.hpp"
 #include "flow/kafka/exactly_once_writer.hpp"
 
+#include "flow/exceptions.hpp"
 #include "flow/log.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -258,6 +259,22 @@ BOOST_AUTO_TEST_CASE(
     BOOST_CHECK(what.find("last completed marker 7") != std::string::npos);
     BOOST_CHECK(what.find("hanging") != std::string::npos);
   }
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_transaction_timeout_above_the_brokers_limit_is_bad_config) {
+  // The broker's transaction.max.timeout.ms is 15 min by default; only it
+  // knows its limit, so the option cannot check it at load.
+  auto out = make_topic("eos-long-timeout", 1);
+  auto id = exactly_once_writer::transactional_id(unique("long"), out, 0);
+  BOOST_CHECK_EXCEPTION(
+      (topic_producer{settings, out, 1, {id, 3600000}}), flow::config_failure,
+      [](const flow::config_failure& e) {
+        BOOST_TEST_MESSAGE(e.what());
+        return std::string(e.what()).find("kafka.transaction-timeout-ms = "
+                                          "3600000 (expected at most") !=
+               std::string::npos;
+      });
 }
 
 BOOST_AUTO_TEST_CASE(a_topic_with_one_replica_is_warned_about_once) {

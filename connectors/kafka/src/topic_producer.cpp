@@ -1,5 +1,6 @@
 #include "flow/kafka/topic_producer.hpp"
 
+#include "flow/exceptions.hpp"
 #include "flow/fault.hpp"
 #include "flow/kafka/embedded_cluster.hpp"
 #include "flow/log.hpp"
@@ -100,6 +101,13 @@ topic_producer::topic_producer(const client_settings& s, std::string topic,
   auto timeout = static_cast<int>(std::max(s.timeout_ms, txn.timeout_ms));
   detail::error_ptr err{
       rd_kafka_init_transactions(impl_->handle.get(), timeout)};
+  if (err && rd_kafka_error_code(err.get()) ==
+                 RD_KAFKA_RESP_ERR_INVALID_TRANSACTION_TIMEOUT)
+    throw config_failure(
+        "invalid config: kafka.transaction-timeout-ms = " +
+        std::to_string(txn.timeout_ms) +
+        " (expected at most the broker's transaction.max.timeout.ms: " +
+        rd_kafka_error_string(err.get()) + ")");
   if (err)
     throw detail::make_error(err.get(), "init_transactions of " + txn.id);
 }
