@@ -170,6 +170,36 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   if (!other_done) other_job.wait();
 }
 
+BOOST_AUTO_TEST_CASE(a_broker_gone_longer_than_the_delivery_timeout_fails_the_job) {
+  // Records the broker never acknowledges are not dropped: once
+  // kafka.delivery-timeout-ms has passed, the job fails naming them.
+  auto topic = unique("gone-broker-out");
+  std::atomic<uint64_t> emitted{0};
+  flow::topology t{"gone"};
+  t.source(flow::generator(
+               flow::unbounded,
+               [&emitted](uint64_t i) {
+                 emitted.fetch_add(1, std::memory_order_relaxed);
+                 return std::to_string(i);
+               },
+               "numbers", 20000))
+      .sink(sink<std::string>(topic));
+  auto opts = options(1, {{"kafka.bootstrap", "embedded"},
+                          {"kafka.delivery-timeout-ms", "3000"}});
+  std::atomic<bool> stop{false};
+  one_thread_system node;
+  auto job = start(node.sys, t, opts, &stop);
+  for (int i = 0; i < 300 && emitted.load() < 20000; ++i)
+    std::this_thread::sleep_for(100ms);
+  BOOST_REQUIRE_GE(emitted.load(), 20000u);
+  broker_down down; // for good
+  auto res = job.get();
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find("delivery_failed") != std::string::npos,
+             res.error);
+  BOOST_TEST(res.error.find(topic) != std::string::npos, res.error);
+}
+
 BOOST_AUTO_TEST_CASE(
     source_opening_on_a_dead_broker_does_not_stall_another_job) {
   one_thread_system node;
