@@ -151,6 +151,26 @@ BOOST_AUTO_TEST_CASE(a_5_mb_undecodable_record_goes_whole_to_the_dlq) {
   BOOST_TEST(!dlq[0].header_value(dlq_truncated_header));
 }
 
+BOOST_AUTO_TEST_CASE(a_dead_letter_the_topic_refuses_fails_the_job) {
+  // in.dlq made beforehand with the broker's default record limit (1 MB):
+  // the 2 MiB dead letter cannot be written there, and is not dropped.
+  auto in = unique("dlq-refused-in");
+  adm.create_topic(in, 1, -1, {{"max.message.bytes", "10485760"}});
+  adm.create_topic(in + ".dlq", 1);
+  auto out = make_topic("dlq-refused-out", 1);
+  std::vector<producer_record> rs(3);
+  rs[0].value = "1";
+  rs[1].value = std::string(2 << 20, 'x');
+  rs[2].value = "3";
+  produce(in, rs, 10 << 20);
+  flow::topology t{"dlq-refused"};
+  t.source(source<int64_t>(in)).sink(sink<int64_t>(out));
+  auto res = flow::runtime::execute(t, options(1));
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find(in + ".dlq") != std::string::npos, res.error);
+  BOOST_TEST(read_all(in + ".dlq").empty());
+}
+
 // kafka.delivery = exactly-once: a subtask's dead-letter producer is
 // transactional, so a newer instance of the same subtask fences an older
 // one (a zombie): what the zombie had not committed is aborted, never
