@@ -329,6 +329,11 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
       self->send_exit(a, caf::exit_reason::kill);
   for (auto& a : actors)
     self->demonitor(a);
+  if (checkpoints && !failed &&
+      !checkpoints->stop_savepoint_failure().empty()) {
+    failed = true;
+    result.error = checkpoints->stop_savepoint_failure();
+  }
   result.ok = !failed;
   if (view)
     view->set_status(failed ? observe::job_status::failed

@@ -262,9 +262,12 @@ void job_checkpoints::aborted(const checkpoint::trigger& t,
                               cause});
   if (stop_savepoint_ && t.id == *stop_savepoint_ && stop_pending_) {
     stop_pending_ = false;
+    stop_savepoint_failure_ = "stop savepoint " + std::to_string(t.id.value()) +
+                              " failed (" + cause +
+                              "): the job stopped without it";
     logger("flow/checkpoint")
-        ->warn("stop savepoint {} failed: the job stops without it",
-               t.id.value());
+        ->error("stop savepoint {} failed: the job stops without it",
+                t.id.value());
     stop_sources();
   }
   for (size_t i = 0; i < actors_.size(); ++i)

@@ -170,7 +170,8 @@ const option<bool> savepoint_on_stop{
     "On a stop request (SIGTERM, SIGINT) the sources stop at a savepoint "
     "barrier; the job drains, writes <flow.checkpoint-dir>/savepoint-<id> "
     "(never deleted by retention; --flow.restore=that directory resumes "
-    "it) and exits 0."};
+    "it) and exits 0; if the savepoint cannot be written the job still "
+    "stops, and exits 1."};
 
 const option<std::string> state_backend_kind{
     "flow.state-backend", defaults.state.backend,

@@ -170,7 +170,8 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   if (!other_done) other_job.wait();
 }
 
-BOOST_AUTO_TEST_CASE(a_broker_gone_longer_than_the_delivery_timeout_fails_the_job) {
+BOOST_AUTO_TEST_CASE(
+    a_broker_gone_longer_than_the_delivery_timeout_fails_the_job) {
   // Records the broker never acknowledges are not dropped: once
   // kafka.delivery-timeout-ms has passed, the job fails naming them.
   auto topic = unique("gone-broker-out");
@@ -195,8 +196,7 @@ BOOST_AUTO_TEST_CASE(a_broker_gone_longer_than_the_delivery_timeout_fails_the_jo
   broker_down down; // for good
   auto res = job.get();
   BOOST_TEST(!res.ok);
-  BOOST_TEST(res.error.find("delivery_failed") != std::string::npos,
-             res.error);
+  BOOST_TEST(res.error.find("delivery_failed") != std::string::npos, res.error);
   BOOST_TEST(res.error.find(topic) != std::string::npos, res.error);
 }
 

@@ -468,6 +468,33 @@ BOOST_AUTO_TEST_CASE(stop_with_savepoint_then_resume_it_exactly) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_stop_savepoint_that_cannot_be_written_fails_the_run) {
+  // Files where the savepoints must go: the stop's savepoint cannot be
+  // committed. The job still stops, but not as if it had one.
+  temp_dir dir{"flow-no-savepoint"};
+  fs::create_directories(dir.path);
+  for (int id = 1; id <= 10; ++id)
+    std::ofstream{dir.path / ("savepoint-" + std::to_string(id))} << "taken";
+  collector<std::pair<uint64_t, int64_t>> out;
+  auto o = checkpointing(dir.path, std::chrono::milliseconds(0));
+  o.checkpoints.savepoint_on_stop = true;
+  std::atomic<bool> stop{false};
+  std::thread stopper{[&] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (out.size() == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    stop = true;
+  }};
+  auto r = runtime::execute(counting_job(100000, 7, 20.0, out), o, &stop);
+  stopper.join();
+  BOOST_TEST_MESSAGE(r.error);
+  BOOST_CHECK(!r.ok);
+  BOOST_CHECK_EQUAL(r.restarts, 0u);
+  BOOST_CHECK_NE(r.error.find("stop savepoint"), std::string::npos);
+  BOOST_CHECK_NE(r.error.find("the job stopped without it"), std::string::npos);
+  BOOST_CHECK_EQUAL(runtime::report("keyed-count", r), exit_job_failed);
+}
+
 BOOST_AUTO_TEST_CASE(a_checkpoint_that_cannot_be_written_fails_alone) {
   // A file where checkpoint 2's directory must go: its parts cannot be
   // written whoever runs the test (root too, unlike a read-only mode).

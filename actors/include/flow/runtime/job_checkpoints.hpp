@@ -94,8 +94,15 @@ public:
   /// savepoint whose barrier the sources inject and then stop. False (and
   /// nothing done) if no checkpoint can be taken any more (a subtask has
   /// finished): the caller stops the sources itself. If the savepoint
-  /// fails, the sources are told to stop anyway.
+  /// fails, the sources are told to stop anyway, and the run fails
+  /// (stop_savepoint_failure()): what was asked for does not exist.
   bool stop_with_savepoint();
+
+  /// Why the savepoint of stop_with_savepoint() failed; empty if it did
+  /// not.
+  const std::string& stop_savepoint_failure() const noexcept {
+    return stop_savepoint_failure_;
+  }
 
   /// The savepoint of stop_with_savepoint() is neither complete nor
   /// aborted yet: the job must wait for it, even with every subtask
@@ -121,6 +128,7 @@ private:
   std::vector<bool> finished_;
   bool stopped_ = false;
   bool stop_pending_ = false;
+  std::string stop_savepoint_failure_;
   std::optional<checkpoint_id> stop_savepoint_;
   /// Subtasks whose output ended (on_ended).
   std::vector<bool> ended_;
