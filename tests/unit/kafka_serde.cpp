@@ -169,4 +169,33 @@ BOOST_AUTO_TEST_CASE(headers_are_parsed_on_first_use_only) {
   BOOST_CHECK(record_view{}.headers.empty());
 }
 
+BOOST_AUTO_TEST_CASE(keyed_records_without_a_usable_key_are_undecodable) {
+  // A keyed or changelog source's record without a key, or with one that
+  // does not decode, is a deserialize_error: the source dead-letters it
+  // like an undecodable value (kafka_dead_letter) instead of failing.
+  record_view keyless;
+  keyless.value = "1";
+  BOOST_CHECK_THROW(
+      (default_deserializer<std::pair<std::string, int64_t>>{}(keyless)),
+      deserialize_error);
+  BOOST_CHECK_THROW(
+      (default_deserializer<flow::changelog_entry<std::string, int64_t>>{}(
+          keyless)),
+      deserialize_error);
+  record_view bad_key = keyless;
+  bad_key.key = "x";
+  BOOST_CHECK_THROW(
+      (default_deserializer<std::pair<int64_t, int64_t>>{}(bad_key)),
+      deserialize_error);
+  BOOST_CHECK_THROW(
+      (default_deserializer<flow::changelog_entry<int64_t, int64_t>>{}(
+          bad_key)),
+      deserialize_error);
+  record_view good = keyless;
+  good.key = "7";
+  auto kv = default_deserializer<std::pair<int64_t, int64_t>>{}(good);
+  BOOST_CHECK_EQUAL(kv.first, 7);
+  BOOST_CHECK_EQUAL(kv.second, 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
