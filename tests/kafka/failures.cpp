@@ -8,7 +8,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "flow/collection.hpp"
 #include "flow/kafka/dead_letter_queue.hpp"
+#include "flow/kafka/embedded_cluster.hpp"
 #include "flow/outbox.hpp"
 #include "flow/router.hpp"
 
@@ -70,6 +72,25 @@ BOOST_AUTO_TEST_CASE(unknown_topic_fails_clearly) {
   BOOST_TEST(!res.ok);
   BOOST_TEST(res.error.find("unknown_topic") != std::string::npos, res.error);
   BOOST_TEST(res.error.find(missing) != std::string::npos, res.error);
+}
+
+BOOST_AUTO_TEST_CASE(a_topic_the_cluster_refuses_is_not_called_missing) {
+  // TOPIC_AUTHORIZATION_FAILED (ACLs deny the client), made by the
+  // embedded cluster: the job fails saying so, not "does not exist".
+  auto refused = unique("refused");
+  embedded_cluster::instance().ensure_topic(refused, 1);
+  embedded_cluster::instance().refuse_topic(refused, true);
+  flow::topology t{"refused"};
+  t.source(source<std::string>(refused))
+      .sink(flow::collector<std::string>{}.sink());
+  auto res =
+      flow::runtime::execute(t, options(1, {{"kafka.bootstrap", "embedded"},
+                                            {"kafka.timeout-ms", "5000"}}));
+  embedded_cluster::instance().refuse_topic(refused, false);
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find("not_authorized") != std::string::npos, res.error);
+  BOOST_TEST(res.error.find(refused) != std::string::npos, res.error);
+  BOOST_TEST(res.error.find("does not exist") == std::string::npos, res.error);
 }
 
 BOOST_AUTO_TEST_CASE(sink_to_a_missing_topic_fails_and_does_not_create_it) {

@@ -62,4 +62,11 @@ void embedded_cluster::set_available(bool up) {
     throw detail::make_error(err, "embedded cluster: broker up/down");
 }
 
+void embedded_cluster::refuse_topic(const std::string& topic, bool refused) {
+  rd_kafka_mock_topic_set_error(
+      impl_->cluster.get(), topic.c_str(),
+      refused ? RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+              : RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
 } // namespace flow::kafka

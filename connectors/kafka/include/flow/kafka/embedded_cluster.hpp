@@ -42,6 +42,12 @@ public:
   /// never call it.
   void set_available(bool up);
 
+  /// Makes the broker answer requests for `topic`'s metadata with
+  /// TOPIC_AUTHORIZATION_FAILED, as a broker whose ACLs deny the client
+  /// would (`refused` false: answers again). For tests; the connectors
+  /// never call it.
+  void refuse_topic(const std::string& topic, bool refused);
+
 private:
   embedded_cluster();
   struct impl;
