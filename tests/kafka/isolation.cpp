@@ -236,4 +236,30 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(res.error.find("within 20000 ms") != std::string::npos, res.error);
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_job_stopped_while_its_source_waits_lets_its_process_end) {
+  // The source waits up to 5 minutes for a cluster that is not there, and
+  // the job is stopped meanwhile (as by SIGTERM). The job ends at once;
+  // its actor system, which waits for every actor (the executor's that
+  // waits for the cluster too), ends within a slice of that wait instead
+  // of the whole of it.
+  auto opts = options(
+      1, {{"kafka.bootstrap", "127.0.0.1:1"}, {"kafka.timeout-ms", "300000"}});
+  auto node_done = std::async(std::launch::async, [opts] {
+    one_thread_system node;
+    flow::topology t{"stopped-while-opening"};
+    t.source(source<std::string>("anything"))
+        .sink(flow::collector<std::string>{}.sink());
+    std::atomic<bool> stop{false};
+    auto job = start(node.sys, t, opts, &stop);
+    std::this_thread::sleep_for(500ms); // it is opening now
+    stop = true;
+    return job.get();
+  });
+  BOOST_REQUIRE_MESSAGE(node_done.wait_for(100s) == std::future_status::ready,
+                        "the actor system still waits for the source");
+  auto res = node_done.get();
+  BOOST_TEST(res.ok, res.error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

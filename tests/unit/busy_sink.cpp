@@ -291,6 +291,30 @@ BOOST_AUTO_TEST_CASE(background_result_without_executor_runs_inline) {
   BOOST_TEST(*r.take() == 7);
 }
 
+BOOST_AUTO_TEST_CASE(work_knows_when_its_owner_has_let_go) {
+  manual_executor ex;
+  std::vector<bool> seen;
+  auto work = [&seen] {
+    seen.push_back(blocking_work_abandoned());
+    return 1;
+  };
+  background_result<int> kept, released, replaced;
+  kept.start(&ex, work);
+  {
+    background_result<int> gone;
+    gone.start(&ex, work);
+  }
+  released.start(&ex, work);
+  released.release_on(nullptr);
+  replaced.start(&ex, work);
+  replaced = background_result<int>{};
+  while (!ex.queued.empty())
+    ex.run_next();
+  BOOST_TEST(seen == std::vector<bool>({false, true, true, true}));
+  BOOST_TEST(kept.take() == 1);
+  BOOST_TEST(!blocking_work_abandoned()); // outside any work
+}
+
 BOOST_AUTO_TEST_CASE(work_outliving_its_owner_is_harmless) {
   manual_executor ex;
   {

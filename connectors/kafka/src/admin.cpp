@@ -28,8 +28,10 @@ struct admin::impl {
 
   /// Waits for the result event of an admin request on `q`.
   detail::event_ptr wait(rd_kafka_queue_t* q, const std::string& what) {
-    auto timeout = static_cast<int>(settings.timeout_ms);
-    detail::event_ptr ev{rd_kafka_queue_poll(q, timeout)};
+    auto ev = detail::wait_in_slices(
+        settings.timeout_ms,
+        [q](int ms) { return detail::event_ptr{rd_kafka_queue_poll(q, ms)}; },
+        [](const detail::event_ptr& e) { return !e; });
     if (!ev)
       throw kafka_error{errc::broker_unreachable,
                         what + ": no answer from " + bootstrap + " within " +

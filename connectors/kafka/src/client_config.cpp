@@ -137,10 +137,19 @@ namespace {
 metadata_ptr topic_metadata(rd_kafka_t* rk, const std::string& topic,
                             int64_t timeout_ms, const std::string& bootstrap) {
   topic_ptr t{rd_kafka_topic_new(rk, topic.c_str(), nullptr)};
-  const rd_kafka_metadata_t* raw = nullptr;
-  auto err =
-      rd_kafka_metadata(rk, 0, t.get(), &raw, static_cast<int>(timeout_ms));
-  metadata_ptr md{raw};
+  metadata_ptr md;
+  auto err = wait_in_slices(
+      timeout_ms,
+      [&](int ms) {
+        const rd_kafka_metadata_t* raw = nullptr;
+        auto e = rd_kafka_metadata(rk, 0, t.get(), &raw, ms);
+        md.reset(raw);
+        return e;
+      },
+      [](rd_kafka_resp_err_t e) {
+        auto code = to_errc(e);
+        return code == errc::timed_out || code == errc::broker_unreachable;
+      });
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     auto code = to_errc(err);
     if (code == errc::timed_out || code == errc::broker_unreachable)

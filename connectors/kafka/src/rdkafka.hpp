@@ -6,10 +6,14 @@
 #include "flow/kafka/error.hpp"
 #include "flow/kafka/options.hpp"
 
+#include "flow/blocking_executor.hpp"
+
 #include <librdkafka/rdkafka.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace flow::kafka::detail {
 
@@ -76,6 +80,39 @@ using event_ptr = std::unique_ptr<rd_kafka_event_t, event_deleter>;
 using error_ptr = std::unique_ptr<rd_kafka_error_t, error_deleter>;
 
 /// The connector's error code for a librdkafka error.
+/// Slices of wait_in_slices: the first, and the longest (how late a
+/// stopped job's process notices that nobody waits for its client any
+/// more). They double in between, so that an answer slower than a short
+/// slice (a request repeated each slice) still comes in time.
+constexpr int64_t first_wait_slice_ms = 250;
+constexpr int64_t longest_wait_slice_ms = 2000;
+
+/// Waits up to `timeout_ms` for a librdkafka call that itself waits:
+/// calls `attempt(ms)` (waiting up to ms) in slices until
+/// `pending(result)` is false, the time is up, or the work this runs in
+/// was abandoned (flow::blocking_work_abandoned: its job stopped); returns
+/// the last result. A call that comes back early while still pending is
+/// not repeated before its slice has passed.
+template <class Attempt, class Pending>
+auto wait_in_slices(int64_t timeout_ms, Attempt attempt, Pending pending) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (int64_t next = first_wait_slice_ms;;
+       next = std::min(2 * next, longest_wait_slice_ms)) {
+    auto slice_start = clock::now();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - slice_start)
+                    .count();
+    auto slice = std::max<int64_t>(1, std::min(left, next));
+    auto result = attempt(static_cast<int>(slice));
+    if (!pending(result) || clock::now() >= deadline ||
+        flow::blocking_work_abandoned())
+      return result;
+    std::this_thread::sleep_until(
+        std::min(deadline, slice_start + std::chrono::milliseconds(slice)));
+  }
+}
+
 errc to_errc(rd_kafka_resp_err_t e) noexcept;
 
 /// A kafka_error for `e`, with `context` and librdkafka's text.
