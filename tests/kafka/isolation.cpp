@@ -54,6 +54,29 @@ struct unrelated_job {
   flow::collector<uint64_t> out;
 };
 
+/// 20000 numbers per second, without end, counted in `emitted`, into the
+/// Kafka topic `topic`.
+flow::topology numbers_into(const std::string& name, const std::string& topic,
+                            std::atomic<uint64_t>& emitted) {
+  flow::topology t{name};
+  t.source(flow::generator(
+               flow::unbounded,
+               [&emitted](uint64_t i) {
+                 emitted.fetch_add(1, std::memory_order_relaxed);
+                 return std::to_string(i);
+               },
+               "numbers", 20000))
+      .sink(sink<std::string>(topic));
+  return t;
+}
+
+/// Waits (up to 30 s) until `emitted` reaches `n`.
+void await_emitted(const std::atomic<uint64_t>& emitted, uint64_t n) {
+  for (int i = 0; i < 300 && emitted.load() < n; ++i)
+    std::this_thread::sleep_for(100ms);
+  BOOST_REQUIRE_GE(emitted.load(), n);
+}
+
 /// Runs `job` on `sys` on another thread.
 std::future<flow::runtime::job_result>
 start(caf::actor_system& sys, const flow::topology& t,
@@ -82,16 +105,7 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   one_thread_system node;
   auto topic = unique("dead-broker-out");
   std::atomic<uint64_t> emitted{0};
-  flow::topology stuck{"stuck"};
-  stuck
-      .source(flow::generator(
-          flow::unbounded,
-          [&emitted](uint64_t i) {
-            emitted.fetch_add(1, std::memory_order_relaxed);
-            return std::to_string(i);
-          },
-          "numbers", 20000))
-      .sink(sink<std::string>(topic));
+  auto stuck = numbers_into("stuck", topic, emitted);
   // A small producer queue fills within a second once the broker is gone;
   // deliveries may take until the broker is back. (The embedded cluster
   // keeps about 5 MiB per partition: the rate keeps the topic far below.)
@@ -102,9 +116,7 @@ BOOST_AUTO_TEST_CASE(sink_stuck_on_a_dead_broker_does_not_stall_another_job) {
   opts.threads = 1;
   std::atomic<bool> stop{false};
   auto stuck_job = start(node.sys, stuck, opts, &stop);
-  for (int i = 0; i < 300 && emitted.load() < 20000; ++i)
-    std::this_thread::sleep_for(100ms);
-  BOOST_REQUIRE_GE(emitted.load(), 20000u);
+  await_emitted(emitted, 20000);
 
   std::optional<broker_down> down;
   down.emplace();
@@ -176,23 +188,13 @@ BOOST_AUTO_TEST_CASE(
   // kafka.delivery-timeout-ms has passed, the job fails naming them.
   auto topic = unique("gone-broker-out");
   std::atomic<uint64_t> emitted{0};
-  flow::topology t{"gone"};
-  t.source(flow::generator(
-               flow::unbounded,
-               [&emitted](uint64_t i) {
-                 emitted.fetch_add(1, std::memory_order_relaxed);
-                 return std::to_string(i);
-               },
-               "numbers", 20000))
-      .sink(sink<std::string>(topic));
+  auto t = numbers_into("gone", topic, emitted);
   auto opts = options(1, {{"kafka.bootstrap", "embedded"},
                           {"kafka.delivery-timeout-ms", "3000"}});
   std::atomic<bool> stop{false};
   one_thread_system node;
   auto job = start(node.sys, t, opts, &stop);
-  for (int i = 0; i < 300 && emitted.load() < 20000; ++i)
-    std::this_thread::sleep_for(100ms);
-  BOOST_REQUIRE_GE(emitted.load(), 20000u);
+  await_emitted(emitted, 20000);
   broker_down down; // for good
   auto res = job.get();
   BOOST_TEST(!res.ok);
