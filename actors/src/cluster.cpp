@@ -423,9 +423,7 @@ int run_coordinator(const topology& t, node_config& cfg,
   // The checkpoint to start from, before any node is waited for: one that
   // does not fit the plan ends the process (exit 2).
   auto& cp_opts = opts.checkpoints;
-  std::shared_ptr<checkpoint::store> store;
-  if (!cp_opts.dir.empty())
-    store = std::make_shared<checkpoint::store>(cp_opts.dir, cp_opts.retained);
+  auto store = open_checkpoint_store(cp_opts);
   auto run_cp_opts = cp_opts;
   auto restored = load_restore(run_cp_opts, store.get(), plan);
   // The endpoints first: a port that cannot be bound ends the process

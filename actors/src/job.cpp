@@ -295,7 +295,11 @@ supervise(caf::scoped_actor& self, const physical_plan& plan,
         log->info("stop requested: sources stop at a savepoint barrier; "
                   "draining");
       } else {
-        log->info("stop requested: stopping sources, draining");
+        if (checkpoints && opts.checkpoints.savepoint_on_stop)
+          log->warn("stop requested after a subtask finished: no savepoint "
+                    "can be taken any more; stopping sources, draining");
+        else
+          log->info("stop requested: stopping sources, draining");
         for (auto& s : plan.subtasks)
           if (s.kind == node_kind::source)
             self->send(actors[s.id.value()], stop_atom::value);
@@ -532,9 +536,7 @@ job_result execute(caf::actor_system& sys, const topology& t,
   log->debug("plan:\n{}", plan.describe());
 
   auto& cp_opts = opts.checkpoints;
-  std::shared_ptr<checkpoint::store> store;
-  if (!cp_opts.dir.empty())
-    store = std::make_shared<checkpoint::store>(cp_opts.dir, cp_opts.retained);
+  auto store = open_checkpoint_store(cp_opts);
   if (view) view->set_plan(plan, {});
 
   auto t0 = clock_type::now();

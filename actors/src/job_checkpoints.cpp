@@ -20,18 +20,27 @@ std::vector<subtask_id> all_subtasks(const physical_plan& plan) {
 
 } // namespace
 
+std::shared_ptr<checkpoint::store>
+open_checkpoint_store(const checkpoint::options& opts) {
+  if (opts.dir.empty()) return nullptr;
+  auto store = std::make_shared<checkpoint::store>(opts.dir, opts.retained);
+  bool writes = opts.interval.count() > 0 || opts.savepoint_on_stop;
+  if (auto err = store->prepare(writes))
+    throw config_failure(config_error{
+        "flow.checkpoint-dir", opts.dir,
+        std::string(writes ? "a directory this process can list "
+                             "and write; "
+                           : "a directory this process can "
+                             "list; ") +
+            (err->path == store->root().string() ? err->cause : err->message())}
+                             .message());
+  return store;
+}
+
 std::optional<restored_job> load_restore(const checkpoint::options& opts,
                                          const checkpoint::store* store,
                                          const physical_plan& plan) {
   auto log = logger("flow/checkpoint");
-  if (store)
-    if (auto err = store->prepare())
-      throw config_failure(config_error{
-          "flow.checkpoint-dir", store->root().string(),
-          "a directory this process can list and write; " +
-              (err->path == store->root().string() ? err->cause
-                                                   : err->message())}
-                               .message());
   if (opts.restore == "none") return std::nullopt;
   std::optional<checkpoint::completed_checkpoint> cp;
   if (opts.restore == "latest") {

@@ -171,7 +171,8 @@ const option<bool> savepoint_on_stop{
     "barrier; the job drains, writes <flow.checkpoint-dir>/savepoint-<id> "
     "(never deleted by retention; --flow.restore=that directory resumes "
     "it) and exits 0; if the savepoint cannot be written the job still "
-    "stops, and exits 1."};
+    "stops, and exits 1. A stop after a subtask has finished takes none "
+    "(a warning)."};
 
 const option<std::string> state_backend_kind{
     "flow.state-backend", defaults.state.backend,

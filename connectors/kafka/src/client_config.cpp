@@ -122,6 +122,10 @@ handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf) {
   handle_ptr h{rd_kafka_new(type, conf.get(), err.data(), err.size())};
   // What librdkafka refuses only here (a CA file it cannot load, a SASL
   // mechanism it lacks) comes from kafka.properties: exit 2, no restart.
+  // Not what the machine lacks (threads, descriptors).
+  if (!h && rd_kafka_last_error() != RD_KAFKA_RESP_ERR__INVALID_ARG)
+    throw kafka_error{errc::other,
+                      std::string("cannot create a client: ") + err.data()};
   if (!h)
     throw config_failure(
         std::string("invalid config: kafka.properties: librdkafka cannot "

@@ -80,12 +80,11 @@ using event_ptr = std::unique_ptr<rd_kafka_event_t, event_deleter>;
 using error_ptr = std::unique_ptr<rd_kafka_error_t, error_deleter>;
 
 /// The connector's error code for a librdkafka error.
-/// Slices of wait_in_slices: the first, and the longest (how late a
-/// stopped job's process notices that nobody waits for its client any
-/// more). They double in between, so that an answer slower than a short
-/// slice (a request repeated each slice) still comes in time.
+/// The first slice of wait_in_slices. Slices double, so that an answer
+/// slower than a short slice (a request sent again each slice) still comes
+/// in time: the last slice is at least half the whole wait. A stopped
+/// job's process notices within the slice it is in.
 constexpr int64_t first_wait_slice_ms = 250;
-constexpr int64_t longest_wait_slice_ms = 2000;
 
 /// Waits up to `timeout_ms` for a librdkafka call that itself waits:
 /// calls `attempt(ms)` (waiting up to ms) in slices until
@@ -97,8 +96,7 @@ template <class Attempt, class Pending>
 auto wait_in_slices(int64_t timeout_ms, Attempt attempt, Pending pending) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (int64_t next = first_wait_slice_ms;;
-       next = std::min(2 * next, longest_wait_slice_ms)) {
+  for (int64_t next = first_wait_slice_ms;; next *= 2) {
     auto slice_start = clock::now();
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - slice_start)

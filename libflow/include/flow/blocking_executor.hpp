@@ -69,6 +69,7 @@ public:
   background_result& operator=(const background_result&) = delete;
   background_result(background_result&&) noexcept = default;
   background_result& operator=(background_result&& other) noexcept {
+    if (this == &other) return *this;
     abandon();
     st_ = std::move(other.st_);
     return *this;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <system_error>
 
@@ -214,15 +215,24 @@ store::store(fs::path root, uint32_t retained, const file_writer& writer)
     throw std::invalid_argument("checkpoint store: retained must be >= 1");
 }
 
-std::optional<storage_error> store::prepare() const {
+std::optional<storage_error> store::prepare(bool for_writing) const {
   std::error_code ec;
-  fs::create_directories(root_, ec);
-  if (ec)
-    return storage_error{root_.string(), "cannot create it: " + ec.message()};
+  if (for_writing) {
+    fs::create_directories(root_, ec);
+    if (ec)
+      return storage_error{root_.string(), "cannot create it: " + ec.message()};
+  } else if (!fs::exists(root_, ec) && !ec) {
+    return std::nullopt;
+  }
   fs::directory_iterator listing{root_, ec};
   if (ec)
     return storage_error{root_.string(), "cannot list it: " + ec.message()};
-  auto probe = root_ / (".probe-" + std::to_string(::getpid()));
+  if (!for_writing) return std::nullopt;
+  // Processes sharing the directory (on several hosts, or as PID 1 in
+  // containers) must not remove each other's probe.
+  std::random_device entropy;
+  auto probe = root_ / (".probe-" + std::to_string(::getpid()) + "-" +
+                        std::to_string(entropy()) + std::to_string(entropy()));
   if (auto err = writer_.write(probe, std::string_view{})) return err;
   fs::remove(probe, ec);
   if (ec)

@@ -23,6 +23,14 @@ struct restored_job {
   std::vector<subtask_restore> subtasks;
 };
 
+/// The store of flow.checkpoint-dir (null if none), checked once as the job
+/// starts (checkpoint::store::prepare; for writing only if the job will
+/// write checkpoints or a savepoint). Throws config_failure naming
+/// flow.checkpoint-dir if the directory cannot be used. Reads files: call
+/// it before the job runs, never on a scheduler thread.
+std::shared_ptr<checkpoint::store>
+open_checkpoint_store(const checkpoint::options& opts);
+
 /// The checkpoint a job with `plan` starts from, as flow.restore and
 /// flow.checkpoint-dir say (`store` null: no directory): nullopt for a
 /// fresh start. Logs which checkpoint and its age. Throws

@@ -83,12 +83,14 @@ public:
 
   const std::filesystem::path& root() const noexcept { return root_; }
 
-  /// Creates the root if missing and checks that it can be listed and
-  /// written (a probe file, written and removed). A job calls it before it
-  /// looks for a checkpoint to restore: a directory it cannot list would
-  /// otherwise look empty (the job would start fresh, its state lost), and
-  /// one it cannot write would fail every checkpoint while the job ran on.
-  std::optional<storage_error> prepare() const;
+  /// Checks that the root can be listed and, if `for_writing`, creates it
+  /// if missing and checks that it can be written (a probe file of a name
+  /// no other process uses, written and removed). A job calls it once as
+  /// it starts: a directory it cannot list would otherwise look empty (the
+  /// job would start fresh, its state lost), and one it cannot write would
+  /// fail every checkpoint while the job ran on. Without `for_writing` a
+  /// missing root is fine (nothing to restore).
+  std::optional<storage_error> prepare(bool for_writing) const;
 
   /// Directory of checkpoint (or savepoint) `id`.
   std::filesystem::path directory(checkpoint_id id, bool savepoint) const;
