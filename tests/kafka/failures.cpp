@@ -9,6 +9,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "flow/collection.hpp"
+#include "flow/generator.hpp"
 #include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/embedded_cluster.hpp"
 #include "flow/outbox.hpp"
@@ -61,7 +62,33 @@ BOOST_AUTO_TEST_CASE(broker_down_at_start_fails_within_timeout) {
              res.error);
   BOOST_TEST(res.error.find("127.0.0.1:1") != std::string::npos, res.error);
   BOOST_TEST(res.error.find("within 2000 ms") != std::string::npos, res.error);
+  // Why: librdkafka says so only in its log.
+  BOOST_TEST(res.error.find("Connection refused") != std::string::npos,
+             res.error);
   BOOST_TEST_MESSAGE("failed after " << secs << " s: " << res.error);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_handshake_is_named_with_its_setting) {
+  // SASL against the broker's plaintext listener: the broker answers, the
+  // handshake fails, and no request of the job's is ever answered. The
+  // error says why, and where security is set.
+  auto in = make_topic("handshake-in", 1);
+  flow::topology t{"handshake"};
+  t.source(source<std::string>(in)).sink(flow::collector<std::string>{}.sink());
+  auto res = flow::runtime::execute(
+      t, options(1, {{"kafka.timeout-ms", "2000"},
+                     {"kafka.properties",
+                      "security.protocol=sasl_plaintext,sasl.mechanism=PLAIN,"
+                      "sasl.username=u,sasl.password=p"}}));
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find("broker_unreachable") != std::string::npos,
+             res.error);
+  BOOST_TEST(res.error.find("SASL PLAIN mechanism handshake failed") !=
+                 std::string::npos,
+             res.error);
+  BOOST_TEST(res.error.find("security settings: kafka.properties") !=
+                 std::string::npos,
+             res.error);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_topic_fails_clearly) {
@@ -93,6 +120,29 @@ BOOST_AUTO_TEST_CASE(a_topic_the_cluster_refuses_is_not_called_missing) {
   BOOST_TEST(res.error.find("not_authorized") != std::string::npos, res.error);
   BOOST_TEST(res.error.find(refused) != std::string::npos, res.error);
   BOOST_TEST(res.error.find("does not exist") == std::string::npos, res.error);
+}
+
+BOOST_AUTO_TEST_CASE(a_fatal_producer_error_fails_the_job) {
+  // The embedded broker answers the sink's first produce request with
+  // OUT_OF_ORDER_SEQUENCE_NUMBER: the idempotent producer cannot tell what
+  // the broker holds, librdkafka raises a fatal error, and the job fails
+  // naming it instead of retrying or going on with a gap.
+  auto out = unique("fatal-out");
+  embedded_cluster::instance().ensure_topic(out, 1);
+  flow::topology t{"fatal"};
+  t.source(flow::generator(
+               1000, [](uint64_t i) { return std::to_string(i); }, "numbers"))
+      .sink(sink<std::string>(out));
+  embedded_cluster::instance().fail_next_produce_out_of_sequence();
+  auto res =
+      flow::runtime::execute(t, options(1, {{"kafka.bootstrap", "embedded"}}));
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find("kafka fatal: fatal producer error") !=
+                 std::string::npos,
+             res.error);
+  BOOST_TEST(res.error.find("sequence desynchronization") != std::string::npos,
+             res.error);
+  BOOST_TEST(res.error.find(out) != std::string::npos, res.error);
 }
 
 BOOST_AUTO_TEST_CASE(sink_to_a_missing_topic_fails_and_does_not_create_it) {

@@ -33,9 +33,8 @@ struct admin::impl {
         [q](int ms) { return detail::event_ptr{rd_kafka_queue_poll(q, ms)}; },
         [](const detail::event_ptr& e) { return !e; });
     if (!ev)
-      throw kafka_error{errc::broker_unreachable,
-                        what + ": no answer from " + bootstrap + " within " +
-                            std::to_string(settings.timeout_ms) + " ms"};
+      throw detail::no_answer(handle.get(), what, bootstrap,
+                              settings.timeout_ms);
     if (auto err = rd_kafka_event_error(ev.get()))
       throw kafka_error{detail::to_errc(err),
                         what + ": " + rd_kafka_event_error_string(ev.get())};

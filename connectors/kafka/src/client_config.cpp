@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <mutex>
 #include <string_view>
+#include <unordered_map>
 
 namespace flow::kafka::detail {
 
@@ -20,8 +22,38 @@ bool is_own_retry(std::string_view msg) {
          msg.substr(msg.size() - suffix.size()) == suffix;
 }
 
-/// Runs on librdkafka's internal threads: only logs (spdlog is thread-safe).
+/// The last connection failure of each client (see
+/// last_connection_failure).
+struct connection_failures {
+  std::mutex mtx;
+  std::unordered_map<const rd_kafka_t*, std::string> last;
+
+  /// Never destroyed: clients log while static objects are destroyed at
+  /// exit (the embedded cluster's).
+  static connection_failures& instance() {
+    static auto* failures = new connection_failures;
+    return *failures;
+  }
+};
+
+/// "[thrd:...]: " is where librdkafka logged from: noise in an error.
+std::string_view without_thread(std::string_view msg) {
+  constexpr std::string_view prefix = "[thrd:";
+  constexpr std::string_view end = "]: ";
+  if (msg.substr(0, prefix.size()) != prefix) return msg;
+  auto at = msg.find(end);
+  return at == std::string_view::npos ? msg : msg.substr(at + end.size());
+}
+
+/// Runs on librdkafka's internal threads: logs (spdlog is thread-safe) and
+/// records connection failures ("FAIL": a broker connection went down or
+/// could not be made, with the reason).
 void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  if (std::string_view{fac} == "FAIL") {
+    auto& failures = connection_failures::instance();
+    std::lock_guard<std::mutex> guard{failures.mtx};
+    failures.last[rk] = without_thread(buf);
+  }
   auto log = logger("flow/kafka");
   auto name = rd_kafka_name(rk);
   if (level <= 3)
@@ -33,6 +65,34 @@ void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
 }
 
 } // namespace
+
+std::string last_connection_failure(const rd_kafka_t* rk) {
+  auto& failures = connection_failures::instance();
+  std::lock_guard<std::mutex> guard{failures.mtx};
+  auto i = failures.last.find(rk);
+  return i == failures.last.end() ? std::string{} : i->second;
+}
+
+void forget_connection_failure(const rd_kafka_t* rk) noexcept {
+  auto& failures = connection_failures::instance();
+  std::lock_guard<std::mutex> guard{failures.mtx};
+  failures.last.erase(rk);
+}
+
+kafka_error no_answer(const rd_kafka_t* rk, const std::string& what,
+                      const std::string& bootstrap, int64_t timeout_ms) {
+  auto msg = what + ": no broker answered at " + bootstrap + " within " +
+             std::to_string(timeout_ms) +
+             " ms (kafka.bootstrap, kafka.timeout-ms)";
+  auto why = last_connection_failure(rk);
+  if (!why.empty()) {
+    msg += "; the last connection failed: " + why;
+    if (why.find("SASL") != std::string::npos ||
+        why.find("SSL") != std::string::npos)
+      msg += " (security settings: kafka.properties)";
+  }
+  return kafka_error{errc::broker_unreachable, msg};
+}
 
 void set(rd_kafka_conf_t* conf, const std::string& key,
          const std::string& value) {
@@ -157,11 +217,7 @@ metadata_ptr topic_metadata(rd_kafka_t* rk, const std::string& topic,
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     auto code = to_errc(err);
     if (code == errc::timed_out || code == errc::broker_unreachable)
-      throw kafka_error{errc::broker_unreachable,
-                        "no broker answered at " + bootstrap + " within " +
-                            std::to_string(timeout_ms) +
-                            " ms (kafka.bootstrap, kafka.timeout-ms): " +
-                            rd_kafka_err2str(err)};
+      throw no_answer(rk, "metadata of topic " + topic, bootstrap, timeout_ms);
     throw make_error(err, "metadata of topic " + topic);
   }
   if (md->topic_cnt == 1 && to_errc(md->topics[0].err) == errc::not_authorized)

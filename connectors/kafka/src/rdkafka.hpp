@@ -17,8 +17,15 @@
 
 namespace flow::kafka::detail {
 
+/// Drops what last_connection_failure holds for the destroyed client `rk`.
+void forget_connection_failure(const rd_kafka_t* rk) noexcept;
+
 struct handle_deleter {
-  void operator()(rd_kafka_t* x) const noexcept { rd_kafka_destroy(x); }
+  void operator()(rd_kafka_t* x) const noexcept {
+    rd_kafka_destroy(x);
+    // After: the client logs while it is destroyed.
+    forget_connection_failure(x);
+  }
 };
 struct conf_deleter {
   void operator()(rd_kafka_conf_t* x) const noexcept {
@@ -79,7 +86,6 @@ using metadata_ptr =
 using event_ptr = std::unique_ptr<rd_kafka_event_t, event_deleter>;
 using error_ptr = std::unique_ptr<rd_kafka_error_t, error_deleter>;
 
-/// The connector's error code for a librdkafka error.
 /// The first slice of wait_in_slices. Slices double, so that an answer
 /// slower than a short slice (a request sent again each slice) still comes
 /// in time: the last slice is at least half the whole wait. A stopped
@@ -111,6 +117,7 @@ auto wait_in_slices(int64_t timeout_ms, Attempt attempt, Pending pending) {
   }
 }
 
+/// The connector's error code for a librdkafka error.
 errc to_errc(rd_kafka_resp_err_t e) noexcept;
 
 /// A kafka_error for `e`, with `context` and librdkafka's text.
@@ -139,6 +146,18 @@ int64_t get_int(const rd_kafka_conf_t* conf, const std::string& key);
 
 /// A client of `type` owning `conf` (consumed even on failure).
 handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf);
+
+/// Why `rk` last failed to connect to a broker (a refused connection, a
+/// TLS or SASL handshake that failed), "" if it never did. librdkafka says
+/// why only in its log, which every client made by make_conf records; its
+/// waits for a cluster end with no more than a timeout.
+std::string last_connection_failure(const rd_kafka_t* rk);
+
+/// broker_unreachable: `what` got no answer from `bootstrap` within
+/// `timeout_ms` on `rk`; names the options and why the last connection
+/// failed.
+kafka_error no_answer(const rd_kafka_t* rk, const std::string& what,
+                      const std::string& bootstrap, int64_t timeout_ms);
 
 /// Metadata of `topic`, waiting up to `timeout_ms`. Throws
 /// broker_unreachable if no broker answered, unknown_topic if the topic

@@ -68,6 +68,15 @@ struct topic_producer::impl {
     }
   }
 
+  /// What made the producer `rk` fail fatally, with librdkafka's reason
+  /// (calls on it return no more than "Local: Fatal error").
+  static std::string fatal_error(rd_kafka_t* rk) {
+    std::array<char, 512> buf{};
+    auto orig = rd_kafka_fatal_error(rk, buf.data(), buf.size());
+    return std::string("fatal producer error: ") + rd_kafka_err2str(orig) +
+           ": " + buf.data();
+  }
+
   /// Error callback: also served by rd_kafka_poll on the caller's thread.
   /// Transient errors (broker down, ...) are retried by librdkafka and only
   /// logged; fatal errors fail the writer.
@@ -76,12 +85,9 @@ struct topic_producer::impl {
     auto* self = static_cast<impl*>(opaque);
     auto code = static_cast<rd_kafka_resp_err_t>(err);
     if (code == RD_KAFKA_RESP_ERR__FATAL) {
-      std::array<char, 512> buf{};
-      auto orig = rd_kafka_fatal_error(rk, buf.data(), buf.size());
       if (self->failure_code == errc::none) {
         self->failure_code = errc::fatal;
-        self->first_failure = std::string("fatal producer error: ") +
-                              rd_kafka_err2str(orig) + ": " + buf.data();
+        self->first_failure = fatal_error(rk);
       }
       return;
     }
@@ -302,6 +308,8 @@ bool topic_producer::send(std::string_view value, const std::string_view* key,
     ++impl_->queued;
     return true;
   }
+  if (err == RD_KAFKA_RESP_ERR__FATAL)
+    throw kafka_error{errc::fatal, impl::fatal_error(impl_->handle.get())};
   if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
     throw detail::make_error(err, "produce to " + topic_);
   return false;

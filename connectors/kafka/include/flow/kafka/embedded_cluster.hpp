@@ -48,6 +48,13 @@ public:
   /// never call it.
   void refuse_topic(const std::string& topic, bool refused);
 
+  /// Makes the broker answer the next produce request, whichever client
+  /// sends it, with OUT_OF_ORDER_SEQUENCE_NUMBER, as a broker that lost
+  /// track of a producer's sequence would: an idempotent producer can no
+  /// longer tell what was written, a fatal error. For tests; the
+  /// connectors never call it.
+  void fail_next_produce_out_of_sequence();
+
 private:
   embedded_cluster();
   struct impl;
