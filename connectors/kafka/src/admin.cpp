@@ -178,7 +178,10 @@ std::map<int32_t, int64_t> admin::committed(const std::string& group,
     throw kafka_error{
         err == RD_KAFKA_RESP_ERR__TIMED_OUT ? errc::timed_out
                                             : errc::offset_commit_failed,
-        "committed offsets of " + group + ": " + rd_kafka_err2str(err)};
+        detail::with_connection_failure(h.get(),
+                                        "committed offsets of " + group + ": " +
+                                            rd_kafka_err2str(err),
+                                        impl_->settings.timeout_ms)};
   std::map<int32_t, int64_t> out;
   for (int i = 0; i < l->cnt; ++i)
     if (l->elems[i].offset >= 0)

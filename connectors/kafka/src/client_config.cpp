@@ -5,9 +5,10 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <map>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
 
 namespace flow::kafka::detail {
 
@@ -22,14 +23,19 @@ bool is_own_retry(std::string_view msg) {
          msg.substr(msg.size() - suffix.size()) == suffix;
 }
 
-/// The last connection failure of each client (see
-/// last_connection_failure).
+/// The last connection failure of each client, by the client's name
+/// (unique in the process: librdkafka numbers them; a destroyed client's
+/// address may be reused at once). See with_connection_failure.
 struct connection_failures {
+  struct failure {
+    std::chrono::steady_clock::time_point at;
+    std::string what;
+  };
   std::mutex mtx;
-  std::unordered_map<const rd_kafka_t*, std::string> last;
+  std::map<std::string, failure, std::less<>> last;
 
-  /// Never destroyed: clients log while static objects are destroyed at
-  /// exit (the embedded cluster's).
+  /// Never destroyed: handle_deleter forgets clients that are destroyed
+  /// while static objects are, at exit.
   static connection_failures& instance() {
     static auto* failures = new connection_failures;
     return *failures;
@@ -46,52 +52,78 @@ std::string_view without_thread(std::string_view msg) {
 }
 
 /// Runs on librdkafka's internal threads: logs (spdlog is thread-safe) and
-/// records connection failures ("FAIL": a broker connection went down or
-/// could not be made, with the reason).
-void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  if (std::string_view{fac} == "FAIL") {
-    auto& failures = connection_failures::instance();
-    std::lock_guard<std::mutex> guard{failures.mtx};
-    failures.last[rk] = without_thread(buf);
+/// records connection failures ("FAIL" at error level: a broker connection
+/// went down or could not be made, with the reason). Nothing may throw
+/// into librdkafka's C code.
+void log_cb(const rd_kafka_t* rk, int level, const char* fac,
+            const char* buf) noexcept {
+  try {
+    auto name = rd_kafka_name(rk);
+    if (level <= 4 && std::string_view{fac} == "FAIL") {
+      auto& failures = connection_failures::instance();
+      std::lock_guard<std::mutex> guard{failures.mtx};
+      failures.last[name] = {std::chrono::steady_clock::now(),
+                             std::string(without_thread(buf))};
+    }
+    auto log = logger("flow/kafka");
+    if (level <= 3)
+      log->warn("[{}] {}: {}", name, fac, buf);
+    else if (level <= 5 && !is_own_retry(buf))
+      log->info("[{}] {}: {}", name, fac, buf);
+    else
+      log->debug("[{}] {}: {}", name, fac, buf);
+  } catch (...) {
   }
-  auto log = logger("flow/kafka");
-  auto name = rd_kafka_name(rk);
-  if (level <= 3)
-    log->warn("[{}] {}: {}", name, fac, buf);
-  else if (level <= 5 && !is_own_retry(buf))
-    log->info("[{}] {}: {}", name, fac, buf);
-  else
-    log->debug("[{}] {}: {}", name, fac, buf);
 }
 
 } // namespace
 
-std::string last_connection_failure(const rd_kafka_t* rk) {
+void forget_connection_failure(const char* client_name) noexcept {
   auto& failures = connection_failures::instance();
   std::lock_guard<std::mutex> guard{failures.mtx};
-  auto i = failures.last.find(rk);
-  return i == failures.last.end() ? std::string{} : i->second;
+  if (auto i = failures.last.find(std::string_view{client_name});
+      i != failures.last.end())
+    failures.last.erase(i);
 }
 
-void forget_connection_failure(const rd_kafka_t* rk) noexcept {
-  auto& failures = connection_failures::instance();
-  std::lock_guard<std::mutex> guard{failures.mtx};
-  failures.last.erase(rk);
+std::string with_connection_failure(const rd_kafka_t* rk, std::string msg,
+                                    int64_t within_ms) {
+  std::string why;
+  {
+    auto& failures = connection_failures::instance();
+    std::lock_guard<std::mutex> guard{failures.mtx};
+    auto i = failures.last.find(std::string_view{rd_kafka_name(rk)});
+    if (i != failures.last.end() &&
+        i->second.at >= std::chrono::steady_clock::now() -
+                            std::chrono::milliseconds(within_ms))
+      why = i->second.what;
+  }
+  if (why.empty()) return msg;
+  msg += "; the last connection failed: " + why;
+  if (why.find("SASL") != std::string::npos ||
+      why.find("SSL") != std::string::npos)
+    msg += " (security settings: kafka.properties)";
+  return msg;
 }
 
 kafka_error no_answer(const rd_kafka_t* rk, const std::string& what,
                       const std::string& bootstrap, int64_t timeout_ms) {
-  auto msg = what + ": no broker answered at " + bootstrap + " within " +
-             std::to_string(timeout_ms) +
-             " ms (kafka.bootstrap, kafka.timeout-ms)";
-  auto why = last_connection_failure(rk);
-  if (!why.empty()) {
-    msg += "; the last connection failed: " + why;
-    if (why.find("SASL") != std::string::npos ||
-        why.find("SSL") != std::string::npos)
-      msg += " (security settings: kafka.properties)";
-  }
-  return kafka_error{errc::broker_unreachable, msg};
+  return kafka_error{
+      errc::broker_unreachable,
+      with_connection_failure(rk,
+                              what + ": no broker answered at " + bootstrap +
+                                  " within " + std::to_string(timeout_ms) +
+                                  " ms (kafka.bootstrap, kafka.timeout-ms)",
+                              timeout_ms)};
+}
+
+kafka_error make_error(const rd_kafka_t* rk, rd_kafka_resp_err_t e,
+                       const std::string& context, int64_t within_ms) {
+  auto code = to_errc(e);
+  auto msg = context + ": " + rd_kafka_err2str(e);
+  if (code == errc::timed_out || code == errc::broker_unreachable)
+    msg = with_connection_failure(rk, std::move(msg), within_ms);
+  return kafka_error{code, msg};
 }
 
 void set(rd_kafka_conf_t* conf, const std::string& key,
@@ -125,9 +157,11 @@ conf_ptr make_conf(const client_settings& s, role r) {
   conf_ptr conf{rd_kafka_conf_new()};
   set(conf.get(), "bootstrap.servers", bootstrap_servers(s));
   set(conf.get(), "client.id", "libflow");
-  // Metadata and connection failures must surface within timeout-ms.
+  // Metadata and connection failures must surface within timeout-ms, a
+  // connection's in half of it: a wait that fails can then say why
+  // (with_connection_failure), also for a host that answers nothing.
   set(conf.get(), "socket.connection.setup.timeout.ms",
-      std::to_string(std::max<int64_t>(1000, s.timeout_ms)));
+      std::to_string(std::max<int64_t>(1000, s.timeout_ms / 2)));
   switch (r) {
   case role::consumer:
     set(conf.get(), "enable.auto.commit", "false");

@@ -69,11 +69,14 @@ void embedded_cluster::refuse_topic(const std::string& topic, bool refused) {
               : RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
-void embedded_cluster::fail_next_produce_out_of_sequence() {
+void embedded_cluster::answer_next_produce_out_of_sequence(bool armed) {
   constexpr int16_t produce_api_key = 0; // Kafka protocol: Produce
-  rd_kafka_mock_push_request_errors(
-      impl_->cluster.get(), produce_api_key, 1,
-      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+  if (armed)
+    rd_kafka_mock_push_request_errors(
+        impl_->cluster.get(), produce_api_key, 1,
+        RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+  else
+    rd_kafka_mock_clear_request_errors(impl_->cluster.get(), produce_api_key);
 }
 
 } // namespace flow::kafka

@@ -10,21 +10,27 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
 
 namespace flow::kafka::detail {
 
-/// Drops what last_connection_failure holds for the destroyed client `rk`.
-void forget_connection_failure(const rd_kafka_t* rk) noexcept;
+/// Drops the failure with_connection_failure holds for the destroyed
+/// client named `client_name`. Thread-safe.
+void forget_connection_failure(const char* client_name) noexcept;
 
 struct handle_deleter {
   void operator()(rd_kafka_t* x) const noexcept {
+    // librdkafka's names have at most 127 characters.
+    std::array<char, 128> name{};
+    std::strncpy(name.data(), rd_kafka_name(x), name.size() - 1);
     rd_kafka_destroy(x);
     // After: the client logs while it is destroyed.
-    forget_connection_failure(x);
+    forget_connection_failure(name.data());
   }
 };
 struct conf_deleter {
@@ -147,17 +153,25 @@ int64_t get_int(const rd_kafka_conf_t* conf, const std::string& key);
 /// A client of `type` owning `conf` (consumed even on failure).
 handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf);
 
-/// Why `rk` last failed to connect to a broker (a refused connection, a
-/// TLS or SASL handshake that failed), "" if it never did. librdkafka says
-/// why only in its log, which every client made by make_conf records; its
-/// waits for a cluster end with no more than a timeout.
-std::string last_connection_failure(const rd_kafka_t* rk);
+/// `msg` with why `rk` last failed to connect to a broker (a refused
+/// connection, a TLS or SASL handshake that failed, pointing to
+/// kafka.properties), if that was within the last `within_ms`: for a wait
+/// that ended without an answer, which says no more than "timed out".
+/// librdkafka says why only in its log (recorded for every client
+/// make_conf configured) and error callback. Thread-safe.
+std::string with_connection_failure(const rd_kafka_t* rk, std::string msg,
+                                    int64_t within_ms);
 
 /// broker_unreachable: `what` got no answer from `bootstrap` within
 /// `timeout_ms` on `rk`; names the options and why the last connection
-/// failed.
+/// failed (with_connection_failure).
 kafka_error no_answer(const rd_kafka_t* rk, const std::string& what,
                       const std::string& bootstrap, int64_t timeout_ms);
+
+/// make_error for `e` met by `rk` in a wait of up to `within_ms`: a
+/// timeout says why the last connection failed (with_connection_failure).
+kafka_error make_error(const rd_kafka_t* rk, rd_kafka_resp_err_t e,
+                       const std::string& context, int64_t within_ms);
 
 /// Metadata of `topic`, waiting up to `timeout_ms`. Throws
 /// broker_unreachable if no broker answered, unknown_topic if the topic

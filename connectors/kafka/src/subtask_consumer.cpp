@@ -186,8 +186,10 @@ subtask_consumer::subtask_consumer(const client_settings& s, std::string topic,
                                              &hi, timeout);
     }
     if (err)
-      throw detail::make_error(err, "watermarks of " + topic_ + "[" +
-                                        std::to_string(p) + "]");
+      throw detail::make_error(h.get(), err,
+                               "watermarks of " + topic_ + "[" +
+                                   std::to_string(p) + "]",
+                               s.timeout_ms);
     marks[p] = {lo, hi};
   }
 
@@ -228,10 +230,11 @@ subtask_consumer::subtask_consumer(const client_settings& s, std::string topic,
                    ? rd_kafka_committed(h.get(), l.get(), timeout)
                    : rd_kafka_offsets_for_times(h.get(), l.get(), timeout);
     if (err)
-      throw detail::make_error(err,
+      throw detail::make_error(h.get(), err,
                                std::string(committed ? "committed offsets of "
                                                      : "offsets for time in ") +
-                                   topic_);
+                                   topic_,
+                               s.timeout_ms);
     for (int i = 0; i < l->cnt; ++i) {
       auto& e = l->elems[i];
       if (e.err)
@@ -321,9 +324,11 @@ const std::vector<record_view>& subtask_consumer::fetch(size_t max,
       auto code = detail::to_errc(m->err);
       if (code == errc::unknown_topic || code == errc::not_authorized ||
           code == errc::fatal)
-        throw detail::make_error(m->err, "consume " + topic_ + "[" +
-                                             std::to_string(m->partition) +
-                                             "]");
+        // The message's text: a fatal error's reason, not "Local: Fatal
+        // error".
+        throw kafka_error{code, "consume " + topic_ + "[" +
+                                    std::to_string(m->partition) +
+                                    "]: " + rd_kafka_message_errstr(m.get())};
       // Transient (broker down, ...): librdkafka retries by itself.
       logger("flow/kafka")
           ->warn("consume {}: {}", topic_, rd_kafka_message_errstr(m.get()));

@@ -309,7 +309,8 @@ bool topic_producer::send(std::string_view value, const std::string_view* key,
     return true;
   }
   if (err == RD_KAFKA_RESP_ERR__FATAL)
-    throw kafka_error{errc::fatal, impl::fatal_error(impl_->handle.get())};
+    throw kafka_error{errc::fatal, "produce to " + topic_ + ": " +
+                                       impl::fatal_error(impl_->handle.get())};
   if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
     throw detail::make_error(err, "produce to " + topic_);
   return false;
@@ -379,9 +380,12 @@ bool topic_producer::flushed() {
   if (now > *im.flush_deadline)
     throw kafka_error{
         errc::delivery_failed,
-        std::to_string(in_flight() + (im.held.size() - im.next_held)) +
-            " records to " + topic_ +
-            " not acknowledged within delivery-timeout-ms"};
+        detail::with_connection_failure(
+            im.handle.get(),
+            std::to_string(in_flight() + (im.held.size() - im.next_held)) +
+                " records to " + topic_ +
+                " not acknowledged within delivery-timeout-ms",
+            im.delivery_timeout_ms)};
   arm_and_serve();
   if (!done()) return false;
   im.flush_deadline.reset();
@@ -410,9 +414,12 @@ void topic_producer::flush() {
     check();
     if (std::chrono::steady_clock::now() > deadline)
       throw kafka_error{errc::delivery_failed,
-                        std::to_string(rd_kafka_outq_len(rk)) + " records to " +
-                            topic_ +
-                            " not acknowledged within delivery-timeout-ms"};
+                        detail::with_connection_failure(
+                            rk,
+                            std::to_string(rd_kafka_outq_len(rk)) +
+                                " records to " + topic_ +
+                                " not acknowledged within delivery-timeout-ms",
+                            impl_->delivery_timeout_ms)};
   }
   serve_reports(0);
   check();

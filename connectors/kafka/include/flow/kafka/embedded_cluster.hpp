@@ -51,9 +51,10 @@ public:
   /// Makes the broker answer the next produce request, whichever client
   /// sends it, with OUT_OF_ORDER_SEQUENCE_NUMBER, as a broker that lost
   /// track of a producer's sequence would: an idempotent producer can no
-  /// longer tell what was written, a fatal error. For tests; the
+  /// longer tell what was written, a fatal error. The answer waits for a
+  /// request until one comes or `armed` is false. For tests; the
   /// connectors never call it.
-  void fail_next_produce_out_of_sequence();
+  void answer_next_produce_out_of_sequence(bool armed);
 
 private:
   embedded_cluster();

@@ -15,7 +15,8 @@ namespace flow::kafka {
 /// client) writing to one topic, with delivery reports tracked: a record
 /// that librdkafka could not deliver within kafka.delivery-timeout-ms
 /// (after its retries) makes the next produce()/poll()/flush() throw
-/// kafka_error(delivery_failed), as does a fatal producer error.
+/// kafka_error(delivery_failed); a fatal producer error throws
+/// kafka_error(fatal) with librdkafka's reason.
 ///
 /// Two ways to use it. Tools and tests call produce() and flush(), which
 /// block while librdkafka's queue is full and until everything is
