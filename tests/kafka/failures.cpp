@@ -12,6 +12,7 @@
 #include "flow/generator.hpp"
 #include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/embedded_cluster.hpp"
+#include "flow/kafka/topic_producer.hpp"
 #include "flow/outbox.hpp"
 #include "flow/router.hpp"
 
@@ -122,6 +123,40 @@ BOOST_AUTO_TEST_CASE(a_topic_the_cluster_refuses_is_not_called_missing) {
   BOOST_TEST(res.error.find("not_authorized") != std::string::npos, res.error);
   BOOST_TEST(res.error.find(refused) != std::string::npos, res.error);
   BOOST_TEST(res.error.find("does not exist") == std::string::npos, res.error);
+}
+
+BOOST_AUTO_TEST_CASE(a_topic_refused_while_the_job_reads_it_fails_the_job) {
+  // The embedded broker answers the source's first fetch with
+  // TOPIC_AUTHORIZATION_FAILED, as a broker whose ACLs changed while the
+  // job ran. librdkafka would back off and fetch again (and get the
+  // records: the answer is given once); the job fails, naming it.
+  auto in = unique("refused-fetch");
+  embedded_cluster::instance().ensure_topic(in, 1);
+  {
+    client_settings s;
+    s.bootstrap = "embedded";
+    topic_producer p{s, in, 1};
+    producer_record r;
+    for (int i = 0; i < 10; ++i) {
+      r.value = std::to_string(i);
+      p.produce(r);
+    }
+    p.flush();
+  }
+  flow::topology t{"refused-fetch"};
+  flow::collector<std::string> out;
+  t.source(source<std::string>(in)).sink(out.sink());
+  embedded_cluster::instance().answer_next_fetch_not_authorized(true);
+  auto res =
+      flow::runtime::execute(t, options(1, {{"kafka.bootstrap", "embedded"}}));
+  embedded_cluster::instance().answer_next_fetch_not_authorized(false);
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find("kafka not_authorized: consume " + in + "[0]") !=
+                 std::string::npos,
+             res.error);
+  BOOST_TEST(res.error.find("Topic authorization failed") != std::string::npos,
+             res.error);
+  BOOST_TEST(res.error.find("ACLs") != std::string::npos, res.error);
 }
 
 BOOST_AUTO_TEST_CASE(a_fatal_producer_error_fails_the_job) {

@@ -69,14 +69,32 @@ void embedded_cluster::refuse_topic(const std::string& topic, bool refused) {
               : RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
-void embedded_cluster::answer_next_produce_out_of_sequence(bool armed) {
-  constexpr int16_t produce_api_key = 0; // Kafka protocol: Produce
+namespace {
+
+// Kafka protocol API keys.
+constexpr int16_t produce_api_key = 0;
+constexpr int16_t fetch_api_key = 1;
+
+/// Queues `err` as the answer to the next request with `api_key`, or
+/// takes back what is queued for it.
+void answer_next(rd_kafka_mock_cluster_t* cluster, int16_t api_key,
+                 rd_kafka_resp_err_t err, bool armed) {
   if (armed)
-    rd_kafka_mock_push_request_errors(
-        impl_->cluster.get(), produce_api_key, 1,
-        RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    rd_kafka_mock_push_request_errors(cluster, api_key, 1, err);
   else
-    rd_kafka_mock_clear_request_errors(impl_->cluster.get(), produce_api_key);
+    rd_kafka_mock_clear_request_errors(cluster, api_key);
+}
+
+} // namespace
+
+void embedded_cluster::answer_next_produce_out_of_sequence(bool armed) {
+  answer_next(impl_->cluster.get(), produce_api_key,
+              RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, armed);
+}
+
+void embedded_cluster::answer_next_fetch_not_authorized(bool armed) {
+  answer_next(impl_->cluster.get(), fetch_api_key,
+              RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, armed);
 }
 
 } // namespace flow::kafka

@@ -326,9 +326,12 @@ const std::vector<record_view>& subtask_consumer::fetch(size_t max,
           code == errc::fatal)
         // The message's text: a fatal error's reason, not "Local: Fatal
         // error".
-        throw kafka_error{code, "consume " + topic_ + "[" +
-                                    std::to_string(m->partition) +
-                                    "]: " + rd_kafka_message_errstr(m.get())};
+        throw kafka_error{
+            code, "consume " + topic_ + "[" + std::to_string(m->partition) +
+                      "]: " + rd_kafka_message_errstr(m.get()) +
+                      (code == errc::not_authorized
+                           ? " (its ACLs, or kafka.properties' credentials)"
+                           : "")};
       // Transient (broker down, ...): librdkafka retries by itself.
       logger("flow/kafka")
           ->warn("consume {}: {}", topic_, rd_kafka_message_errstr(m.get()));

@@ -56,6 +56,13 @@ public:
   /// connectors never call it.
   void answer_next_produce_out_of_sequence(bool armed);
 
+  /// Makes the broker answer the next fetch request, whichever client
+  /// sends it, with TOPIC_AUTHORIZATION_FAILED for each of its partitions,
+  /// as a broker whose ACLs changed while a job read would. Waits for a
+  /// request as answer_next_produce_out_of_sequence does. For tests; the
+  /// connectors never call it.
+  void answer_next_fetch_not_authorized(bool armed);
+
 private:
   embedded_cluster();
   struct impl;
