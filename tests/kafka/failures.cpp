@@ -12,6 +12,7 @@
 #include "flow/generator.hpp"
 #include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/embedded_cluster.hpp"
+#include "flow/kafka/subtask_consumer.hpp"
 #include "flow/kafka/topic_producer.hpp"
 #include "flow/outbox.hpp"
 #include "flow/router.hpp"
@@ -40,6 +41,20 @@ struct queued_executor final : flow::blocking_executor {
   }
   std::deque<std::function<void()>> queued;
 };
+
+/// Creates `topic` on the embedded cluster with `n` records "0".."n-1".
+void produce_embedded(const std::string& topic, int n) {
+  embedded_cluster::instance().ensure_topic(topic, 1);
+  client_settings s;
+  s.bootstrap = "embedded";
+  topic_producer p{s, topic, 1};
+  producer_record r;
+  for (int i = 0; i < n; ++i) {
+    r.value = std::to_string(i);
+    p.produce(r);
+  }
+  p.flush();
+}
 
 } // namespace
 
@@ -131,18 +146,7 @@ BOOST_AUTO_TEST_CASE(a_topic_refused_while_the_job_reads_it_fails_the_job) {
   // job ran. librdkafka would back off and fetch again (and get the
   // records: the answer is given once); the job fails, naming it.
   auto in = unique("refused-fetch");
-  embedded_cluster::instance().ensure_topic(in, 1);
-  {
-    client_settings s;
-    s.bootstrap = "embedded";
-    topic_producer p{s, in, 1};
-    producer_record r;
-    for (int i = 0; i < 10; ++i) {
-      r.value = std::to_string(i);
-      p.produce(r);
-    }
-    p.flush();
-  }
+  produce_embedded(in, 10);
   flow::topology t{"refused-fetch"};
   flow::collector<std::string> out;
   t.source(source<std::string>(in)).sink(out.sink());
@@ -157,6 +161,43 @@ BOOST_AUTO_TEST_CASE(a_topic_refused_while_the_job_reads_it_fails_the_job) {
   BOOST_TEST(res.error.find("Topic authorization failed") != std::string::npos,
              res.error);
   BOOST_TEST(res.error.find("ACLs") != std::string::npos, res.error);
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_offset_commit_fails_the_job) {
+  // A bounded job without checkpoints commits its sources' offsets to
+  // kafka.group-id once every sink has flushed. The embedded broker
+  // refuses the commit (GROUP_AUTHORIZATION_FAILED): the output is
+  // complete, but the next run would read every record again, so the job
+  // fails saying so instead of exiting 0.
+  auto in = unique("commit-in");
+  auto out = unique("commit-out");
+  auto group = unique("commit-group");
+  produce_embedded(in, 10);
+  embedded_cluster::instance().ensure_topic(out, 1);
+  flow::topology t{"refused-commit"};
+  t.source(source<std::string>(in)).sink(sink<std::string>(out));
+  embedded_cluster::instance().answer_next_offset_commit_refused(true);
+  auto res = flow::runtime::execute(
+      t,
+      options(1, {{"kafka.bootstrap", "embedded"}, {"kafka.group-id", group}}));
+  embedded_cluster::instance().answer_next_offset_commit_refused(false);
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find("offset_commit_failed") != std::string::npos,
+             res.error);
+  BOOST_TEST(res.error.find(group) != std::string::npos, res.error);
+  BOOST_TEST(res.error.find("Group authorization failed (the output is "
+                            "complete; the next run reads these records "
+                            "again)") != std::string::npos,
+             res.error);
+  // Nothing lost: the output is all there.
+  client_settings s;
+  s.bootstrap = "embedded";
+  s.stop_at_end = true;
+  subtask_consumer r{s, out, 0, 1};
+  size_t n = 0;
+  while (!r.finished())
+    n += r.fetch(100, 100).size();
+  BOOST_TEST(n == 10u);
 }
 
 BOOST_AUTO_TEST_CASE(a_fatal_producer_error_fails_the_job) {

@@ -74,6 +74,7 @@ namespace {
 // Kafka protocol API keys.
 constexpr int16_t produce_api_key = 0;
 constexpr int16_t fetch_api_key = 1;
+constexpr int16_t offset_commit_api_key = 8;
 
 /// Queues `err` as the answer to the next request with `api_key`, or
 /// takes back what is queued for it.
@@ -95,6 +96,11 @@ void embedded_cluster::answer_next_produce_out_of_sequence(bool armed) {
 void embedded_cluster::answer_next_fetch_not_authorized(bool armed) {
   answer_next(impl_->cluster.get(), fetch_api_key,
               RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, armed);
+}
+
+void embedded_cluster::answer_next_offset_commit_refused(bool armed) {
+  answer_next(impl_->cluster.get(), offset_commit_api_key,
+              RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED, armed);
 }
 
 } // namespace flow::kafka

@@ -21,7 +21,11 @@ void offset_committer::sink_opened() {
 
 void offset_committer::sink_finished() {
   std::unique_lock<std::mutex> guard{mtx_};
-  if (--open_sinks_ == 0) last_sink_gone(guard);
+  if (--open_sinks_ != 0) return;
+  if (auto failed = last_sink_gone(guard); !failed.empty())
+    throw kafka_error{errc::offset_commit_failed,
+                      failed + " (the output is complete; the next run reads "
+                               "these records again)"};
 }
 
 void offset_committer::sink_abandoned() {
@@ -38,7 +42,8 @@ void offset_committer::source_finished(
   pending_.push_back(pending{s, topic, std::move(positions)});
 }
 
-void offset_committer::last_sink_gone(std::unique_lock<std::mutex>& guard) {
+std::string
+offset_committer::last_sink_gone(std::unique_lock<std::mutex>& guard) {
   auto work = std::move(pending_);
   pending_.clear();
   auto abandoned = abandoned_;
@@ -48,7 +53,7 @@ void offset_committer::last_sink_gone(std::unique_lock<std::mutex>& guard) {
   if (abandoned) {
     if (!work.empty())
       log->warn("a Kafka sink did not finish: offsets not committed");
-    return;
+    return {};
   }
   // One commit per (cluster, group, topic), merging the subtasks' reports.
   std::map<std::tuple<std::string, std::string, std::string>,
@@ -60,18 +65,22 @@ void offset_committer::last_sink_gone(std::unique_lock<std::mutex>& guard) {
     for (auto& [p, o] : w.positions)
       m.second[p] = o;
   }
+  std::string failed;
   for (auto& [k, m] : merged) {
     auto& [bootstrap, group, topic] = k;
     try {
       admin{*m.first}.commit(group, topic, m.second);
       log->info("committed offsets of group {} for {} ({} partitions)", group,
                 topic, m.second.size());
+    } catch (const kafka_error& e) {
+      failed += (failed.empty() ? "" : "; ") + e.message();
     } catch (const std::exception& e) {
-      log->error("offset commit of group {} for {} failed (records will be "
-                 "read again): {}",
-                 group, topic, e.what());
+      failed += (failed.empty() ? "" : "; ") +
+                std::string("commit offsets of ") + group + " for " + topic +
+                ": " + e.what();
     }
   }
+  return failed;
 }
 
 } // namespace flow::kafka

@@ -63,6 +63,12 @@ public:
   /// connectors never call it.
   void answer_next_fetch_not_authorized(bool armed);
 
+  /// Makes the broker refuse the next offset commit, whichever client sends
+  /// it, with GROUP_AUTHORIZATION_FAILED. Waits for a request as
+  /// answer_next_produce_out_of_sequence does. For tests; the connectors
+  /// never call it.
+  void answer_next_offset_commit_refused(bool armed);
+
 private:
   embedded_cluster();
   struct impl;

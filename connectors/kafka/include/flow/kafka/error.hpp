@@ -46,14 +46,17 @@ public:
   kafka_error(errc code, const std::string& what, bool retriable = false)
       : std::runtime_error("kafka " + std::string(to_string(code)) + ": " +
                            what),
-        code_(code), retriable_(retriable) {}
+        code_(code), retriable_(retriable), message_(what) {}
 
   errc code() const noexcept { return code_; }
   bool retriable() const noexcept { return retriable_; }
+  /// what() without the "kafka <code>: " in front.
+  const std::string& message() const noexcept { return message_; }
 
 private:
   errc code_;
   bool retriable_;
+  std::string message_;
 };
 
 } // namespace flow::kafka

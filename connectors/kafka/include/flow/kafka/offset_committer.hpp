@@ -33,8 +33,10 @@ public:
   void sink_opened();
 
   /// A Kafka sink flushed everything; commits if it was the last open one
-  /// and no sink was abandoned. Commit failures are logged (they cause
-  /// repetition, not loss).
+  /// and no sink was abandoned. Blocks (not on a scheduler thread). Throws
+  /// kafka_error(offset_commit_failed) once every commit was tried if one
+  /// failed: nothing is lost, but the next run would read those records
+  /// again, and the job says so by failing.
   void sink_finished();
 
   /// A Kafka sink went away without finishing (job failure): what the
@@ -51,7 +53,9 @@ private:
     std::string topic;
     std::vector<std::pair<int32_t, int64_t>> positions;
   };
-  void last_sink_gone(std::unique_lock<std::mutex>& guard);
+  /// Commits what the sources reported unless a sink was abandoned;
+  /// returns the failed commits' errors ("" if none).
+  std::string last_sink_gone(std::unique_lock<std::mutex>& guard);
 
   std::mutex mtx_;
   int open_sinks_ = 0;
