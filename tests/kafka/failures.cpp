@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <memory>
 
@@ -176,11 +177,11 @@ BOOST_AUTO_TEST_CASE(a_refused_offset_commit_fails_the_job) {
   embedded_cluster::instance().ensure_topic(out, 1);
   flow::topology t{"refused-commit"};
   t.source(source<std::string>(in)).sink(sink<std::string>(out));
-  embedded_cluster::instance().answer_next_offset_commit_refused(true);
+  embedded_cluster::instance().refuse_offset_commits(true);
   auto res = flow::runtime::execute(
       t,
       options(1, {{"kafka.bootstrap", "embedded"}, {"kafka.group-id", group}}));
-  embedded_cluster::instance().answer_next_offset_commit_refused(false);
+  embedded_cluster::instance().refuse_offset_commits(false);
   BOOST_TEST(!res.ok);
   BOOST_TEST(res.error.find("offset_commit_failed") != std::string::npos,
              res.error);
@@ -198,6 +199,21 @@ BOOST_AUTO_TEST_CASE(a_refused_offset_commit_fails_the_job) {
   while (!r.finished())
     n += r.fetch(100, 100).size();
   BOOST_TEST(n == 10u);
+
+  // With checkpoints the next run resumes from them: the group's offsets
+  // are for lag tools, and the same refusal leaves the job's result alone.
+  auto dir = "/tmp/" + unique("commit-ckpt");
+  flow::topology t2{"refused-commit-checkpointed"};
+  t2.source(source<std::string>(in)).sink(sink<std::string>(out));
+  embedded_cluster::instance().refuse_offset_commits(true);
+  auto res2 = flow::runtime::execute(
+      t2, options(1, {{"kafka.bootstrap", "embedded"},
+                      {"kafka.group-id", unique("commit-group")},
+                      {"flow.checkpoint-interval", "100ms"},
+                      {"flow.checkpoint-dir", dir}}));
+  embedded_cluster::instance().refuse_offset_commits(false);
+  std::filesystem::remove_all(dir);
+  BOOST_TEST(res2.ok, res2.error);
 }
 
 BOOST_AUTO_TEST_CASE(a_fatal_producer_error_fails_the_job) {

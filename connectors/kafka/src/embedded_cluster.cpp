@@ -5,6 +5,8 @@
 
 #include <librdkafka/rdkafka_mock.h>
 
+#include <vector>
+
 namespace flow::kafka {
 
 struct embedded_cluster::impl {
@@ -76,14 +78,17 @@ constexpr int16_t produce_api_key = 0;
 constexpr int16_t fetch_api_key = 1;
 constexpr int16_t offset_commit_api_key = 8;
 
-/// Queues `err` as the answer to the next request with `api_key`, or
-/// takes back what is queued for it.
+/// Queues `err` as the answer to the next `count` requests with
+/// `api_key`, or takes back what is queued for it.
 void answer_next(rd_kafka_mock_cluster_t* cluster, int16_t api_key,
-                 rd_kafka_resp_err_t err, bool armed) {
-  if (armed)
-    rd_kafka_mock_push_request_errors(cluster, api_key, 1, err);
-  else
+                 rd_kafka_resp_err_t err, bool armed, size_t count = 1) {
+  if (armed) {
+    std::vector<rd_kafka_resp_err_t> errors(count, err);
+    rd_kafka_mock_push_request_errors_array(cluster, api_key, errors.size(),
+                                            errors.data());
+  } else {
     rd_kafka_mock_clear_request_errors(cluster, api_key);
+  }
 }
 
 } // namespace
@@ -98,9 +103,9 @@ void embedded_cluster::answer_next_fetch_not_authorized(bool armed) {
               RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, armed);
 }
 
-void embedded_cluster::answer_next_offset_commit_refused(bool armed) {
+void embedded_cluster::refuse_offset_commits(bool refused) {
   answer_next(impl_->cluster.get(), offset_commit_api_key,
-              RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED, armed);
+              RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED, refused, 1000);
 }
 
 } // namespace flow::kafka

@@ -36,10 +36,10 @@ void offset_committer::sink_abandoned() {
 
 void offset_committer::source_finished(
     const client_settings& s, const std::string& topic,
-    std::vector<std::pair<int32_t, int64_t>> positions) {
+    std::vector<std::pair<int32_t, int64_t>> positions, bool checkpointed) {
   if (s.group_id.empty() || positions.empty()) return;
   std::lock_guard<std::mutex> guard{mtx_};
-  pending_.push_back(pending{s, topic, std::move(positions)});
+  pending_.push_back(pending{s, topic, std::move(positions), checkpointed});
 }
 
 std::string
@@ -56,29 +56,39 @@ offset_committer::last_sink_gone(std::unique_lock<std::mutex>& guard) {
     return {};
   }
   // One commit per (cluster, group, topic), merging the subtasks' reports.
-  std::map<std::tuple<std::string, std::string, std::string>,
-           std::pair<const client_settings*, std::map<int32_t, int64_t>>>
-      merged;
+  struct commit {
+    const client_settings* settings = nullptr;
+    std::map<int32_t, int64_t> offsets;
+    bool for_lag_tools = true; // every report's job checkpoints
+  };
+  std::map<std::tuple<std::string, std::string, std::string>, commit> merged;
   for (auto& w : work) {
     auto& m = merged[{w.settings.bootstrap, w.settings.group_id, w.topic}];
-    m.first = &w.settings;
+    m.settings = &w.settings;
+    m.for_lag_tools = m.for_lag_tools && w.checkpointed;
     for (auto& [p, o] : w.positions)
-      m.second[p] = o;
+      m.offsets[p] = o;
   }
   std::string failed;
   for (auto& [k, m] : merged) {
     auto& [bootstrap, group, topic] = k;
+    std::string error;
     try {
-      admin{*m.first}.commit(group, topic, m.second);
+      admin{*m.settings}.commit(group, topic, m.offsets);
       log->info("committed offsets of group {} for {} ({} partitions)", group,
-                topic, m.second.size());
+                topic, m.offsets.size());
+      continue;
     } catch (const kafka_error& e) {
-      failed += (failed.empty() ? "" : "; ") + e.message();
+      error = e.message();
     } catch (const std::exception& e) {
-      failed += (failed.empty() ? "" : "; ") +
-                std::string("commit offsets of ") + group + " for " + topic +
-                ": " + e.what();
+      error = "commit offsets of " + group + " for " + topic + ": " + e.what();
     }
+    if (m.for_lag_tools)
+      log->warn("{} (the job resumes from its checkpoints: only lag tools "
+                "lag)",
+                error);
+    else
+      failed += (failed.empty() ? "" : "; ") + error;
   }
   return failed;
 }

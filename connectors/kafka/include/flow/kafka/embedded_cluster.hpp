@@ -63,11 +63,11 @@ public:
   /// connectors never call it.
   void answer_next_fetch_not_authorized(bool armed);
 
-  /// Makes the broker refuse the next offset commit, whichever client sends
-  /// it, with GROUP_AUTHORIZATION_FAILED. Waits for a request as
-  /// answer_next_produce_out_of_sequence does. For tests; the connectors
-  /// never call it.
-  void answer_next_offset_commit_refused(bool armed);
+  /// Makes the broker refuse offset commits, whichever client sends them,
+  /// with GROUP_AUTHORIZATION_FAILED (the next 1000 of them), as a broker
+  /// whose ACLs deny the group would (`refused` false: accepts them
+  /// again). For tests; the connectors never call it.
+  void refuse_offset_commits(bool refused);
 
 private:
   embedded_cluster();

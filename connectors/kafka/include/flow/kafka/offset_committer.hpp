@@ -35,23 +35,28 @@ public:
   /// A Kafka sink flushed everything; commits if it was the last open one
   /// and no sink was abandoned. Blocks (not on a scheduler thread). Throws
   /// kafka_error(offset_commit_failed) once every commit was tried if one
-  /// failed: nothing is lost, but the next run would read those records
-  /// again, and the job says so by failing.
+  /// of a job without checkpoints failed: nothing is lost, but the next
+  /// run would read those records again, and the job says so by failing.
+  /// A job with checkpoints resumes from them; its failed commit (for lag
+  /// tools) is logged.
   void sink_finished();
 
   /// A Kafka sink went away without finishing (job failure): what the
   /// sources reported is discarded once the last sink is gone.
   void sink_abandoned();
 
-  /// A source finished with these next offsets per partition.
+  /// A source finished with these next offsets per partition; its job
+  /// takes checkpoints if `checkpointed`.
   void source_finished(const client_settings& s, const std::string& topic,
-                       std::vector<std::pair<int32_t, int64_t>> positions);
+                       std::vector<std::pair<int32_t, int64_t>> positions,
+                       bool checkpointed);
 
 private:
   struct pending {
     client_settings settings;
     std::string topic;
     std::vector<std::pair<int32_t, int64_t>> positions;
+    bool checkpointed = false;
   };
   /// Commits what the sources reported unless a sink was abandoned;
   /// returns the failed commits' errors ("" if none).

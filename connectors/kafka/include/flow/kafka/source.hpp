@@ -1,6 +1,7 @@
 #pragma once
 
 #include "flow/connector.hpp"
+#include "flow/job_options.hpp"
 #include "flow/kafka/admin.hpp"
 #include "flow/kafka/dead_letter_queue.hpp"
 #include "flow/kafka/error.hpp"
@@ -69,6 +70,8 @@ public:
 
   void open(const connector_context& ctx) override {
     settings_ = client_settings::from(ctx.settings);
+    checkpointed_ = ctx.settings != nullptr &&
+                    checkpoint_interval_option().get(*ctx.settings).count() > 0;
     if (opts_.group_id) settings_.group_id = *opts_.group_id;
     if (opts_.start) settings_.start = *opts_.start;
     if (opts_.stop_at_end) settings_.stop_at_end = *opts_.stop_at_end;
@@ -288,8 +291,8 @@ private:
     finished_ = true;
     if (!consumer_) return source_state::done;
     publish_lags();
-    offset_committer::instance().source_finished(settings_, topic_,
-                                                 consumer_->positions());
+    offset_committer::instance().source_finished(
+        settings_, topic_, consumer_->positions(), checkpointed_);
     logger("flow/kafka")
         ->info("{}: {} finished ({} dead-lettered, {} of them by an "
                "earlier run; {} tombstones skipped, fetcher woken {}x)",
@@ -345,6 +348,9 @@ private:
   background_result<std::unique_ptr<subtask_consumer>> opening_;
   background_result<void> committing_;
   bool restored_ = false;
+  /// The job checkpoints: a run resumes from its checkpoints, and the
+  /// group's offsets are for lag tools (offset_committer).
+  bool checkpointed_ = false;
   // The DLQ producer is destroyed after the consumer: members in reverse.
   std::unique_ptr<dead_letter_queue> dlq_;
   std::unique_ptr<subtask_consumer> consumer_;
