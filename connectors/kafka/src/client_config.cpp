@@ -258,8 +258,8 @@ metadata_ptr topic_metadata(rd_kafka_t* rk, const std::string& topic,
     throw kafka_error{errc::not_authorized,
                       "topic " + topic + " at " + bootstrap +
                           ": the cluster refuses this client (" +
-                          rd_kafka_err2str(md->topics[0].err) +
-                          "; its ACLs, or kafka.properties' credentials)"};
+                          rd_kafka_err2str(md->topics[0].err) + "; " +
+                          not_authorized_hint + ")"};
   if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
       md->topics[0].partition_cnt == 0)
     throw kafka_error{

@@ -126,6 +126,10 @@ auto wait_in_slices(int64_t timeout_ms, Attempt attempt, Pending pending) {
 /// The connector's error code for a librdkafka error.
 errc to_errc(rd_kafka_resp_err_t e) noexcept;
 
+/// Where to look when the cluster refuses this client (not_authorized).
+inline constexpr const char* not_authorized_hint =
+    "its ACLs, or kafka.properties' credentials";
+
 /// A kafka_error for `e`, with `context` and librdkafka's text.
 kafka_error make_error(rd_kafka_resp_err_t e, const std::string& context);
 

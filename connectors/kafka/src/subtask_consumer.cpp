@@ -327,11 +327,12 @@ const std::vector<record_view>& subtask_consumer::fetch(size_t max,
         // The message's text: a fatal error's reason, not "Local: Fatal
         // error".
         throw kafka_error{
-            code, "consume " + topic_ + "[" + std::to_string(m->partition) +
-                      "]: " + rd_kafka_message_errstr(m.get()) +
-                      (code == errc::not_authorized
-                           ? " (its ACLs, or kafka.properties' credentials)"
-                           : "")};
+            code,
+            "consume " + topic_ + "[" + std::to_string(m->partition) +
+                "]: " + rd_kafka_message_errstr(m.get()) +
+                (code == errc::not_authorized
+                     ? std::string(" (") + detail::not_authorized_hint + ")"
+                     : std::string())};
       // Transient (broker down, ...): librdkafka retries by itself.
       logger("flow/kafka")
           ->warn("consume {}: {}", topic_, rd_kafka_message_errstr(m.get()));
