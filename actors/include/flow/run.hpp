@@ -78,7 +78,8 @@ public:
   /// Runs `t` as cluster.role says (standalone: in this process; else as
   /// a coordinator or worker of a cluster), logs a summary and returns the
   /// process exit code. SIGINT and SIGTERM stop the sources; the job
-  /// drains and ends with exit_ok.
+  /// drains and ends with exit_ok. A second SIGINT or SIGTERM ends the
+  /// process at once, without draining, with 128 + the signal's number.
   int run(topology& t);
 
   /// Runs `t` in this process alone, whatever cluster.role says: for a
