@@ -2,6 +2,7 @@
 
 #include "flow/key_groups.hpp"
 #include "flow/serde.hpp"
+#include "flow/state_map.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -10,7 +11,6 @@
 #include <string>
 #include <string_view>
 #include <typeinfo>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -66,7 +66,7 @@ public:
 template <class K, class V>
 class keyed_store final : public keyed_state_part<K> {
 public:
-  using map_type = std::unordered_map<K, V>;
+  using map_type = state_map<K, V>;
   using iterator = typename map_type::iterator;
 
   explicit keyed_store(uint32_t key_groups) : groups_(key_groups) {}
@@ -117,8 +117,8 @@ public:
     }
   }
 
-  /// The value of `key` (in `key_group`), or null. Spilling: valid until
-  /// the next trim().
+  /// The value of `key` (in `key_group`), or null; valid until the next
+  /// insertion into this store (state_map) or trim().
   V* find(uint32_t key_group, const K& key) {
     auto& g = groups_[key_group];
     auto i = g.find(key);

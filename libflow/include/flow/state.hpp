@@ -105,7 +105,7 @@ public:
   }
   void clear() { store_.erase(group(), owner_->current_key()); }
   /// Every key's value in key group `kg`.
-  const std::unordered_map<K, V>& key_group(uint32_t kg) const {
+  const state_map<K, V>& key_group(uint32_t kg) const {
     return store_.key_group(kg);
   }
 
