@@ -104,7 +104,8 @@ public:
     store_.get_or_create(group(), owner_->current_key()) = std::move(v);
   }
   void clear() { store_.erase(group(), owner_->current_key()); }
-  /// Every key's value in key group `kg`.
+  /// Every key's value in key group `kg`, in an order that differs
+  /// between processes (flow/state_map.hpp).
   const state_map<K, V>& key_group(uint32_t kg) const {
     return store_.key_group(kg);
   }
