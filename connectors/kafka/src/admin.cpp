@@ -29,7 +29,7 @@ struct admin::impl {
   /// Waits for the result event of an admin request on `q`.
   detail::event_ptr wait(rd_kafka_queue_t* q, const std::string& what) {
     auto ev = detail::wait_in_slices(
-        settings.timeout_ms,
+        settings.timeout_ms, detail::slicing::fixed,
         [q](int ms) { return detail::event_ptr{rd_kafka_queue_poll(q, ms)}; },
         [](const detail::event_ptr& e) { return !e; });
     if (!ev)

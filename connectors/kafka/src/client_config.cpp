@@ -237,7 +237,7 @@ metadata_ptr topic_metadata(rd_kafka_t* rk, const std::string& topic,
   topic_ptr t{rd_kafka_topic_new(rk, topic.c_str(), nullptr)};
   metadata_ptr md;
   auto err = wait_in_slices(
-      timeout_ms,
+      timeout_ms, slicing::doubling,
       [&](int ms) {
         const rd_kafka_metadata_t* raw = nullptr;
         auto e = rd_kafka_metadata(rk, 0, t.get(), &raw, ms);

@@ -10,6 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -92,11 +93,20 @@ using metadata_ptr =
 using event_ptr = std::unique_ptr<rd_kafka_event_t, event_deleter>;
 using error_ptr = std::unique_ptr<rd_kafka_error_t, error_deleter>;
 
-/// The first slice of wait_in_slices. Slices double, so that an answer
-/// slower than a short slice (a request sent again each slice) still comes
-/// in time: the last slice is at least half the whole wait. A stopped
-/// job's process notices within the slice it is in.
+/// The first slice of wait_in_slices.
 constexpr int64_t first_wait_slice_ms = 250;
+
+/// How wait_in_slices cuts its wait. A stopped job's process notices
+/// within the slice under way.
+enum class slicing {
+  /// Each attempt sends its request again (rd_kafka_metadata): slices
+  /// double, so that an answer slower than a short slice still comes in
+  /// time (the last slice is at least half the whole wait).
+  doubling,
+  /// Each attempt only polls for the answer to a request sent once (an
+  /// admin result queue): every slice is first_wait_slice_ms.
+  fixed,
+};
 
 /// Waits up to `timeout_ms` for a librdkafka call that itself waits:
 /// calls `attempt(ms)` (waiting up to ms) in slices until
@@ -105,10 +115,12 @@ constexpr int64_t first_wait_slice_ms = 250;
 /// the last result. A call that comes back early while still pending is
 /// not repeated before its slice has passed.
 template <class Attempt, class Pending>
-auto wait_in_slices(int64_t timeout_ms, Attempt attempt, Pending pending) {
+auto wait_in_slices(int64_t timeout_ms, slicing how, Attempt attempt,
+                    Pending pending) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (int64_t next = first_wait_slice_ms;; next *= 2) {
+  for (int64_t next = first_wait_slice_ms;;
+       next = how == slicing::doubling ? next * 2 : next) {
     auto slice_start = clock::now();
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - slice_start)
