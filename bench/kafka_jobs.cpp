@@ -57,7 +57,10 @@ struct bench_args {
 };
 
 /// Passes records on at most `rate` per second per subtask, sleeping when
-/// ahead: the time it sleeps is time it returns no credit upstream.
+/// ahead: the time it sleeps is time it returns no credit upstream. It
+/// sleeps on its scheduler worker on purpose, as a slow sink would hold
+/// it (W5; the JVM systems' pacer sleeps on their task thread alike): a
+/// job's own operators must not do this (bench/README.md, W5).
 template <class T>
 struct throttle {
   double rate;
