@@ -71,26 +71,30 @@ using subtask_actor = caf::stateful_actor<subtask_state>;
 void write_parts(subtask_actor* self, std::vector<subtask_snapshot>& snaps) {
   auto& st = self->state;
   for (auto& snap : snaps) {
-    auto part = checkpoint::describe(st.spec.plan, snap);
-    auto id = snap.id;
-    // Encoded on the executor too: the state may be large (an exactly-once
-    // sink's is an interval of its output).
+    // Spilled keyed state is read, and everything encoded, on the executor
+    // too: the state may be large (an exactly-once sink's is an interval of
+    // its output).
     st.executor->run([store = st.spec.checkpoints, job = st.spec.job,
-                      sub = st.spec.plan.id.value(), id, part = std::move(part),
-                      snap = std::move(snap)]() mutable {
-      auto bytes = checkpoint::encode_state(std::move(snap));
-      if (!store) {
-        caf::anon_send(job, cp_decline_atom::value, sub, id.value(),
-                       std::string("no checkpoint directory"));
-        return;
+                      plan = st.spec.plan, snap = std::move(snap)]() mutable {
+      auto sub = plan.id.value();
+      auto id = snap.id;
+      auto decline = [&](const std::string& why) {
+        caf::anon_send(job, cp_decline_atom::value, sub, id.value(), why);
+      };
+      if (!store) return decline("no checkpoint directory");
+      try {
+        snap.write_key_groups();
+      } catch (const std::exception& e) {
+        return decline(std::string("keyed state: ") + e.what());
       }
+      auto part = checkpoint::describe(plan, snap);
+      auto bytes = checkpoint::encode_state(std::move(snap));
       auto written = store->write_part(id, false, part, bytes.pieces());
       if (written)
         caf::anon_send(job, cp_ack_atom::value, sub, id.value(),
                        written->SerializeAsString());
       else
-        caf::anon_send(job, cp_decline_atom::value, sub, id.value(),
-                       written.error().message());
+        decline(written.error().message());
     });
   }
 }

@@ -5,10 +5,16 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 
 namespace flow {
 
 key_group_state::~key_group_state() = default;
+
+frozen_key_groups::~frozen_key_groups() = default;
+
+spill_view::~spill_view() = default;
 
 void key_group_state::spill_to(std::unique_ptr<spill_store>, size_t) {
   throw std::logic_error("this keyed state cannot spill");
@@ -17,6 +23,41 @@ void key_group_state::spill_to(std::unique_ptr<spill_store>, size_t) {
 spill_store::~spill_store() = default;
 
 state_backend::~state_backend() = default;
+
+bool detail::frozen_spilled::empty(uint32_t key_group) const {
+  return groups_[key_group].keys.empty() &&
+         !(view_ && view_->any(spill_prefix(key_group)));
+}
+
+void detail::frozen_spilled::write_key_group(uint32_t key_group,
+                                             std::vector<char>& out) const {
+  write(view_.get(), key_group, groups_[key_group], out);
+}
+
+void detail::frozen_spilled::write(const spill_view* view, uint32_t key_group,
+                                   const cached_entries& cached,
+                                   std::vector<char>& out) {
+  // serde<K> gives equal keys equal bytes: a stored key is cached if its
+  // bytes are.
+  std::unordered_set<std::string_view> in_cache;
+  in_cache.reserve(cached.keys.size());
+  for (auto [at, length] : cached.keys)
+    in_cache.emplace(cached.bytes.data() + at, length);
+  uint64_t n = cached.keys.size();
+  std::vector<char> stored;
+  if (view)
+    view->scan(spill_prefix(key_group),
+               [&](std::string_view k, std::string_view value) {
+                 auto key = k.substr(4); // after the key group
+                 if (in_cache.count(key) != 0) return;
+                 stored.insert(stored.end(), key.begin(), key.end());
+                 stored.insert(stored.end(), value.begin(), value.end());
+                 ++n;
+               });
+  write_varint(n, out);
+  out.insert(out.end(), stored.begin(), stored.end());
+  out.insert(out.end(), cached.bytes.begin(), cached.bytes.end());
+}
 
 void key_group_states::add_spilling(key_group_state& part) {
   if (backend_) {
@@ -54,18 +95,68 @@ std::string detail::spill_prefix(uint32_t key_group) {
           static_cast<char>(key_group)};
 }
 
-void key_group_states::snapshot(std::vector<key_group_snapshot>& out) const {
-  for (uint32_t kg = 0; kg < key_groups_; ++kg) {
+namespace {
+
+/// Appends every key group that holds any with the entries of each part,
+/// in the parts' order (key_group_state or frozen_key_groups).
+template <class Parts>
+void write_key_groups(uint32_t key_groups, const Parts& parts,
+                      std::vector<key_group_snapshot>& out) {
+  for (uint32_t kg = 0; kg < key_groups; ++kg) {
     bool any = false;
-    for (auto p : parts_)
+    for (auto& p : parts)
       any = any || !p->empty(kg);
     if (!any) continue;
     key_group_snapshot s;
     s.key_group = kg;
-    for (auto p : parts_)
+    for (auto& p : parts)
       p->write_key_group(kg, s.bytes);
     out.push_back(std::move(s));
   }
+}
+
+/// A part in memory, written at the snapshot: each key group, also those
+/// it holds nothing of (another part may).
+class written_key_groups final : public frozen_key_groups {
+public:
+  written_key_groups(const key_group_state& part, uint32_t key_groups)
+      : bytes_(key_groups), empty_(key_groups) {
+    for (uint32_t kg = 0; kg < key_groups; ++kg) {
+      empty_[kg] = part.empty(kg);
+      part.write_key_group(kg, bytes_[kg]);
+    }
+  }
+  bool empty(uint32_t key_group) const override { return empty_[key_group]; }
+  void write_key_group(uint32_t key_group,
+                       std::vector<char>& out) const override {
+    auto& bytes = bytes_[key_group];
+    out.insert(out.end(), bytes.begin(), bytes.end());
+  }
+
+private:
+  std::vector<std::vector<char>> bytes_;
+  std::vector<bool> empty_;
+};
+
+} // namespace
+
+deferred_key_groups
+key_group_states::snapshot(std::vector<key_group_snapshot>& out) const {
+  if (spilling_.empty()) {
+    write_key_groups(key_groups_, parts_, out);
+    return nullptr;
+  }
+  auto frozen =
+      std::make_shared<std::vector<std::unique_ptr<frozen_key_groups>>>();
+  for (auto p : parts_) {
+    auto f = p->freeze();
+    frozen->push_back(
+        f ? std::move(f)
+          : std::make_unique<written_key_groups>(*p, key_groups_));
+  }
+  return [frozen, n = key_groups_](std::vector<key_group_snapshot>& out) {
+    write_key_groups(n, *frozen, out);
+  };
 }
 
 void key_group_states::restore(const std::vector<key_group_snapshot>& groups) {

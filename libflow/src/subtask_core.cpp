@@ -179,9 +179,9 @@ void subtask_core::checkpoint(checkpoint_id id, int64_t alignment_ms) {
 
 void subtask_core::snapshot(checkpoint_id id, int64_t alignment_ms) {
   snapshotted_ = id;
-  subtask_snapshot s{id, alignment_ms, {}, {}, {}, {}, {}};
+  subtask_snapshot s{id, alignment_ms, {}, {}, {}, {}, {}, {}};
   s.event_time = {watermark_, outbox_.watermark(), outbox_.idle()};
-  task_->snapshot_key_groups(s.key_groups);
+  s.key_groups_later = task_->snapshot_key_groups(s.key_groups);
   if (is_source()) task_->snapshot_positions(s.positions);
   task_->prepare_checkpoint();
   task_->snapshot_operator_state(id, s.operator_state);

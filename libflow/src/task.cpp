@@ -14,8 +14,9 @@ source_state task::poll(size_t) {
   throw std::logic_error("task is not a source");
 }
 
-void task::snapshot_key_groups(std::vector<key_group_snapshot>&) const {
-  // No keyed state.
+deferred_key_groups
+task::snapshot_key_groups(std::vector<key_group_snapshot>&) const {
+  return nullptr; // no keyed state
 }
 
 void task::restore_key_groups(const std::vector<key_group_snapshot>& groups) {

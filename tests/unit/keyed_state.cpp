@@ -136,17 +136,27 @@ public:
   /// fresh ones that restore them, and gives those the last watermark and
   /// processing time again (what their restored inputs would send). The
   /// new instances keep their spilling state in `state` (null: memory).
+  /// Spilled state is written after its instances are gone, from the views
+  /// the snapshot took of their stores.
   void rescale(uint32_t parallelism, state_backend* state) {
+    auto spilled = state_ != nullptr;
+    auto from = subtasks_.size();
     state_ = state;
     std::vector<key_group_snapshot> groups;
+    std::vector<deferred_key_groups> later;
     for (auto& st : subtasks_) {
       st->op->flush_all();
-      st->op->snapshot_key_groups(groups);
+      if (auto d = st->op->snapshot_key_groups(groups))
+        later.push_back(std::move(d));
     }
-    BOOST_TEST_MESSAGE("  " << groups.size() << " key groups from "
-                            << subtasks_.size() << " to " << parallelism
-                            << " subtasks");
+    // Spilled state is all deferred; state in memory written at once.
+    BOOST_CHECK_EQUAL(later.size(), spilled ? from : 0u);
+    BOOST_CHECK(!spilled || groups.empty());
     start(parallelism);
+    for (auto& d : later)
+      d(groups);
+    BOOST_TEST_MESSAGE("  " << groups.size() << " key groups from " << from
+                            << " to " << parallelism << " subtasks");
     std::vector<std::vector<key_group_snapshot>> parts(parallelism);
     for (auto& g : groups)
       parts[owner(g.key_group)].push_back(std::move(g));

@@ -23,8 +23,10 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <sys/wait.h>
+#include <thread>
 #include <tuple>
 #include <unistd.h>
 #include <utility>
@@ -187,15 +189,25 @@ struct counting_store final : spill_store {
   void scan(std::string_view prefix,
             const std::function<void(std::string_view, std::string_view)>& f)
       override {
+    ++scans;
     inner->scan(prefix, f);
   }
-  bool any(std::string_view prefix) override { return inner->any(prefix); }
+  bool any(std::string_view prefix) override {
+    ++scans;
+    return inner->any(prefix);
+  }
+  std::unique_ptr<spill_view> view() override {
+    ++views;
+    return inner->view();
+  }
   size_t memory_outside_budget() override {
     return inner->memory_outside_budget();
   }
   std::unique_ptr<spill_store> inner;
   int gets = 0;
   int batched_gets = 0;
+  int scans = 0; // scan() and any()
+  int views = 0;
   size_t largest_write = 0;
   size_t written = 0;
 };
@@ -300,6 +312,128 @@ struct counting_backend final : state_backend {
       s->gets = s->batched_gets = 0;
   }
 };
+
+/// Key group -> the entries of a store, then the timers, as a snapshot of
+/// key_group_states with those two parts holds them.
+using frozen_state =
+    std::map<uint32_t, std::pair<std::map<std::string, int64_t>,
+                                 std::set<std::pair<std::string, int64_t>>>>;
+
+frozen_state decode(const std::vector<key_group_snapshot>& snapshot) {
+  frozen_state all;
+  for (auto& g : snapshot) {
+    const char* pos = g.bytes.data();
+    const char* end = pos + g.bytes.size();
+    auto& [entries, timers] = all[g.key_group];
+    for (auto& [k, v] : serde<store::map_type>::read(pos, end))
+      entries.emplace(k, v);
+    for (auto n = detail::read_varint(pos, end); n > 0; --n) {
+      auto k = serde<std::string>::read(pos, end);
+      timers.emplace(k, serde<int64_t>::read(pos, end));
+    }
+    BOOST_CHECK(pos == end);
+    BOOST_CHECK(!entries.empty() || !timers.empty());
+  }
+  BOOST_CHECK_EQUAL(all.size(), snapshot.size());
+  return all;
+}
+
+/// A spilling store and timers in memory, as a keyed process function
+/// keeps them, and the same parts in memory; changed alike.
+struct two_parts {
+  store spilled{groups};
+  keyed_timers<std::string> timers{groups};
+  key_group_states states;
+  store memory{groups};
+  keyed_timers<std::string> memory_timers{groups};
+  key_group_states reference{groups};
+  explicit two_parts(counting_backend& backend)
+      : states{groups, &backend, "op#0"} {
+    states.add_spilling(spilled);
+    states.add(timers);
+    reference.add(memory);
+    reference.add(memory_timers);
+  }
+  /// A batch of random adds, overwrites, erases and timers, then a trim.
+  void change(std::mt19937_64& rng) {
+    for (int i = 0, n = 1 + static_cast<int>(rng() % 40); i < n; ++i) {
+      auto k = "k" + std::to_string(rng() % 500);
+      auto kg = group_of(k);
+      auto what = rng();
+      if (what % 5 == 0) {
+        spilled.erase(kg, k);
+        memory.erase(kg, k);
+      } else if (what % 5 == 1) {
+        timers.add(kg, k, static_cast<int64_t>(what % 100));
+        memory_timers.add(kg, k, static_cast<int64_t>(what % 100));
+      } else {
+        spilled.get_or_create(kg, k) += static_cast<int64_t>(what % 1000);
+        memory.get_or_create(kg, k) += static_cast<int64_t>(what % 1000);
+      }
+    }
+    states.trim();
+  }
+};
+
+// A snapshot of spilled state hands the subtask's thread nothing to read:
+// the state is what it was at the snapshot when another thread writes it,
+// while the subtask goes on changing, trimming and erasing, and after the
+// store is gone.
+BOOST_AUTO_TEST_CASE(a_snapshot_reads_the_store_later_as_it_was) {
+  auto seed = flow::test::test_seed();
+  std::mt19937_64 rng{seed};
+  auto cache = 1 + rng() % 32;
+  BOOST_TEST_MESSAGE("seed " << seed << ", cache of " << cache);
+  counting_backend backend{"frozen", cache};
+  auto parts = std::make_unique<two_parts>(backend);
+  auto& p = *parts;
+  for (int i = 0; i < 100; ++i) { // more keys than the cache holds
+    auto k = "k" + std::to_string(i);
+    p.spilled.get_or_create(group_of(k), k) = i;
+    p.memory.get_or_create(group_of(k), k) = i;
+  }
+  for (int i = 0, n = 20 + static_cast<int>(rng() % 100); i < n; ++i)
+    p.change(rng);
+
+  auto& requests = *backend.stores.at(0);
+  requests.scans = requests.views = 0;
+  std::vector<key_group_snapshot> now, later, want;
+  auto deferred = p.states.snapshot(now);
+  BOOST_REQUIRE(deferred);
+  BOOST_CHECK(now.empty());
+  BOOST_CHECK_EQUAL(requests.scans, 0);
+  BOOST_CHECK_EQUAL(requests.views, 1);
+  BOOST_CHECK(!p.reference.snapshot(want));
+  auto wanted = decode(want);
+  BOOST_REQUIRE(!wanted.empty());
+
+  for (int i = 0; i < 50; ++i)
+    p.change(rng);
+  deferred(later);
+  BOOST_CHECK(decode(later) == wanted);
+
+  // Written on another thread while the state changes.
+  std::vector<key_group_snapshot> concurrent, concurrent_wanted, got;
+  auto deferred_concurrent = p.states.snapshot(concurrent);
+  BOOST_REQUIRE(deferred_concurrent);
+  BOOST_CHECK(!p.reference.snapshot(concurrent_wanted));
+  std::thread writer{[&] { deferred_concurrent(got); }};
+  for (int i = 0; i < 50; ++i)
+    p.change(rng);
+  writer.join();
+  BOOST_CHECK(decode(got) == decode(concurrent_wanted));
+
+  // Taken, then its store closed before it is written (the backend, which
+  // lives as long as the process, stays).
+  std::vector<key_group_snapshot> last, last_wanted, last_got;
+  auto deferred_last = p.states.snapshot(last);
+  BOOST_REQUIRE(deferred_last);
+  BOOST_CHECK(!p.reference.snapshot(last_wanted));
+  parts.reset();
+  deferred_last(last_got);
+  BOOST_CHECK(decode(last_got) == decode(last_wanted));
+  BOOST_CHECK(decode(last_got) != wanted); // 50 batches changed something
+}
 
 /// Counts each key's records in one state member and the sum of their
 /// lengths in another; a key's first record sets a processing-time timer

@@ -24,6 +24,17 @@ uint32_t key_group_for(const K& key, uint32_t key_groups) {
   return key_group_of(std::hash<K>{}(key), key_groups);
 }
 
+/// A part of an operator's keyed state as it was at a snapshot, written
+/// later, on any thread (key_group_state::freeze).
+class frozen_key_groups {
+public:
+  virtual ~frozen_key_groups();
+  virtual bool empty(uint32_t key_group) const = 0;
+  /// What key_group_state::write_key_group wrote at the snapshot.
+  virtual void write_key_group(uint32_t key_group,
+                               std::vector<char>& out) const = 0;
+};
+
 /// One part of an operator's keyed state (a keyed_store, keyed_timers)
 /// that writes and reads itself one key group at a time.
 class key_group_state {
@@ -49,6 +60,11 @@ public:
   /// Spilling parts: moves the entries in memory to the store if there are
   /// more than the cache holds. Pointers into the part are invalid after.
   virtual void trim() {}
+  /// Spilling parts: the part as it is now, its store read only when the
+  /// result is written (through a spill_view), so the part may change
+  /// meanwhile. Null for parts in memory: key_group_states::snapshot
+  /// writes those at once.
+  virtual std::unique_ptr<frozen_key_groups> freeze() const { return nullptr; }
 };
 
 /// All keyed state of one operator instance: its parts, written and read
@@ -78,8 +94,10 @@ public:
   /// Trims the spilling parts (key_group_state::trim).
   void trim();
 
-  /// See task::snapshot_key_groups.
-  void snapshot(std::vector<key_group_snapshot>& out) const;
+  /// See task::snapshot_key_groups: with spilling parts, every part is
+  /// frozen (those in memory written now) and the stores are read by the
+  /// function returned.
+  deferred_key_groups snapshot(std::vector<key_group_snapshot>& out) const;
 
   /// See task::restore_key_groups.
   void restore(const std::vector<key_group_snapshot>& groups);

@@ -32,6 +32,34 @@ std::string spill_prefix(uint32_t key_group);
 /// trim, a restore): the copies a write needs then stay small.
 constexpr size_t spill_chunk = 4096;
 
+/// The entries a spilling keyed_store caches in one key group, as serde
+/// bytes (key, value, key, ...), and where each key's bytes are in them.
+struct cached_entries {
+  std::vector<char> bytes;
+  std::vector<std::pair<size_t, size_t>> keys; // offset, length
+};
+
+/// A spilling keyed_store frozen for a snapshot: its cache's entries, and
+/// a view of its store (null if nothing was ever written to it), whose
+/// entries of keys the cache holds are out of date.
+class frozen_spilled final : public frozen_key_groups {
+public:
+  frozen_spilled(std::unique_ptr<spill_view> view,
+                 std::vector<cached_entries> groups)
+      : view_(std::move(view)), groups_(std::move(groups)) {}
+  bool empty(uint32_t key_group) const override;
+  void write_key_group(uint32_t key_group,
+                       std::vector<char>& out) const override;
+  /// A key group in keyed_store's snapshot format: the count, then the
+  /// stored entries the cache does not override, then the cache's.
+  static void write(const spill_view* view, uint32_t key_group,
+                    const cached_entries& cached, std::vector<char>& out);
+
+private:
+  std::unique_ptr<spill_view> view_;
+  std::vector<cached_entries> groups_;
+};
+
 } // namespace detail
 
 /// A keyed_store<K, V> whatever its V: what a keyed process function
@@ -62,7 +90,10 @@ public:
 /// hands out mutable pointers. An operator that knows the keys of a batch
 /// calls load() with them first: one read of the store for all of them,
 /// instead of one per record that misses the cache. Snapshots and restores
-/// have the same bytes in both modes.
+/// have the same bytes in both modes. A checkpoint freezes a spilling
+/// store: the cache's entries are copied and a view of the store taken,
+/// and the store is read when the snapshot is written, off the subtask's
+/// thread (key_group_states::snapshot).
 template <class K, class V>
 class keyed_store final : public keyed_state_part<K> {
 public:
@@ -220,29 +251,27 @@ public:
   void write_key_group(uint32_t key_group,
                        std::vector<char>& out) const override {
     if constexpr (spillable) {
-      if (!spill_) {
+      if (!spill_)
         serde<map_type>::write(groups_[key_group], out);
-        return;
-      }
-      // The map's serde format (count, then key and value bytes), from the
-      // spilled entries the cache does not override and the cache.
-      std::vector<char> body;
-      uint64_t n = 0;
-      scan_spilled(key_group, [&](const char* key, const char* key_end,
-                                  std::string_view value) {
-        body.insert(body.end(), key, key_end);
-        body.insert(body.end(), value.begin(), value.end());
-        ++n;
-      });
-      for (auto& [k, v] : groups_[key_group]) {
-        serde<K>::write(k, body);
-        serde<V>::write(v, body);
-        ++n;
-      }
-      detail::write_varint(n, out);
-      out.insert(out.end(), body.begin(), body.end());
+      else
+        detail::frozen_spilled::write(written_ ? spill_->view().get() : nullptr,
+                                      key_group, cached(key_group), out);
     } else {
       detail::throw_no_serde(typeid(K), typeid(V));
+    }
+  }
+
+  std::unique_ptr<frozen_key_groups> freeze() const override {
+    if constexpr (spillable) {
+      if (!spill_) return nullptr;
+      std::vector<detail::cached_entries> groups;
+      groups.reserve(groups_.size());
+      for (uint32_t kg = 0; kg < groups_.size(); ++kg)
+        groups.push_back(cached(kg));
+      return std::make_unique<detail::frozen_spilled>(
+          written_ ? spill_->view() : nullptr, std::move(groups));
+    } else {
+      return nullptr;
     }
   }
 
@@ -308,6 +337,18 @@ public:
 
 private:
   static constexpr bool spillable = serde<K>::available && serde<V>::available;
+
+  detail::cached_entries cached(uint32_t key_group) const {
+    detail::cached_entries c;
+    c.keys.reserve(groups_[key_group].size());
+    for (auto& [k, v] : groups_[key_group]) {
+      auto at = c.bytes.size();
+      serde<K>::write(k, c.bytes);
+      c.keys.emplace_back(at, c.bytes.size() - at);
+      serde<V>::write(v, c.bytes);
+    }
+    return c;
+  }
 
   std::string spill_key(uint32_t key_group, const K& key) const {
     std::vector<char> bytes;

@@ -23,8 +23,9 @@ public:
         key_groups_(s.max_parallelism, s.state,
                     s.operator_name + "#" + std::to_string(s.subtask_index)) {}
 
-  void snapshot_key_groups(std::vector<key_group_snapshot>& out) const final {
-    key_groups_.snapshot(out);
+  deferred_key_groups
+  snapshot_key_groups(std::vector<key_group_snapshot>& out) const final {
+    return key_groups_.snapshot(out);
   }
   void restore_key_groups(const std::vector<key_group_snapshot>& in) final {
     key_groups_.restore(in);

@@ -43,6 +43,23 @@ struct spill_batch {
   bool empty() const noexcept { return puts.empty(); }
 };
 
+/// What a spill_store held when the view was taken, read-only: readable on
+/// any thread while the store goes on being written, and after the store
+/// is destroyed (the view keeps what it reads). Errors are thrown as
+/// std::runtime_error.
+class spill_view {
+public:
+  virtual ~spill_view();
+  /// Calls f(key, value) for every entry whose key begins with `prefix`,
+  /// in key order.
+  virtual void
+  scan(std::string_view prefix,
+       const std::function<void(std::string_view, std::string_view)>& f)
+      const = 0;
+  /// True if some key begins with `prefix`.
+  virtual bool any(std::string_view prefix) const = 0;
+};
+
 /// The byte store one spilling keyed_store writes its entries to.
 /// Keys are ordered bytewise. Errors of the store are thrown as
 /// std::runtime_error.
@@ -66,6 +83,9 @@ public:
        const std::function<void(std::string_view, std::string_view)>& f) = 0;
   /// True if some key begins with `prefix`.
   virtual bool any(std::string_view prefix) = 0;
+  /// A consistent view of the store as it is now (a checkpoint reads it
+  /// off the subtask's thread); cheap to take.
+  virtual std::unique_ptr<spill_view> view() = 0;
   /// Bytes the store keeps in memory outside the backend's budget
   /// (flow.state-memory), such as its tables' readers.
   virtual size_t memory_outside_budget() = 0;

@@ -47,7 +47,8 @@ struct subtask_snapshot {
   checkpoint_id id;
   /// Milliseconds from the first barrier to alignment (0 for sources).
   int64_t alignment_ms = 0;
-  /// The task's keyed state (task::snapshot_key_groups).
+  /// The task's keyed state (task::snapshot_key_groups); see
+  /// key_groups_later.
   std::vector<key_group_snapshot> key_groups;
   /// Sources: where they stand (task::snapshot_positions).
   std::vector<source_position> positions;
@@ -58,6 +59,18 @@ struct subtask_snapshot {
   std::string dead_letters;
   /// Where the subtask stood in event time.
   event_time_snapshot event_time;
+  /// The keyed state, if the task deferred writing it (its state spills):
+  /// write_key_groups() fills key_groups with it, off the subtask's thread.
+  deferred_key_groups key_groups_later;
+
+  /// Writes what key_groups_later holds into key_groups (once; nothing if
+  /// the state was written at the snapshot). Reads the state's stores.
+  void write_key_groups() {
+    if (!key_groups_later) return;
+    auto later = std::move(key_groups_later);
+    key_groups_later = nullptr;
+    later(key_groups);
+  }
 };
 
 /// What the host should do after a call into subtask_core.

@@ -63,6 +63,13 @@ struct key_group_snapshot {
   std::vector<char> bytes;
 };
 
+/// Keyed state a snapshot took but has not written yet: appends its key
+/// groups when called, on any thread, once. What it writes is the state as
+/// it was at the snapshot, whatever the task did since (spilled state is
+/// read through a view of its store: spill_view).
+using deferred_key_groups =
+    std::function<void(std::vector<key_group_snapshot>&)>;
+
 /// Where a source stands in one of its splits, as a checkpoint keeps it:
 /// the split and the position of the next record to read (an index, an
 /// offset). A split named by a number n (a Kafka partition, a generator's
@@ -171,11 +178,15 @@ public:
   /// True if some output record sits in a partially filled batch.
   virtual bool has_buffered() const { return false; }
 
-  /// Keyed operators: appends the state (values, window contents, buffers,
-  /// timers) of every key group that holds any in this subtask. Called
-  /// between two of the calls above, the task goes on unchanged. Throws
-  /// std::logic_error if a key or value type has no flow::serde.
-  virtual void snapshot_key_groups(std::vector<key_group_snapshot>& out) const;
+  /// Keyed operators: the state (values, window contents, buffers, timers)
+  /// of every key group that holds any in this subtask, appended to `out`;
+  /// if some of it spills to a store (state_backend), all of it is
+  /// returned instead, to be written later (the subtask's thread then does
+  /// not read the store). Called between two of the calls above, the task
+  /// goes on unchanged. Throws std::logic_error if a key or value type has
+  /// no flow::serde.
+  virtual deferred_key_groups
+  snapshot_key_groups(std::vector<key_group_snapshot>& out) const;
 
   /// Keyed operators: adds key groups snapshotted by instances of the same
   /// operator at any parallelism (and the same max parallelism) to this

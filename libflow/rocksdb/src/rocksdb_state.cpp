@@ -72,23 +72,78 @@ void remove_orphans(const fs::path& parent) {
   }
 }
 
+/// One store's database and directory, removed when the store and the
+/// last view of it are gone.
+struct open_db {
+  std::shared_ptr<scratch_dir> root;
+  fs::path dir;
+  std::unique_ptr<rocksdb::DB> db;
+  ~open_db() {
+    db.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+void scan_prefix(
+    rocksdb::DB& db, const rocksdb::ReadOptions& read, std::string_view prefix,
+    const std::function<void(std::string_view, std::string_view)>& f) {
+  std::unique_ptr<rocksdb::Iterator> it{db.NewIterator(read)};
+  for (it->Seek(slice(prefix));
+       it->Valid() && it->key().starts_with(slice(prefix)); it->Next())
+    f({it->key().data(), it->key().size()},
+      {it->value().data(), it->value().size()});
+  check(it->status(), "scan");
+}
+
+bool any_with_prefix(rocksdb::DB& db, const rocksdb::ReadOptions& read,
+                     std::string_view prefix) {
+  std::unique_ptr<rocksdb::Iterator> it{db.NewIterator(read)};
+  it->Seek(slice(prefix));
+  check(it->status(), "seek");
+  return it->Valid() && it->key().starts_with(slice(prefix));
+}
+
+/// Reads through a RocksDB snapshot, released before the database can
+/// close.
+class rocksdb_view final : public spill_view {
+public:
+  explicit rocksdb_view(std::shared_ptr<open_db> db)
+      : db_(std::move(db)), snapshot_(db_->db->GetSnapshot()) {
+    read_.snapshot = snapshot_;
+  }
+  ~rocksdb_view() override { db_->db->ReleaseSnapshot(snapshot_); }
+
+  void scan(std::string_view prefix,
+            const std::function<void(std::string_view, std::string_view)>& f)
+      const override {
+    scan_prefix(*db_->db, read_, prefix, f);
+  }
+
+  bool any(std::string_view prefix) const override {
+    return any_with_prefix(*db_->db, read_, prefix);
+  }
+
+private:
+  std::shared_ptr<open_db> db_;
+  const rocksdb::Snapshot* snapshot_;
+  rocksdb::ReadOptions read_;
+};
+
 class rocksdb_store final : public spill_store {
 public:
   rocksdb_store(std::shared_ptr<scratch_dir> root, fs::path dir,
                 const rocksdb::Options& options)
-      : root_(std::move(root)), dir_(std::move(dir)) {
+      : open_(std::make_shared<open_db>()), db_(nullptr) {
+    open_->root = std::move(root);
+    open_->dir = std::move(dir);
     rocksdb::DB* db = nullptr;
-    auto st = rocksdb::DB::Open(options, dir_.string(), &db);
+    auto st = rocksdb::DB::Open(options, open_->dir.string(), &db);
     if (!st.ok())
-      throw unusable_state_dir(root_->path.parent_path(), st.ToString());
-    db_.reset(db);
+      throw unusable_state_dir(open_->root->path.parent_path(), st.ToString());
+    open_->db.reset(db);
+    db_ = db;
     write_.disableWAL = true;
-  }
-
-  ~rocksdb_store() override {
-    db_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   bool get(std::string_view key, std::string& value) override {
@@ -138,12 +193,11 @@ public:
   void scan(std::string_view prefix,
             const std::function<void(std::string_view, std::string_view)>& f)
       override {
-    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(read_)};
-    for (it->Seek(slice(prefix));
-         it->Valid() && it->key().starts_with(slice(prefix)); it->Next())
-      f({it->key().data(), it->key().size()},
-        {it->value().data(), it->value().size()});
-    check(it->status(), "scan");
+    scan_prefix(*db_, read_, prefix, f);
+  }
+
+  std::unique_ptr<spill_view> view() override {
+    return std::make_unique<rocksdb_view>(open_);
   }
 
   size_t memory_outside_budget() override {
@@ -155,16 +209,12 @@ public:
   }
 
   bool any(std::string_view prefix) override {
-    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(read_)};
-    it->Seek(slice(prefix));
-    check(it->status(), "seek");
-    return it->Valid() && it->key().starts_with(slice(prefix));
+    return any_with_prefix(*db_, read_, prefix);
   }
 
 private:
-  std::shared_ptr<scratch_dir> root_;
-  fs::path dir_;
-  std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<open_db> open_;
+  rocksdb::DB* db_; // open_'s
   rocksdb::ReadOptions read_;
   rocksdb::WriteOptions write_;
   std::vector<const std::pair<std::string, std::string>*> sorted_;

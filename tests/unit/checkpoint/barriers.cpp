@@ -60,12 +60,13 @@ public:
     count_ += xs.size();
     router_.emit_batch(std::move(xs));
   }
-  void
+  deferred_key_groups
   snapshot_key_groups(std::vector<key_group_snapshot>& out) const override {
     key_group_snapshot s;
     s.bytes.resize(sizeof count_);
     std::memcpy(s.bytes.data(), &count_, sizeof count_);
     out.push_back(std::move(s));
+    return nullptr;
   }
 
 private:

@@ -115,7 +115,7 @@ checkpoint::pb::Metadata metadata_of(const physical_plan& plan) {
   checkpoint::pb::Metadata md;
   md.set_checkpoint_id(4);
   for (auto& s : plan.subtasks) {
-    subtask_snapshot snap{checkpoint_id{4}, 0, {}, {{"", 7}}, {}, {}, {}};
+    subtask_snapshot snap{checkpoint_id{4}, 0, {}, {{"", 7}}, {}, {}, {}, {}};
     *md.add_parts() = checkpoint::describe(s, snap);
   }
   return md;
@@ -165,9 +165,14 @@ BOOST_AUTO_TEST_CASE(part_state_round_trips) {
   // epochs.
   byte_chain sink_state{std::string("sink\0", 5)};
   sink_state.append(std::make_shared<const std::string>("state"));
-  subtask_snapshot snap{
-      checkpoint_id{1}, 3, {{5, {'a', 'b'}}, {9, {}}}, {}, sink_state,
-      {"held", 4},      {}};
+  subtask_snapshot snap{checkpoint_id{1},
+                        3,
+                        {{5, {'a', 'b'}}, {9, {}}},
+                        {},
+                        sink_state,
+                        {"held", 4},
+                        {},
+                        {}};
   auto bytes = checkpoint::encode_state(snap);
   // The same bytes as the whole message serialized at once.
   checkpoint::pb::PartState whole;

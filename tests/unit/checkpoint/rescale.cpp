@@ -166,7 +166,7 @@ struct fake_checkpoint {
     md.set_checkpoint_id(3);
     md.set_key_groups(plan.max_parallelism);
     for (auto& s : plan.subtasks) {
-      subtask_snapshot snap{checkpoint_id{3}, 0, {}, {}, {}, {}, {}};
+      subtask_snapshot snap{checkpoint_id{3}, 0, {}, {}, {}, {}, {}, {}};
       if (s.kind == node_kind::source)
         snap.positions = {{std::to_string(s.index), 10},
                           {std::to_string(s.index + 4), 20}};
