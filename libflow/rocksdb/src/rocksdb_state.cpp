@@ -257,6 +257,9 @@ public:
     // 5 x 10^6 keys took 132 flushes (76 with half) and 22 compactions
     // (17): a trim's 100,000 entries went to disk in pieces.
     options_.write_buffer_size = std::min<size_t>(o.memory / 2, 16 << 20);
+    // Without a log, closing a store would first flush its memtables to
+    // files removed right after.
+    options_.avoid_flush_during_shutdown = true;
     options_.create_if_missing = true;
     options_.error_if_exists = true;
     options_.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
