@@ -11,29 +11,61 @@
 
 namespace flow::checkpoint {
 
+namespace {
+
+using google::protobuf::io::CodedOutputStream;
+constexpr uint32_t varint_type = 0; // wire types
+constexpr uint32_t length_delimited = 2;
+
+/// Appends a field's tag and, for a length-delimited field, its length.
+void put_field(std::string& out, int field, uint32_t wire_type,
+               uint64_t length = 0) {
+  uint8_t buf[20]; // two varints of at most 10 bytes
+  auto* end = CodedOutputStream::WriteTagToArray(
+      (static_cast<uint32_t>(field) << 3) | wire_type, buf);
+  if (wire_type == length_delimited)
+    end = CodedOutputStream::WriteVarint64ToArray(length, end);
+  out.append(reinterpret_cast<const char*>(buf),
+             static_cast<size_t>(end - buf));
+}
+
+} // namespace
+
 byte_chain encode_state(subtask_snapshot snap) {
   // Field by field in field-number order, as SerializeAsString writes
-  // them: key groups, then the operator state's tag and length followed by
-  // its pieces, then the dead letters.
-  pb::PartState keyed;
-  for (auto& g : snap.key_groups) {
-    auto* x = keyed.add_key_groups();
-    x->set_key_group(g.key_group);
-    x->set_state(g.bytes.data(), g.bytes.size());
-  }
-  auto head = keyed.SerializeAsString();
+  // them (fields at their default value left out): key groups, then the
+  // operator state's tag and length followed by its pieces, then the dead
+  // letters. Each key group's state becomes a piece of its own, its copy
+  // in the snapshot freed at once: a large state is held about once, not
+  // again as a message and its serialization.
   byte_chain out;
+  std::string head;
+  for (auto& g : snap.key_groups) {
+    auto size = g.bytes.size();
+    uint64_t message = 0;
+    if (g.key_group != 0)
+      message += 1 + CodedOutputStream::VarintSize32(g.key_group);
+    if (size != 0) message += 1 + CodedOutputStream::VarintSize64(size) + size;
+    put_field(head, pb::PartState::kKeyGroupsFieldNumber, length_delimited,
+              message);
+    if (g.key_group != 0) {
+      put_field(head, pb::KeyGroupState::kKeyGroupFieldNumber, varint_type);
+      uint8_t buf[5];
+      auto* end = CodedOutputStream::WriteVarint32ToArray(g.key_group, buf);
+      head.append(reinterpret_cast<const char*>(buf),
+                  static_cast<size_t>(end - buf));
+    }
+    if (size == 0) continue;
+    put_field(head, pb::KeyGroupState::kStateFieldNumber, length_delimited,
+              size);
+    out.append(std::move(head));
+    head.clear();
+    out.append(std::string(g.bytes.begin(), g.bytes.end()));
+    std::vector<char>().swap(g.bytes);
+  }
   if (!snap.operator_state.empty()) {
-    using google::protobuf::io::CodedOutputStream;
-    constexpr uint32_t length_delimited = 2; // the wire type of bytes
-    uint8_t prefix[20]; // a tag and a length: two varints of at most 10 bytes
-    auto* end = CodedOutputStream::WriteTagToArray(
-        (pb::PartState::kOperatorStateFieldNumber << 3) | length_delimited,
-        prefix);
-    end = CodedOutputStream::WriteVarint64ToArray(snap.operator_state.size(),
-                                                  end);
-    head.append(reinterpret_cast<const char*>(prefix),
-                static_cast<size_t>(end - prefix));
+    put_field(head, pb::PartState::kOperatorStateFieldNumber, length_delimited,
+              snap.operator_state.size());
     out.append(std::move(head));
     out.append(snap.operator_state);
     head.clear();
