@@ -82,19 +82,22 @@ void write_parts(subtask_actor* self, std::vector<subtask_snapshot>& snaps) {
         caf::anon_send(job, cp_decline_atom::value, sub, id.value(), why);
       };
       if (!store) return decline("no checkpoint directory");
+      // Whatever fails here (reading spilled state, memory for a large
+      // part) declines the checkpoint, which otherwise would wait for its
+      // timeout.
       try {
         snap.write_key_groups();
+        auto part = checkpoint::describe(plan, snap);
+        auto bytes = checkpoint::encode_state(std::move(snap));
+        auto written = store->write_part(id, false, part, bytes.pieces());
+        if (written)
+          caf::anon_send(job, cp_ack_atom::value, sub, id.value(),
+                         written->SerializeAsString());
+        else
+          decline(written.error().message());
       } catch (const std::exception& e) {
-        return decline(std::string("keyed state: ") + e.what());
+        decline(std::string("writing the part: ") + e.what());
       }
-      auto part = checkpoint::describe(plan, snap);
-      auto bytes = checkpoint::encode_state(std::move(snap));
-      auto written = store->write_part(id, false, part, bytes.pieces());
-      if (written)
-        caf::anon_send(job, cp_ack_atom::value, sub, id.value(),
-                       written->SerializeAsString());
-      else
-        decline(written.error().message());
     });
   }
 }

@@ -111,6 +111,9 @@ public:
   explicit rocksdb_view(std::shared_ptr<open_db> db)
       : db_(std::move(db)), snapshot_(db_->db->GetSnapshot()) {
     read_.snapshot = snapshot_;
+    // A checkpoint reads every entry once: its blocks would only push the
+    // subtask's hot ones out of the block cache.
+    read_.fill_cache = false;
   }
   ~rocksdb_view() override { db_->db->ReleaseSnapshot(snapshot_); }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 
 namespace flow::checkpoint {
@@ -32,6 +33,7 @@ void put_field(std::string& out, int field, uint32_t wire_type,
 } // namespace
 
 byte_chain encode_state(subtask_snapshot snap) {
+  snap.write_key_groups();
   // Field by field in field-number order, as SerializeAsString writes
   // them (fields at their default value left out): key groups, then the
   // operator state's tag and length followed by its pieces, then the dead
@@ -92,6 +94,9 @@ part_state decode_state(const std::string& bytes) {
 }
 
 pb::Part describe(const subtask_plan& s, const subtask_snapshot& snap) {
+  if (snap.key_groups_later)
+    throw std::logic_error("checkpoint::describe: the snapshot's key groups "
+                           "are not written yet (write_key_groups)");
   pb::Part p;
   p.set_operator_id(s.node.value());
   p.set_operator_name(s.operator_name);

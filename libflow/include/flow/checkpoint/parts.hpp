@@ -31,7 +31,8 @@ struct part_state {
 /// state (pb::PartState), the same bytes as its SerializeAsString. The
 /// operator state's pieces are shared, not copied (an exactly-once sink's
 /// is an interval of its output); takes `snap` by value: a caller that
-/// moves it in saves a copy of the dead letters.
+/// moves it in saves a copy of the dead letters and of the keyed state.
+/// Writes deferred key groups first (subtask_snapshot::write_key_groups).
 byte_chain encode_state(subtask_snapshot snap);
 
 /// The state in a part file's bytes. Throws std::runtime_error for bytes
@@ -39,7 +40,9 @@ byte_chain encode_state(subtask_snapshot snap);
 part_state decode_state(const std::string& bytes);
 
 /// The metadata of subtask `s`'s snapshot, as store::write_part takes it
-/// (which adds file, size and checksum).
+/// (which adds file, size and checksum). Throws std::logic_error if the
+/// snapshot's key groups are deferred (call write_key_groups first: the
+/// metadata records their range).
 pb::Part describe(const subtask_plan& s, const subtask_snapshot& snap);
 
 /// The source positions a part holds.
