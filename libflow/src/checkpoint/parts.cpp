@@ -18,14 +18,14 @@ using google::protobuf::io::CodedOutputStream;
 constexpr uint32_t varint_type = 0; // wire types
 constexpr uint32_t length_delimited = 2;
 
-/// Appends a field's tag and, for a length-delimited field, its length.
+/// Appends a field's tag, then `value`: a varint field's value, or a
+/// length-delimited field's length (its bytes follow).
 void put_field(std::string& out, int field, uint32_t wire_type,
-               uint64_t length = 0) {
+               uint64_t value) {
   uint8_t buf[20]; // two varints of at most 10 bytes
   auto* end = CodedOutputStream::WriteTagToArray(
       (static_cast<uint32_t>(field) << 3) | wire_type, buf);
-  if (wire_type == length_delimited)
-    end = CodedOutputStream::WriteVarint64ToArray(length, end);
+  end = CodedOutputStream::WriteVarint64ToArray(value, end);
   out.append(reinterpret_cast<const char*>(buf),
              static_cast<size_t>(end - buf));
 }
@@ -50,13 +50,9 @@ byte_chain encode_state(subtask_snapshot snap) {
     if (size != 0) message += 1 + CodedOutputStream::VarintSize64(size) + size;
     put_field(head, pb::PartState::kKeyGroupsFieldNumber, length_delimited,
               message);
-    if (g.key_group != 0) {
-      put_field(head, pb::KeyGroupState::kKeyGroupFieldNumber, varint_type);
-      uint8_t buf[5];
-      auto* end = CodedOutputStream::WriteVarint32ToArray(g.key_group, buf);
-      head.append(reinterpret_cast<const char*>(buf),
-                  static_cast<size_t>(end - buf));
-    }
+    if (g.key_group != 0)
+      put_field(head, pb::KeyGroupState::kKeyGroupFieldNumber, varint_type,
+                g.key_group);
     if (size == 0) continue;
     put_field(head, pb::KeyGroupState::kStateFieldNumber, length_delimited,
               size);
