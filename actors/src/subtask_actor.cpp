@@ -71,9 +71,10 @@ using subtask_actor = caf::stateful_actor<subtask_state>;
 void write_parts(subtask_actor* self, std::vector<subtask_snapshot>& snaps) {
   auto& st = self->state;
   for (auto& snap : snaps) {
-    // Spilled keyed state is read, and everything encoded, on the executor
-    // too: the state may be large (an exactly-once sink's is an interval of
-    // its output).
+    // Keyed state is written (from the maps the subtask froze, spilled
+    // state through a view of its store), and everything encoded, on the
+    // executor too: the state may be large (an exactly-once sink's is an
+    // interval of its output).
     st.executor->run([store = st.spec.checkpoints, job = st.spec.job,
                       plan = st.spec.plan, snap = std::move(snap)]() mutable {
       auto sub = plan.id.value();

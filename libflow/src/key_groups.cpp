@@ -142,19 +142,21 @@ private:
 
 deferred_key_groups
 key_group_states::snapshot(std::vector<key_group_snapshot>& out) const {
-  if (spilling_.empty()) {
+  std::vector<std::unique_ptr<frozen_key_groups>> frozen;
+  bool deferred = false;
+  for (auto p : parts_) {
+    frozen.push_back(p->freeze());
+    deferred = deferred || frozen.back();
+  }
+  if (!deferred) {
     write_key_groups(key_groups_, parts_, out);
     return nullptr;
   }
-  auto frozen =
-      std::make_shared<std::vector<std::unique_ptr<frozen_key_groups>>>();
-  for (auto p : parts_) {
-    auto f = p->freeze();
-    frozen->push_back(
-        f ? std::move(f)
-          : std::make_unique<written_key_groups>(*p, key_groups_));
-  }
-  return [frozen, n = key_groups_](std::vector<key_group_snapshot>& out) {
+  for (size_t i = 0; i < parts_.size(); ++i)
+    if (!frozen[i])
+      frozen[i] = std::make_unique<written_key_groups>(*parts_[i], key_groups_);
+  return [frozen = std::make_shared<decltype(frozen)>(std::move(frozen)),
+          n = key_groups_](std::vector<key_group_snapshot>& out) {
     write_key_groups(n, *frozen, out);
   };
 }

@@ -136,10 +136,10 @@ public:
   /// fresh ones that restore them, and gives those the last watermark and
   /// processing time again (what their restored inputs would send). The
   /// new instances keep their spilling state in `state` (null: memory).
-  /// Spilled state is written after its instances are gone, from the views
-  /// the snapshot took of their stores.
+  /// The state is written after its instances are gone: from the maps the
+  /// snapshot took of the stores in memory, from the views it took of the
+  /// spilling stores.
   void rescale(uint32_t parallelism, state_backend* state) {
-    auto spilled = state_ != nullptr;
     auto from = subtasks_.size();
     state_ = state;
     std::vector<key_group_snapshot> groups;
@@ -149,9 +149,9 @@ public:
       if (auto d = st->op->snapshot_key_groups(groups))
         later.push_back(std::move(d));
     }
-    // Spilled state is all deferred; state in memory written at once.
-    BOOST_CHECK_EQUAL(later.size(), spilled ? from : 0u);
-    BOOST_CHECK(!spilled || groups.empty());
+    // Every operator here keeps copyable state: all of it is deferred.
+    BOOST_CHECK_EQUAL(later.size(), from);
+    BOOST_CHECK(groups.empty());
     start(parallelism);
     for (auto& d : later)
       d(groups);

@@ -348,6 +348,9 @@ private:
       break;
     }
     for (auto& s : a.snapshots) {
+      // As the subtask actor's executor would, here at once: after the
+      // subtask went on past its barrier within the step.
+      s.write_key_groups();
       if (on_snapshot_) on_snapshot_(n.id, s);
       n.snapshots.push_back(std::move(s));
     }

@@ -60,10 +60,11 @@ public:
   /// Spilling parts: moves the entries in memory to the store if there are
   /// more than the cache holds. Pointers into the part are invalid after.
   virtual void trim() {}
-  /// Spilling parts: the part as it is now, its store read only when the
-  /// result is written (through a spill_view), so the part may change
-  /// meanwhile. Null for parts in memory: key_group_states::snapshot
-  /// writes those at once.
+  /// The part as it is now, written only later, so the part may change
+  /// meanwhile: a spilling part's store is read through a spill_view, a
+  /// keyed_store in memory lends its maps (copy-on-write). Null for parts
+  /// that cannot: key_group_states::snapshot writes those at once.
+  /// Pointers into the part are invalid after.
   virtual std::unique_ptr<frozen_key_groups> freeze() const { return nullptr; }
 };
 
@@ -94,9 +95,9 @@ public:
   /// Trims the spilling parts (key_group_state::trim).
   void trim();
 
-  /// See task::snapshot_key_groups: with spilling parts, every part is
-  /// frozen (those in memory written now) and the stores are read by the
-  /// function returned.
+  /// See task::snapshot_key_groups: if any part freezes, the function
+  /// returned writes them all (the parts that do not are written now);
+  /// otherwise they are written now and null returned.
   deferred_key_groups snapshot(std::vector<key_group_snapshot>& out) const;
 
   /// See task::restore_key_groups.

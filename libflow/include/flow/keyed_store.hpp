@@ -5,11 +5,13 @@
 #include "flow/state_map.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <typeinfo>
 #include <unordered_set>
 #include <utility>
@@ -60,6 +62,25 @@ private:
   std::vector<cached_entries> groups_;
 };
 
+/// An in-memory keyed_store frozen for a snapshot: the maps its key groups
+/// had then (null: empty), shared with the store until it changes them.
+template <class Map>
+class frozen_maps final : public frozen_key_groups {
+public:
+  explicit frozen_maps(std::vector<std::shared_ptr<const Map>> groups)
+      : groups_(std::move(groups)) {}
+  bool empty(uint32_t key_group) const override { return !groups_[key_group]; }
+  void write_key_group(uint32_t key_group,
+                       std::vector<char>& out) const override {
+    static const Map none;
+    auto& g = groups_[key_group];
+    serde<Map>::write(g ? *g : none, out);
+  }
+
+private:
+  std::vector<std::shared_ptr<const Map>> groups_;
+};
+
 } // namespace detail
 
 /// A keyed_store<K, V> whatever its V: what a keyed process function
@@ -90,10 +111,17 @@ public:
 /// hands out mutable pointers. An operator that knows the keys of a batch
 /// calls load() with them first: one read of the store for all of them,
 /// instead of one per record that misses the cache. Snapshots and restores
-/// have the same bytes in both modes. A checkpoint freezes a spilling
-/// store: the cache's entries are copied and a view of the store taken,
-/// and the store is read when the snapshot is written, off the subtask's
-/// thread (key_group_states::snapshot).
+/// have the same bytes in both modes.
+///
+/// A checkpoint freezes the store (freeze) and the snapshot is written
+/// later, off the subtask's thread (key_group_states::snapshot). In memory,
+/// each key group's map is lent to the snapshot as it is, and the store
+/// takes it back the first time it touches the key group: a copy while the
+/// snapshot still holds it (copy-on-write per key group), the map itself
+/// once the snapshot is written. K and V must be copyable for that (a copy
+/// holding no pointer into the original); other stores are written at the
+/// snapshot. Spilling, the cache's entries are
+/// copied and a view of the store taken.
 template <class K, class V>
 class keyed_store final : public keyed_state_part<K> {
 public:
@@ -123,7 +151,7 @@ public:
       std::vector<std::pair<std::string, const std::pair<uint32_t, K>*>> wanted;
       wanted.reserve(keys.size());
       for (auto& k : keys)
-        if (groups_[k.first].count(k.second) == 0)
+        if (group(k.first).count(k.second) == 0)
           wanted.emplace_back(spill_key(k.first, k.second), &k);
       std::sort(wanted.begin(), wanted.end(),
                 [](auto& a, auto& b) { return a.first < b.first; });
@@ -141,7 +169,7 @@ public:
         found[i] = true;
         auto& [kg, key] = *wanted[i].second;
         const char* pos = v.data();
-        groups_[kg].emplace(key, serde<V>::read(pos, v.data() + v.size()));
+        group(kg).emplace(key, serde<V>::read(pos, v.data() + v.size()));
       });
       for (size_t i = 0; i < wanted.size(); ++i)
         if (!found[i]) absent_.insert(wanted[i].second->second);
@@ -151,7 +179,7 @@ public:
   /// The value of `key` (in `key_group`), or null; valid until the next
   /// insertion into this store (state_map) or trim().
   V* find(uint32_t key_group, const K& key) {
-    auto& g = groups_[key_group];
+    auto& g = group(key_group);
     auto i = g.find(key);
     if (i != g.end()) return &i->second;
     if constexpr (spillable)
@@ -166,7 +194,7 @@ public:
   template <class Key, class... Args>
   std::pair<iterator, bool> try_emplace(uint32_t key_group, Key&& key,
                                         Args&&... args) {
-    auto& g = groups_[key_group];
+    auto& g = group(key_group);
     if constexpr (spillable)
       if (spill_) {
         auto i = g.find(key);
@@ -180,7 +208,7 @@ public:
   /// try_emplace, a spilling store does not look for it again.
   template <class Key, class... Args>
   V& insert_absent(uint32_t key_group, Key&& key, Args&&... args) {
-    return groups_[key_group]
+    return group(key_group)
         .try_emplace(std::forward<Key>(key), std::forward<Args>(args)...)
         .first->second;
   }
@@ -188,11 +216,11 @@ public:
   /// The value of `key`, value-initialized if there was none.
   V& get_or_create(uint32_t key_group, const K& key) {
     if (auto v = find(key_group, key)) return *v;
-    return groups_[key_group][key];
+    return group(key_group)[key];
   }
 
   bool erase(uint32_t key_group, const K& key) {
-    bool erased = groups_[key_group].erase(key) > 0;
+    bool erased = group(key_group).erase(key) > 0;
     if constexpr (spillable)
       if (spill_) {
         auto k = spill_key(key_group, key);
@@ -208,20 +236,20 @@ public:
     if (spill_)
       throw std::logic_error("keyed_store::key_group: a spilling store "
                              "cannot hand out a key group to change");
-    return groups_[key_group];
+    return group(key_group);
   }
   /// Every key of `key_group` with its value; spilling: loads the key
   /// group's spilled entries into the cache first.
   const map_type& key_group(uint32_t key_group) const {
     load_group(key_group);
-    return groups_[key_group];
+    return group(key_group);
   }
 
   /// Keys over all key groups (spilling: reads every spilled key).
   size_t size() const {
     size_t n = 0;
     for (uint32_t kg = 0; kg < groups_.size(); ++kg) {
-      n += groups_[kg].size();
+      n += lent(kg) ? lent_[kg]->size() : groups_[kg].size();
       if constexpr (spillable)
         if (spill_)
           scan_spilled(
@@ -236,7 +264,7 @@ public:
   void for_each(F&& f) {
     for (uint32_t kg = 0; kg < groups_.size(); ++kg) {
       load_group(kg);
-      for (auto& [k, v] : groups_[kg])
+      for (auto& [k, v] : group(kg))
         f(kg, k, v);
     }
   }
@@ -244,7 +272,7 @@ public:
   void set_key_groups(uint32_t n) override { groups_.resize(n); }
 
   bool empty(uint32_t key_group) const override {
-    if (!groups_[key_group].empty()) return false;
+    if (lent(key_group) || !groups_[key_group].empty()) return false;
     return !spill_ || !spill_->any(detail::spill_prefix(key_group));
   }
 
@@ -252,7 +280,7 @@ public:
                        std::vector<char>& out) const override {
     if constexpr (spillable) {
       if (!spill_)
-        serde<map_type>::write(groups_[key_group], out);
+        serde<map_type>::write(group(key_group), out);
       else
         detail::frozen_spilled::write(written_ ? spill_->view().get() : nullptr,
                                       key_group, cached(key_group), out);
@@ -263,7 +291,7 @@ public:
 
   std::unique_ptr<frozen_key_groups> freeze() const override {
     if constexpr (spillable) {
-      if (!spill_) return nullptr;
+      if (!spill_) return lend();
       std::vector<detail::cached_entries> groups;
       groups.reserve(groups_.size());
       for (uint32_t kg = 0; kg < groups_.size(); ++kg)
@@ -280,7 +308,7 @@ public:
     // key_group_states restores only empty key groups.
     if constexpr (spillable) {
       if (!spill_) {
-        groups_[key_group] = serde<map_type>::read(pos, end);
+        group(key_group) = serde<map_type>::read(pos, end);
         return;
       }
       // Straight into the store: a restored key group may exceed memory.
@@ -337,6 +365,57 @@ public:
 
 private:
   static constexpr bool spillable = serde<K>::available && serde<V>::available;
+  static constexpr bool lendable =
+      std::is_copy_constructible_v<K> && std::is_copy_constructible_v<V>;
+
+  /// The map of `key_group`, taken back from a snapshot first.
+  map_type& group(uint32_t key_group) const {
+    if (lending_) take_back(key_group);
+    return groups_[key_group];
+  }
+
+  bool lent(uint32_t key_group) const noexcept {
+    return lending_ && lent_[key_group];
+  }
+
+  /// In memory: lends every key group that holds any to a snapshot (those
+  /// lent to an earlier one and not changed since, again); null if K or V
+  /// cannot be copied.
+  std::unique_ptr<frozen_key_groups> lend() const {
+    if constexpr (lendable) {
+      lent_.resize(groups_.size());
+      std::vector<std::shared_ptr<const map_type>> frozen(groups_.size());
+      for (uint32_t kg = 0; kg < groups_.size(); ++kg) {
+        if (!lent_[kg] && !groups_[kg].empty()) {
+          lent_[kg] = std::make_shared<map_type>(std::move(groups_[kg]));
+          groups_[kg] = map_type{};
+          ++lent_count_;
+        }
+        frozen[kg] = lent_[kg];
+      }
+      lending_ = lent_count_ != 0;
+      return std::make_unique<detail::frozen_maps<map_type>>(std::move(frozen));
+    } else {
+      return nullptr;
+    }
+  }
+
+  // Out of line: the lookups that inline group() stay small.
+  [[gnu::noinline]] void take_back(uint32_t key_group) const {
+    auto& l = lent_[key_group];
+    if (!l) return;
+    if (l.use_count() == 1) {
+      // Every snapshot that held it is written and dropped it (the drop,
+      // on the writer's thread, released it: the fence orders its reads
+      // before the changes to come).
+      std::atomic_thread_fence(std::memory_order_acquire);
+      groups_[key_group] = std::move(*l);
+    } else {
+      groups_[key_group] = *l;
+    }
+    l.reset();
+    lending_ = --lent_count_ != 0;
+  }
 
   detail::cached_entries cached(uint32_t key_group) const {
     detail::cached_entries c;
@@ -411,8 +490,14 @@ private:
       }
   }
 
-  // Mutable: a spilling store's maps are a cache, filled by const reads.
+  // Mutable: a spilling store's maps are a cache, filled by const reads;
+  // an in-memory store's are lent by const freeze().
   mutable std::vector<map_type> groups_;
+  // Key groups lent to snapshots (null: not lent), how many, and whether
+  // any is.
+  mutable std::vector<std::shared_ptr<map_type>> lent_;
+  mutable size_t lent_count_ = 0;
+  mutable bool lending_ = false;
   std::unique_ptr<spill_store> spill_;
   size_t cache_entries_ = 0;
   std::string scratch_;

@@ -59,12 +59,14 @@ struct subtask_snapshot {
   std::string dead_letters;
   /// Where the subtask stood in event time.
   event_time_snapshot event_time;
-  /// The keyed state, if the task deferred writing it (its state spills):
-  /// write_key_groups() fills key_groups with it, off the subtask's thread.
+  /// The keyed state, if the task deferred writing it (it could freeze
+  /// it: task::snapshot_key_groups): write_key_groups() fills key_groups
+  /// with it, off the subtask's thread.
   deferred_key_groups key_groups_later;
 
   /// Writes what key_groups_later holds into key_groups (once; nothing if
-  /// the state was written at the snapshot). Reads the state's stores.
+  /// the state was written at the snapshot). Reads the state's stores and
+  /// the maps it froze.
   void write_key_groups() {
     if (!key_groups_later) return;
     auto later = std::move(key_groups_later);

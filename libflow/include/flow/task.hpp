@@ -66,7 +66,8 @@ struct key_group_snapshot {
 /// Keyed state a snapshot took but has not written yet: appends its key
 /// groups when called, on any thread, once. What it writes is the state as
 /// it was at the snapshot, whatever the task did since (spilled state is
-/// read through a view of its store: spill_view).
+/// read through a view of its store, state in memory from maps the task
+/// copies before it changes them: key_group_state::freeze).
 using deferred_key_groups =
     std::function<void(std::vector<key_group_snapshot>&)>;
 
@@ -180,11 +181,11 @@ public:
 
   /// Keyed operators: the state (values, window contents, buffers, timers)
   /// of every key group that holds any in this subtask, appended to `out`;
-  /// if some of it spills to a store (state_backend), all of it is
-  /// returned instead, to be written later (the subtask's thread then does
-  /// not read the store). Called between two of the calls above, the task
-  /// goes on unchanged. Throws std::logic_error if a key or value type has
-  /// no flow::serde.
+  /// or, if the state can be frozen (key_group_state::freeze: keyed
+  /// stores of copyable types in memory, spilled state), returned instead
+  /// to be written later, off the subtask's thread. Called between two of
+  /// the calls above, the task goes on unchanged. Throws std::logic_error
+  /// if a key or value type has no flow::serde.
   virtual deferred_key_groups
   snapshot_key_groups(std::vector<key_group_snapshot>& out) const;
 
