@@ -19,9 +19,12 @@
 // thread (spilled state read through a view of its store, maps in memory
 // frozen); batch_ms and next_batch_ms are a batch of 4096 increments of
 // keys spread over all key groups before the snapshot and right after it,
-// before it is written (copies of key groups the snapshot holds); close_ms
-// what the subtask's thread spends when the state is destroyed (a store
-// closes).
+// before it is written (the store writes the key groups it touches);
+// concurrent_batch_ms the same batch after a second snapshot, written on
+// another thread meanwhile, as a checkpoint's executor does; close_ms what
+// the subtask's thread spends when the state is destroyed (a store
+// closes). verified: both snapshots hold every key once with the counts
+// of the batches before them.
 //
 // Prints one JSON object: records, seconds, records_per_s, ns_per_record,
 // cpu_s_per_million, peak_rss_mb, verified (count and checksum of the
@@ -313,32 +316,57 @@ int run_keyed_snapshot(uint64_t keys, const std::string& backend,
   t0 = clock::now();
   if (later) later(out);
   auto total_ms = sync_ms + ms_since(t0);
+  later = nullptr;
+  // Again, written on a thread of its own while the batch runs, as the
+  // checkpoint's executor does.
+  std::vector<flow::key_group_snapshot> again;
+  later = states.snapshot(again);
+  std::thread writer{[&] {
+    if (later) later(again);
+  }};
+  auto concurrent_batch_ms = batch();
+  writer.join();
+  later = nullptr;
   // What the subtask's thread spends when the state goes (the job ends or
   // restarts): rocksdb closes its store.
-  later = nullptr;
   t0 = clock::now();
   counts.reset();
   auto close_ms = ms_since(t0);
+  auto rss_mb = peak_rss_mb(); // before the check decodes the snapshots
   size_t bytes = 0;
   for (auto& g : out)
     bytes += g.bytes.size();
-  // Every key once (counts of 1 and 2): the snapshot's entries.
-  uint64_t entries = 0;
-  for (auto& g : out) {
-    const char* pos = g.bytes.data();
-    entries += flow::detail::read_varint(pos, g.bytes.data() + g.bytes.size());
-  }
-  bool verified = entries == keys;
+  // Every key once, the counts of the batches before each snapshot and
+  // none of those after it.
+  auto holds = [&](const std::vector<flow::key_group_snapshot>& snapshot,
+                   int64_t batches) {
+    uint64_t entries = 0;
+    int64_t sum = 0;
+    using counts_map = flow::state_map<std::string, int64_t>;
+    for (auto& g : snapshot) {
+      const char* pos = g.bytes.data();
+      for (auto& [k, n] :
+           flow::serde<counts_map>::read(pos, pos + g.bytes.size())) {
+        ++entries;
+        sum += n;
+      }
+    }
+    return entries == keys &&
+           sum == static_cast<int64_t>(keys) + batches * 4096;
+  };
+  bool verified = holds(out, 1) && holds(again, 2);
   std::printf("{\"mode\": \"keyed-snapshot\", \"keys\": %llu, "
               "\"backend\": \"%s\", \"state_memory\": %zu, "
               "\"fill_ms\": %.1f, \"sync_ms\": %.1f, \"total_ms\": %.1f, "
               "\"batch_ms\": %.2f, \"next_batch_ms\": %.2f, "
+              "\"concurrent_batch_ms\": %.2f, "
               "\"close_ms\": %.1f, "
               "\"snapshot_bytes\": %zu, \"peak_rss_mb\": %.1f, "
               "\"verified\": %s}\n",
               static_cast<unsigned long long>(keys), backend.c_str(), so.memory,
-              fill_ms, sync_ms, total_ms, batch_ms, next_batch_ms, close_ms,
-              bytes, peak_rss_mb(), verified ? "true" : "false");
+              fill_ms, sync_ms, total_ms, batch_ms, next_batch_ms,
+              concurrent_batch_ms, close_ms, bytes, rss_mb,
+              verified ? "true" : "false");
   return verified ? 0 : 1;
 }
 

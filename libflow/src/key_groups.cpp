@@ -3,6 +3,8 @@
 #include "flow/keyed_store.hpp"
 #include "flow/serde.hpp"
 
+#include <atomic>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -155,8 +157,12 @@ key_group_states::snapshot(std::vector<key_group_snapshot>& out) const {
   for (size_t i = 0; i < parts_.size(); ++i)
     if (!frozen[i])
       frozen[i] = std::make_unique<written_key_groups>(*parts_[i], key_groups_);
+  // Once: a part in memory hands over what its store wrote for it.
   return [frozen = std::make_shared<decltype(frozen)>(std::move(frozen)),
+          written = std::make_shared<std::atomic<bool>>(false),
           n = key_groups_](std::vector<key_group_snapshot>& out) {
+    if (written->exchange(true))
+      throw std::logic_error("a snapshot's key groups are written once");
     write_key_groups(n, *frozen, out);
   };
 }

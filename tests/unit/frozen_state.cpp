@@ -1,7 +1,8 @@
 // Keyed state in memory frozen for a checkpoint (keyed_store::freeze): the
-// snapshot is written later, on any thread, and is the state as it was,
-// whatever the store did since; the store copies a key group the snapshot
-// holds before it changes it, and takes back one the snapshot let go.
+// snapshot is written later, on another thread, and is the state as it
+// was, whatever the store did since. Each key group is serialized once: by
+// the snapshot's writer, or by the store before it changes the key group;
+// either side waits while the other writes it.
 #include "seed.hpp"
 
 #include "flow/key_groups.hpp"
@@ -9,9 +10,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,7 +29,50 @@ using store = keyed_store<std::string, int64_t>;
 /// Key group -> key -> value.
 using contents = std::map<uint32_t, std::map<std::string, int64_t>>;
 
-uint32_t group_of(const std::string& k) { return key_group_for(k, groups); }
+uint32_t group_of(const std::string& k) {
+  return key_group_for(k, groups);
+}
+
+/// A value whose serialization is counted and, once armed, waits for the
+/// test or throws: a writer held in the middle of a key group.
+struct gated {
+  int64_t n = 0;
+};
+struct gate {
+  static inline std::atomic<int> writes{0};
+  static inline std::atomic<bool> armed{false};
+  static inline std::atomic<bool> entered{false};
+  static inline std::atomic<bool> open{false};
+  static inline std::atomic<bool> fail{false};
+  static void reset() {
+    writes = 0;
+    armed = entered = open = fail = false;
+  }
+};
+
+} // namespace
+
+template <>
+struct flow::serde<gated> {
+  static constexpr bool available = true;
+  static void write(const gated& x, std::vector<char>& out) {
+    ++gate::writes;
+    if (gate::fail.exchange(false)) throw std::runtime_error("no memory");
+    if (gate::armed.exchange(false)) {
+      gate::entered = true;
+      while (!gate::open)
+        std::this_thread::yield();
+    }
+    serde<int64_t>::write(x.n, out);
+  }
+  static gated read(const char*& pos, const char* end) {
+    return {serde<int64_t>::read(pos, end)};
+  }
+};
+
+namespace {
+
+using gated_store = keyed_store<std::string, gated>;
 
 contents decode(const std::vector<key_group_snapshot>& snapshot) {
   contents all;
@@ -40,6 +87,16 @@ contents decode(const std::vector<key_group_snapshot>& snapshot) {
   }
   BOOST_CHECK_EQUAL(all.size(), snapshot.size());
   return all;
+}
+
+/// The value of the only entry of a gated_store's snapshot.
+int64_t only_value(const std::vector<key_group_snapshot>& snapshot) {
+  BOOST_REQUIRE_EQUAL(snapshot.size(), 1u);
+  auto& bytes = snapshot[0].bytes;
+  const char* pos = bytes.data();
+  auto m = serde<gated_store::map_type>::read(pos, pos + bytes.size());
+  BOOST_REQUIRE_EQUAL(m.size(), 1u);
+  return m.begin()->second.n;
 }
 
 /// What `s` holds now, read without freezing it.
@@ -91,29 +148,41 @@ BOOST_AUTO_TEST_CASE(a_snapshot_writes_the_state_as_it_was_later) {
   for (int i = 0; i < 20; ++i)
     p.change(rng);
 
-  // Two snapshots before either is written: the second shares the key
-  // groups the first holds and the store has not changed since.
+  // Written on another thread while the store changes: both sides claim
+  // key groups, in whatever order the threads run.
+  contents first_wanted;
+  for (int round = 0; round < 20; ++round) {
+    std::vector<key_group_snapshot> out;
+    auto later = p.states.snapshot(out);
+    BOOST_REQUIRE(later);
+    BOOST_CHECK(out.empty());
+    auto wanted = contents_of(p.twin);
+    BOOST_REQUIRE(!wanted.empty());
+    if (round == 0) first_wanted = wanted;
+    std::thread writer{[&] { later(out); }};
+    for (int i = 0, n = static_cast<int>(rng() % 8); i < n; ++i)
+      p.change(rng);
+    writer.join();
+    BOOST_CHECK(decode(out) == wanted);
+    BOOST_CHECK(contents_of(*p.frozen) == contents_of(p.twin));
+  }
+
+  // A second snapshot before the first is written: the store writes what
+  // the first still holds, then lends the maps again.
   std::vector<key_group_snapshot> first, second;
   auto first_later = p.states.snapshot(first);
-  BOOST_REQUIRE(first_later);
-  BOOST_CHECK(first.empty());
-  auto first_wanted = contents_of(p.twin);
-  BOOST_REQUIRE(!first_wanted.empty());
-  for (int i = 0, n = static_cast<int>(rng() % 3); i < n; ++i)
-    p.change(rng);
+  auto first_wanted_now = contents_of(p.twin);
+  p.change(rng);
   auto second_later = p.states.snapshot(second);
-  BOOST_REQUIRE(second_later);
   auto second_wanted = contents_of(p.twin);
-
-  // The first written on another thread while the store changes.
-  std::thread writer{[&] { first_later(first); }};
-  for (int i = 0; i < 30; ++i)
-    p.change(rng);
+  std::thread writer{[&] { second_later(second); }};
+  p.change(rng);
   writer.join();
-  BOOST_CHECK(decode(first) == first_wanted);
-  second_later(second);
+  first_later(first);
+  BOOST_CHECK(decode(first) == first_wanted_now);
   BOOST_CHECK(decode(second) == second_wanted);
-  BOOST_CHECK(contents_of(*p.frozen) == contents_of(p.twin));
+  // Each once.
+  BOOST_CHECK_THROW(first_later(first), std::logic_error);
 
   // Taken, then the store destroyed before it is written.
   std::vector<key_group_snapshot> last;
@@ -123,37 +192,128 @@ BOOST_AUTO_TEST_CASE(a_snapshot_writes_the_state_as_it_was_later) {
   p.frozen.reset();
   last_later(last);
   BOOST_CHECK(decode(last) == last_wanted);
-  BOOST_CHECK(last_wanted != first_wanted); // 30 batches changed something
+  BOOST_CHECK(last_wanted != first_wanted); // the batches changed something
 }
 
-BOOST_AUTO_TEST_CASE(a_key_group_is_copied_only_while_a_snapshot_holds_it) {
-  store s{groups};
+BOOST_AUTO_TEST_CASE(the_store_writes_a_key_group_it_changes_first) {
+  gate::reset();
+  gated_store s{groups};
   key_group_states states{groups};
   states.add(s);
   std::string k = "key";
   auto kg = group_of(k);
-  s.get_or_create(kg, k) = 1;
+  s.get_or_create(kg, k).n = 1;
   auto* before = s.find(kg, k);
 
-  // Written and dropped before the store touches the key group: the store
-  // takes its map back, entries where they were.
+  // Written and dropped: the store takes its map back, entries where they
+  // were; the key group was serialized once.
   std::vector<key_group_snapshot> out;
   auto later = states.snapshot(out);
   BOOST_REQUIRE(later);
   later(out);
   later = nullptr;
   BOOST_CHECK_EQUAL(s.find(kg, k), before);
+  BOOST_CHECK_EQUAL(gate::writes, 1);
 
-  // Held: the store changes a copy, the snapshot keeps its value.
+  // Not written yet: the store writes the key group, takes the map back
+  // (no copy) and changes it; the writer hands over what the store wrote.
   out.clear();
   later = states.snapshot(out);
   BOOST_REQUIRE(later);
-  auto* copy = s.find(kg, k);
-  BOOST_CHECK_NE(copy, before);
-  *copy = 2;
+  BOOST_CHECK_EQUAL(s.find(kg, k), before);
+  BOOST_CHECK_EQUAL(gate::writes, 2);
+  s.find(kg, k)->n = 2;
   later(out);
-  BOOST_CHECK(decode(out) == (contents{{kg, {{k, 1}}}}));
-  BOOST_CHECK_EQUAL(*s.find(kg, k), 2);
+  BOOST_CHECK_EQUAL(gate::writes, 2);
+  BOOST_CHECK_EQUAL(only_value(out), 1);
+  BOOST_CHECK_EQUAL(s.find(kg, k)->n, 2);
+
+  // Dropped unwritten (a checkpoint abandoned): nothing to write.
+  later = states.snapshot(out);
+  later = nullptr;
+  s.find(kg, k)->n = 3;
+  BOOST_CHECK_EQUAL(gate::writes, 2);
+}
+
+BOOST_AUTO_TEST_CASE(the_store_waits_for_a_key_group_the_writer_is_writing) {
+  gate::reset();
+  gated_store s{groups};
+  key_group_states states{groups};
+  states.add(s);
+  std::string k = "key";
+  auto kg = group_of(k);
+  s.get_or_create(kg, k).n = 1;
+  auto* before = s.find(kg, k);
+  std::vector<key_group_snapshot> out;
+  auto later = states.snapshot(out);
+  BOOST_REQUIRE(later);
+  gate::armed = true;
+  std::thread writer{[&] { later(out); }};
+  while (!gate::entered)
+    std::this_thread::yield();
+  std::atomic<bool> changed{false};
+  std::thread subtask{[&] {
+    s.find(kg, k)->n = 2;
+    changed = true;
+  }};
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  BOOST_CHECK(!changed); // still waiting for the writer
+  gate::open = true;
+  writer.join();
+  subtask.join();
+  BOOST_CHECK_EQUAL(only_value(out), 1);
+  BOOST_CHECK_EQUAL(s.find(kg, k), before); // taken back, not copied
+  BOOST_CHECK_EQUAL(s.find(kg, k)->n, 2);
+  BOOST_CHECK_EQUAL(gate::writes, 1);
+}
+
+BOOST_AUTO_TEST_CASE(the_writer_waits_for_a_key_group_the_store_is_writing) {
+  gate::reset();
+  gated_store s{groups};
+  key_group_states states{groups};
+  states.add(s);
+  std::string k = "key";
+  auto kg = group_of(k);
+  s.get_or_create(kg, k).n = 1;
+  std::vector<key_group_snapshot> out;
+  auto later = states.snapshot(out);
+  BOOST_REQUIRE(later);
+  gate::armed = true;
+  std::thread subtask{[&] { s.find(kg, k)->n = 2; }};
+  while (!gate::entered)
+    std::this_thread::yield();
+  std::atomic<bool> written{false};
+  std::thread writer{[&] {
+    later(out);
+    written = true;
+  }};
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  BOOST_CHECK(!written); // still waiting for the store
+  gate::open = true;
+  subtask.join();
+  writer.join();
+  BOOST_CHECK_EQUAL(only_value(out), 1);
+  BOOST_CHECK_EQUAL(s.find(kg, k)->n, 2);
+  BOOST_CHECK_EQUAL(gate::writes, 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_key_group_the_store_failed_to_write_is_still_lent) {
+  gate::reset();
+  gated_store s{groups};
+  key_group_states states{groups};
+  states.add(s);
+  std::string k = "key";
+  auto kg = group_of(k);
+  s.get_or_create(kg, k).n = 1;
+  std::vector<key_group_snapshot> out;
+  auto later = states.snapshot(out);
+  BOOST_REQUIRE(later);
+  gate::fail = true;
+  BOOST_CHECK_THROW(s.find(kg, k), std::runtime_error);
+  later(out); // the writer writes it, without waiting
+  BOOST_CHECK_EQUAL(only_value(out), 1);
+  s.find(kg, k)->n = 2;
+  BOOST_CHECK_EQUAL(s.find(kg, k)->n, 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -62,9 +62,10 @@ public:
   virtual void trim() {}
   /// The part as it is now, written only later, so the part may change
   /// meanwhile: a spilling part's store is read through a spill_view, a
-  /// keyed_store in memory lends its maps (copy-on-write). Null for parts
-  /// that cannot: key_group_states::snapshot writes those at once.
-  /// Pointers into the part are invalid after.
+  /// keyed_store in memory lends its maps (writing a key group itself
+  /// before it changes it). Null for parts that cannot:
+  /// key_group_states::snapshot writes those at once. Pointers into the
+  /// part are invalid after.
   virtual std::unique_ptr<frozen_key_groups> freeze() const { return nullptr; }
 };
 

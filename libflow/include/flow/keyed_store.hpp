@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <type_traits>
+#include <thread>
 #include <typeinfo>
 #include <unordered_set>
 #include <utility>
@@ -62,23 +62,85 @@ private:
   std::vector<cached_entries> groups_;
 };
 
-/// An in-memory keyed_store frozen for a snapshot: the maps its key groups
-/// had then (null: empty), shared with the store until it changes them.
+/// The maps of an in-memory keyed_store's key groups as they were at a
+/// snapshot (keyed_store::freeze). Each is serialized once, by whichever
+/// side claims it first: the snapshot's writer, or the store just before
+/// it changes the key group (then it takes the map back). The other side
+/// waits meanwhile: one key group's serialization, never I/O.
 template <class Map>
-class frozen_maps final : public frozen_key_groups {
+class lent_maps {
 public:
-  explicit frozen_maps(std::vector<std::shared_ptr<const Map>> groups)
-      : groups_(std::move(groups)) {}
-  bool empty(uint32_t key_group) const override { return !groups_[key_group]; }
-  void write_key_group(uint32_t key_group,
-                       std::vector<char>& out) const override {
+  enum claim : uint8_t { unclaimed, writer_writing, store_writing, written };
+  struct group {
+    bool lent = false; // set before the snapshot leaves the subtask
+    Map map;
+    std::vector<char> bytes; // what the store wrote
+    std::atomic<uint8_t> state{unclaimed};
+  };
+
+  explicit lent_maps(size_t key_groups)
+      : groups_(std::make_unique<group[]>(key_groups)) {}
+
+  group& operator[](uint32_t key_group) noexcept { return groups_[key_group]; }
+
+  /// Returns once `g` is written: by `serialize`, claimed as `side` (then
+  /// true), or by the other side (false). If `serialize` throws, the key
+  /// group is left unclaimed, for either side to write.
+  template <class F>
+  static bool write_once(group& g, claim side, F&& serialize) {
+    for (;;) {
+      uint8_t seen = unclaimed;
+      if (g.state.compare_exchange_weak(seen, side,
+                                        std::memory_order_acquire)) {
+        try {
+          serialize();
+        } catch (...) {
+          g.state.store(unclaimed, std::memory_order_release);
+          throw;
+        }
+        g.state.store(written, std::memory_order_release);
+        return true;
+      }
+      if (seen == written) return false;
+      std::this_thread::yield();
+    }
+  }
+
+  /// The writer's side: appends the map as it was at the snapshot. Once:
+  /// what the store wrote is handed over, not kept.
+  void write(uint32_t key_group, std::vector<char>& out) {
     static const Map none;
     auto& g = groups_[key_group];
-    serde<Map>::write(g ? *g : none, out);
+    if (!g.lent) return serde<Map>::write(none, out);
+    if (write_once(g, writer_writing, [&] { serde<Map>::write(g.map, out); }))
+      return;
+    if (out.empty())
+      out.swap(g.bytes);
+    else
+      out.insert(out.end(), g.bytes.begin(), g.bytes.end());
+    std::vector<char>().swap(g.bytes);
   }
 
 private:
-  std::vector<std::shared_ptr<const Map>> groups_;
+  std::unique_ptr<group[]> groups_;
+};
+
+/// A snapshot's part of an in-memory keyed_store (keyed_store::freeze).
+template <class Map>
+class frozen_maps final : public frozen_key_groups {
+public:
+  explicit frozen_maps(std::shared_ptr<lent_maps<Map>> maps)
+      : maps_(std::move(maps)) {}
+  bool empty(uint32_t key_group) const override {
+    return !(*maps_)[key_group].lent;
+  }
+  void write_key_group(uint32_t key_group,
+                       std::vector<char>& out) const override {
+    maps_->write(key_group, out);
+  }
+
+private:
+  std::shared_ptr<lent_maps<Map>> maps_;
 };
 
 } // namespace detail
@@ -115,13 +177,14 @@ public:
 ///
 /// A checkpoint freezes the store (freeze) and the snapshot is written
 /// later, off the subtask's thread (key_group_states::snapshot). In memory,
-/// each key group's map is lent to the snapshot as it is, and the store
-/// takes it back the first time it touches the key group: a copy while the
-/// snapshot still holds it (copy-on-write per key group), the map itself
-/// once the snapshot is written. K and V must be copyable for that (a copy
-/// holding no pointer into the original); other stores are written at the
-/// snapshot. Spilling, the cache's entries are
-/// copied and a view of the store taken.
+/// each key group's map is lent to the snapshot as it is (detail::
+/// lent_maps). The first time the store touches a key group the snapshot
+/// has not written yet, it writes that key group's part of the snapshot
+/// itself and takes the map back (if the writer is writing it right then,
+/// it waits for it). So the subtask's thread serializes at most what the
+/// snapshot used to serialize at once, only for the key groups it touches
+/// before the writer gets to them, and nothing is copied. Spilling, the
+/// cache's entries are copied and a view of the store taken.
 template <class K, class V>
 class keyed_store final : public keyed_state_part<K> {
 public:
@@ -249,7 +312,7 @@ public:
   size_t size() const {
     size_t n = 0;
     for (uint32_t kg = 0; kg < groups_.size(); ++kg) {
-      n += lent(kg) ? lent_[kg]->size() : groups_[kg].size();
+      n += lent(kg) ? (*lent_to_)[kg].map.size() : groups_[kg].size();
       if constexpr (spillable)
         if (spill_)
           scan_spilled(
@@ -269,7 +332,10 @@ public:
     }
   }
 
-  void set_key_groups(uint32_t n) override { groups_.resize(n); }
+  void set_key_groups(uint32_t n) override {
+    take_all_back();
+    groups_.resize(n);
+  }
 
   bool empty(uint32_t key_group) const override {
     if (lent(key_group) || !groups_[key_group].empty()) return false;
@@ -332,6 +398,7 @@ public:
   void spill_to(std::unique_ptr<spill_store> store,
                 size_t cache_entries) override {
     if constexpr (spillable) {
+      take_all_back();
       spill_ = std::move(store);
       cache_entries_ = cache_entries;
     } else {
@@ -365,8 +432,7 @@ public:
 
 private:
   static constexpr bool spillable = serde<K>::available && serde<V>::available;
-  static constexpr bool lendable =
-      std::is_copy_constructible_v<K> && std::is_copy_constructible_v<V>;
+  static constexpr bool lendable = spillable;
 
   /// The map of `key_group`, taken back from a snapshot first.
   map_type& group(uint32_t key_group) const {
@@ -378,23 +444,27 @@ private:
     return lending_ && lent_[key_group];
   }
 
-  /// In memory: lends every key group that holds any to a snapshot (those
-  /// lent to an earlier one and not changed since, again); null if K or V
-  /// cannot be copied.
+  /// In memory: lends every key group that holds any to a snapshot (after
+  /// taking back those an earlier one still holds).
   std::unique_ptr<frozen_key_groups> lend() const {
     if constexpr (lendable) {
-      lent_.resize(groups_.size());
-      std::vector<std::shared_ptr<const map_type>> frozen(groups_.size());
+      take_all_back();
+      auto maps = std::make_shared<detail::lent_maps<map_type>>(groups_.size());
+      lent_.assign(groups_.size(), false);
       for (uint32_t kg = 0; kg < groups_.size(); ++kg) {
-        if (!lent_[kg] && !groups_[kg].empty()) {
-          lent_[kg] = std::make_shared<map_type>(std::move(groups_[kg]));
-          groups_[kg] = map_type{};
-          ++lent_count_;
-        }
-        frozen[kg] = lent_[kg];
+        if (groups_[kg].empty()) continue;
+        auto& g = (*maps)[kg];
+        g.lent = true;
+        g.map = std::move(groups_[kg]);
+        groups_[kg] = map_type{};
+        lent_[kg] = true;
+        ++lent_count_;
       }
-      lending_ = lent_count_ != 0;
-      return std::make_unique<detail::frozen_maps<map_type>>(std::move(frozen));
+      if (lent_count_ != 0) {
+        lending_ = true;
+        lent_to_ = maps;
+      }
+      return std::make_unique<detail::frozen_maps<map_type>>(std::move(maps));
     } else {
       return nullptr;
     }
@@ -402,19 +472,38 @@ private:
 
   // Out of line: the lookups that inline group() stay small.
   [[gnu::noinline]] void take_back(uint32_t key_group) const {
-    auto& l = lent_[key_group];
-    if (!l) return;
-    if (l.use_count() == 1) {
-      // Every snapshot that held it is written and dropped it (the drop,
-      // on the writer's thread, released it: the fence orders its reads
-      // before the changes to come).
-      std::atomic_thread_fence(std::memory_order_acquire);
-      groups_[key_group] = std::move(*l);
-    } else {
-      groups_[key_group] = *l;
+    if constexpr (lendable) {
+      if (!lent_[key_group]) return;
+      using maps = detail::lent_maps<map_type>;
+      auto& g = (*lent_to_)[key_group];
+      if (lent_to_.use_count() == 1) {
+        // The snapshot is gone (written or dropped): nothing to write. Its
+        // release of the maps, on the writer's thread, is ordered before
+        // the changes to come.
+        std::atomic_thread_fence(std::memory_order_acquire);
+      } else {
+        maps::write_once(g, maps::store_writing, [&] {
+          try {
+            serde<map_type>::write(g.map, g.bytes);
+          } catch (...) {
+            g.bytes.clear();
+            throw;
+          }
+        });
+      }
+      groups_[key_group] = std::move(g.map);
+      lent_[key_group] = false;
+      if (--lent_count_ == 0) {
+        lending_ = false;
+        lent_to_.reset();
+      }
     }
-    l.reset();
-    lending_ = --lent_count_ != 0;
+  }
+
+  /// Takes back every key group a snapshot holds.
+  void take_all_back() const {
+    for (uint32_t kg = 0; lending_ && kg < groups_.size(); ++kg)
+      take_back(kg);
   }
 
   detail::cached_entries cached(uint32_t key_group) const {
@@ -493,9 +582,10 @@ private:
   // Mutable: a spilling store's maps are a cache, filled by const reads;
   // an in-memory store's are lent by const freeze().
   mutable std::vector<map_type> groups_;
-  // Key groups lent to snapshots (null: not lent), how many, and whether
-  // any is.
-  mutable std::vector<std::shared_ptr<map_type>> lent_;
+  // In memory: the maps lent to the last snapshot, which key groups it
+  // holds still (not taken back), how many, and whether any.
+  mutable std::shared_ptr<detail::lent_maps<map_type>> lent_to_;
+  mutable std::vector<bool> lent_;
   mutable size_t lent_count_ = 0;
   mutable bool lending_ = false;
   std::unique_ptr<spill_store> spill_;

@@ -64,10 +64,11 @@ struct key_group_snapshot {
 };
 
 /// Keyed state a snapshot took but has not written yet: appends its key
-/// groups when called, on any thread, once. What it writes is the state as
-/// it was at the snapshot, whatever the task did since (spilled state is
-/// read through a view of its store, state in memory from maps the task
-/// copies before it changes them: key_group_state::freeze).
+/// groups when called, on any thread, once (again: std::logic_error). What
+/// it writes is the state as it was at the snapshot, whatever the task did
+/// since (spilled state is read through a view of its store; a key group
+/// in memory the task changed meanwhile was written by the task first:
+/// key_group_state::freeze).
 using deferred_key_groups =
     std::function<void(std::vector<key_group_snapshot>&)>;
 

@@ -373,21 +373,8 @@ struct time_window_state {
   std::map<int64_t, acc> panes;
   /// Window end - 1 at which the key fires next.
   int64_t timer = no_timer;
-  /// The pane the last record went to: a pointer into `panes`, which a
-  /// copy of the state does not take (a key group copied while a
-  /// checkpoint holds it: keyed_store::freeze).
-  struct pane_cache {
-    int64_t start = min_timestamp;
-    acc* pane = nullptr;
-    pane_cache() = default;
-    pane_cache(const pane_cache&) noexcept {}
-    pane_cache& operator=(const pane_cache&) noexcept {
-      *this = pane_cache{};
-      return *this;
-    }
-    pane_cache(pane_cache&&) = default; // the map's nodes stay
-    pane_cache& operator=(pane_cache&&) = default;
-  } cached;
+  int64_t cached_start = min_timestamp;
+  acc* cached = nullptr;
   pane_fifo<Fn> fifo;
   /// Panes starting before this are in the fifo (if it is valid).
   int64_t fifo_next = min_timestamp;
@@ -455,13 +442,13 @@ private:
     auto kg = this->key_group(k);
     auto& ks = keys_.get_or_create(kg, k);
     auto p = floor_to(ts, pane_, offset_);
-    if (ks.cached.pane == nullptr || ks.cached.start != p) {
+    if (ks.cached == nullptr || ks.cached_start != p) {
       auto it = ks.panes.find(p);
       if (it == ks.panes.end()) it = ks.panes.emplace(p, fn_.init()).first;
-      ks.cached.pane = &it->second;
-      ks.cached.start = p;
+      ks.cached = &it->second;
+      ks.cached_start = p;
     }
-    fn_.add(*ks.cached.pane, x);
+    fn_.add(*ks.cached, x);
     if (ts <= time_) late_update(k, ks, ts, p, last_end);
     auto e = end_at_or_after(std::max(ts + 1, time_ + 2));
     if (e <= last_end && (ks.timer == no_timer || e - 1 < ks.timer)) {
@@ -551,7 +538,7 @@ private:
 
   void erase_before(key_state& ks, int64_t start) {
     auto end = ks.panes.lower_bound(start);
-    if (ks.cached.pane && ks.cached.start < start) ks.cached = {};
+    if (ks.cached && ks.cached_start < start) ks.cached = nullptr;
     ks.panes.erase(ks.panes.begin(), end);
   }
 
