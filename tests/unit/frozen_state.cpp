@@ -99,6 +99,28 @@ int64_t only_value(const std::vector<key_group_snapshot>& snapshot) {
   return m.begin()->second.n;
 }
 
+/// A gated_store holding one key, its value 1; snapshot() takes a snapshot
+/// into `out`, which `later` writes.
+struct one_key {
+  gated_store s{groups};
+  key_group_states states{groups};
+  std::string k = "key";
+  uint32_t kg = group_of(k);
+  std::vector<key_group_snapshot> out;
+  deferred_key_groups later;
+  one_key() {
+    gate::reset();
+    states.add(s);
+    s.get_or_create(kg, k).n = 1;
+  }
+  gated& value() { return *s.find(kg, k); }
+  void snapshot() {
+    out.clear();
+    later = states.snapshot(out);
+    BOOST_REQUIRE(later);
+  }
+};
+
 /// What `s` holds now, read without freezing it.
 contents contents_of(const store& s) {
   contents all;
@@ -195,65 +217,47 @@ BOOST_AUTO_TEST_CASE(a_snapshot_writes_the_state_as_it_was_later) {
   BOOST_CHECK(last_wanted != first_wanted); // the batches changed something
 }
 
-BOOST_AUTO_TEST_CASE(the_store_writes_a_key_group_it_changes_first) {
-  gate::reset();
-  gated_store s{groups};
-  key_group_states states{groups};
-  states.add(s);
-  std::string k = "key";
-  auto kg = group_of(k);
-  s.get_or_create(kg, k).n = 1;
-  auto* before = s.find(kg, k);
+BOOST_FIXTURE_TEST_CASE(the_store_writes_a_key_group_it_changes_first,
+                        one_key) {
+  auto* before = &value();
 
   // Written and dropped: the store takes its map back, entries where they
   // were; the key group was serialized once.
-  std::vector<key_group_snapshot> out;
-  auto later = states.snapshot(out);
-  BOOST_REQUIRE(later);
+  snapshot();
   later(out);
   later = nullptr;
-  BOOST_CHECK_EQUAL(s.find(kg, k), before);
+  BOOST_CHECK_EQUAL(&value(), before);
   BOOST_CHECK_EQUAL(gate::writes, 1);
 
   // Not written yet: the store writes the key group, takes the map back
   // (no copy) and changes it; the writer hands over what the store wrote.
-  out.clear();
-  later = states.snapshot(out);
-  BOOST_REQUIRE(later);
-  BOOST_CHECK_EQUAL(s.find(kg, k), before);
+  snapshot();
+  BOOST_CHECK_EQUAL(&value(), before);
   BOOST_CHECK_EQUAL(gate::writes, 2);
-  s.find(kg, k)->n = 2;
+  value().n = 2;
   later(out);
   BOOST_CHECK_EQUAL(gate::writes, 2);
   BOOST_CHECK_EQUAL(only_value(out), 1);
-  BOOST_CHECK_EQUAL(s.find(kg, k)->n, 2);
+  BOOST_CHECK_EQUAL(value().n, 2);
 
   // Dropped unwritten (a checkpoint abandoned): nothing to write.
-  later = states.snapshot(out);
+  snapshot();
   later = nullptr;
-  s.find(kg, k)->n = 3;
+  value().n = 3;
   BOOST_CHECK_EQUAL(gate::writes, 2);
 }
 
-BOOST_AUTO_TEST_CASE(the_store_waits_for_a_key_group_the_writer_is_writing) {
-  gate::reset();
-  gated_store s{groups};
-  key_group_states states{groups};
-  states.add(s);
-  std::string k = "key";
-  auto kg = group_of(k);
-  s.get_or_create(kg, k).n = 1;
-  auto* before = s.find(kg, k);
-  std::vector<key_group_snapshot> out;
-  auto later = states.snapshot(out);
-  BOOST_REQUIRE(later);
+BOOST_FIXTURE_TEST_CASE(the_store_waits_for_a_key_group_the_writer_is_writing,
+                        one_key) {
+  auto* before = &value();
+  snapshot();
   gate::armed = true;
   std::thread writer{[&] { later(out); }};
   while (!gate::entered)
     std::this_thread::yield();
   std::atomic<bool> changed{false};
   std::thread subtask{[&] {
-    s.find(kg, k)->n = 2;
+    value().n = 2;
     changed = true;
   }};
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -262,24 +266,16 @@ BOOST_AUTO_TEST_CASE(the_store_waits_for_a_key_group_the_writer_is_writing) {
   writer.join();
   subtask.join();
   BOOST_CHECK_EQUAL(only_value(out), 1);
-  BOOST_CHECK_EQUAL(s.find(kg, k), before); // taken back, not copied
-  BOOST_CHECK_EQUAL(s.find(kg, k)->n, 2);
+  BOOST_CHECK_EQUAL(&value(), before); // taken back, not copied
+  BOOST_CHECK_EQUAL(value().n, 2);
   BOOST_CHECK_EQUAL(gate::writes, 1);
 }
 
-BOOST_AUTO_TEST_CASE(the_writer_waits_for_a_key_group_the_store_is_writing) {
-  gate::reset();
-  gated_store s{groups};
-  key_group_states states{groups};
-  states.add(s);
-  std::string k = "key";
-  auto kg = group_of(k);
-  s.get_or_create(kg, k).n = 1;
-  std::vector<key_group_snapshot> out;
-  auto later = states.snapshot(out);
-  BOOST_REQUIRE(later);
+BOOST_FIXTURE_TEST_CASE(the_writer_waits_for_a_key_group_the_store_is_writing,
+                        one_key) {
+  snapshot();
   gate::armed = true;
-  std::thread subtask{[&] { s.find(kg, k)->n = 2; }};
+  std::thread subtask{[&] { value().n = 2; }};
   while (!gate::entered)
     std::this_thread::yield();
   std::atomic<bool> written{false};
@@ -293,27 +289,19 @@ BOOST_AUTO_TEST_CASE(the_writer_waits_for_a_key_group_the_store_is_writing) {
   subtask.join();
   writer.join();
   BOOST_CHECK_EQUAL(only_value(out), 1);
-  BOOST_CHECK_EQUAL(s.find(kg, k)->n, 2);
+  BOOST_CHECK_EQUAL(value().n, 2);
   BOOST_CHECK_EQUAL(gate::writes, 1);
 }
 
-BOOST_AUTO_TEST_CASE(a_key_group_the_store_failed_to_write_is_still_lent) {
-  gate::reset();
-  gated_store s{groups};
-  key_group_states states{groups};
-  states.add(s);
-  std::string k = "key";
-  auto kg = group_of(k);
-  s.get_or_create(kg, k).n = 1;
-  std::vector<key_group_snapshot> out;
-  auto later = states.snapshot(out);
-  BOOST_REQUIRE(later);
+BOOST_FIXTURE_TEST_CASE(a_key_group_the_store_failed_to_write_is_still_lent,
+                        one_key) {
+  snapshot();
   gate::fail = true;
-  BOOST_CHECK_THROW(s.find(kg, k), std::runtime_error);
+  BOOST_CHECK_THROW(value(), std::runtime_error);
   later(out); // the writer writes it, without waiting
   BOOST_CHECK_EQUAL(only_value(out), 1);
-  s.find(kg, k)->n = 2;
-  BOOST_CHECK_EQUAL(s.find(kg, k)->n, 2);
+  value().n = 2;
+  BOOST_CHECK_EQUAL(value().n, 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
