@@ -21,10 +21,11 @@
 // keys spread over all key groups before the snapshot and right after it,
 // before it is written (the store writes the key groups it touches);
 // concurrent_batch_ms the same batch after a second snapshot, written on
-// another thread meanwhile, as a checkpoint's executor does; close_ms what
+// another thread meanwhile, as a checkpoint's executor does; hot_batch_ms
+// the same after a third, over keys in 4 of the 128 key groups; close_ms what
 // the subtask's thread spends when the state is destroyed (a store
-// closes). verified: both snapshots hold every key once with the counts
-// of the batches before them.
+// closes). verified: the snapshots hold every key once with the counts of
+// the batches before them.
 //
 // Prints one JSON object: records, seconds, records_per_s, ns_per_record,
 // cpu_s_per_million, peak_rss_mb, verified (count and checksum of the
@@ -297,11 +298,18 @@ int run_keyed_snapshot(uint64_t keys, const std::string& backend,
   }
   states.trim();
   auto fill_ms = ms_since(t0);
-  // A batch as the subtask would take next: its keys in every key group.
-  auto batch = [&] {
+  // A batch as the subtask would take next: its keys in every key group,
+  // or (hot) in 4 of the 128.
+  std::vector<std::string> hot_keys;
+  for (uint64_t i = 0; i < keys && hot_keys.size() < 4096; ++i) {
+    auto k = "u" + std::to_string(i);
+    if (flow::key_group_for(k, groups) < 4) hot_keys.push_back(k);
+  }
+  auto batch = [&](bool hot = false) {
     auto t = clock::now();
     for (uint64_t i = 0; i < 4096; ++i) {
-      auto k = "u" + std::to_string(i * 7919 % keys);
+      auto k = hot ? hot_keys[i % hot_keys.size()]
+                   : "u" + std::to_string(i * 7919 % keys);
       ++counts->get_or_create(flow::key_group_for(k, groups), k);
     }
     states.trim();
@@ -326,6 +334,15 @@ int run_keyed_snapshot(uint64_t keys, const std::string& backend,
   }};
   auto concurrent_batch_ms = batch();
   writer.join();
+  later = nullptr;
+  // And a hot batch, the writer running meanwhile.
+  std::vector<flow::key_group_snapshot> third;
+  later = states.snapshot(third);
+  std::thread hot_writer{[&] {
+    if (later) later(third);
+  }};
+  auto hot_batch_ms = batch(true);
+  hot_writer.join();
   later = nullptr;
   // What the subtask's thread spends when the state goes (the job ends or
   // restarts): rocksdb closes its store.
@@ -354,18 +371,18 @@ int run_keyed_snapshot(uint64_t keys, const std::string& backend,
     return entries == keys &&
            sum == static_cast<int64_t>(keys) + batches * 4096;
   };
-  bool verified = holds(out, 1) && holds(again, 2);
+  bool verified = holds(out, 1) && holds(again, 2) && holds(third, 3);
   std::printf("{\"mode\": \"keyed-snapshot\", \"keys\": %llu, "
               "\"backend\": \"%s\", \"state_memory\": %zu, "
               "\"fill_ms\": %.1f, \"sync_ms\": %.1f, \"total_ms\": %.1f, "
               "\"batch_ms\": %.2f, \"next_batch_ms\": %.2f, "
-              "\"concurrent_batch_ms\": %.2f, "
+              "\"concurrent_batch_ms\": %.2f, \"hot_batch_ms\": %.2f, "
               "\"close_ms\": %.1f, "
               "\"snapshot_bytes\": %zu, \"peak_rss_mb\": %.1f, "
               "\"verified\": %s}\n",
               static_cast<unsigned long long>(keys), backend.c_str(), so.memory,
               fill_ms, sync_ms, total_ms, batch_ms, next_batch_ms,
-              concurrent_batch_ms, close_ms, bytes, rss_mb,
+              concurrent_batch_ms, hot_batch_ms, close_ms, bytes, rss_mb,
               verified ? "true" : "false");
   return verified ? 0 : 1;
 }
