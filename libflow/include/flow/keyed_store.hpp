@@ -432,22 +432,20 @@ public:
 
 private:
   static constexpr bool spillable = serde<K>::available && serde<V>::available;
-  static constexpr bool lendable = spillable;
-
   /// The map of `key_group`, taken back from a snapshot first.
   map_type& group(uint32_t key_group) const {
-    if (lending_) take_back(key_group);
+    if (lent_count_ != 0) take_back(key_group);
     return groups_[key_group];
   }
 
   bool lent(uint32_t key_group) const noexcept {
-    return lending_ && lent_[key_group];
+    return lent_count_ != 0 && lent_[key_group];
   }
 
   /// In memory: lends every key group that holds any to a snapshot (after
   /// taking back those an earlier one still holds).
   std::unique_ptr<frozen_key_groups> lend() const {
-    if constexpr (lendable) {
+    if constexpr (spillable) {
       take_all_back();
       auto maps = std::make_shared<detail::lent_maps<map_type>>(groups_.size());
       lent_.assign(groups_.size(), false);
@@ -460,10 +458,7 @@ private:
         lent_[kg] = true;
         ++lent_count_;
       }
-      if (lent_count_ != 0) {
-        lending_ = true;
-        lent_to_ = maps;
-      }
+      if (lent_count_ != 0) lent_to_ = maps;
       return std::make_unique<detail::frozen_maps<map_type>>(std::move(maps));
     } else {
       return nullptr;
@@ -472,7 +467,7 @@ private:
 
   // Out of line: the lookups that inline group() stay small.
   [[gnu::noinline]] void take_back(uint32_t key_group) const {
-    if constexpr (lendable) {
+    if constexpr (spillable) {
       if (!lent_[key_group]) return;
       using maps = detail::lent_maps<map_type>;
       auto& g = (*lent_to_)[key_group];
@@ -493,16 +488,13 @@ private:
       }
       groups_[key_group] = std::move(g.map);
       lent_[key_group] = false;
-      if (--lent_count_ == 0) {
-        lending_ = false;
-        lent_to_.reset();
-      }
+      if (--lent_count_ == 0) lent_to_.reset();
     }
   }
 
   /// Takes back every key group a snapshot holds.
   void take_all_back() const {
-    for (uint32_t kg = 0; lending_ && kg < groups_.size(); ++kg)
+    for (uint32_t kg = 0; lent_count_ != 0 && kg < groups_.size(); ++kg)
       take_back(kg);
   }
 
@@ -583,11 +575,10 @@ private:
   // an in-memory store's are lent by const freeze().
   mutable std::vector<map_type> groups_;
   // In memory: the maps lent to the last snapshot, which key groups it
-  // holds still (not taken back), how many, and whether any.
+  // holds still (not taken back), and how many.
   mutable std::shared_ptr<detail::lent_maps<map_type>> lent_to_;
   mutable std::vector<bool> lent_;
   mutable size_t lent_count_ = 0;
-  mutable bool lending_ = false;
   std::unique_ptr<spill_store> spill_;
   size_t cache_entries_ = 0;
   std::string scratch_;

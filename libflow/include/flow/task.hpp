@@ -183,7 +183,7 @@ public:
   /// Keyed operators: the state (values, window contents, buffers, timers)
   /// of every key group that holds any in this subtask, appended to `out`;
   /// or, if the state can be frozen (key_group_state::freeze: keyed
-  /// stores of copyable types in memory, spilled state), returned instead
+  /// stores in memory and spilled state), returned instead
   /// to be written later, off the subtask's thread. Called between two of
   /// the calls above, the task goes on unchanged. Throws std::logic_error
   /// if a key or value type has no flow::serde.
