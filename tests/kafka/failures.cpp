@@ -284,6 +284,27 @@ BOOST_AUTO_TEST_CASE(refused_record_fails_the_job_loudly) {
   BOOST_TEST(res.error.find(out) != std::string::npos, res.error);
 }
 
+BOOST_AUTO_TEST_CASE(a_record_for_a_missing_partition_fails_the_job) {
+  // librdkafka refuses it as the sink passes the batch on (the refusal is
+  // not a full queue, so nothing is held): the job fails naming the error
+  // and the topic.
+  auto out = make_topic("no-such-partition", 2);
+  flow::topology t{"no-such-partition"};
+  t.source(flow::generator(
+               100, [](uint64_t i) { return std::to_string(i); }, "numbers"))
+      .sink(sink<std::string>(out, [](const std::string& v) {
+        producer_record r;
+        r.value = v;
+        if (v == "42") r.partition = 7;
+        return r;
+      }));
+  auto res = flow::runtime::execute(t, options(1));
+  BOOST_TEST(!res.ok);
+  BOOST_TEST(res.error.find("Unknown partition") != std::string::npos,
+             res.error);
+  BOOST_TEST(res.error.find(out) != std::string::npos, res.error);
+}
+
 BOOST_AUTO_TEST_CASE(bad_setting_is_rejected_naming_the_key) {
   flow::topology t{"bad"};
   t.source(source<std::string>("x")).sink(sink<std::string>("y"));

@@ -1,11 +1,13 @@
 // Kafka -> map -> Kafka with 10^6 records: the output multiset equals the
 // expected one exactly (no loss, no duplicate) and the order per key holds.
+// The producer's partitioning, and its batches through a full queue.
 #include "fixture.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
 #include <map>
+#include <thread>
 #include <unordered_map>
 
 using namespace flow::kafka;
@@ -129,6 +131,92 @@ BOOST_AUTO_TEST_CASE(murmur2_partitioning_matches_java_client) {
   };
   for (auto& [k, p] : got)
     BOOST_TEST(p == murmur2(k), "key " << k);
+}
+
+// The sink's path: a batch goes to librdkafka in one call, records with
+// headers or a timestamp one at a time in between, and what its queue has
+// no room for is held and sent later, in order. With room for 100
+// messages, a batch of 2,500 must be held from the 101st record on, and
+// records enqueued while some are held must queue behind them, even once
+// there is room again.
+BOOST_AUTO_TEST_CASE(batches_through_a_full_producer_queue_keep_their_order) {
+  constexpr int n = 5000;
+  constexpr int keys = 50;
+  auto out = make_topic("batches", 4);
+  auto s = settings;
+  s.properties.emplace_back("queue.buffering.max.messages", "100");
+  topic_producer w{s, out};
+  // An hour ago: older timestamps could fall to the topic's retention.
+  auto base = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count() -
+              3600000;
+  // Value "<key>:<sequence within key>"; every 7th record has a header,
+  // every 11th a timestamp, keys divisible by 5 an explicit partition.
+  auto make = [&](int i) {
+    producer_record r;
+    auto k = i % keys;
+    r.key = "k" + std::to_string(k);
+    r.value = *r.key + ":" + std::to_string(i / keys);
+    if (i % 7 == 0) r.headers.push_back({"i", std::to_string(i)});
+    if (i % 11 == 0) r.timestamp = base + i;
+    if (k % 5 == 0) r.partition = (k / 5) % 4;
+    return r;
+  };
+  std::vector<producer_record> batch;
+  for (int i = 0; i < n / 2; ++i)
+    batch.push_back(make(i));
+  w.enqueue(batch, batch.size());
+  BOOST_TEST(w.holding()); // no delivery report served: no room after 100
+  BOOST_TEST(w.in_flight() <= 100u);
+  // Room again (the reports served, the held records not passed on)...
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (w.in_flight() != 0 && std::chrono::steady_clock::now() < deadline) {
+    w.poll();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  BOOST_REQUIRE(w.in_flight() == 0u);
+  BOOST_TEST(w.holding());
+  // ... but the second half must queue behind the held part of the first.
+  batch.clear();
+  for (int i = n / 2; i < n; ++i)
+    batch.push_back(make(i));
+  // Fewer than the vector holds: the rest is not sent.
+  batch.push_back(make(n));
+  w.enqueue(batch, batch.size() - 1);
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!w.flushed() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  BOOST_REQUIRE(w.flushed());
+  BOOST_TEST(w.delivered() == static_cast<uint64_t>(n));
+
+  auto got = read_all(out);
+  BOOST_REQUIRE_EQUAL(got.size(), static_cast<size_t>(n));
+  std::map<std::string, int64_t> last;
+  std::map<std::string, int32_t> partition_of;
+  uint64_t bad = 0;
+  for (auto& r : got) {
+    BOOST_REQUIRE(r.key);
+    auto colon = r.value.find(':');
+    auto key = r.value.substr(0, colon);
+    auto seq = std::stoll(r.value.substr(colon + 1));
+    auto k = std::stoi(key.substr(1));
+    auto i = seq * keys + k;
+    if (key != *r.key) ++bad;
+    auto [it, added] = last.emplace(key, -1);
+    if (seq != it->second + 1) ++bad; // a gap, duplicate or reordering
+    it->second = seq;
+    auto [pit, padded] = partition_of.emplace(key, r.partition);
+    if (pit->second != r.partition) ++bad;
+    if (k % 5 == 0 && r.partition != (k / 5) % 4) ++bad;
+    auto h = r.header_value("i");
+    if ((i % 7 == 0) != h.has_value() || (h && *h != std::to_string(i))) ++bad;
+    if (i % 11 == 0 && r.timestamp != base + i) ++bad;
+  }
+  BOOST_TEST(bad == 0u);
+  BOOST_TEST(last.size() == static_cast<size_t>(keys));
+  for (auto& [k, seq] : last)
+    BOOST_TEST(seq == static_cast<int64_t>(n / keys - 1));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

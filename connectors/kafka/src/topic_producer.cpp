@@ -37,6 +37,8 @@ struct topic_producer::impl {
   /// Buffers librdkafka sends values from (try_produce_in_place), without
   /// repeats in a row; released after the handle.
   std::vector<std::shared_ptr<const std::string>> lent;
+  /// enqueue()'s messages for rd_kafka_produce_batch, reused.
+  std::vector<rd_kafka_message_t> batch;
   detail::handle_ptr handle;
   detail::topic_ptr topic;
   /// The queue of delivery reports and errors, with the wake-up's event
@@ -304,16 +306,84 @@ bool topic_producer::send(std::string_view value, const std::string_view* key,
                                key, headers, part, timestamp ? *timestamp : 0,
                                msgflags);
   }
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    ++impl_->queued;
-    return true;
-  }
-  if (err == RD_KAFKA_RESP_ERR__FATAL)
+  if (!accepted(err)) return false;
+  ++impl_->queued;
+  return true;
+}
+
+bool topic_producer::accepted(int err) {
+  auto e = static_cast<rd_kafka_resp_err_t>(err);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+  if (e == RD_KAFKA_RESP_ERR__FATAL)
     throw kafka_error{errc::fatal, "produce to " + topic_ + ": " +
                                        impl::fatal_error(impl_->handle.get())};
-  if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-    throw detail::make_error(err, "produce to " + topic_);
+  if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+    throw detail::make_error(e, "produce to " + topic_);
   return false;
+}
+
+size_t topic_producer::try_produce(const std::vector<producer_record>& records,
+                                   size_t first, size_t n) {
+  auto plain = [](const producer_record& r) {
+    return r.headers.empty() && !r.timestamp;
+  };
+  while (first < n) {
+    if (!plain(records[first])) {
+      if (!try_produce(records[first])) return first;
+      ++first;
+      continue;
+    }
+    auto last = first + 1;
+    while (last < n && plain(records[last]))
+      ++last;
+    auto stop = try_produce_plain(records, first, last);
+    if (stop != last) return stop;
+    first = last;
+  }
+  return n;
+}
+
+size_t
+topic_producer::try_produce_plain(const std::vector<producer_record>& records,
+                                  size_t first, size_t last) {
+  auto& messages = impl_->batch;
+  messages.assign(last - first, rd_kafka_message_t{});
+  for (size_t i = first; i < last; ++i) {
+    auto& r = records[i];
+    auto& m = messages[i - first];
+    auto value = value_of(r);
+    m.partition = r.partition ? *r.partition : RD_KAFKA_PARTITION_UA;
+    m.payload = const_cast<char*>(value.data());
+    m.len = value.size();
+    if (r.key) {
+      m.key = const_cast<char*>(r.key->data());
+      m.key_len = r.key->size();
+    }
+  }
+  // RD_KAFKA_MSG_F_PARTITION: each message's own partition, the
+  // partitioner for those without one.
+  rd_kafka_produce_batch(impl_->topic.get(), RD_KAFKA_PARTITION_UA,
+                         RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION,
+                         messages.data(), static_cast<int>(messages.size()));
+  auto count = messages.size();
+  auto refused = count;
+  for (size_t j = 0; j < count; ++j) {
+    if (messages[j].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      ++impl_->queued;
+    else if (refused == count)
+      refused = j;
+  }
+  if (refused == count) return last;
+  accepted(messages[refused].err); // throws unless the queue was full
+  // Once its queue is full, librdkafka refuses every later message of the
+  // call: the refused ones are a suffix, held and sent in order.
+  for (auto j = refused + 1; j < count; ++j)
+    if (messages[j].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      throw kafka_error{errc::fatal,
+                        "produce to " + topic_ +
+                            ": librdkafka took a record after refusing an "
+                            "earlier one (order would break)"};
+  return first + refused;
 }
 
 void topic_producer::enqueue(producer_record&& r) {
@@ -324,6 +394,12 @@ void topic_producer::enqueue(producer_record&& r) {
 void topic_producer::enqueue(const producer_record& r) {
   if (!holding() && try_produce(r)) return;
   hold(producer_record(r));
+}
+
+void topic_producer::enqueue(std::vector<producer_record>& records, size_t n) {
+  auto i = holding() ? 0 : try_produce(records, 0, n);
+  for (; i < n; ++i)
+    hold(std::move(records[i]));
 }
 
 void topic_producer::hold(producer_record&& r) {

@@ -209,8 +209,9 @@ struct default_deserializer<changelog_entry<K, V>> {
 ///
 /// A serializer may also take the form `void f(const T&, producer_record&
 /// out)`, which overwrites every field of `out` and may reuse its buffers:
-/// a sink serializes every record into one producer_record then, so that
-/// a record costs no allocation of its own (librdkafka copies it).
+/// a sink serializes each batch into producer_records it keeps from batch
+/// to batch then, so that a record costs no allocation of its own
+/// (librdkafka copies it).
 template <class T>
 struct default_serializer {
   producer_record operator()(const T& x) const {

@@ -95,10 +95,13 @@ public:
   /// A record it cannot serialize, or larger than the topic takes, goes
   /// to the sink's on-error policy (connector_context::errors).
   void write(std::vector<T>& records) override {
+    if (batch_.size() < records.size()) batch_.resize(records.size());
+    size_t n = 0;
     for (auto& x : records)
-      if (serialize_checked(serialize_, x, record_, max_record_bytes_, topic_,
+      if (serialize_checked(serialize_, x, batch_[n], max_record_bytes_, topic_,
                             errors_))
-        producer_->enqueue(static_cast<const producer_record&>(record_));
+        ++n;
+    producer_->enqueue(batch_, n);
     producer_->service();
     publish_queue();
   }
@@ -180,9 +183,9 @@ private:
   background_result<void> committed_;
   connector_metrics* metrics_ = nullptr;
   std::unique_ptr<topic_producer> producer_;
-  /// Every record is serialized into this one (librdkafka copies it), so
-  /// its buffers are reused.
-  producer_record record_;
+  /// A batch's records are serialized into these, passed to librdkafka
+  /// together (it copies them), and their buffers reused by the next batch.
+  std::vector<producer_record> batch_;
   stage stage_ = stage::opening;
   bool opened_ = false;
   bool finished_ = false;

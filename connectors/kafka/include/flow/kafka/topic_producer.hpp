@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace flow::kafka {
 
@@ -87,6 +88,14 @@ public:
 
   /// As above, copying `r` only if it must be held.
   void enqueue(const producer_record& r);
+
+  /// As enqueue() of records[0, n) in order, where most records go to
+  /// librdkafka in one call (rd_kafka_produce_batch: its checks, clock
+  /// reads and topic lock once per call, not per record). Those it has no
+  /// room for are moved out of `records` and held; records with headers
+  /// or a timestamp, which that call cannot take, go one at a time.
+  /// `records` keeps its elements (and their buffers) for reuse.
+  void enqueue(std::vector<producer_record>& records, size_t n);
 
   /// True while enqueue() holds records librdkafka had no room for.
   bool holding() const noexcept;
@@ -190,6 +199,18 @@ private:
   /// in flight.
   void serve_reports(int timeout_ms);
   bool try_produce(const producer_record& r);
+  /// Passes records[first, n) to librdkafka without blocking, stopping at
+  /// the first one its queue has no room for; returns that one's index (n
+  /// if none).
+  size_t try_produce(const std::vector<producer_record>& records, size_t first,
+                     size_t n);
+  /// records[first, last), none with headers or a timestamp, in one
+  /// rd_kafka_produce_batch; as above.
+  size_t try_produce_plain(const std::vector<producer_record>& records,
+                           size_t first, size_t last);
+  /// Whether librdkafka took a record (`err`, an rd_kafka_resp_err_t):
+  /// false if its queue is full; throws kafka_error for any other error.
+  bool accepted(int err);
   /// Produces with `msgflags`; false if the queue is full.
   bool send(std::string_view value, const std::string_view* key,
             const std::vector<header>& headers,
