@@ -324,8 +324,13 @@ bool topic_producer::accepted(int err) {
 
 size_t topic_producer::try_produce(const std::vector<producer_record>& records,
                                    size_t first, size_t n) {
-  auto plain = [](const producer_record& r) {
-    return r.headers.empty() && !r.timestamp;
+  // An explicit partition the topic had no room for when it opened goes
+  // alone too: rd_kafka_produce_batch (librdkafka 2.0.2) leaks a message
+  // whose partition it cannot find, where rd_kafka_produce frees it (and
+  // the topic may have grown since).
+  auto plain = [this](const producer_record& r) {
+    return r.headers.empty() && !r.timestamp &&
+           (!r.partition || (*r.partition >= 0 && *r.partition < partitions_));
   };
   while (first < n) {
     if (!plain(records[first])) {

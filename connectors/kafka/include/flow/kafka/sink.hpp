@@ -48,6 +48,18 @@ bool serialize_checked(const S& serialize, T& x, producer_record& out,
   }
 }
 
+/// The largest key or value buffer a sink keeps for its next batch; a
+/// larger one is freed once librdkafka has copied it, so that a batch of
+/// large records does not stay allocated (up to flow.batch-size times the
+/// topic's largest record) while the records that follow are small.
+inline constexpr size_t reused_record_bytes = 4096;
+
+/// Frees `r`'s key and value buffers if larger than reused_record_bytes.
+inline void release_large_buffers(producer_record& r) {
+  if (r.value.capacity() > reused_record_bytes) std::string().swap(r.value);
+  if (r.key && r.key->capacity() > reused_record_bytes) r.key.reset();
+}
+
 /// The sink function: one idempotent producer per subtask, driven without
 /// blocking the subtask's thread. It opens the producer on the subtask's
 /// blocking_executor; records librdkafka has no room for are held by the
@@ -102,6 +114,8 @@ public:
                             errors_))
         ++n;
     producer_->enqueue(batch_, n);
+    for (size_t i = 0; i < n; ++i)
+      release_large_buffers(batch_[i]);
     producer_->service();
     publish_queue();
   }
@@ -184,7 +198,8 @@ private:
   connector_metrics* metrics_ = nullptr;
   std::unique_ptr<topic_producer> producer_;
   /// A batch's records are serialized into these, passed to librdkafka
-  /// together (it copies them), and their buffers reused by the next batch.
+  /// together (it copies them), and their buffers reused by the next batch
+  /// (up to reused_record_bytes each).
   std::vector<producer_record> batch_;
   stage stage_ = stage::opening;
   bool opened_ = false;

@@ -92,9 +92,11 @@ public:
   /// As enqueue() of records[0, n) in order, where most records go to
   /// librdkafka in one call (rd_kafka_produce_batch: its checks, clock
   /// reads and topic lock once per call, not per record). Those it has no
-  /// room for are moved out of `records` and held; records with headers
-  /// or a timestamp, which that call cannot take, go one at a time.
-  /// `records` keeps its elements (and their buffers) for reuse.
+  /// room for are moved out of `records` and held; records with headers,
+  /// a timestamp or a partition beyond the topic's known ones go one at a
+  /// time. `records` keeps its elements (and their buffers) for reuse.
+  /// On an error other than a full queue (it throws, and the job fails)
+  /// later records of the same call may have been passed on.
   void enqueue(std::vector<producer_record>& records, size_t n);
 
   /// True while enqueue() holds records librdkafka had no room for.
