@@ -13,6 +13,34 @@
 using namespace flow::kafka;
 using namespace flow::kafka::test;
 
+namespace {
+
+/// Reads records whose value is "<key>:<sequence within key>..." and
+/// counts what is wrong: a value not of the record's key, a gap, repeat or
+/// reordering in a key's sequence, a key on two partitions.
+struct key_sequences {
+  std::unordered_map<std::string, int64_t> last;
+  std::unordered_map<std::string, int32_t> partition_of;
+  uint64_t bad = 0;
+
+  /// The key and sequence of `r` (checked as above).
+  std::pair<std::string, int64_t> add(const record& r) {
+    BOOST_REQUIRE(r.key);
+    auto colon = r.value.find(':');
+    auto key = r.value.substr(0, colon);
+    auto seq = std::stoll(r.value.substr(colon + 1));
+    if (key != *r.key) ++bad;
+    auto [it, added] = last.emplace(key, -1);
+    if (seq != it->second + 1) ++bad;
+    it->second = seq;
+    auto [pit, padded] = partition_of.emplace(key, r.partition);
+    if (pit->second != r.partition) ++bad;
+    return {key, seq};
+  }
+};
+
+} // namespace
+
 BOOST_FIXTURE_TEST_SUITE(kafka_pipeline, fixture)
 
 BOOST_AUTO_TEST_CASE(million_records_exact_and_ordered_per_key) {
@@ -55,25 +83,16 @@ BOOST_AUTO_TEST_CASE(million_records_exact_and_ordered_per_key) {
 
   auto got = read_all(out);
   BOOST_REQUIRE_EQUAL(got.size(), n);
-  // Every (key, sequence) exactly once, in order per key.
-  std::unordered_map<std::string, int64_t> last;
-  std::unordered_map<std::string, int32_t> partition_of;
-  uint64_t bad = 0;
+  // Every (key, sequence) exactly once, in order per key, one partition
+  // per key (murmur2).
+  key_sequences check;
   for (auto& r : got) {
-    BOOST_REQUIRE(r.key);
-    auto colon = r.value.find(':');
-    auto key = r.value.substr(0, colon);
-    auto seq = std::stoll(r.value.substr(colon + 1));
-    if (key != *r.key || r.value.back() != '!') ++bad;
-    auto [it, added] = last.emplace(key, -1);
-    if (seq != it->second + 1) ++bad; // a gap, duplicate or reordering
-    it->second = seq;
-    auto [pit, padded] = partition_of.emplace(key, r.partition);
-    if (pit->second != r.partition) ++bad; // one key, one partition (murmur2)
+    check.add(r);
+    if (r.value.back() != '!') ++check.bad;
   }
-  BOOST_TEST(bad == 0u);
-  BOOST_TEST(last.size() == keys);
-  for (auto& [k, seq] : last)
+  BOOST_TEST(check.bad == 0u);
+  BOOST_TEST(check.last.size() == keys);
+  for (auto& [k, seq] : check.last)
     BOOST_TEST(seq == static_cast<int64_t>(n / keys - 1));
 }
 
@@ -193,30 +212,21 @@ BOOST_AUTO_TEST_CASE(batches_through_a_full_producer_queue_keep_their_order) {
 
   auto got = read_all(out);
   BOOST_REQUIRE_EQUAL(got.size(), static_cast<size_t>(n));
-  std::map<std::string, int64_t> last;
-  std::map<std::string, int32_t> partition_of;
+  key_sequences check;
   uint64_t bad = 0;
   for (auto& r : got) {
-    BOOST_REQUIRE(r.key);
-    auto colon = r.value.find(':');
-    auto key = r.value.substr(0, colon);
-    auto seq = std::stoll(r.value.substr(colon + 1));
+    auto [key, seq] = check.add(r);
     auto k = std::stoi(key.substr(1));
     auto i = seq * keys + k;
-    if (key != *r.key) ++bad;
-    auto [it, added] = last.emplace(key, -1);
-    if (seq != it->second + 1) ++bad; // a gap, duplicate or reordering
-    it->second = seq;
-    auto [pit, padded] = partition_of.emplace(key, r.partition);
-    if (pit->second != r.partition) ++bad;
     if (k % 5 == 0 && r.partition != (k / 5) % 4) ++bad;
     auto h = r.header_value("i");
     if ((i % 97 == 0) != h.has_value() || (h && *h != std::to_string(i))) ++bad;
     if (i % 101 == 0 && r.timestamp != base + i) ++bad;
   }
+  BOOST_TEST(check.bad == 0u);
   BOOST_TEST(bad == 0u);
-  BOOST_TEST(last.size() == static_cast<size_t>(keys));
-  for (auto& [k, seq] : last)
+  BOOST_TEST(check.last.size() == static_cast<size_t>(keys));
+  for (auto& [k, seq] : check.last)
     BOOST_TEST(seq == static_cast<int64_t>(n / keys - 1));
 }
 
@@ -252,22 +262,15 @@ BOOST_AUTO_TEST_CASE(a_sink_through_a_small_producer_queue_loses_nothing) {
   BOOST_REQUIRE_MESSAGE(res.ok, res.error);
   auto got = read_all(out);
   BOOST_REQUIRE_EQUAL(got.size(), n);
-  std::unordered_map<std::string, int64_t> last;
-  uint64_t bad = 0;
+  key_sequences check;
   for (auto& r : got) {
-    BOOST_REQUIRE(r.key);
-    auto colon = r.value.find(':');
-    auto key = r.value.substr(0, colon);
-    auto seq = std::stoll(r.value.substr(colon + 1));
+    auto [key, seq] = check.add(r);
     auto expected = key + ":" + std::to_string(seq);
     if (padded(expected)) expected += std::string(10000, '.');
-    if (key != *r.key || r.value != expected) ++bad;
-    auto [it, added] = last.emplace(key, -1);
-    if (seq != it->second + 1) ++bad;
-    it->second = seq;
+    if (r.value != expected) ++check.bad;
   }
-  BOOST_TEST(bad == 0u);
-  BOOST_TEST(last.size() == keys);
+  BOOST_TEST(check.bad == 0u);
+  BOOST_TEST(check.last.size() == keys);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
