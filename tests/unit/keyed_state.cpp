@@ -501,11 +501,11 @@ BOOST_AUTO_TEST_CASE(snapshots_name_the_missing_serde_and_bad_key_groups) {
   s.out = &box;
   auto op = t.nodes().back().make_task(s);
   std::vector<key_group_snapshot> groups;
-  op->snapshot_key_groups(groups); // empty: nothing to write
-  BOOST_CHECK(groups.empty());
+  if (auto later = op->snapshot_key_groups(groups)) later(groups);
+  BOOST_CHECK(groups.empty()); // empty: nothing to write
   typed_batch<opaque> b{{opaque{1}}};
   op->process(0, b);
-  BOOST_CHECK_THROW(op->snapshot_key_groups(groups), std::logic_error);
+  BOOST_CHECK_THROW((void)op->snapshot_key_groups(groups), std::logic_error);
   BOOST_CHECK_THROW(op->restore_key_groups({key_group_snapshot{128, {}}}),
                     std::invalid_argument);
   // Nor can its state spill: the task cannot be made with a backend.

@@ -66,7 +66,9 @@ public:
   /// before it changes it). Null for parts that cannot:
   /// key_group_states::snapshot writes those at once. Pointers into the
   /// part are invalid after.
-  virtual std::unique_ptr<frozen_key_groups> freeze() const { return nullptr; }
+  [[nodiscard]] virtual std::unique_ptr<frozen_key_groups> freeze() const {
+    return nullptr;
+  }
 };
 
 /// All keyed state of one operator instance: its parts, written and read
@@ -99,7 +101,8 @@ public:
   /// See task::snapshot_key_groups: if any part freezes, the function
   /// returned writes them all (the parts that do not are written now);
   /// otherwise they are written now and null returned.
-  deferred_key_groups snapshot(std::vector<key_group_snapshot>& out) const;
+  [[nodiscard]] deferred_key_groups
+  snapshot(std::vector<key_group_snapshot>& out) const;
 
   /// See task::restore_key_groups.
   void restore(const std::vector<key_group_snapshot>& groups);

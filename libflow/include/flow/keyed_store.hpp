@@ -355,7 +355,7 @@ public:
     }
   }
 
-  std::unique_ptr<frozen_key_groups> freeze() const override {
+  [[nodiscard]] std::unique_ptr<frozen_key_groups> freeze() const override {
     if constexpr (spillable) {
       if (!spill_) return lend();
       std::vector<detail::cached_entries> groups;

@@ -23,7 +23,7 @@ public:
         key_groups_(s.max_parallelism, s.state,
                     s.operator_name + "#" + std::to_string(s.subtask_index)) {}
 
-  deferred_key_groups
+  [[nodiscard]] deferred_key_groups
   snapshot_key_groups(std::vector<key_group_snapshot>& out) const final {
     return key_groups_.snapshot(out);
   }

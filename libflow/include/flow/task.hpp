@@ -187,7 +187,7 @@ public:
   /// to be written later, off the subtask's thread. Called between two of
   /// the calls above, the task goes on unchanged. Throws std::logic_error
   /// if a key or value type has no flow::serde.
-  virtual deferred_key_groups
+  [[nodiscard]] virtual deferred_key_groups
   snapshot_key_groups(std::vector<key_group_snapshot>& out) const;
 
   /// Keyed operators: adds key groups snapshotted by instances of the same
