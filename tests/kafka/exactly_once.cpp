@@ -159,19 +159,19 @@ BOOST_AUTO_TEST_CASE(values_sent_in_place_outlive_the_log_that_held_them) {
       sent.push_back(r.value);
       log.append(r);
     }
-    auto note_chunk = [&](const record_ref& r) {
-      if (chunks.empty() || chunks.back().lock() != r.buffer)
-        chunks.push_back(r.buffer);
+    auto note_chunk = [&](const record_run& run) {
+      if (chunks.empty() || chunks.back().lock() != run.buffer)
+        chunks.push_back(run.buffer);
     };
-    auto taken = log.take_open({}, [&](const record_ref& r) {
-      note_chunk(r);
-      return p.try_produce_in_place(r);
+    auto taken = log.take_open({}, [&](const record_run& run) {
+      note_chunk(run);
+      return p.try_produce_in_place(run);
     });
     log.close(flow::checkpoint_id{1});
     log.closed()[0].for_each(
-        [&](const record_ref& r) {
-          note_chunk(r);
-          p.produce_in_place(r);
+        [&](const record_run& run) {
+          note_chunk(run);
+          p.produce_in_place(run);
         },
         taken);
   }
@@ -194,6 +194,54 @@ BOOST_AUTO_TEST_CASE(values_sent_in_place_outlive_the_log_that_held_them) {
     BOOST_REQUIRE_EQUAL(got[i].value, sent[i]);
 }
 
+BOOST_AUTO_TEST_CASE(runs_through_a_full_transactional_queue_keep_their_order) {
+  // try_produce_in_place passes most of a run in one rd_kafka_produce_batch.
+  // A producer with room for 100 messages takes exactly 100 of the open
+  // epoch's first run (its queue fills in the middle of a batch call); the
+  // rest of the epoch follows from there after the barrier (for_each,
+  // produce_in_place): each record once, in order per key, with its
+  // partition, header and timestamp.
+  constexpr int n = 3000;
+  constexpr int keys = 50;
+  auto topic = make_topic("eos-runs", 4);
+  auto id = exactly_once_writer::transactional_id(unique("g"), "sink", 0);
+  auto s = settings;
+  s.properties.emplace_back("queue.buffering.max.messages", "100");
+  topic_producer p{s, topic, 4, {id, 30000}};
+  p.begin_transaction();
+  epoch_log log{1 << 24, "limit"};
+  mixed_records mixed{keys};
+  for (int i = 0; i < n; ++i)
+    log.append(mixed.make(i));
+  size_t offered = 0;
+  size_t taken_early = 0;
+  auto taken = log.take_open({}, [&](const record_run& run) {
+    offered += run.records.size();
+    auto k = p.try_produce_in_place(run);
+    taken_early += k;
+    return k;
+  });
+  BOOST_TEST(offered == epoch_log::run_records); // stopped in the first run
+  BOOST_TEST(taken_early == 100u);
+  BOOST_TEST(p.in_flight() == 100u);
+  log.close(flow::checkpoint_id{1});
+  p.publish_transaction(
+      [&] {
+        log.closed()[0].for_each(
+            [&](const record_run& run) { p.produce_in_place(run); }, taken);
+      },
+      id, 1, /*begun=*/true);
+  auto got = read_all(topic);
+  BOOST_REQUIRE_EQUAL(got.size(), static_cast<size_t>(n));
+  key_sequences check;
+  for (auto& r : got)
+    mixed.check(check, r);
+  BOOST_TEST(check.bad == 0u);
+  BOOST_TEST(check.last.size() == static_cast<size_t>(keys));
+  for (auto& [k, seq] : check.last)
+    BOOST_TEST(seq == static_cast<int64_t>(n / keys - 1));
+}
+
 BOOST_AUTO_TEST_CASE(a_failed_record_keeps_its_chunk_until_the_producer_goes) {
   // After a failed delivery the request may still be on its way: the
   // producer lets go of the chunks it sent from only when it is destroyed
@@ -210,9 +258,9 @@ BOOST_AUTO_TEST_CASE(a_failed_record_keeps_its_chunk_until_the_producer_goes) {
     producer_record r;
     r.value = std::string(10000, 'x'); // more than the topic takes
     log.append(r);
-    log.take_open({}, [&](const record_ref& ref) {
-      chunk = ref.buffer;
-      return p->try_produce_in_place(ref);
+    log.take_open({}, [&](const record_run& run) {
+      chunk = run.buffer;
+      return p->try_produce_in_place(run);
     });
   }
   BOOST_REQUIRE(!chunk.expired());

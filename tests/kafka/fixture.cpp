@@ -154,4 +154,47 @@ std::vector<record> fixture::read_stable(const std::string& topic) {
   return out;
 }
 
+std::pair<std::string, int64_t> key_sequences::add(const record& r) {
+  if (!r.key) throw std::runtime_error("key_sequences: a record without a key");
+  auto colon = r.value.find(':');
+  auto key = r.value.substr(0, colon);
+  auto seq = std::stoll(r.value.substr(colon + 1));
+  if (key != *r.key) ++bad;
+  auto [it, added] = last.emplace(key, -1);
+  if (seq != it->second + 1) ++bad;
+  it->second = seq;
+  auto [pit, padded] = partition_of.emplace(key, r.partition);
+  if (pit->second != r.partition) ++bad;
+  return {key, seq};
+}
+
+mixed_records::mixed_records(int keys)
+    : keys(keys),
+      base_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count() -
+              3600000) {}
+
+producer_record mixed_records::make(int i) const {
+  producer_record r;
+  auto k = i % keys;
+  r.key = "k" + std::to_string(k);
+  r.value = *r.key + ":" + std::to_string(i / keys);
+  if (i % 97 == 0) r.headers.push_back({"i", std::to_string(i)});
+  if (i % 101 == 0) r.timestamp = base_ms + i;
+  if (k % 5 == 0) r.partition = (k / 5) % 4;
+  return r;
+}
+
+void mixed_records::check(key_sequences& seqs, const record& r) const {
+  auto [key, seq] = seqs.add(r);
+  auto k = std::stoi(key.substr(1));
+  auto i = seq * keys + k;
+  if (k % 5 == 0 && r.partition != (k / 5) % 4) ++seqs.bad;
+  auto h = r.header_value("i");
+  if ((i % 97 == 0) != h.has_value() || (h && *h != std::to_string(i)))
+    ++seqs.bad;
+  if (i % 101 == 0 && r.timestamp != base_ms + i) ++seqs.bad;
+}
+
 } // namespace flow::kafka::test

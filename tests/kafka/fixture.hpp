@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,35 @@ using raw_client = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
 raw_client make_raw_client(
     rd_kafka_type_t type,
     const std::vector<std::pair<std::string, std::string>>& properties);
+
+/// Reads records whose value is "<key>:<sequence within key>..." and
+/// counts what is wrong: a value not of the record's key, a gap, repeat or
+/// reordering in a key's sequence, a key on two partitions.
+struct key_sequences {
+  std::unordered_map<std::string, int64_t> last;
+  std::unordered_map<std::string, int32_t> partition_of;
+  uint64_t bad = 0;
+
+  /// The key and sequence of `r` (checked as above); throws
+  /// std::runtime_error if it has no key.
+  std::pair<std::string, int64_t> add(const record& r);
+};
+
+/// Record i of a sequence a producer's batch call (rd_kafka_produce_batch)
+/// takes only in part: value "<key>:<sequence within key>" of `keys` keys
+/// (i % keys); every 97th record has a header, every 101st a timestamp,
+/// keys divisible by 5 an explicit partition of 4.
+struct mixed_records {
+  explicit mixed_records(int keys);
+  producer_record make(int i) const;
+  /// Adds `r`, read back, to `seqs`, also counting in seqs.bad a wrong
+  /// partition, header or timestamp.
+  void check(key_sequences& seqs, const record& r) const;
+
+  int keys;
+  /// An hour ago (older timestamps could fall to a topic's retention).
+  int64_t base_ms;
+};
 
 struct fixture {
   fixture();

@@ -175,32 +175,59 @@ BOOST_AUTO_TEST_CASE(
   std::mt19937_64 rng{seed};
   for (int round = 0; round < 100; ++round) {
     // Small chunks, so that the offers stop and go on across them.
-    epoch_log log{1 << 24, "limit", 32 + rng() % 200};
+    // Or large ones, so that the runs stop at run_records.
+    auto chunk_bytes =
+        rng() % 2 ? 32 + rng() % 200 : epoch_log::default_chunk_bytes;
+    epoch_log log{1 << 24, "limit", chunk_bytes};
     strings got;
+    std::vector<bool> headed;
     epoch_position taken;
-    auto n = rng() % 300;
+    auto n = rng() % 3000;
+    // Each record as given: its value, and its header if it has one.
+    auto note = [&](const record_run::entry& r) {
+      BOOST_REQUIRE_LE(r.headers.size(), 1u);
+      got.emplace_back(r.value);
+      if (!r.headers.empty()) BOOST_REQUIRE_EQUAL(r.headers[0].value, r.value);
+      headed.push_back(!r.headers.empty());
+    };
+    auto check_run = [&](const record_run& run) {
+      BOOST_REQUIRE(!run.records.empty());
+      BOOST_REQUIRE_LE(run.records.size(), epoch_log::run_records);
+    };
+    std::vector<bool> with_header;
     for (size_t i = 0; i < n; ++i) {
       auto r = rec(std::to_string(i));
       if (rng() % 5 == 0) r.key = "k" + std::to_string(i % 7);
-      if (rng() % 9 == 0) r.headers = {{"h", std::to_string(i)}};
+      with_header.push_back(rng() % 9 == 0);
+      if (with_header.back()) r.headers = {{"h", std::to_string(i)}};
       log.append(std::move(r));
-      if (rng() % 4 == 0) {
-        auto room = rng() % 5; // records the producer's queue takes now
-        taken = log.take_open(taken, [&](const record_ref& r) {
-          if (room == 0) return false;
-          --room;
-          got.emplace_back(r.value);
-          return true;
+      if (rng() % 40 == 0) {
+        // records the producer's queue takes now
+        auto room = rng() % 2 ? rng() % 5 : rng() % 2000;
+        taken = log.take_open(taken, [&](const record_run& run) {
+          check_run(run);
+          auto k = std::min<size_t>(room, run.records.size());
+          for (size_t j = 0; j < k; ++j)
+            note(run.records[j]);
+          room -= k;
+          return k;
         });
       }
     }
     log.close(checkpoint_id{1});
     BOOST_REQUIRE_EQUAL(log.closed().size(), 1u);
     log.closed()[0].for_each(
-        [&](const record_ref& r) { got.emplace_back(r.value); }, taken);
+        [&](const record_run& run) {
+          check_run(run);
+          for (auto& r : run.records)
+            note(r);
+        },
+        taken);
     BOOST_REQUIRE_EQUAL(got.size(), n);
-    for (size_t i = 0; i < n; ++i)
+    for (size_t i = 0; i < n; ++i) {
       BOOST_REQUIRE_EQUAL(got[i], std::to_string(i));
+      BOOST_REQUIRE_EQUAL(headed[i], with_header[i]);
+    }
   }
 }
 
@@ -222,26 +249,22 @@ BOOST_AUTO_TEST_CASE(records_never_move_and_never_span_two_chunks) {
   std::vector<seen> offered;
   epoch_position taken;
   strings expected;
+  auto offer = [&](const record_run& run) {
+    for (auto& r : run.records)
+      offered.push_back(
+          {r.value, run.buffer, run.buffer->data(), expected[offered.size()]});
+    return run.records.size();
+  };
   for (size_t i = 0; i < 500; ++i) {
     // Some larger than a chunk: they get one of their own.
     auto size = rng() % 8 == 0 ? chunk + rng() % chunk : rng() % (chunk / 2);
     auto v = std::to_string(i) + std::string(size, 'a' + i % 26);
     expected.push_back(v);
     log.append(rec(v));
-    if (rng() % 3 == 0)
-      taken = log.take_open(taken, [&](const record_ref& r) {
-        offered.push_back(
-            {r.value, r.buffer, r.buffer->data(), expected[offered.size()]});
-        return true;
-      });
+    if (rng() % 3 == 0) taken = log.take_open(taken, offer);
   }
   log.close(checkpoint_id{1});
-  log.closed()[0].for_each(
-      [&](const record_ref& r) {
-        offered.push_back(
-            {r.value, r.buffer, r.buffer->data(), expected[offered.size()]});
-      },
-      taken);
+  log.closed()[0].for_each([&](const record_run& run) { offer(run); }, taken);
   BOOST_REQUIRE_EQUAL(offered.size(), expected.size());
   BOOST_CHECK_GT(log.closed()[0].chunks.size(), 10u);
   for (auto& o : offered) {

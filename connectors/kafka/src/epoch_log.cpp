@@ -121,57 +121,76 @@ size_t get_record(reader& in, std::optional<std::string_view>& key,
 }
 
 /// Reads `count` records of `in` (nullopt: up to its end), checking that
-/// each is whole, and offers each to `f` (if any) until it declines one;
-/// `in` then stands before that one. `buffer` holds in's bytes. Returns
-/// the bytes (size_of) of the records taken.
-size_t get_records(reader& in, std::optional<uint64_t> count,
-                   const std::function<bool(const record_ref&)>& f,
-                   const std::shared_ptr<const std::string>& buffer) {
+/// each is whole. Returns their bytes (size_of).
+size_t get_records(reader& in, std::optional<uint64_t> count) {
   std::optional<std::string_view> key;
   std::string_view value;
   std::optional<int32_t> partition;
   std::optional<int64_t> timestamp;
   std::vector<header> headers;
   size_t bytes = 0;
-  for (uint64_t i = 0; count ? i < *count : in.at < in.in.size(); ++i) {
-    auto at = in.at;
-    auto n = get_record(in, key, value, partition, timestamp, headers);
-    if (f &&
-        !f(record_ref{key, value, partition, timestamp, headers, buffer})) {
-      in.at = at;
+  for (uint64_t i = 0; count ? i < *count : in.at < in.in.size(); ++i)
+    bytes += get_record(in, key, value, partition, timestamp, headers);
+  return bytes;
+}
+
+/// Offers the records of `chunk` from byte `at` on to `f` in runs of at
+/// most `run_records` (filling `run`, whose capacity is reused), until `f`
+/// takes only a prefix of one. Returns the byte where the first record not
+/// taken starts (chunk's size if all were). `run` holds no chunk after.
+size_t offer_runs(const std::shared_ptr<const std::string>& chunk, size_t at,
+                  const std::function<size_t(const record_run&)>& f,
+                  record_run& run, size_t run_records) {
+  reader in{*chunk, at};
+  run.buffer = chunk;
+  while (in.at < in.in.size()) {
+    auto start = in.at;
+    run.records.clear();
+    while (in.at < in.in.size() && run.records.size() < run_records) {
+      auto& e = run.records.emplace_back();
+      get_record(in, e.key, e.value, e.partition, e.timestamp, e.headers);
+    }
+    auto taken = f(run);
+    if (taken < run.records.size()) {
+      // Rare (a full queue): read again up to the first record not taken.
+      in.at = start;
+      get_records(in, taken);
       break;
     }
-    bytes += n;
   }
-  return bytes;
+  run.buffer.reset();
+  run.records.clear();
+  return in.at;
 }
 
 } // namespace
 
-void epoch::for_each(const std::function<void(const record_ref&)>& f,
+void epoch::for_each(const std::function<void(const record_run&)>& f,
                      epoch_position from) const {
-  auto all = [&](const record_ref& r) {
-    f(r);
-    return true;
+  auto all = [&](const record_run& run) {
+    f(run);
+    return run.records.size();
   };
-  for (size_t i = from.chunk; i < chunks.size(); ++i) {
-    reader in{*chunks[i], i == from.chunk ? from.at : 0};
-    get_records(in, std::nullopt, all, chunks[i]);
-  }
+  record_run run;
+  for (size_t i = from.chunk; i < chunks.size(); ++i)
+    offer_runs(chunks[i], i == from.chunk ? from.at : 0, all, run,
+               epoch_log::run_records);
 }
 
 std::vector<producer_record> epoch::decode() const {
   std::vector<producer_record> out;
   out.reserve(records);
-  for_each([&](const record_ref& r) {
-    producer_record p;
-    if (r.key) p.key = std::string(*r.key);
-    p.tombstone = r.value.data() == nullptr;
-    p.value = std::string(r.value);
-    p.partition = r.partition;
-    p.timestamp = r.timestamp;
-    p.headers = r.headers;
-    out.push_back(std::move(p));
+  for_each([&](const record_run& run) {
+    for (auto& r : run.records) {
+      producer_record p;
+      if (r.key) p.key = std::string(*r.key);
+      p.tombstone = r.value.data() == nullptr;
+      p.value = std::string(r.value);
+      p.partition = r.partition;
+      p.timestamp = r.timestamp;
+      p.headers = r.headers;
+      out.push_back(std::move(p));
+    }
   });
   return out;
 }
@@ -295,7 +314,7 @@ void epoch_log::restore(const std::string& bytes) {
     e.id = checkpoint_id{in.get<uint64_t>()};
     e.records = in.get<uint64_t>();
     auto start = in.at;
-    e.bytes = get_records(in, e.records, nullptr, nullptr);
+    e.bytes = get_records(in, e.records);
     if (in.at > start)
       e.chunks.push_back(
           std::make_shared<const std::string>(bytes, start, in.at - start));
@@ -311,12 +330,12 @@ void epoch_log::restore(const std::string& bytes) {
 
 epoch_position
 epoch_log::take_open(epoch_position from,
-                     const std::function<bool(const record_ref&)>& f) const {
+                     const std::function<size_t(const record_run&)>& f) {
   for (size_t i = from.chunk; i < open_.size(); ++i) {
-    reader in{*open_[i], i == from.chunk ? from.at : 0};
-    get_records(in, std::nullopt, f, open_[i]);
-    from = {i, in.at};
-    if (in.at < in.in.size()) break; // declined
+    auto at = offer_runs(open_[i], i == from.chunk ? from.at : 0, f, run_,
+                         run_records);
+    from = {i, at};
+    if (at < open_[i]->size()) break; // a prefix taken
   }
   return from;
 }

@@ -229,8 +229,8 @@ void exactly_once_writer::produce_open() {
     transaction_open_ = true;
     produced_ = {};
   }
-  produced_ = log_.take_open(produced_, [&](const record_ref& r) {
-    return producer_->try_produce_in_place(r);
+  produced_ = log_.take_open(produced_, [&](const record_run& run) {
+    return producer_->try_produce_in_place(run);
   });
 }
 
@@ -266,8 +266,8 @@ void exactly_once_writer::advance() {
                                 group = id_, skip, begun] {
     return producer->publish_transaction(
         [&] {
-          auto produce = [&](const record_ref& r) {
-            producer->produce_in_place(r);
+          auto produce = [&](const record_run& run) {
+            producer->produce_in_place(run);
           };
           for (size_t i = 0; i < p.epochs.size(); ++i)
             p.epochs[i].for_each(produce, i == 0 ? skip : epoch_position{});

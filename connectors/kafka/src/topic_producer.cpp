@@ -193,6 +193,17 @@ namespace {
 std::string_view value_of(const producer_record& r) {
   return r.tombstone ? std::string_view() : std::string_view(r.value);
 }
+std::string_view value_of(const record_run::entry& r) {
+  return r.value;
+}
+
+std::optional<std::string_view> key_of(const producer_record& r) {
+  if (!r.key) return std::nullopt;
+  return std::string_view(*r.key);
+}
+std::optional<std::string_view> key_of(const record_run::entry& r) {
+  return r.key;
+}
 
 } // namespace
 
@@ -215,23 +226,22 @@ void topic_producer::produce(std::string_view value,
   }
 }
 
-void topic_producer::produce_in_place(const record_ref& r) {
-  while (!try_produce_in_place(r)) {
+void topic_producer::produce_in_place(const record_run& run) {
+  for (size_t first = 0;
+       (first = try_produce_in_place(run, first)) < run.records.size();) {
     serve_reports(10);
     check();
   }
 }
 
-bool topic_producer::try_produce_in_place(const record_ref& r) {
-  std::string_view key;
-  if (r.key) key = *r.key;
-  // No flag: librdkafka neither copies nor frees the value.
-  if (!send(r.value, r.key ? &key : nullptr, r.headers, r.partition,
-            r.timestamp, 0))
-    return false;
+size_t topic_producer::try_produce_in_place(const record_run& run,
+                                            size_t first) {
+  // No flag: librdkafka neither copies nor frees the values.
+  auto stop = try_produce_each(run.records, first, run.records.size(), 0);
   auto& lent = impl_->lent;
-  if (lent.empty() || lent.back() != r.buffer) lent.push_back(r.buffer);
-  return true;
+  if (stop > first && (lent.empty() || lent.back() != run.buffer))
+    lent.push_back(run.buffer);
+  return stop;
 }
 
 void topic_producer::serve_reports(int timeout_ms) {
@@ -324,33 +334,44 @@ bool topic_producer::accepted(int err) {
 
 size_t topic_producer::try_produce(const std::vector<producer_record>& records,
                                    size_t first, size_t n) {
+  return try_produce_each(records, first, n, RD_KAFKA_MSG_F_COPY);
+}
+
+template <class Record>
+size_t topic_producer::try_produce_each(const std::vector<Record>& records,
+                                        size_t first, size_t n, int msgflags) {
   // An explicit partition the topic had no room for when it opened goes
   // alone too: rd_kafka_produce_batch (librdkafka 2.0.2) leaks a message
   // whose partition it cannot find, where rd_kafka_produce frees it (and
   // the topic may have grown since).
-  auto plain = [this](const producer_record& r) {
+  auto plain = [this](const Record& r) {
     return r.headers.empty() && !r.timestamp &&
            (!r.partition || (*r.partition >= 0 && *r.partition < partitions_));
   };
   while (first < n) {
-    if (!plain(records[first])) {
-      if (!try_produce(records[first])) return first;
+    auto& r = records[first];
+    if (!plain(r)) {
+      auto key = key_of(r);
+      if (!send(value_of(r), key ? &*key : nullptr, r.headers, r.partition,
+                r.timestamp, msgflags))
+        return first;
       ++first;
       continue;
     }
     auto last = first + 1;
     while (last < n && plain(records[last]))
       ++last;
-    auto stop = try_produce_plain(records, first, last);
+    auto stop = try_produce_batch(records, first, last, msgflags);
     if (stop != last) return stop;
     first = last;
   }
   return n;
 }
 
-size_t
-topic_producer::try_produce_plain(const std::vector<producer_record>& records,
-                                  size_t first, size_t last) {
+template <class Record>
+size_t topic_producer::try_produce_batch(const std::vector<Record>& records,
+                                         size_t first, size_t last,
+                                         int msgflags) {
   auto& messages = impl_->batch;
   messages.assign(last - first, rd_kafka_message_t{});
   for (size_t i = first; i < last; ++i) {
@@ -360,16 +381,16 @@ topic_producer::try_produce_plain(const std::vector<producer_record>& records,
     m.partition = r.partition ? *r.partition : RD_KAFKA_PARTITION_UA;
     m.payload = const_cast<char*>(value.data());
     m.len = value.size();
-    if (r.key) {
-      m.key = const_cast<char*>(r.key->data());
-      m.key_len = r.key->size();
+    if (auto key = key_of(r)) {
+      m.key = const_cast<char*>(key->data());
+      m.key_len = key->size();
     }
   }
   // RD_KAFKA_MSG_F_PARTITION: each message's own partition, the
   // partitioner for those without one.
   rd_kafka_produce_batch(impl_->topic.get(), RD_KAFKA_PARTITION_UA,
-                         RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION,
-                         messages.data(), static_cast<int>(messages.size()));
+                         msgflags | RD_KAFKA_MSG_F_PARTITION, messages.data(),
+                         static_cast<int>(messages.size()));
   auto count = messages.size();
   auto refused = count;
   for (size_t j = 0; j < count; ++j) {

@@ -40,10 +40,10 @@ struct epoch {
   /// counts).
   size_t bytes = 0;
 
-  /// Calls `f` for each record from `from` on (the first, or where
-  /// epoch_log::take_open stopped), in order, without copying key or
-  /// value.
-  void for_each(const std::function<void(const record_ref&)>& f,
+  /// Calls `f` with the records from `from` on (the first, or where
+  /// epoch_log::take_open stopped), in order, in runs as take_open offers
+  /// them, without copying key or value.
+  void for_each(const std::function<void(const record_run&)>& f,
                 epoch_position from = {}) const;
   /// The records as producer_records (tests, tools).
   std::vector<producer_record> decode() const;
@@ -144,13 +144,17 @@ public:
   /// `p` is committed: its epochs leave the log.
   void confirm(const publication& p);
 
+  /// Records in one run of take_open or epoch::for_each at most.
+  static constexpr size_t run_records = 1024;
+
   /// Offers the open epoch's records from `from` on ({}: its first) to
-  /// `f`, in order, until `f` declines one (returns false; a producer's
-  /// full queue); returns where the next offer starts. Closing the epoch
-  /// keeps the positions: epoch::for_each goes on from there.
-  epoch_position
-  take_open(epoch_position from,
-            const std::function<bool(const record_ref&)>& f) const;
+  /// `f`, in order, in runs (the records of one chunk, at most run_records
+  /// of them), until `f` takes only a prefix of a run (it returns how many
+  /// records it took: a producer's full queue); returns where the next
+  /// offer starts, the first record not taken. Closing the epoch keeps the
+  /// positions: epoch::for_each goes on from there.
+  epoch_position take_open(epoch_position from,
+                           const std::function<size_t(const record_run&)>& f);
 
   int64_t base() const noexcept { return base_; }
   /// Closed epochs held, oldest first.
@@ -174,6 +178,8 @@ private:
   size_t open_bytes_ = 0;
   std::vector<epoch> closed_;
   std::shared_ptr<epoch_buffers> buffers_ = std::make_shared<epoch_buffers>();
+  /// take_open's run, kept for its capacity.
+  record_run run_;
   /// Bytes held, open and closed.
   size_t bytes_ = 0;
   int64_t base_ = 0;

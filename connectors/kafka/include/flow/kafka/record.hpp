@@ -21,21 +21,27 @@ struct header {
   }
 };
 
-/// A record to produce, read in place from bytes held in a shared buffer
-/// (an exactly-once sink's epoch, flow/kafka/epoch_log.hpp): the views
-/// point into `buffer` and are valid while it is held.
-struct record_ref {
-  /// Unset: a null key.
-  std::optional<std::string_view> key;
-  /// A null view (data() == nullptr) for a tombstone.
-  std::string_view value;
-  std::optional<int32_t> partition;
-  std::optional<int64_t> timestamp;
-  /// Copies (records with headers are rare); valid during the call only.
-  const std::vector<header>& headers;
-  /// What `key` and `value` point into: holding it keeps them valid (a
-  /// producer that does not copy them holds it until acknowledged).
-  const std::shared_ptr<const std::string>& buffer;
+/// Records to produce, read in place from bytes held in one shared buffer
+/// (a chunk of an exactly-once sink's epoch, flow/kafka/epoch_log.hpp) and
+/// handed to a producer together: the views point into `buffer` and are
+/// valid while it is held.
+struct record_run {
+  struct entry {
+    /// Unset: a null key.
+    std::optional<std::string_view> key;
+    /// A null view (data() == nullptr) for a tombstone.
+    std::string_view value;
+    std::optional<int32_t> partition;
+    std::optional<int64_t> timestamp;
+    /// Copies (records with headers are rare; an empty vector allocates
+    /// nothing).
+    std::vector<header> headers;
+  };
+  /// What the records' keys and values point into: holding it keeps them
+  /// valid (a producer that does not copy them holds it until they are
+  /// acknowledged).
+  std::shared_ptr<const std::string> buffer;
+  std::vector<entry> records;
 };
 
 /// A consumed record, owning its data: what a source of `record` emits.

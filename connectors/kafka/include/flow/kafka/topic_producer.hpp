@@ -132,14 +132,17 @@ public:
                    const std::vector<header>& headers,
                    std::optional<int32_t> partition,
                    std::optional<int64_t> timestamp);
-  /// As try_produce(), but librdkafka sends `r`'s value from where it is
-  /// (the key and headers it copies): the producer holds r.buffer until no
-  /// record is in flight and none has failed (then until it is destroyed,
-  /// after librdkafka).
-  bool try_produce_in_place(const record_ref& r);
+  /// Passes run.records[first, ...) to librdkafka without blocking, most
+  /// in one call as enqueue() of records does, but librdkafka sends the
+  /// values from where they are (keys and headers it copies): the
+  /// producer holds run.buffer until no record is in flight and none has
+  /// failed (then until it is destroyed, after librdkafka). Stops at the
+  /// first record librdkafka's queue has no room for and returns its
+  /// index (the run's size if none); throws kafka_error for other errors.
+  size_t try_produce_in_place(const record_run& run, size_t first = 0);
   /// As try_produce_in_place(), blocking while librdkafka's queue is full
   /// (as produce()).
-  void produce_in_place(const record_ref& r);
+  void produce_in_place(const record_run& run);
 
   /// Where a publish_transaction() spent its time, in µs: its records'
   /// acknowledgements (write and flush), the marker
@@ -206,10 +209,18 @@ private:
   /// if none).
   size_t try_produce(const std::vector<producer_record>& records, size_t first,
                      size_t n);
+  /// As above, with librdkafka's `msgflags` (copy or not) for every
+  /// record: runs of records without headers or a timestamp in one
+  /// rd_kafka_produce_batch each, the others one at a time. Record:
+  /// producer_record or record_run::entry.
+  template <class Record>
+  size_t try_produce_each(const std::vector<Record>& records, size_t first,
+                          size_t n, int msgflags);
   /// records[first, last), none with headers or a timestamp, in one
   /// rd_kafka_produce_batch; as above.
-  size_t try_produce_plain(const std::vector<producer_record>& records,
-                           size_t first, size_t last);
+  template <class Record>
+  size_t try_produce_batch(const std::vector<Record>& records, size_t first,
+                           size_t last, int msgflags);
   /// Whether librdkafka took a record (`err`, an rd_kafka_resp_err_t):
   /// false if its queue is full; throws kafka_error for any other error.
   bool accepted(int err);
