@@ -37,7 +37,8 @@ struct topic_producer::impl {
   /// Buffers librdkafka sends values from (try_produce_in_place), without
   /// repeats in a row; released after the handle.
   std::vector<std::shared_ptr<const std::string>> lent;
-  /// enqueue()'s messages for rd_kafka_produce_batch, reused.
+  /// The messages of an rd_kafka_produce_batch call (enqueue(),
+  /// try_produce_in_place()), reused.
   std::vector<rd_kafka_message_t> batch;
   detail::handle_ptr handle;
   detail::topic_ptr topic;
@@ -236,12 +237,13 @@ void topic_producer::produce_in_place(const record_run& run) {
 
 size_t topic_producer::try_produce_in_place(const record_run& run,
                                             size_t first) {
-  // No flag: librdkafka neither copies nor frees the values.
-  auto stop = try_produce_each(run.records, first, run.records.size(), 0);
+  // Lent before the call: one that throws (the job fails) may have passed
+  // part of the run on. Lent for nothing is let go with the rest.
   auto& lent = impl_->lent;
-  if (stop > first && (lent.empty() || lent.back() != run.buffer))
+  if (first < run.records.size() && (lent.empty() || lent.back() != run.buffer))
     lent.push_back(run.buffer);
-  return stop;
+  // No flag: librdkafka neither copies nor frees the values.
+  return try_produce_each(run.records, first, run.records.size(), 0);
 }
 
 void topic_producer::serve_reports(int timeout_ms) {

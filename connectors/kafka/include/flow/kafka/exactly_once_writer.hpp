@@ -24,16 +24,16 @@ class admin;
 /// each completed checkpoint's epochs in one transaction with their
 /// marker (connectors/kafka/README.md, "Exactly-once", has the argument).
 ///
-/// Records go into the open transaction as they come (try_produce, on
-/// the subtask's thread, never waiting: what librdkafka has no room for
-/// goes later), as long as every earlier epoch is committed: the
-/// transaction holds a prefix of the open epoch. After the barrier that
-/// closes it, production pauses until the checkpoint's completion
-/// publishes the rest and commits, with the marker; the next epoch then
-/// catches up. So a commit waits for little more than the last records'
-/// acknowledgements, and the checkpointed state is about one epoch.
-/// librdkafka sends the values from the epoch's chunks, without a copy
-/// (topic_producer::try_produce_in_place).
+/// Records go into the open transaction as they come
+/// (try_produce_in_place, on the subtask's thread, never waiting: what
+/// librdkafka has no room for goes later), as long as every earlier epoch
+/// is committed: the transaction holds a prefix of the open epoch. After
+/// the barrier that closes it, production pauses until the checkpoint's
+/// completion publishes the rest and commits, with the marker; the next
+/// epoch then catches up. So a commit waits for little more than the last
+/// records' acknowledgements, and the checkpointed state is about one
+/// epoch. librdkafka sends the values from the epoch's chunks, without a
+/// copy, in runs (topic_producer::try_produce_in_place).
 ///
 /// Everything that waits for the cluster (init_transactions, reading the
 /// marker, a commit) runs on the subtask's blocking_executor, never on the

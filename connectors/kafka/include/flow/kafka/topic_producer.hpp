@@ -47,7 +47,7 @@ public:
   /// init_transactions, which aborts a transaction an older instance of
   /// `txn.id` left open and fences that instance (its next call fails
   /// fatally). Blocks: not on a scheduler thread. Records go into a
-  /// transaction (begin_transaction, then try_produce or enqueue) that
+  /// transaction (begin_transaction, then try_produce_in_place or enqueue) that
   /// publish_transaction() or commit_transaction() commits.
   topic_producer(const client_settings& s, std::string topic,
                  int32_t embedded_partitions, const transactional& txn);
@@ -122,7 +122,7 @@ public:
   void set_wakeup(std::function<void()> wake);
 
   /// Transactional producers: begins a transaction (a local step, no
-  /// wait); records then go into it (try_produce) until
+  /// wait); records then go into it (try_produce_in_place, enqueue) until
   /// publish_transaction(..., begun = true) commits it.
   void begin_transaction();
 
@@ -210,13 +210,13 @@ private:
   size_t try_produce(const std::vector<producer_record>& records, size_t first,
                      size_t n);
   /// As above, with librdkafka's `msgflags` (copy or not) for every
-  /// record: runs of records without headers or a timestamp in one
-  /// rd_kafka_produce_batch each, the others one at a time. Record:
-  /// producer_record or record_run::entry.
+  /// record: runs of records without headers, a timestamp or a partition
+  /// beyond the topic's known ones in one rd_kafka_produce_batch each, the
+  /// others one at a time. Record: producer_record or record_run::entry.
   template <class Record>
   size_t try_produce_each(const std::vector<Record>& records, size_t first,
                           size_t n, int msgflags);
-  /// records[first, last), none with headers or a timestamp, in one
+  /// records[first, last), all as try_produce_each batches them, in one
   /// rd_kafka_produce_batch; as above.
   template <class Record>
   size_t try_produce_batch(const std::vector<Record>& records, size_t first,
