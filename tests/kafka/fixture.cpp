@@ -197,4 +197,16 @@ void mixed_records::check(key_sequences& seqs, const record& r) const {
   if (i % 101 == 0 && r.timestamp != base_ms + i) ++seqs.bad;
 }
 
+uint64_t mixed_records::wrong(const std::vector<record>& got, int n) const {
+  key_sequences seqs;
+  for (auto& r : got)
+    check(seqs, r);
+  for (int k = 0; k < keys && k < n; ++k) {
+    auto it = seqs.last.find("k" + std::to_string(k));
+    auto last = (n - 1 - k) / keys; // the sequence of key k's last record
+    if (it == seqs.last.end() || it->second != last) ++seqs.bad;
+  }
+  return seqs.bad;
+}
+
 } // namespace flow::kafka::test

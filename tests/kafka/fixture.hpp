@@ -53,6 +53,10 @@ struct mixed_records {
   /// Adds `r`, read back, to `seqs`, also counting in seqs.bad a wrong
   /// partition, header or timestamp.
   void check(key_sequences& seqs, const record& r) const;
+  /// What is wrong about `got`, records [0, n) read back: each record as
+  /// check() finds it, and each key whose sequence does not end at its
+  /// last record (missing keys included). 0 if nothing.
+  uint64_t wrong(const std::vector<record>& got, int n) const;
 
   int keys;
   /// An hour ago (older timestamps could fall to a topic's retention).
