@@ -169,7 +169,8 @@ BOOST_AUTO_TEST_CASE(
   // transaction as they come, as far as the producer's queue takes them
   // (take_open), and the rest of the epoch after its barrier, from where
   // that stopped (epoch::for_each from the offset): every record once, in
-  // order, whatever the producer declined when.
+  // order, whole (key or none, tombstone, value, partition, timestamp,
+  // headers), whatever the producer declined when.
   auto seed = test::test_seed();
   BOOST_TEST_MESSAGE("seed " << seed);
   std::mt19937_64 rng{seed};
@@ -179,27 +180,35 @@ BOOST_AUTO_TEST_CASE(
     auto chunk_bytes =
         rng() % 2 ? 32 + rng() % 200 : epoch_log::default_chunk_bytes;
     epoch_log log{1 << 24, "limit", chunk_bytes};
-    strings got;
-    std::vector<bool> headed;
+    std::vector<producer_record> sent, got;
     epoch_position taken;
     auto n = rng() % 3000;
-    // Each record as given: its value, and its header if it has one.
+    // Each record as offered, whole.
     auto note = [&](const record_run::entry& r) {
-      BOOST_REQUIRE_LE(r.headers.size(), 1u);
-      got.emplace_back(r.value);
-      if (!r.headers.empty()) BOOST_REQUIRE_EQUAL(r.headers[0].value, r.value);
-      headed.push_back(!r.headers.empty());
+      producer_record p;
+      if (r.key) p.key = std::string(*r.key);
+      p.tombstone = r.value.data() == nullptr;
+      p.value = std::string(r.value);
+      p.partition = r.partition;
+      p.timestamp = r.timestamp;
+      p.headers = r.headers;
+      got.push_back(std::move(p));
     };
     auto check_run = [&](const record_run& run) {
       BOOST_REQUIRE(!run.records.empty());
       BOOST_REQUIRE_LE(run.records.size(), epoch_log::run_records);
     };
-    std::vector<bool> with_header;
     for (size_t i = 0; i < n; ++i) {
       auto r = rec(std::to_string(i));
       if (rng() % 5 == 0) r.key = "k" + std::to_string(i % 7);
-      with_header.push_back(rng() % 9 == 0);
-      if (with_header.back()) r.headers = {{"h", std::to_string(i)}};
+      if (rng() % 9 == 0) r.headers = {{"h", std::to_string(i)}};
+      if (rng() % 11 == 0) r.partition = static_cast<int32_t>(i % 3);
+      if (rng() % 13 == 0) r.timestamp = static_cast<int64_t>(1000 + i);
+      if (rng() % 17 == 0) {
+        r.tombstone = true;
+        r.value.clear();
+      }
+      sent.push_back(r);
       log.append(std::move(r));
       if (rng() % 40 == 0) {
         // records the producer's queue takes now
@@ -225,8 +234,14 @@ BOOST_AUTO_TEST_CASE(
         taken);
     BOOST_REQUIRE_EQUAL(got.size(), n);
     for (size_t i = 0; i < n; ++i) {
-      BOOST_REQUIRE_EQUAL(got[i], std::to_string(i));
-      BOOST_REQUIRE_EQUAL(headed[i], with_header[i]);
+      auto& g = got[i];
+      auto& e = sent[i];
+      BOOST_REQUIRE(g.key == e.key);
+      BOOST_REQUIRE_EQUAL(g.tombstone, e.tombstone);
+      BOOST_REQUIRE_EQUAL(g.value, e.value);
+      BOOST_REQUIRE(g.partition == e.partition);
+      BOOST_REQUIRE(g.timestamp == e.timestamp);
+      BOOST_REQUIRE(g.headers == e.headers);
     }
   }
 }
