@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <system_error>
@@ -116,26 +118,118 @@ private:
   int fd_;
 };
 
+/// Files of at least this many bytes go around the page cache (O_DIRECT):
+/// a checkpoint part is written once and read only at a restore, and on a
+/// virtual machine fresh page-cache pages can cost more CPU than the
+/// bytes' copy (bench/RESULTS.md, "Where a slow round's CPU goes"). Smaller
+/// files (metadata, probes) are written through the page cache.
+constexpr size_t direct_write_min = size_t{1} << 20;
+/// O_DIRECT's alignment of buffer, offset and length (a multiple of the
+/// usual 512-byte and 4 KiB logical blocks).
+constexpr size_t direct_alignment = 4096;
+/// The aligned buffer each writing thread keeps for O_DIRECT.
+constexpr size_t direct_buffer_bytes = size_t{4} << 20;
+
+/// open(2) without O_DIRECT, write(2), fsync(2), close(2).
+std::optional<storage_error>
+write_buffered(const fs::path& path,
+               const std::vector<std::string_view>& pieces) {
+  unique_fd fd{
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+  if (fd.get() < 0) return errno_error(path, errno);
+  for (auto bytes : pieces)
+    while (!bytes.empty()) {
+      auto n = ::write(fd.get(), bytes.data(), bytes.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno_error(path, errno);
+      }
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+  if (::fsync(fd.get()) != 0) return errno_error(path, errno);
+  if (int err = fd.close()) return errno_error(path, err);
+  return std::nullopt;
+}
+
+/// The outcome of write_direct: done (with an error or not), or O_DIRECT
+/// refused by the file system (EINVAL: tmpfs, or a larger alignment), in
+/// which case the file is to be written again, buffered.
+struct direct_outcome {
+  bool refused = false;
+  std::optional<storage_error> error;
+};
+
+/// `pieces` (`total` bytes) with O_DIRECT, through the calling thread's
+/// aligned buffer; the last block is padded with zeros and cut off again
+/// (ftruncate), then fsync(2).
+direct_outcome write_direct(const fs::path& path,
+                            const std::vector<std::string_view>& pieces,
+                            size_t total) {
+  unique_fd fd{::open(
+      path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644)};
+  if (fd.get() < 0)
+    return errno == EINVAL ? direct_outcome{true, std::nullopt}
+                           : direct_outcome{false, errno_error(path, errno)};
+  // Kept for the thread's life: its pages stay mapped (a fresh buffer per
+  // file would bring back the cost this path avoids).
+  thread_local std::unique_ptr<char, decltype(&std::free)> buffer{
+      static_cast<char*>(
+          std::aligned_alloc(direct_alignment, direct_buffer_bytes)),
+      &std::free};
+  if (!buffer) throw std::bad_alloc();
+  // Writes buffer[0, n), n a multiple of the alignment; errno or 0.
+  auto put = [&](size_t n) {
+    for (size_t done = 0; done < n;) {
+      auto w = ::write(fd.get(), buffer.get() + done, n - done);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      done += static_cast<size_t>(w);
+    }
+    return 0;
+  };
+  auto failed = [&](int err) {
+    return err == EINVAL ? direct_outcome{true, std::nullopt}
+                         : direct_outcome{false, errno_error(path, err)};
+  };
+  size_t fill = 0;
+  for (auto bytes : pieces)
+    while (!bytes.empty()) {
+      auto n = std::min(bytes.size(), direct_buffer_bytes - fill);
+      std::memcpy(buffer.get() + fill, bytes.data(), n);
+      fill += n;
+      bytes.remove_prefix(n);
+      if (fill < direct_buffer_bytes) continue;
+      if (int err = put(fill)) return failed(err);
+      fill = 0;
+    }
+  if (fill > 0) {
+    auto padded =
+        (fill + direct_alignment - 1) / direct_alignment * direct_alignment;
+    std::memset(buffer.get() + fill, 0, padded - fill);
+    if (int err = put(padded)) return failed(err);
+    if (padded != fill && ::ftruncate(fd.get(), static_cast<off_t>(total)) != 0)
+      return {false, errno_error(path, errno)};
+  }
+  if (::fsync(fd.get()) != 0) return {false, errno_error(path, errno)};
+  if (int err = fd.close()) return {false, errno_error(path, err)};
+  return {};
+}
+
 class posix_writer final : public file_writer {
 public:
   std::optional<storage_error>
   write(const fs::path& path,
         const std::vector<std::string_view>& pieces) const override {
-    unique_fd fd{
-        ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-    if (fd.get() < 0) return errno_error(path, errno);
+    size_t total = 0;
     for (auto bytes : pieces)
-      while (!bytes.empty()) {
-        auto n = ::write(fd.get(), bytes.data(), bytes.size());
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          return errno_error(path, errno);
-        }
-        bytes.remove_prefix(static_cast<size_t>(n));
-      }
-    if (::fsync(fd.get()) != 0) return errno_error(path, errno);
-    if (int err = fd.close()) return errno_error(path, err);
-    return std::nullopt;
+      total += bytes.size();
+    if (total >= direct_write_min) {
+      auto direct = write_direct(path, pieces, total);
+      if (!direct.refused) return direct.error;
+    }
+    return write_buffered(path, pieces);
   }
 };
 

@@ -372,6 +372,44 @@ BOOST_AUTO_TEST_CASE(an_unwritable_directory_is_an_error_value) {
   BOOST_CHECK(!s.latest());
 }
 
+BOOST_AUTO_TEST_CASE(files_read_back_as_written_whatever_their_size) {
+  // file_writer::posix() writes files of 1 MiB and more around the page
+  // cache (O_DIRECT) through a 4 MiB aligned buffer, padding the last
+  // 4 KiB block and cutting the file back to its size; smaller ones as
+  // before. Sizes around each boundary, in pieces that cross them.
+  auto seed = test::test_seed();
+  BOOST_TEST_MESSAGE("seed " << seed);
+  std::mt19937_64 rng{seed};
+  temp_dir d;
+  const size_t mib = size_t{1} << 20;
+  for (size_t size :
+       {size_t{0}, size_t{1}, size_t{4095}, size_t{4096}, mib - 1, mib, mib + 1,
+        mib + 4096, 4 * mib - 1, 4 * mib, 4 * mib + 1, 9 * mib + 12345}) {
+    std::string bytes(size, '\0');
+    for (auto& c : bytes)
+      c = static_cast<char>(rng());
+    std::vector<std::string_view> pieces;
+    for (std::string_view rest = bytes; !rest.empty();) {
+      auto n = std::min<size_t>(rest.size(), 1 + rng() % (3 * mib));
+      pieces.push_back(rest.substr(0, n));
+      rest.remove_prefix(n);
+    }
+    auto path = d.path / ("f" + std::to_string(size));
+    auto err = file_writer::posix().write(path, pieces);
+    BOOST_REQUIRE_MESSAGE(!err, size << ": " << (err ? err->message() : ""));
+    BOOST_REQUIRE_EQUAL(fs::file_size(path), size);
+    std::ifstream in{path, std::ios::binary};
+    std::string back{std::istreambuf_iterator<char>(in),
+                     std::istreambuf_iterator<char>()};
+    BOOST_REQUIRE_MESSAGE(back == bytes, "file of " << size << " bytes");
+    // Written again, shorter: nothing of the longer file stays.
+    auto half = size / 2;
+    BOOST_REQUIRE(!file_writer::posix().write(
+        path, std::string_view(bytes).substr(0, half)));
+    BOOST_REQUIRE_EQUAL(fs::file_size(path), half);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(parts_are_written_concurrently) {
   temp_dir tmp;
   store s{tmp.path, 3};

@@ -44,7 +44,8 @@ public:
                                      std::string_view bytes) const {
     return write(path, std::vector<std::string_view>{bytes});
   }
-  /// open(2), write(2), fsync(2), close(2).
+  /// open(2), write(2), fsync(2), close(2); files of 1 MiB and more with
+  /// O_DIRECT where the file system takes it (around the page cache).
   static const file_writer& posix();
 };
 
