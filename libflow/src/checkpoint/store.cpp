@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <system_error>
@@ -122,13 +124,58 @@ private:
 /// a checkpoint part is written once and read only at a restore, and on a
 /// virtual machine fresh page-cache pages can cost more CPU than the
 /// bytes' copy (bench/RESULTS.md, "Where a slow round's CPU goes"). Smaller
-/// files (metadata, probes) are written through the page cache.
+/// files (the metadata, probes, small parts) go through the page cache.
 constexpr size_t direct_write_min = size_t{1} << 20;
 /// O_DIRECT's alignment of buffer, offset and length (a multiple of the
 /// usual 512-byte and 4 KiB logical blocks).
 constexpr size_t direct_alignment = 4096;
-/// The aligned buffer each writing thread keeps for O_DIRECT.
+/// The size of an aligned buffer for O_DIRECT.
 constexpr size_t direct_buffer_bytes = size_t{4} << 20;
+
+std::atomic<uint64_t> direct_files{0};
+
+using aligned_buffer = std::unique_ptr<char, decltype(&std::free)>;
+
+/// Aligned buffers kept from file to file (each part is written on a
+/// thread of its own, so a thread's buffer would not outlive its file):
+/// their pages stay mapped, where a fresh buffer per file would bring back
+/// the page faults that writing around the page cache avoids. Holds as
+/// many as were ever in use at once, at most `kept`.
+class aligned_buffers {
+public:
+  static constexpr size_t kept = 4;
+
+  /// A kept buffer, or a new one.
+  aligned_buffer take() {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      if (!free_.empty()) {
+        auto b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+      }
+    }
+    aligned_buffer b{static_cast<char*>(std::aligned_alloc(
+                         direct_alignment, direct_buffer_bytes)),
+                     &std::free};
+    if (!b) throw std::bad_alloc();
+    return b;
+  }
+
+  void give_back(aligned_buffer b) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (free_.size() < kept) free_.push_back(std::move(b));
+  }
+
+  static aligned_buffers& instance() {
+    static aligned_buffers buffers;
+    return buffers;
+  }
+
+private:
+  std::mutex mutex_;
+  std::vector<aligned_buffer> free_;
+};
 
 /// open(2) without O_DIRECT, write(2), fsync(2), close(2).
 std::optional<storage_error>
@@ -152,16 +199,16 @@ write_buffered(const fs::path& path,
 }
 
 /// The outcome of write_direct: done (with an error or not), or O_DIRECT
-/// refused by the file system (EINVAL: tmpfs, or a larger alignment), in
-/// which case the file is to be written again, buffered.
+/// refused by the file system (EINVAL: one without it, or with a larger
+/// alignment), in which case the file is to be written again, buffered.
 struct direct_outcome {
   bool refused = false;
   std::optional<storage_error> error;
 };
 
-/// `pieces` (`total` bytes) with O_DIRECT, through the calling thread's
-/// aligned buffer; the last block is padded with zeros and cut off again
-/// (ftruncate), then fsync(2).
+/// `pieces` (`total` bytes) with O_DIRECT, through a kept aligned buffer;
+/// the last block is padded with zeros and cut off again (ftruncate), then
+/// fsync(2).
 direct_outcome write_direct(const fs::path& path,
                             const std::vector<std::string_view>& pieces,
                             size_t total) {
@@ -170,13 +217,13 @@ direct_outcome write_direct(const fs::path& path,
   if (fd.get() < 0)
     return errno == EINVAL ? direct_outcome{true, std::nullopt}
                            : direct_outcome{false, errno_error(path, errno)};
-  // Kept for the thread's life: its pages stay mapped (a fresh buffer per
-  // file would bring back the cost this path avoids).
-  thread_local std::unique_ptr<char, decltype(&std::free)> buffer{
-      static_cast<char*>(
-          std::aligned_alloc(direct_alignment, direct_buffer_bytes)),
-      &std::free};
-  if (!buffer) throw std::bad_alloc();
+  auto& buffers = aligned_buffers::instance();
+  struct lease {
+    aligned_buffers& from;
+    aligned_buffer buffer;
+    ~lease() { from.give_back(std::move(buffer)); }
+  } held{buffers, buffers.take()};
+  auto& buffer = held.buffer;
   // Writes buffer[0, n), n a multiple of the alignment; errno or 0.
   auto put = [&](size_t n) {
     for (size_t done = 0; done < n;) {
@@ -214,6 +261,7 @@ direct_outcome write_direct(const fs::path& path,
   }
   if (::fsync(fd.get()) != 0) return {false, errno_error(path, errno)};
   if (int err = fd.close()) return {false, errno_error(path, err)};
+  direct_files.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 
@@ -297,6 +345,10 @@ uint64_t part_checksum(uint32_t version,
 }
 
 file_writer::~file_writer() = default;
+
+uint64_t file_writer::posix_direct_files() noexcept {
+  return direct_files.load(std::memory_order_relaxed);
+}
 
 const file_writer& file_writer::posix() {
   static const posix_writer instance;

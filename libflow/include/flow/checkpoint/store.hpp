@@ -47,6 +47,8 @@ public:
   /// open(2), write(2), fsync(2), close(2); files of 1 MiB and more with
   /// O_DIRECT where the file system takes it (around the page cache).
   static const file_writer& posix();
+  /// Files posix() has written with O_DIRECT so far (tests).
+  static uint64_t posix_direct_files() noexcept;
 };
 
 /// A complete checkpoint or savepoint: its directory and its metadata,
