@@ -177,6 +177,20 @@ private:
   std::vector<aligned_buffer> free_;
 };
 
+/// write(2) of all of `bytes`, going on after a short write or EINTR;
+/// errno of a failed write, 0 on success.
+int write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    auto n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return 0;
+}
+
 /// open(2) without O_DIRECT, write(2), fsync(2), close(2).
 std::optional<storage_error>
 write_buffered(const fs::path& path,
@@ -185,14 +199,7 @@ write_buffered(const fs::path& path,
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
   if (fd.get() < 0) return errno_error(path, errno);
   for (auto bytes : pieces)
-    while (!bytes.empty()) {
-      auto n = ::write(fd.get(), bytes.data(), bytes.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return errno_error(path, errno);
-      }
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
+    if (int err = write_all(fd.get(), bytes)) return errno_error(path, err);
   if (::fsync(fd.get()) != 0) return errno_error(path, errno);
   if (int err = fd.close()) return errno_error(path, err);
   return std::nullopt;
@@ -226,15 +233,7 @@ direct_outcome write_direct(const fs::path& path,
   auto& buffer = held.buffer;
   // Writes buffer[0, n), n a multiple of the alignment; errno or 0.
   auto put = [&](size_t n) {
-    for (size_t done = 0; done < n;) {
-      auto w = ::write(fd.get(), buffer.get() + done, n - done);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return errno;
-      }
-      done += static_cast<size_t>(w);
-    }
-    return 0;
+    return write_all(fd.get(), std::string_view(buffer.get(), n));
   };
   auto failed = [&](int err) {
     return err == EINVAL ? direct_outcome{true, std::nullopt}
