@@ -219,11 +219,14 @@ struct direct_outcome {
 direct_outcome write_direct(const fs::path& path,
                             const std::vector<std::string_view>& pieces,
                             size_t total) {
+  // EINVAL from open(2) or write(2): O_DIRECT refused; otherwise an error.
+  auto failed = [&](int err) {
+    return err == EINVAL ? direct_outcome{true, std::nullopt}
+                         : direct_outcome{false, errno_error(path, err)};
+  };
   unique_fd fd{::open(
       path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644)};
-  if (fd.get() < 0)
-    return errno == EINVAL ? direct_outcome{true, std::nullopt}
-                           : direct_outcome{false, errno_error(path, errno)};
+  if (fd.get() < 0) return failed(errno);
   auto& buffers = aligned_buffers::instance();
   struct lease {
     aligned_buffers& from;
@@ -234,10 +237,6 @@ direct_outcome write_direct(const fs::path& path,
   // Writes buffer[0, n), n a multiple of the alignment; errno or 0.
   auto put = [&](size_t n) {
     return write_all(fd.get(), std::string_view(buffer.get(), n));
-  };
-  auto failed = [&](int err) {
-    return err == EINVAL ? direct_outcome{true, std::nullopt}
-                         : direct_outcome{false, errno_error(path, err)};
   };
   size_t fill = 0;
   for (auto bytes : pieces)
